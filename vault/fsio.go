@@ -1,0 +1,189 @@
+package vault
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Size limits for files read from a repository (docs/format.md section 6.4).
+const (
+	LimitRoot  = 4 << 20
+	LimitIndex = 64 << 20
+	LimitEnc   = 2 << 20
+	LimitOther = 64 << 10
+	// MaxValueSize is the largest secret value.
+	MaxValueSize = 1 << 20
+)
+
+// readRepoFile reads dir/rel, where rel is a slash-separated path below the vault directory, refusing
+// symbolic links on the way and files larger than limit. A missing file returns an error matching
+// fs.ErrNotExist.
+func readRepoFile(dir, rel string, limit int64) ([]byte, error) {
+	p := dir
+	parts := strings.Split(rel, "/")
+	for i, part := range parts {
+		p = filepath.Join(p, part)
+		if i == len(parts)-1 {
+			break
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, newErr(KindIntegrity, "%s: %s is not a directory", rel, filepath.ToSlash(strings.Join(parts[:i+1], "/")))
+		}
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, newErr(KindIntegrity, "%s is a symbolic link, which a vault never contains", rel)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, newErr(KindIntegrity, "%s is not a regular file", rel)
+	}
+	if fi.Size() > limit {
+		return nil, newErr(KindIntegrity, "%s is %d bytes, over the %d-byte limit for such a file", rel, fi.Size(), limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, newErr(KindIntegrity, "%s grew over the %d-byte limit while being read", rel, limit)
+	}
+	return data, nil
+}
+
+// readVouched reads a file that the signed state vouches for and checks its hash. A missing file or a
+// hash mismatch is an integrity error.
+func readVouched(dir, rel string, limit int64, wantHash string) ([]byte, error) {
+	data, err := readRepoFile(dir, rel, limit)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, newErr(KindIntegrity, "%s is in the signed state but missing", rel)
+		}
+		if KindOf(err) == KindIntegrity {
+			return nil, err
+		}
+		return nil, wrapErr(KindError, err, "cannot read %s", rel)
+	}
+	if Hash(data) != wantHash {
+		return nil, newErr(KindIntegrity, "%s does not match the signed state (hash mismatch)", rel)
+	}
+	return data, nil
+}
+
+// exists reports whether dir/rel exists, following no links.
+func exists(dir, rel string) bool {
+	_, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
+	return err == nil
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same directory, fsyncs it, renames
+// it into place and fsyncs the directory. perm is applied exactly, whatever the umask.
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	return writeAtomic(path, data, perm, true)
+}
+
+func writeAtomic(path string, data []byte, perm fs.FileMode, sync bool) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if sync {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+// MkdirPrivate creates dir and its missing parents with mode 0700, whatever the umask.
+func MkdirPrivate(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+// WriteNewPrivateFile creates path with mode 0600 and data, refusing to overwrite an existing file.
+func WriteNewPrivateFile(path string, data []byte) error {
+	if err := MkdirPrivate(filepath.Dir(path)); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return newErr(KindError, "%s already exists; refusing to overwrite it", path)
+		}
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func errNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

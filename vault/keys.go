@@ -1,0 +1,195 @@
+package vault
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+)
+
+// Key is an age identity loaded from a key file, with the trust anchors the file pins, if any.
+type Key struct {
+	Identity  *age.X25519Identity
+	Recipient string // the identity's age1… recipient
+	Source    string // where the key came from, for messages: a path, "AGENT_VAULT_KEY" or "--key"
+	// Pinned anchors (docs/format.md section 3.2); both empty for an unpinned key.
+	PinVaultID   string
+	PinVerifyKey string
+	AgentName    string // the agent the file says it belongs to, "" if unsaid
+	// IsOwner is true when the key is this machine's owner key (<home>/owner.key).
+	IsOwner bool
+}
+
+// Pinned reports whether the key file carries a vault id and owner verify key.
+func (k *Key) Pinned() bool { return k.PinVaultID != "" }
+
+var (
+	pinLine      = regexp.MustCompile(`^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$`)
+	identityLine = regexp.MustCompile(`^AGE-SECRET-KEY-1[0-9A-Z]+$`)
+)
+
+// ParseKeyFile parses key file content (docs/format.md section 3.2). source names it in messages.
+func ParseKeyFile(data []byte, source string) (*Key, error) {
+	k := &Key{Source: source}
+	var idLine string
+	pins := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if m := pinLine.FindStringSubmatch(line); m != nil {
+			if old, ok := pins[m[1]]; ok && old != m[2] {
+				return nil, newErr(KindVaultNotFound, "key %s: conflicting %q lines", source, m[1])
+			}
+			pins[m[1]] = m[2]
+			continue
+		}
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if !identityLine.MatchString(t) {
+			return nil, newErr(KindVaultNotFound, "key %s: a line is neither a comment nor an age identity", source)
+		}
+		if idLine != "" {
+			return nil, newErr(KindVaultNotFound, "key %s: more than one identity", source)
+		}
+		idLine = t
+	}
+	if idLine == "" {
+		return nil, newErr(KindVaultNotFound, "key %s: no AGE-SECRET-KEY-1 identity found", source)
+	}
+	id, err := age.ParseX25519Identity(idLine)
+	if err != nil {
+		return nil, newErr(KindVaultNotFound, "key %s: malformed age identity", source)
+	}
+	k.Identity, k.Recipient = id, id.Recipient().String()
+	k.PinVaultID, k.PinVerifyKey, k.AgentName = pins["vault-id"], pins["owner-verify-key"], pins["agent"]
+	if (k.PinVaultID == "") != (k.PinVerifyKey == "") {
+		return nil, newErr(KindVaultNotFound, "key %s: has only one of the vault-id and owner-verify-key pins", source)
+	}
+	if k.PinVerifyKey != "" {
+		if _, err := ParseVerifyKey(k.PinVerifyKey); err != nil {
+			return nil, wrapErr(KindVaultNotFound, err, "key %s: bad owner-verify-key pin", source)
+		}
+	}
+	return k, nil
+}
+
+// LoadKeyFile reads and parses a key file, refusing one that group or others can read or write.
+func LoadKeyFile(path string) (*Key, error) {
+	path = expandHome(path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, newErr(KindVaultNotFound, "key file %s does not exist", path)
+		}
+		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, newErr(KindVaultNotFound, "key file %s is accessible by others (mode %04o); run: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", path)
+	}
+	return ParseKeyFile(data, path)
+}
+
+// ResolveKey finds the key to use: explicit (a path), then $AGENT_VAULT_KEY (a path, or key file content
+// when it contains AGE-SECRET-KEY-1), then <home>/owner.key. It marks the key IsOwner when it is this
+// machine's owner key.
+func ResolveKey(explicit string) (*Key, error) {
+	var k *Key
+	var err error
+	switch env := os.Getenv("AGENT_VAULT_KEY"); {
+	case explicit != "":
+		k, err = LoadKeyFile(explicit)
+	case strings.Contains(env, "AGE-SECRET-KEY-1"):
+		k, err = ParseKeyFile([]byte(env), "AGENT_VAULT_KEY")
+	case env != "":
+		k, err = LoadKeyFile(env)
+	default:
+		home, herr := Home()
+		if herr != nil {
+			return nil, herr
+		}
+		p := filepath.Join(home, "owner.key")
+		if _, serr := os.Stat(p); serr != nil {
+			return nil, newErr(KindVaultNotFound, "no key: pass --key, set AGENT_VAULT_KEY, or create the owner key with 'agent-vault init'")
+		}
+		k, err = LoadKeyFile(p)
+		if err == nil {
+			k.IsOwner = true
+		}
+		return k, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	k.IsOwner = isMachineOwnerKey(k)
+	return k, nil
+}
+
+// isMachineOwnerKey reports whether k is the identity stored in <home>/owner.key.
+func isMachineOwnerKey(k *Key) bool {
+	if k.Pinned() {
+		return false
+	}
+	home, err := Home()
+	if err != nil {
+		return false
+	}
+	owner, err := LoadKeyFile(filepath.Join(home, "owner.key"))
+	return err == nil && owner.Recipient == k.Recipient
+}
+
+// Home is the agent-vault home: $AGENT_VAULT_HOME, else ~/.agent-vault.
+func Home() (string, error) {
+	if h := os.Getenv("AGENT_VAULT_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	uh, err := os.UserHomeDir()
+	if err != nil {
+		return "", wrapErr(KindVaultNotFound, err, "cannot find the home directory")
+	}
+	return filepath.Join(uh, ".agent-vault"), nil
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if uh, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(uh, rest)
+		}
+	}
+	return p
+}
+
+// NewOwnerKeyFile returns the content of a fresh owner key file.
+func NewOwnerKeyFile() ([]byte, error) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# agent-vault owner key: decrypts every secret and signs every vault it owns. Back it up.\n")
+	fmt.Fprintf(&b, "# created: %s\n# public key: %s\n%s\n", now(), id.Recipient(), id)
+	return b.Bytes(), nil
+}
+
+// agentKeyFile returns the content of an agent key file with its pins.
+func agentKeyFile(id *age.X25519Identity, agent, vaultID, verifyKey string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# agent-vault agent key\n# created: %s\n# public key: %s\n", now(), id.Recipient())
+	fmt.Fprintf(&b, "# agent-vault-agent: %s\n# agent-vault-vault-id: %s\n# agent-vault-owner-verify-key: %s\n", agent, vaultID, verifyKey)
+	fmt.Fprintf(&b, "%s\n", id)
+	return b.Bytes()
+}
+
+// now is the current time in the format's time syntax; tests may replace it.
+var now = func() string { return time.Now().UTC().Format(time.RFC3339) }

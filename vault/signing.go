@@ -1,0 +1,104 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"filippo.io/age"
+)
+
+const (
+	signingKeyInfo  = "agent-vault/v1 owner signing key"
+	rootSigDomain   = "agent-vault/v1 root\n"
+	sigLinePrefix   = "signature: ed25519 "
+	verifyKeyPrefix = "ed25519:"
+)
+
+// DeriveSigningKey derives the owner's Ed25519 signing key from the owner's age identity
+// (docs/format.md section 3.4), so that the owner backs up one key.
+func DeriveSigningKey(id *age.X25519Identity) (ed25519.PrivateKey, error) {
+	hrp, scalar, err := bech32Decode(id.String())
+	if err != nil || hrp != "age-secret-key-" || len(scalar) != 32 {
+		return nil, fmt.Errorf("malformed age identity")
+	}
+	seed, err := hkdf.Key(sha256.New, scalar, nil, signingKeyInfo, ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// FormatVerifyKey writes a verify key as "ed25519:" and standard base64.
+func FormatVerifyKey(pub ed25519.PublicKey) string {
+	return verifyKeyPrefix + base64.StdEncoding.EncodeToString(pub)
+}
+
+// ParseVerifyKey parses the form written by FormatVerifyKey.
+func ParseVerifyKey(s string) (ed25519.PublicKey, error) {
+	b64, ok := strings.CutPrefix(s, verifyKeyPrefix)
+	if !ok {
+		return nil, fmt.Errorf("verify key does not start with %q", verifyKeyPrefix)
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(b64)
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("malformed verify key")
+	}
+	return ed25519.PublicKey(raw), nil
+}
+
+// SignRoot returns the bytes of a signed root file: body (which must end in "\n") and its signature line.
+func SignRoot(priv ed25519.PrivateKey, body []byte) []byte {
+	if len(body) == 0 || body[len(body)-1] != '\n' {
+		panic("vault: root body must end with a newline")
+	}
+	sig := ed25519.Sign(priv, append([]byte(rootSigDomain), body...))
+	out := append([]byte{}, body...)
+	out = append(out, sigLinePrefix...)
+	out = append(out, base64.StdEncoding.EncodeToString(sig)...)
+	return append(out, '\n')
+}
+
+// VerifyRoot splits a signed root file, verifies its signature with pub over the exact body bytes, and
+// returns the body. Nothing is parsed before the signature is verified.
+func VerifyRoot(file []byte, pub ed25519.PublicKey) ([]byte, error) {
+	body, sig, err := splitSigned(file)
+	if err != nil {
+		return nil, err
+	}
+	if !ed25519.Verify(pub, append([]byte(rootSigDomain), body...), sig) {
+		return nil, newErr(KindIntegrity, "state/root: signature does not verify with the owner's key")
+	}
+	return body, nil
+}
+
+func splitSigned(file []byte) (body, sig []byte, err error) {
+	if len(file) == 0 || file[len(file)-1] != '\n' {
+		return nil, nil, newErr(KindIntegrity, "state/root: not a signed file (no final newline)")
+	}
+	i := bytes.LastIndexByte(file[:len(file)-1], '\n')
+	if i < 0 {
+		return nil, nil, newErr(KindIntegrity, "state/root: not a signed file (no signature line)")
+	}
+	line := file[i+1 : len(file)-1]
+	b64, ok := bytes.CutPrefix(line, []byte(sigLinePrefix))
+	if !ok {
+		return nil, nil, newErr(KindIntegrity, "state/root: last line is not an ed25519 signature")
+	}
+	sig, err = base64.StdEncoding.Strict().DecodeString(string(b64))
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, nil, newErr(KindIntegrity, "state/root: malformed signature")
+	}
+	return file[:i+1], sig, nil
+}
+
+// Hash is the lowercase hex SHA-256 of b, the only hash the format uses.
+func Hash(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

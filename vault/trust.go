@@ -1,0 +1,135 @@
+package vault
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Trust records kept in the agent-vault home (docs/format.md sections 6.2 and 6.3).
+
+// Warn receives one-line notices meant for a human (trust on first use, offline pulls). The CLI points it
+// at stderr; it is never given a secret.
+var Warn func(msg string) = func(msg string) { fmt.Fprintln(os.Stderr, "agent-vault: "+msg) }
+
+// knownVaultKey returns the verify key recorded for vaultID in <home>/known_vaults, or "".
+func knownVaultKey(home, vaultID string) (string, error) {
+	f, err := os.Open(filepath.Join(home, "known_vaults"))
+	if err != nil {
+		if errNotExist(err) {
+			return "", nil
+		}
+		return "", wrapErr(KindError, err, "cannot read known_vaults")
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 2 && fields[0] == vaultID {
+			return fields[1], nil
+		}
+	}
+	return "", sc.Err()
+}
+
+// rememberVault appends vaultID's verify key to known_vaults unless it is already there.
+func rememberVault(home, vaultID, verifyKey string) error {
+	known, err := knownVaultKey(home, vaultID)
+	if err != nil || known == verifyKey {
+		return err
+	}
+	if known != "" {
+		return newErr(KindIntegrity, "vault %s is recorded in %s with another owner key", vaultID, filepath.Join(home, "known_vaults"))
+	}
+	if err := MkdirPrivate(home); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(home, "known_vaults"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%s %s\n", vaultID, verifyKey)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Marks is the high-water-mark file of one vault.
+type Marks struct {
+	Version    uint64            `json:"version"`
+	RootSHA256 string            `json:"root_sha256"`
+	Secrets    map[string]uint64 `json:"secrets"`
+}
+
+func marksPath(home, vaultID string) string {
+	return filepath.Join(home, "state", vaultID+".json")
+}
+
+func loadMarks(home, vaultID string) (*Marks, error) {
+	data, err := os.ReadFile(marksPath(home, vaultID))
+	m := &Marks{Secrets: map[string]uint64{}}
+	if err != nil {
+		if errNotExist(err) {
+			return m, nil
+		}
+		return nil, wrapErr(KindError, err, "cannot read the high-water mark of vault %s", vaultID)
+	}
+	dec := json.NewDecoder(io.LimitReader(bytes.NewReader(data), LimitIndex))
+	if err := dec.Decode(m); err != nil {
+		return nil, wrapErr(KindError, err, "high-water mark file %s is corrupt", marksPath(home, vaultID))
+	}
+	if m.Secrets == nil {
+		m.Secrets = map[string]uint64{}
+	}
+	return m, nil
+}
+
+// checkRootMark applies the vault-wide mark to a verified root.
+func (m *Marks) checkRoot(version uint64, rootSHA string) error {
+	switch {
+	case version < m.Version:
+		return newErr(KindIntegrity, "rollback: the vault's signed state is version %d, but version %d was already seen on this machine", version, m.Version)
+	case version == m.Version && rootSHA != m.RootSHA256:
+		return newErr(KindIntegrity, "fork: this machine already saw a different signed state with the same version %d", version)
+	}
+	return nil
+}
+
+func (m *Marks) checkSecret(path string, version uint64) error {
+	if seen := m.Secrets[path]; version < seen {
+		return newErr(KindIntegrity, "rollback: %s is at version %d, but version %d was already seen on this machine", path, version, seen)
+	}
+	return nil
+}
+
+// raise records the root and the given secret versions, writing the file only when a mark rises. It
+// re-reads the file first so that it never lowers a mark another process wrote meanwhile.
+func raiseMarks(home, vaultID string, version uint64, rootSHA string, secrets map[string]uint64) error {
+	cur, err := loadMarks(home, vaultID)
+	if err != nil {
+		return err
+	}
+	changed := false
+	if version > cur.Version {
+		cur.Version, cur.RootSHA256, changed = version, rootSHA, true
+	}
+	for p, v := range secrets {
+		if v > cur.Secrets[p] {
+			cur.Secrets[p], changed = v, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := MkdirPrivate(filepath.Join(home, "state")); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(cur)
+	return writeAtomic(marksPath(home, vaultID), append(b, '\n'), 0o600, false)
+}

@@ -1,0 +1,239 @@
+package vault
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The transaction protocol of docs/format.md section 9.
+
+const pendingDir = ".pending"
+
+// crashHook lets in-package tests stop a transaction at a named step, as a crash would.
+var crashHook = func(step string) {}
+
+// tx collects the files of one change and commits it with the new signed root written last.
+type tx struct {
+	v       *Vault
+	signer  ed25519.PrivateKey
+	prev    *Root  // nil for init
+	prevSHA string // hash of the previous root file
+	root    *Root  // the new root, edited by the operation
+	writes  map[string][]byte
+	removes map[string]bool
+	indexes map[string]*Index // every index the change touched; nil removes the group's index
+}
+
+func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {
+	t := &tx{v: v, signer: signer, prev: prev, prevSHA: prevSHA,
+		writes: map[string][]byte{}, removes: map[string]bool{}, indexes: map[string]*Index{}}
+	if prev != nil {
+		t.root = cloneRoot(prev)
+	}
+	return t
+}
+
+func (t *tx) write(rel string, data []byte) { t.writes[rel] = data; delete(t.removes, rel) }
+func (t *tx) remove(rel string)             { t.removes[rel] = true; delete(t.writes, rel) }
+
+// nextVersion is the version the new root will carry.
+func (t *tx) nextVersion() uint64 {
+	if t.prev == nil {
+		return 1
+	}
+	return t.prev.Version + 1
+}
+
+// seal finishes the new root: index hashes, view files, version chain and signature.
+func (t *tx) seal(allIndexes map[string]*Index) []byte {
+	for g, ix := range t.indexes {
+		if ix == nil {
+			delete(t.root.Groups, g)
+			t.remove(indexFile(g))
+			continue
+		}
+		b := encodeJSON(ix)
+		t.write(indexFile(g), b)
+		rg := t.root.Groups[g]
+		rg.IndexSHA256, rg.Secrets = Hash(b), len(ix.Secrets)
+		if rg.Members == nil {
+			rg.Members = []string{}
+		}
+		t.root.Groups[g] = rg
+	}
+	secrets := map[string][]string{}
+	for g, ix := range allIndexes {
+		if ix != nil {
+			secrets[g] = sortedKeys(ix.Secrets)
+		}
+	}
+	manifest := encodeManifest(t.root, secrets)
+	t.write(manifestFile, manifest)
+	t.root.Files[manifestFile] = Hash(manifest)
+	t.root.Version, t.root.PrevSHA256, t.root.Time = t.nextVersion(), t.prevSHA, now()
+	return SignRoot(t.signer, encodeJSON(t.root))
+}
+
+// commit writes the transaction: stage every file under .pending/, mark it complete with the signed
+// root, then move everything into place. It returns the new root file's bytes.
+func (t *tx) commit(allIndexes map[string]*Index) ([]byte, error) {
+	rootBytes := t.seal(allIndexes)
+	pend := filepath.Join(t.v.Dir, pendingDir)
+	if err := os.RemoveAll(pend); err != nil {
+		return nil, wrapErr(KindError, err, "cannot clear %s", pend)
+	}
+	for rel, data := range t.writes {
+		p := filepath.Join(pend, "files", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, wrapErr(KindError, err, "cannot stage %s", rel)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return nil, wrapErr(KindError, err, "cannot stage %s", rel)
+		}
+	}
+	removes := sortedKeys(t.removes)
+	if err := os.MkdirAll(pend, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(pend, "remove"), []byte(strings.Join(removes, "\n")), 0o644); err != nil {
+		return nil, wrapErr(KindError, err, "cannot stage the removal list")
+	}
+	crashHook("staged")
+	if err := syncTree(t.v.Dir); err != nil {
+		return nil, err
+	}
+	// The pending root makes the transaction complete; from here on repair rolls it forward.
+	if err := WriteFileAtomic(filepath.Join(pend, "root"), rootBytes, 0o644); err != nil {
+		return nil, wrapErr(KindError, err, "cannot stage the signed root")
+	}
+	crashHook("marked")
+	if err := applyPending(t.v.Dir); err != nil {
+		return nil, err
+	}
+	return rootBytes, nil
+}
+
+// applyPending moves a complete pending transaction into place. It is idempotent: a file already moved is
+// no longer in .pending/files, and a removal already made is skipped.
+func applyPending(dir string) error {
+	pend := filepath.Join(dir, pendingDir)
+	files := filepath.Join(pend, "files")
+	var rels []string
+	err := filepath.WalkDir(files, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) && p == files {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(files, p)
+			rels = append(rels, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return wrapErr(KindError, err, "cannot read the pending transaction")
+	}
+	sort.Strings(rels)
+	for i, rel := range rels {
+		dst := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return wrapErr(KindError, err, "cannot create the directory of %s", rel)
+		}
+		if err := os.Rename(filepath.Join(files, rel), dst); err != nil {
+			return wrapErr(KindError, err, "cannot move %s into place", rel)
+		}
+		if i == len(rels)/2 {
+			crashHook("half-applied")
+		}
+	}
+	list, err := os.ReadFile(filepath.Join(pend, "remove"))
+	if err != nil && !os.IsNotExist(err) {
+		return wrapErr(KindError, err, "cannot read the removal list")
+	}
+	sc := bufio.NewScanner(bytes.NewReader(list))
+	for sc.Scan() {
+		rel := sc.Text()
+		if !filepath.IsLocal(rel) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil && !os.IsNotExist(err) {
+			return wrapErr(KindError, err, "cannot remove %s", rel)
+		}
+		pruneEmptyDirs(dir, filepath.Dir(filepath.Join(dir, filepath.FromSlash(rel))))
+	}
+	if err := syncTree(dir); err != nil {
+		return err
+	}
+	crashHook("applied")
+	if err := os.Rename(filepath.Join(pend, "root"), filepath.Join(dir, filepath.FromSlash(rootFile))); err != nil {
+		return wrapErr(KindError, err, "cannot move the signed root into place")
+	}
+	if err := syncDir(filepath.Join(dir, "state")); err != nil {
+		return err
+	}
+	return os.RemoveAll(pend)
+}
+
+// pruneEmptyDirs removes d and its parents while they are empty, stopping at the vault's top folders.
+func pruneEmptyDirs(vaultDir, d string) {
+	for {
+		rel, err := filepath.Rel(vaultDir, d)
+		if err != nil || !strings.Contains(rel, string(filepath.Separator)) && (rel == "secrets" || rel == "agents" || rel == "state" || rel == ".") {
+			return
+		}
+		if os.Remove(d) != nil {
+			return
+		}
+		d = filepath.Dir(d)
+	}
+}
+
+// syncTree flushes every file written so far to stable storage: one syncfs for the whole file system,
+// far cheaper than an fsync per file when a grant rewrites thousands of secrets.
+func syncTree(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return wrapErr(KindError, err, "cannot flush the vault to disk")
+	}
+	return nil
+}
+
+func cloneRoot(r *Root) *Root {
+	c := *r
+	c.Files = cloneMap(r.Files)
+	c.Agents = cloneMap(r.Agents)
+	c.Placement = cloneMap(r.Placement)
+	c.Groups = make(map[string]RootGroup, len(r.Groups))
+	for g, rg := range r.Groups {
+		rg.Members = append([]string{}, rg.Members...)
+		c.Groups[g] = rg
+	}
+	return &c
+}
+
+func cloneMap[V any](m map[string]V) map[string]V {
+	c := make(map[string]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func cloneIndex(ix *Index) *Index {
+	c := *ix
+	c.Secrets = cloneMap(ix.Secrets)
+	return &c
+}

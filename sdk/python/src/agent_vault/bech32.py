@@ -1,0 +1,64 @@
+"""Minimal Bech32 (BIP 173) decoding, enough to read the 32 bytes of an ``AGE-SECRET-KEY-1...`` string.
+
+age strings are longer than BIP 173's 90-character limit, so no length limit is applied.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Bech32Error", "decode"]
+
+_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_VALUES = {c: i for i, c in enumerate(_CHARSET)}
+_GENERATORS = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+
+
+class Bech32Error(ValueError):
+    """The string is not valid Bech32."""
+
+
+def _polymod(values: list[int]) -> int:
+    chk = 1
+    for v in values:
+        top = chk >> 25
+        chk = ((chk & 0x1FFFFFF) << 5) ^ v
+        for i, g in enumerate(_GENERATORS):
+            if (top >> i) & 1:
+                chk ^= g
+    return chk
+
+
+def _hrp_expand(hrp: str) -> list[int]:
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+def decode(text: str) -> tuple[str, bytes]:
+    """Decode a Bech32 string into ``(hrp, data)``; the HRP is returned in lower case.
+
+    Raises :class:`Bech32Error` on mixed case, bad characters, a bad checksum or non-zero padding.
+    """
+    if text.lower() != text and text.upper() != text:
+        raise Bech32Error("mixed case")
+    text = text.lower()
+    pos = text.rfind("1")
+    if pos < 1 or pos + 7 > len(text):
+        raise Bech32Error("missing separator or checksum")
+    hrp, rest = text[:pos], text[pos + 1 :]
+    if any(ord(c) < 33 or ord(c) > 126 for c in hrp):
+        raise Bech32Error("bad human-readable part")
+    try:
+        values = [_VALUES[c] for c in rest]
+    except KeyError:
+        raise Bech32Error("bad character") from None
+    if _polymod(_hrp_expand(hrp) + values) != 1:
+        raise Bech32Error("bad checksum")
+    acc = bits = 0
+    out = bytearray()
+    for v in values[:-6]:
+        acc = (acc << 5) | v
+        bits += 5
+        if bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xFF)
+    if bits >= 5 or (acc & ((1 << bits) - 1)):
+        raise Bech32Error("bad padding")
+    return hrp, bytes(out)

@@ -1,0 +1,195 @@
+"""Git as the (untrusted) sync layer: clone remote vaults into the cache and fast-forward working trees.
+
+Git is driven through the ``git`` CLI so users' credential helpers, SSH configuration and hooks apply. Every git
+process runs with ``GIT_TERMINAL_PROMPT=0``, no standard input, in its own session (no controlling terminal, so
+nothing can prompt) and under a timeout after which its whole process group is killed. Nothing fetched is trusted:
+the reader verifies everything it uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import AgentVaultError, VaultNotFoundError
+from .home import ensure_dir
+
+__all__ = [
+    "CLONE_TIMEOUT",
+    "PULL_INTERVAL",
+    "PULL_TIMEOUT",
+    "Puller",
+    "cache_dir_for",
+    "clone_or_reuse",
+    "is_git_url",
+    "redact",
+]
+
+log = logging.getLogger("agent_vault")
+
+CLONE_TIMEOUT = 120.0
+PULL_TIMEOUT = 10.0
+PULL_INTERVAL = 5.0
+
+_URL = re.compile(r"(?:https?|ssh|git|file|git\+ssh|ssh\+git)://\S+", re.IGNORECASE)
+_SCP = re.compile(r"[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:(?!//)\S*")
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def is_git_url(value: str) -> bool:
+    """True for ``https://``, ``http://``, ``ssh://``, ``git://``, ``file://`` URLs and scp-like ``user@host:path``."""
+    return _URL.fullmatch(value) is not None or _SCP.fullmatch(value) is not None
+
+
+def redact(text: str) -> str:
+    """Hide credentials embedded in URLs (``scheme://user:token@host`` -> ``scheme://***@host``)."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def cache_dir_for(url: str, home: Path) -> Path:
+    """``<home>/cache/<first 16 hex of sha256(url)>``: where the clone of ``url`` lives."""
+    return home / "cache" / hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.setdefault("LC_ALL", "C")
+    return env
+
+
+def run_git(args: list[str], cwd: Path | None, timeout: float) -> tuple[int, str]:
+    """Run ``git args`` and return ``(exit code, stderr text)``; stdout is discarded. A timeout kills the process
+    group and returns exit code -1. A missing ``git`` binary raises AgentVaultError."""
+    try:
+        proc = subprocess.Popen(
+            ["git", *args],
+            cwd=cwd,
+            env=_git_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise AgentVaultError("the git command is not installed") from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return -1, f"timed out after {timeout:g}s"
+    return proc.returncode, redact(err.decode("utf-8", "replace").strip())
+
+
+def run_git_stdout(args: list[str], cwd: Path, timeout: float) -> str | None:
+    """Run ``git args`` and return its stripped stdout, or None when it fails or times out."""
+    try:
+        res = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=_git_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0:
+        return None
+    return res.stdout.decode("utf-8", "replace").strip()
+
+
+def clone_or_reuse(url: str, home: Path, timeout: float = CLONE_TIMEOUT) -> tuple[Path, bool]:
+    """Return ``(clone directory, cloned_now)`` for ``url``: the existing clone in the cache, or a fresh one.
+
+    A fresh clone is made in a temporary directory beside its destination and renamed into place, so a failed or
+    interrupted clone never leaves a half-made cache entry. A failure raises VaultNotFoundError with git's
+    message (credentials in URLs redacted).
+    """
+    dest = cache_dir_for(url, home)
+    if (dest / ".git").exists():
+        return dest, False
+    ensure_dir(dest.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        rc, err = run_git(["clone", "--quiet", "--", url, str(tmp / "repo")], None, timeout)
+        if rc != 0:
+            raise VaultNotFoundError(f"cannot clone {redact(url)}: {err or f'git exited with {rc}'}")
+        try:
+            os.rename(tmp / "repo", dest)
+        except OSError:
+            if not (dest / ".git").exists():
+                raise
+            # Another process cloned it meanwhile; use that one.
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest, True
+
+
+class Puller:
+    """Fast-forwards the Git working tree that holds a vault, at most once per ``interval`` seconds.
+
+    ``maybe_pull`` never raises: when the tree is not a Git repository or its branch has no upstream it does
+    nothing; when ``git pull --ff-only`` fails or times out it logs one warning (then stays quiet until a pull
+    succeeds again) and the reader goes on with the local copy.
+    """
+
+    def __init__(self, start: Path, timeout: float = PULL_TIMEOUT, interval: float = PULL_INTERVAL) -> None:
+        self.start = start
+        self.timeout = timeout
+        self.interval = interval
+        self._toplevel: Path | None | bool = False  # False: not looked up yet; None: not a git working tree
+        self._last: float | None = None
+        self._failing = False
+
+    def _worktree(self) -> Path | None:
+        if self._toplevel is False:
+            top = run_git_stdout(["rev-parse", "--show-toplevel"], self.start, self.timeout)
+            self._toplevel = Path(top) if top else None
+        assert self._toplevel is not True
+        return self._toplevel or None
+
+    def maybe_pull(self) -> None:
+        """Pull when the last attempt is older than ``interval`` seconds (see the class docstring)."""
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.interval:
+            return
+        self._last = now
+        top = self._worktree()
+        if top is None:
+            return
+        upstream = run_git_stdout(
+            ["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"], top, self.timeout
+        )
+        if not upstream:
+            return
+        try:
+            rc, err = run_git(["pull", "--ff-only", "--quiet"], top, self.timeout)
+        except AgentVaultError as e:
+            rc, err = 1, str(e)
+        if rc == 0:
+            self._failing = False
+            return
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "agent-vault: git pull in %s failed (%s); using the local copy", top, err or f"exit code {rc}"
+            )
+        self._last = time.monotonic()
+
+    def mark_pulled(self) -> None:
+        """Record a fetch made just now (e.g. a fresh clone) so the next read does not pull again at once."""
+        self._last = time.monotonic()

@@ -1,0 +1,244 @@
+"""Key files and key resolution (format.md sections 3.2 to 3.4).
+
+A key file is an age identity file: ``#`` lines are comments, blank lines are ignored, and exactly one line is an
+``AGE-SECRET-KEY-1...`` identity. Comment lines of the form ``# agent-vault-<pin>: <value>`` carry the trust
+anchors written when the owner provisions an agent. A key file is *pinned* when it has both the ``vault-id`` and
+``owner-verify-key`` pins.
+
+Every problem with a key (none found, unreadable, malformed, readable by others) raises
+:class:`~agent_vault.errors.VaultNotFoundError`; messages never contain key material.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pyrage import IdentityError, x25519
+
+from . import bech32
+from .errors import VaultNotFoundError, usage_error
+from .home import home_dir
+from .signed import format_verify_key, parse_verify_key
+
+__all__ = [
+    "IDENTITY_PREFIX",
+    "KeyFile",
+    "Pins",
+    "ResolvedKey",
+    "derive_owner_verify_key",
+    "is_vault_id",
+    "parse_key_file",
+    "read_key_path",
+    "resolve_key",
+]
+
+IDENTITY_PREFIX = "AGE-SECRET-KEY-1"
+MAX_KEY_FILE = 64 * 1024
+OWNER_SIGNING_INFO = b"agent-vault/v1 owner signing key"
+
+_PIN = re.compile(r"^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$")
+_VAULT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_vault_id(value: object) -> bool:
+    """True when ``value`` is 32 lowercase hex characters."""
+    return isinstance(value, str) and _VAULT_ID.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The trust anchors of a pinned key file."""
+
+    vault_id: str
+    verify_key: str
+
+
+@dataclass(frozen=True, repr=False)
+class KeyFile:
+    """A parsed key file. ``repr`` never shows the identity."""
+
+    identity_str: str = field(compare=False)
+    identity: Any = field(compare=False)  # pyrage.x25519.Identity
+    recipient: str
+    pins: Pins | None
+    agent: str | None
+    source: str
+
+    def __repr__(self) -> str:
+        return f"KeyFile(recipient={self.recipient!r}, pins={self.pins!r}, agent={self.agent!r}, source={self.source!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class ResolvedKey:
+    """The key a reader uses, and whether it is this machine's owner key (``<home>/owner.key``)."""
+
+    key: KeyFile
+    is_home_owner_key: bool
+
+    def __repr__(self) -> str:
+        return f"ResolvedKey({self.key!r}, is_home_owner_key={self.is_home_owner_key})"
+
+
+def parse_key_file(text: str, source: str) -> KeyFile:
+    """Parse key-file content; ``source`` names where it came from (for messages only).
+
+    Raises VaultNotFoundError when the content has zero or several identity lines, a line that is neither a
+    comment nor an identity, an invalid identity, a malformed pin, a pin given twice with different values, or
+    only one of the ``vault-id`` / ``owner-verify-key`` pins.
+    """
+    identities: list[str] = []
+    pins: dict[str, str] = {}
+    for n, raw in enumerate(text.split("\n"), 1):
+        line = raw[:-1] if raw.endswith("\r") else raw
+        if line.startswith("#"):
+            m = _PIN.match(line)
+            if m:
+                name, value = m.group(1), m.group(2)
+                if name in pins and pins[name] != value:
+                    raise VaultNotFoundError(f"key file {source}: pin agent-vault-{name} given twice with different values")
+                pins[name] = value
+            continue
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith(IDENTITY_PREFIX):
+            identities.append(stripped)
+            continue
+        raise VaultNotFoundError(f"key file {source}: line {n} is neither a comment nor an age identity")
+    if len(identities) != 1:
+        raise VaultNotFoundError(
+            f"key file {source}: expected exactly one {IDENTITY_PREFIX}... line, found {len(identities)}"
+        )
+    identity_str = identities[0]
+    try:
+        identity = x25519.Identity.from_str(identity_str)
+    except (IdentityError, ValueError):
+        raise VaultNotFoundError(f"key file {source}: the age identity is invalid") from None
+    recipient = str(identity.to_public())
+
+    vault_id, verify_key = pins.get("vault-id"), pins.get("owner-verify-key")
+    if (vault_id is None) != (verify_key is None):
+        raise VaultNotFoundError(
+            f"key file {source}: has only one of the pins agent-vault-vault-id and agent-vault-owner-verify-key"
+        )
+    pinned: Pins | None = None
+    if vault_id is not None and verify_key is not None:
+        if not is_vault_id(vault_id):
+            raise VaultNotFoundError(f"key file {source}: agent-vault-vault-id is not 32 lowercase hex characters")
+        try:
+            parse_verify_key(verify_key)
+        except ValueError as e:
+            raise VaultNotFoundError(f"key file {source}: agent-vault-owner-verify-key is malformed: {e}") from None
+        pinned = Pins(vault_id=vault_id, verify_key=verify_key)
+    return KeyFile(
+        identity_str=identity_str,
+        identity=identity,
+        recipient=recipient,
+        pins=pinned,
+        agent=pins.get("agent"),
+        source=source,
+    )
+
+
+def read_key_path(path: str | os.PathLike[str], source: str | None = None) -> KeyFile:
+    """Read and parse the key file at ``path`` (``~/`` expanded).
+
+    Refuses a file whose mode has any group or other bit (``mode & 0o077``), a non-regular file, or one larger
+    than 64 KiB. Raises VaultNotFoundError.
+    """
+    p = os.path.expanduser(os.fspath(path))
+    source = source or p
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise VaultNotFoundError(f"key file {source} not found") from None
+    except OSError as e:
+        raise VaultNotFoundError(f"key file {source} cannot be read: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise VaultNotFoundError(f"key file {source} is not a regular file")
+        if st.st_mode & 0o077:
+            raise VaultNotFoundError(
+                f"key file {source} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
+                f"run: chmod 600 {p}"
+            )
+        if st.st_size > MAX_KEY_FILE:
+            raise VaultNotFoundError(f"key file {source} is larger than {MAX_KEY_FILE} bytes")
+        data = os.read(fd, MAX_KEY_FILE + 1)
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VaultNotFoundError(f"key file {source} is not UTF-8 text") from None
+    return parse_key_file(text, source)
+
+
+def _key_from_string(value: str, source: str) -> KeyFile:
+    """An explicit key string or ``AGENT_VAULT_KEY``: content when it contains the identity prefix, else a path."""
+    if IDENTITY_PREFIX in value:
+        return parse_key_file(value, source)
+    return read_key_path(value, f"{value} (from {source})")
+
+
+def resolve_key(
+    key_path: str | os.PathLike[str] | None = None,
+    key_str: str | None = None,
+    home: Path | None = None,
+) -> ResolvedKey:
+    """Resolve the reader's key (format.md section 3.2).
+
+    Order: ``key_path`` (a path) or ``key_str`` (content or path), then ``$AGENT_VAULT_KEY`` (content or path),
+    then ``<home>/owner.key``. Giving both ``key_path`` and ``key_str`` is a usage error. The result tells whether
+    the key is this machine's owner key, i.e. has the identity of ``<home>/owner.key``.
+    """
+
+    if key_path is not None and key_str is not None:
+        raise usage_error("give key_path or key_str, not both")
+    home = home if home is not None else home_dir()
+    owner_path = home / "owner.key"
+    if key_path is not None:
+        key = read_key_path(key_path)
+    elif key_str is not None:
+        key = _key_from_string(key_str, "key_str")
+    elif os.environ.get("AGENT_VAULT_KEY"):
+        key = _key_from_string(os.environ["AGENT_VAULT_KEY"], "AGENT_VAULT_KEY")
+    elif owner_path.exists():
+        return ResolvedKey(read_key_path(owner_path), is_home_owner_key=True)
+    else:
+        raise VaultNotFoundError(
+            f"no key: pass key_path or key_str, set AGENT_VAULT_KEY, or create {owner_path}"
+        )
+    return ResolvedKey(key, is_home_owner_key=_same_as_owner_key(key, owner_path))
+
+
+def _same_as_owner_key(key: KeyFile, owner_path: Path) -> bool:
+    """True when ``owner_path`` holds a valid, private key file with the same identity as ``key``."""
+    if not owner_path.exists():
+        return False
+    try:
+        owner = read_key_path(owner_path)
+    except VaultNotFoundError:
+        return False
+    return owner.recipient == key.recipient
+
+
+def derive_owner_verify_key(key: KeyFile) -> str:
+    """The owner verify key derived from an owner identity (format.md section 3.4), as ``ed25519:<base64>``."""
+    try:
+        hrp, secret = bech32.decode(key.identity_str)
+    except bech32.Bech32Error as e:  # pragma: no cover - pyrage accepted it already
+        raise VaultNotFoundError(f"key file {key.source}: the age identity is invalid: {e}") from None
+    if hrp != "age-secret-key-" or len(secret) != 32:  # pragma: no cover - idem
+        raise VaultNotFoundError(f"key file {key.source}: not an X25519 age identity")
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=OWNER_SIGNING_INFO).derive(secret)
+    return format_verify_key(Ed25519PrivateKey.from_private_bytes(seed).public_key())

@@ -1,0 +1,214 @@
+"""Local trust records in the agent-vault home (format.md sections 6.2 and 6.3).
+
+* ``<home>/known_vaults``: one ``<vault_id> <verify_key>`` line per vault trusted on first use.
+* ``<home>/state/<vault_id>.json``: high-water marks ``{"version", "root_sha256", "secrets": {path: version}}``
+  shared by the CLI, the SDKs and the MCP server of one machine.
+
+Marks only ever rise: a write re-reads the file and merges (maximum per mark), so a mark raised meanwhile by
+another process is kept. Files are written atomically, 0600, in 0700 directories.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import AgentVaultError, IntegrityError
+from .home import atomic_write, ensure_dir
+from .layout import StatKey
+
+__all__ = ["KnownVaults", "MarkStore", "Marks"]
+
+log = logging.getLogger("agent_vault")
+
+
+class KnownVaults:
+    """The ``known_vaults`` file of a home (trust on first use)."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "known_vaults"
+
+    def lookup(self, vault_id: str) -> set[str]:
+        """The verify keys recorded for ``vault_id`` (empty when the vault is unknown or the file is absent).
+        Blank, ``#`` and malformed lines are ignored."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return set()
+        except (OSError, UnicodeDecodeError) as e:
+            raise AgentVaultError(f"cannot read {self.path}: {e}") from None
+        keys: set[str] = set()
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) == 2 and fields[0] == vault_id:
+                keys.add(fields[1])
+        return keys
+
+    def check(self, vault_id: str, verify_key: str) -> bool:
+        """Return True when ``vault_id`` is recorded with ``verify_key``, False when it is not recorded at all.
+        Raise IntegrityError when it is recorded with another key."""
+        keys = self.lookup(vault_id)
+        if not keys:
+            return False
+        if keys != {verify_key}:
+            raise IntegrityError(
+                f"vault {vault_id}: the repository's owner verify key {verify_key} differs from the one trusted "
+                f"in {self.path}; the repository may have been replaced"
+            )
+        return True
+
+    def record(self, vault_id: str, verify_key: str) -> None:
+        """Append ``<vault_id> <verify_key>`` (creating the file 0600 and the home 0700) and log a warning that the
+        owner key was trusted on first use."""
+        ensure_dir(self.path.parent)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            st = os.fstat(fd)
+            prefix = b""
+            if st.st_size > 0:
+                with open(self.path, "rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        prefix = b"\n"
+            os.write(fd, prefix + f"{vault_id} {verify_key}\n".encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        log.warning(
+            "agent-vault: trusted the owner key %s of vault %s on first use (recorded in %s); "
+            "a pinned key file avoids this",
+            verify_key,
+            vault_id,
+            self.path,
+        )
+
+
+@dataclass
+class Marks:
+    """High-water marks of one vault. ``other`` keeps unknown fields so a rewrite preserves them."""
+
+    version: int = 0
+    root_sha256: str = ""
+    secrets: dict[str, int] = field(default_factory=dict)
+    other: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        obj: dict[str, Any] = dict(self.other)
+        obj.update(version=self.version, root_sha256=self.root_sha256, secrets=dict(sorted(self.secrets.items())))
+        return (json.dumps(obj, indent=None, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+class MarkStore:
+    """Reads, checks and raises the high-water marks of one vault. Reads are cached by the file's stat."""
+
+    def __init__(self, home: Path, vault_id: str) -> None:
+        self.path = home / "state" / f"{vault_id}.json"
+        self.vault_id = vault_id
+        self._cached: tuple[StatKey, Marks] | None = None
+
+    def _parse(self, data: bytes) -> Marks:
+        try:
+            obj = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise AgentVaultError(f"{self.path}: not valid JSON; fix or remove it") from None
+        if not isinstance(obj, dict):
+            raise AgentVaultError(f"{self.path}: not a JSON object; fix or remove it")
+        version = obj.pop("version", 0)
+        root_sha = obj.pop("root_sha256", "")
+        secrets = obj.pop("secrets", {})
+        if (
+            type(version) is not int
+            or not isinstance(root_sha, str)
+            or not isinstance(secrets, dict)
+            or not all(isinstance(k, str) and type(v) is int for k, v in secrets.items())
+        ):
+            raise AgentVaultError(f"{self.path}: malformed high-water marks; fix or remove it")
+        return Marks(version=version, root_sha256=root_sha, secrets=dict(secrets), other=obj)
+
+    def load(self) -> Marks:
+        """The current marks (all zero when the file is absent). The returned object must not be mutated."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._cached = None
+            return Marks()
+        key = StatKey.of(st)
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            self._cached = None
+            return Marks()
+        except OSError as e:
+            raise AgentVaultError(f"cannot read {self.path}: {e.strerror}") from None
+        marks = self._parse(data)
+        self._cached = (key, marks)
+        return marks
+
+    def check_root(self, version: int, root_sha256: str) -> bool:
+        """Check a verified root against the mark. Raise IntegrityError on rollback (version below the mark) or
+        fork (same version, other hash). Return True when the root is above the mark (the caller raises it)."""
+        marks = self.load()
+        if version < marks.version:
+            raise IntegrityError(
+                f"vault {self.vault_id}: rollback: state/root has version {version} but version {marks.version} "
+                f"was already seen on this machine"
+            )
+        if version == marks.version and root_sha256 != marks.root_sha256:
+            raise IntegrityError(
+                f"vault {self.vault_id}: fork: state/root version {version} differs from the version {version} "
+                f"already seen on this machine"
+            )
+        return version > marks.version
+
+    def check_secret(self, path: str, version: int) -> bool:
+        """Check a secret's index version against its mark. Raise IntegrityError on rollback; return True when the
+        version is above the mark."""
+        mark = self.load().secrets.get(path, 0)
+        if version < mark:
+            raise IntegrityError(
+                f"vault {self.vault_id}: rollback: secret {path!r} has version {version} but version {mark} was "
+                f"already seen on this machine"
+            )
+        return version > mark
+
+    def raise_marks(
+        self, root: tuple[int, str] | None = None, secrets: dict[str, int] | None = None
+    ) -> None:
+        """Raise the root mark to ``root = (version, sha256)`` and secret marks to ``secrets``, merging with the
+        file as it is now (never lowering anything). Raise IntegrityError when the file now holds the same root
+        version with another hash (a fork seen by another process)."""
+        current = self.load()
+        merged = Marks(
+            version=current.version,
+            root_sha256=current.root_sha256,
+            secrets=dict(current.secrets),
+            other=dict(current.other),
+        )
+        changed = False
+        if root is not None:
+            version, sha = root
+            if version > merged.version:
+                merged.version, merged.root_sha256 = version, sha
+                changed = True
+            elif version == merged.version and sha != merged.root_sha256:
+                raise IntegrityError(
+                    f"vault {self.vault_id}: fork: state/root version {version} differs from the one recorded in "
+                    f"{self.path}"
+                )
+        for path, version in (secrets or {}).items():
+            if version > merged.secrets.get(path, 0):
+                merged.secrets[path] = version
+                changed = True
+        if not changed:
+            return
+        try:
+            atomic_write(self.path, merged.to_json())
+        except OSError as e:
+            raise AgentVaultError(f"cannot write {self.path}: {e.strerror}") from None
+        self._cached = None

@@ -1,0 +1,44 @@
+/**
+ * `config.yaml` (format.md section 3.5). It is not signed: readers use it only in trust-on-first-use mode, to
+ * learn which vault id and owner verify key to look up in `known_vaults`, and then verify the root with that key.
+ */
+
+import { parse as parseYaml } from "yaml";
+import { IntegrityError } from "./errors.js";
+import { isVerifyKey } from "./signed.js";
+import { isVaultId } from "./trust.js";
+
+/** Path of the configuration below `.agent-vault/`. */
+export const CONFIG_FILE = "config.yaml";
+
+/** What a reader takes from `config.yaml`. */
+export interface VaultConfig {
+  readonly vaultId: string;
+  readonly ownerVerifyKey: string;
+}
+
+/**
+ * Parses `config.yaml`: `format` must be 1, `vault_id` 32 lowercase hex characters and `owner_verify_key` a verify
+ * key. Unknown fields are ignored. Throws IntegrityError otherwise.
+ */
+export function parseConfig(bytes: Uint8Array): VaultConfig {
+  const w = CONFIG_FILE;
+  let doc: unknown;
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 0, prettyErrors: false });
+  } catch {
+    throw new IntegrityError(`${w}: not valid UTF-8 YAML`);
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new IntegrityError(`${w}: not a YAML mapping`);
+  const c = doc as Record<string, unknown>;
+  const format = c["format"];
+  if (format !== 1 && format !== "1") {
+    throw new IntegrityError(`${w}: unknown format ${JSON.stringify(format ?? null)} (this SDK reads format 1)`);
+  }
+  const vaultId = c["vault_id"];
+  if (!isVaultId(vaultId)) throw new IntegrityError(`${w}: vault_id is not 32 lowercase hex characters`);
+  const ownerVerifyKey = c["owner_verify_key"];
+  if (!isVerifyKey(ownerVerifyKey)) throw new IntegrityError(`${w}: owner_verify_key is malformed`);
+  return { vaultId, ownerVerifyKey };
+}

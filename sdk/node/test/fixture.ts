@@ -1,0 +1,247 @@
+/**
+ * Test fixture: writes vaults in the format of docs/format.md with keys generated in the test, so that the reader
+ * can be tested before (and besides) the shared vectors written by the Go generator. It is a minimal writer for
+ * tests only: no locking, no transactions, no Git.
+ */
+
+import { createHash, createPrivateKey, hkdfSync, randomBytes, sign, type KeyObject } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
+import { deriveOwnerVerifyKey, identityBytes } from "../src/keys.js";
+
+export function sha256hex(b: Uint8Array | string): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+/** A fresh temporary directory, removed by `cleanup`. */
+export function tempDir(prefix = "av-test-"): string {
+  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+}
+
+/** Writes `content` to `file` with mode 0600 (parents 0700) and returns the path. */
+export function writePrivate(file: string, content: string | Uint8Array): string {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(file, content, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  return file;
+}
+
+/** The owner's Ed25519 signing key, derived from the owner identity as format.md 3.4 says. */
+export function ownerSigningKey(identity: string): KeyObject {
+  const ikm = identityBytes(identity)!;
+  const seed = Buffer.from(hkdfSync("sha256", ikm, Buffer.alloc(0), "agent-vault/v1 owner signing key", 32));
+  const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
+  return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+}
+
+/** Signs a root body: returns body + signature line. */
+export function signRoot(body: string | Uint8Array, key: KeyObject): Buffer {
+  const b = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body);
+  const sig = sign(null, Buffer.concat([Buffer.from("agent-vault/v1 root\n"), b]), key);
+  return Buffer.concat([b, Buffer.from(`signature: ed25519 ${sig.toString("base64")}\n`)]);
+}
+
+export interface FixtureSecret {
+  path: string;
+  value: string | Uint8Array;
+  /** Placement in a group other than the first segment. */
+  group?: string;
+  extraAgents?: string[];
+  /** Index version of the entry; default: the root version. */
+  version?: number;
+  expires?: string;
+}
+
+export interface FixtureSpec {
+  agents: string[];
+  groups: Record<string, string[]>;
+  secrets: FixtureSecret[];
+}
+
+const TIME = "2026-11-29T13:50:00Z";
+
+/** A vault on disk plus the keys that made it. */
+export class Fixture {
+  readonly repo: string;
+  readonly vaultDir: string;
+  readonly vaultId: string;
+  readonly ownerIdentity: string;
+  readonly ownerRecipient: string;
+  readonly verifyKey: string;
+  readonly signingKey: KeyObject;
+  readonly agentIdentities = new Map<string, string>();
+  readonly agentRecipients = new Map<string, string>();
+  version = 0;
+  prevSha256 = "";
+  /** Mutates the root body object before it is serialised and signed. */
+  mutateRoot: ((root: Record<string, unknown>) => void) | null = null;
+
+  private constructor(repo: string, ownerIdentity: string, ownerRecipient: string) {
+    this.repo = repo;
+    this.vaultDir = path.join(repo, ".agent-vault");
+    this.vaultId = randomBytes(16).toString("hex");
+    this.ownerIdentity = ownerIdentity;
+    this.ownerRecipient = ownerRecipient;
+    this.verifyKey = deriveOwnerVerifyKey(ownerIdentity);
+    this.signingKey = ownerSigningKey(ownerIdentity);
+  }
+
+  /** Creates an empty fixture in a new temporary directory (no vault written yet). */
+  static async create(repo = tempDir("av-repo-")): Promise<Fixture> {
+    const id = await generateX25519Identity();
+    return new Fixture(repo, id, await identityToRecipient(id));
+  }
+
+  async agentIdentity(name: string): Promise<string> {
+    let id = this.agentIdentities.get(name);
+    if (id === undefined) {
+      id = await generateX25519Identity();
+      this.agentIdentities.set(name, id);
+      this.agentRecipients.set(name, await identityToRecipient(id));
+    }
+    return id;
+  }
+
+  /** The key file of an agent: pinned (default) or bare. */
+  async agentKeyFile(name: string, pinned = true): Promise<string> {
+    const id = await this.agentIdentity(name);
+    const lines = ["# agent-vault agent key", `# created: ${TIME}`, `# public key: ${this.agentRecipients.get(name)}`];
+    if (pinned) {
+      lines.push(`# agent-vault-agent: ${name}`, `# agent-vault-vault-id: ${this.vaultId}`, `# agent-vault-owner-verify-key: ${this.verifyKey}`);
+    }
+    lines.push(id, "");
+    return lines.join("\n");
+  }
+
+  ownerKeyFile(): string {
+    return `# agent-vault owner key\n${this.ownerIdentity}\n`;
+  }
+
+  private put(rel: string, content: string | Uint8Array): Buffer {
+    const file = path.join(this.vaultDir, ...rel.split("/"));
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const b = typeof content === "string" ? Buffer.from(content, "utf8") : Buffer.from(content);
+    // Replace by rename so that the inode changes, as the Go writer does.
+    const tmp = `${file}.tmp-${randomBytes(4).toString("hex")}`;
+    fs.writeFileSync(tmp, b);
+    fs.renameSync(tmp, file);
+    return b;
+  }
+
+  /** Writes a complete new version of the vault described by `spec` and returns the root bytes. */
+  async write(spec: FixtureSpec): Promise<Buffer> {
+    this.version += 1;
+    const version = this.version;
+    for (const a of spec.agents) await this.agentIdentity(a);
+    const gitignore = "*.key\n*.pem\n**/private.*\n!**/private.key.escrow\n.lock\n.pending/\n";
+    const config =
+      `format: 1\nvault_id: "${this.vaultId}"\nowner_verify_key: "${this.verifyKey}"\ncreated: "${TIME}"\n`;
+    const files: Record<string, string> = {
+      "config.yaml": sha256hex(this.put("config.yaml", config)),
+      "owner.pub": sha256hex(this.put("owner.pub", `${this.ownerRecipient}\n`)),
+      "manifest.yaml": sha256hex(this.put("manifest.yaml", "# view\n")),
+      ".gitignore": sha256hex(this.put(".gitignore", gitignore)),
+    };
+    const agents: Record<string, unknown> = {};
+    for (const a of [...spec.agents].sort()) {
+      const recipient = this.agentRecipients.get(a)!;
+      const pub = this.put(`agents/${a}/public.key`, `${recipient}\n`);
+      const escrow = this.put(`agents/${a}/private.key.escrow`, randomBytes(64));
+      agents[a] = { recipient, public_key_sha256: sha256hex(pub), escrow_sha256: sha256hex(escrow) };
+    }
+    const placement: Record<string, string> = {};
+    const byGroup = new Map<string, Record<string, unknown>>();
+    for (const g of Object.keys(spec.groups)) byGroup.set(g, {});
+    for (const s of spec.secrets) {
+      const first = s.path.split("/")[0]!;
+      const group = s.group ?? first;
+      if (group !== first) placement[s.path] = group;
+      const members = spec.groups[group] ?? [];
+      const extra = s.extraAgents ?? [];
+      const enc = new Encrypter();
+      enc.addRecipient(this.ownerRecipient);
+      for (const a of [...members, ...extra]) enc.addRecipient(this.agentRecipients.get(a)!);
+      const ct = await enc.encrypt(typeof s.value === "string" ? Buffer.from(s.value, "utf8") : s.value);
+      const encBytes = this.put(`secrets/${s.path}.enc`, ct);
+      const authorized = [...new Set([...members, ...extra])].sort();
+      let meta = `name: "${s.path}"\ngroup: "${group}"\ncreated: "${TIME}"\nrotated: "${TIME}"\n`;
+      if (s.expires !== undefined) meta += `expires: "${s.expires}"\n`;
+      meta += `authorized_agents: [${authorized.map((a) => `"${a}"`).join(", ")}]\n`;
+      const metaBytes = this.put(`secrets/${s.path}.meta`, meta);
+      byGroup.get(group)![s.path] = {
+        version: s.version ?? version,
+        enc_sha256: sha256hex(encBytes),
+        meta_sha256: sha256hex(metaBytes),
+        extra_agents: extra,
+        allow_hosts: [],
+      };
+    }
+    const groups: Record<string, unknown> = {};
+    for (const [g, secrets] of [...byGroup].sort()) {
+      const index = JSON.stringify(
+        { type: "agent-vault-group-index", format: 1, vault_id: this.vaultId, group: g, secrets },
+        null,
+        2,
+      ) + "\n";
+      const ib = this.put(`state/groups/${g}.json`, index);
+      groups[g] = { members: [...(spec.groups[g] ?? [])].sort(), index_sha256: sha256hex(ib), secrets: Object.keys(secrets).length };
+    }
+    const root: Record<string, unknown> = {
+      type: "agent-vault-root",
+      format: 1,
+      vault_id: this.vaultId,
+      version,
+      prev_sha256: this.prevSha256,
+      time: TIME,
+      owner: { recipient: this.ownerRecipient, verify_key: this.verifyKey },
+      files,
+      agents,
+      groups,
+      placement,
+    };
+    this.mutateRoot?.(root);
+    const signed = signRoot(JSON.stringify(root, null, 2) + "\n", this.signingKey);
+    this.put("state/root", signed);
+    this.prevSha256 = sha256hex(signed);
+    return signed;
+  }
+
+  /** Replaces a file below `.agent-vault/` (by rename, new inode). */
+  replace(rel: string, content: string | Uint8Array): void {
+    this.put(rel, content);
+  }
+
+  read(rel: string): Buffer {
+    return fs.readFileSync(path.join(this.vaultDir, ...rel.split("/")));
+  }
+}
+
+/** A fresh agent-vault home directory (0700). */
+export function freshHome(): string {
+  const h = tempDir("av-home-");
+  fs.chmodSync(h, 0o700);
+  return h;
+}
+
+/** A logger that records warnings. */
+export class RecordingLogger {
+  readonly warnings: string[] = [];
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+}
+
+/** The standard small vault used by many tests. */
+export const BASIC: FixtureSpec = {
+  agents: ["ci", "deployer", "reader"],
+  groups: { stripe: ["ci"], db: ["deployer"], misc: [] },
+  secrets: [
+    { path: "stripe/api-key", value: "sk_live_123", expires: "2027-02-27T13:50:00Z" },
+    { path: "stripe/webhook", value: "whsec_abc", extraAgents: ["deployer"] },
+    { path: "db/password", value: "hunter2" },
+    { path: "shared/token", value: "tok", group: "stripe" },
+    { path: "misc/binary", value: Uint8Array.from([0xff, 0xfe, 0x00, 0x41]), extraAgents: ["ci"] },
+  ],
+};

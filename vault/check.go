@@ -88,7 +88,7 @@ func (s *Snapshot) Check(soon time.Duration) *Report {
 	}
 	for name := range s.Root.Agents {
 		vouched[agentPubFile(name)], vouched[escrowFile(name)] = true, true
-		if len(s.Root.agentGroups(name)) == 0 && !s.hasExtraGrant(name) {
+		if len(s.Root.AgentGroups(name)) == 0 && !s.hasExtraGrant(name) {
 			rp.add("warning", "agents/"+name, "agent %s has access to no secret", name)
 		}
 	}

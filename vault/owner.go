@@ -531,7 +531,7 @@ func (o *Owner) RemoveAgent(name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, g := range o.Root.agentGroups(name) {
+	for _, g := range o.Root.AgentGroups(name) {
 		rg := t.root.Groups[g]
 		rg.Members = slices.DeleteFunc(rg.Members, func(m string) bool { return m == name })
 		t.root.Groups[g] = rg
@@ -545,7 +545,7 @@ func (o *Owner) RemoveAgent(name string) ([]string, error) {
 	if err := o.rewrite(t, changes); err != nil {
 		return nil, err
 	}
-	for _, g := range o.Root.agentGroups(name) {
+	for _, g := range o.Root.AgentGroups(name) {
 		if _, err := o.txIndex(t, g, false); err != nil {
 			return nil, err
 		}

@@ -341,7 +341,7 @@ func encodeManifest(r *Root, secrets map[string][]string) []byte {
 		b.WriteString("agents:\n")
 	}
 	for _, a := range sortedKeys(r.Agents) {
-		fmt.Fprintf(&b, "  %s:\n    groups: %s\n", quote(a), quoteList(r.agentGroups(a)))
+		fmt.Fprintf(&b, "  %s:\n    groups: %s\n", quote(a), quoteList(r.AgentGroups(a)))
 	}
 	if len(r.Groups) == 0 {
 		b.WriteString("groups: {}\n")
@@ -356,7 +356,8 @@ func encodeManifest(r *Root, secrets map[string][]string) []byte {
 	return []byte(b.String())
 }
 
-func (r *Root) agentGroups(agent string) []string {
+// AgentGroups returns the groups agent is a member of, sorted.
+func (r *Root) AgentGroups(agent string) []string {
 	var gs []string
 	for _, g := range sortedKeys(r.Groups) {
 		if slices.Contains(r.Groups[g].Members, agent) {
@@ -377,3 +378,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// AgentNames returns the names of the vault's agents, sorted.
+func (r *Root) AgentNames() []string { return sortedKeys(r.Agents) }
+
+// GroupNames returns the names of the vault's groups, sorted.
+func (r *Root) GroupNames() []string { return sortedKeys(r.Groups) }

@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+type addAgentOptions struct {
+	*global
+	key, out string
+}
+
+func newAddAgentCmd(g *global) *cobra.Command {
+	opts := &addAgentOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "add-agent <name>",
+		Short: "Create an agent with its own key",
+		Long: `Create a key pair for an agent. The key file (0600) carries the vault id and the owner's verify key as
+comment lines, so the agent verifies everything it reads against them. The public key and an escrow
+copy of the key, encrypted to the owner, go into the vault. The agent starts with no groups.`,
+		Example: `  agent-vault add-agent ci
+  agent-vault grant ci stripe
+  AGENT_VAULT_KEY="$(cat ~/.agent-vault/agents/ci.key)" agent-vault get stripe/api-key`,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH` (default: AGENT_VAULT_KEY, then ~/.agent-vault/owner.key)")
+	cmd.Flags().StringVar(&opts.out, "out", "", "write the agent's key to `PATH` (default: ~/.agent-vault/agents/NAME.key)")
+	return cmd
+}
+
+func (o *addAgentOptions) run(name string) error {
+	if err := vault.CheckSegment(name); err != nil {
+		return vault.Usagef("invalid agent name: %v", err)
+	}
+	path, err := keyOutPath(o.out, name)
+	if err != nil {
+		return err
+	}
+	if exists(path) {
+		return fmt.Errorf("%s already exists; pass --out PATH to write the new agent's key elsewhere", path)
+	}
+	var keyFile []byte
+	err = o.mutate(o.key, func(ow *vault.Owner) (string, error) {
+		keyFile, err = ow.AddAgent(name)
+		return "add agent " + name, err
+	})
+	if err != nil {
+		return err
+	}
+	if err := vault.WriteNewPrivateFile(path, keyFile); err != nil {
+		return fmt.Errorf("agent %s was added, but its key could not be written (get it with 'agent-vault restore-agent %s --to PATH'): %w", name, name, err)
+	}
+	fmt.Fprintf(o.io.Out, "Added agent %s (no groups yet: agent-vault grant %s GROUP).\n", name, name)
+	fmt.Fprintf(o.io.Out, "Key: %s (0600; pinned to this vault and its owner)\n\n", path)
+	fmt.Fprintf(o.io.Out, "Hand the key to the agent as a file:\n  agent-vault get GROUP/NAME --key %s\nor through the environment:\n  export AGENT_VAULT_KEY=\"$(cat %s)\"\n", path, path)
+	return nil
+}
+
+func keyOutPath(out, name string) (string, error) {
+	if out != "" {
+		return out, nil
+	}
+	return agentKeyPath(name)
+}
+
+type removeAgentOptions struct {
+	*global
+	key string
+}
+
+func newRemoveAgentCmd(g *global) *cobra.Command {
+	opts := &removeAgentOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "remove-agent <name>",
+		Short: "Remove an agent and re-encrypt every secret it could read without it",
+		Long: `Remove an agent: every secret it could read is re-encrypted without it, and its public key, escrow and
+policy entries are deleted. The agent may have copied the values it could read, so the command prints
+them: rotate each at its source.`,
+		Example: `  agent-vault remove-agent ci`,
+		Args:    args(1, 1),
+		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	return cmd
+}
+
+func (o *removeAgentOptions) run(name string) error {
+	var rotate []string
+	err := o.mutate(o.key, func(ow *vault.Owner) (string, error) {
+		o.progress(ow)
+		var err error
+		rotate, err = ow.RemoveAgent(name)
+		return fmt.Sprintf("remove agent %s (%d secrets re-encrypted)", name, len(rotate)), err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.io.Out, "Removed agent %s.\n", name)
+	printRotate(o.io, name, rotate)
+	if path, err := agentKeyPath(name); err == nil && exists(path) {
+		fmt.Fprintf(o.io.Out, "Its key file %s no longer opens anything; delete it.\n", path)
+	}
+	return nil
+}
+
+func printRotate(io *IO, agent string, rotate []string) {
+	if len(rotate) == 0 {
+		fmt.Fprintf(io.Out, "%s could read no secret; nothing to rotate.\n", agent)
+		return
+	}
+	fmt.Fprintf(io.Out, "%s could read these secrets and may have kept them; rotate each at its source:\n", agent)
+	for _, p := range rotate {
+		fmt.Fprintf(io.Out, "  %s\n", p)
+	}
+}
+
+type listAgentsOptions struct {
+	*global
+	key    string
+	json   bool
+	noPull bool
+}
+
+func newListAgentsCmd(g *global) *cobra.Command {
+	opts := &listAgentsOptions{global: g}
+	cmd := &cobra.Command{
+		Use:     "list-agents",
+		Short:   "List agents and their groups",
+		Example: "  agent-vault list-agents\n  agent-vault list-agents --json",
+		Args:    args(0, 0),
+		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run() },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "key `PATH`")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&opts.noPull, "no-pull", false, "do not pull from the upstream first")
+	return cmd
+}
+
+type agentJSON struct {
+	Name      string   `json:"name"`
+	Groups    []string `json:"groups"`
+	Recipient string   `json:"recipient"`
+}
+
+func (o *listAgentsOptions) run() error {
+	s, err := o.openReader(o.key, o.noPull)
+	if err != nil {
+		return err
+	}
+	agents := []agentJSON{}
+	for _, name := range s.Root.AgentNames() {
+		agents = append(agents, agentJSON{Name: name, Groups: s.Root.AgentGroups(name), Recipient: s.Root.Agents[name].Recipient})
+	}
+	if o.json {
+		return writeJSON(o.io, agents)
+	}
+	if len(agents) == 0 {
+		fmt.Fprintln(o.io.Out, "No agents. Add one with: agent-vault add-agent NAME")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.io.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENT\tGROUPS")
+	for _, a := range agents {
+		groups := strings.Join(a.Groups, ",")
+		if groups == "" {
+			groups = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", a.Name, groups)
+	}
+	return tw.Flush()
+}
+
+func writeJSON(io *IO, v any) error {
+	enc := json.NewEncoder(io.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type recoverAgentOptions struct {
+	*global
+	key, out string
+}
+
+func newRecoverAgentCmd(g *global) *cobra.Command {
+	opts := &recoverAgentOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "recover-agent <name>",
+		Short: "Give an agent a new key (the old one is lost or leaked)",
+		Long: `Generate a new key pair for an agent, re-encrypt every secret it can read for the new key only, and
+write a new escrow. The old key stops working. The new key file replaces the one in
+~/.agent-vault/agents/ (or goes to --out, which must not exist).`,
+		Example: `  agent-vault recover-agent ci`,
+		Args:    args(1, 1),
+		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	cmd.Flags().StringVar(&opts.out, "out", "", "write the new key to `PATH` (must not exist)")
+	return cmd
+}
+
+func (o *recoverAgentOptions) run(name string) error {
+	if o.out != "" && exists(o.out) {
+		return fmt.Errorf("%s already exists; refusing to overwrite it", o.out)
+	}
+	var keyFile []byte
+	err := o.mutate(o.key, func(ow *vault.Owner) (string, error) {
+		o.progress(ow)
+		var err error
+		keyFile, err = ow.RecoverAgent(name)
+		return "recover agent " + name + " with a new key", err
+	})
+	if err != nil {
+		return err
+	}
+	path := o.out
+	if path == "" {
+		if path, err = agentKeyPath(name); err != nil {
+			return err
+		}
+		if err := vault.MkdirPrivate(filepath.Dir(path)); err != nil {
+			return err
+		}
+		err = vault.WriteFileAtomic(path, keyFile, 0o600)
+	} else {
+		err = vault.WriteNewPrivateFile(path, keyFile)
+	}
+	if err != nil {
+		return fmt.Errorf("agent %s has a new key, but it could not be written (get it with 'agent-vault restore-agent %s --to PATH'): %w", name, name, err)
+	}
+	fmt.Fprintf(o.io.Out, "Agent %s has a new key: %s (0600). The old key no longer decrypts anything new.\n", name, path)
+	return nil
+}
+
+type restoreAgentOptions struct {
+	*global
+	key, to string
+}
+
+func newRestoreAgentCmd(g *global) *cobra.Command {
+	opts := &restoreAgentOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "restore-agent <name> --to <path>",
+		Short: "Write an agent's key from its escrow",
+		Long: `Decrypt the agent's escrowed key with the owner key, check that it is the agent's signed key, and write
+it to PATH (0600). Refuses to overwrite an existing file.`,
+		Example: `  agent-vault restore-agent ci --to ./ci.key`,
+		Args:    args(1, 1),
+		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	cmd.Flags().StringVar(&opts.to, "to", "", "write the key to `PATH` (required)")
+	return cmd
+}
+
+func (o *restoreAgentOptions) run(name string) error {
+	if o.to == "" {
+		return vault.Usagef("restore-agent needs --to PATH")
+	}
+	if exists(o.to) {
+		return fmt.Errorf("%s already exists; refusing to overwrite it", o.to)
+	}
+	ow, err := o.openOwner(o.key)
+	if err != nil {
+		return err
+	}
+	defer ow.Close()
+	keyFile, err := ow.Escrow(name)
+	if err != nil {
+		return err
+	}
+	if err := vault.WriteNewPrivateFile(o.to, keyFile); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.io.Out, "Wrote the key of agent %s to %s (0600).\n", name, o.to)
+	return nil
+}

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+type checkOptions struct {
+	*global
+	key    string
+	json   bool
+	soon   string
+	noPull bool
+}
+
+func newCheckCmd(g *global) *cobra.Command {
+	opts := &checkOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Verify the whole vault and report problems",
+		Long: `Verify every signature and hash the vault holds and report: expired secrets (error) and secrets that
+expire soon (warning, 30 days by default), files the signed state does not vouch for, symbolic links,
+an interrupted change, agents without access and key files others can read. With the owner key it also
+decrypts every escrow and checks that every ciphertext is encrypted to exactly the policy's recipients.
+
+Exit status: 0 when there is no error, 1 when check found errors, 6 when the signed state itself does not
+verify.`,
+		Example: "  agent-vault check\n  agent-vault check --json --soon 14d",
+		Args:    args(0, 0),
+		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run() },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "key `PATH`")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	cmd.Flags().StringVar(&opts.soon, "soon", "30d", "warn about secrets that expire within `DURATION`")
+	cmd.Flags().BoolVar(&opts.noPull, "no-pull", false, "do not pull from the upstream first")
+	return cmd
+}
+
+func (o *checkOptions) run() error {
+	now := time.Now()
+	until, err := parseExpiry(o.soon, now)
+	if err != nil {
+		return vault.Usagef("--soon: %v", err)
+	}
+	s, err := o.openReader(o.key, o.noPull)
+	if err != nil {
+		return err
+	}
+	rep := s.Check(until.Sub(now))
+	if o.json {
+		if err := writeJSON(o.io, rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(o.io.Out, "Vault %s, version %d, checked as %s: %d secrets, %d agents.\n", rep.VaultID, rep.Version, rep.Role, rep.Secrets, rep.Agents)
+		for _, f := range rep.Findings {
+			where := ""
+			if f.Path != "" {
+				where = f.Path + ": "
+			}
+			fmt.Fprintf(o.io.Out, "%s: %s%s\n", f.Level, where, f.Message)
+		}
+		if len(rep.Findings) == 0 {
+			fmt.Fprintln(o.io.Out, "OK: every signature and hash verifies.")
+		}
+	}
+	if n := rep.Errors(); n > 0 {
+		return fmt.Errorf("check found %d error(s)", n)
+	}
+	return nil
+}
+
+type repairOptions struct {
+	*global
+	key string
+}
+
+func newRepairCmd(g *global) *cobra.Command {
+	opts := &repairOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "repair",
+		Short: "Finish or undo an interrupted change and commit the vault",
+		Long: `After a crash or a kill during a change, return the vault to a verified state with nothing lost: a
+change that was completely staged is finished, one that was not is discarded (the previous state was
+never touched). Then the vault is verified as its owner and any uncommitted vault change is committed.`,
+		Example: "  agent-vault repair",
+		Args:    args(0, 0),
+		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run() },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	return cmd
+}
+
+func (o *repairOptions) run() error {
+	v, err := o.findVault()
+	if err != nil {
+		return err
+	}
+	key, err := vault.ResolveKey(o.key)
+	if err != nil {
+		return err
+	}
+	did, err := v.Repair(key)
+	if err != nil {
+		return err
+	}
+	if err := o.commit(v, "repair ("+did+")"); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.io.Out, "Repair: %s. The vault verifies.\n", did)
+	return nil
+}

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/agent-vault/agent-vault/internal/gitrepo"
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+// pullTimeout bounds the pull that reads make before they verify.
+const pullTimeout = 5 * time.Second
+
+func (g *global) findVault() (*vault.Vault, error) { return vault.Find(g.dir) }
+
+// openOwner finds the vault and opens it for change with the resolved key (--key, AGENT_VAULT_KEY,
+// <home>/owner.key).
+func (g *global) openOwner(keyFlag string) (*vault.Owner, error) {
+	v, err := g.findVault()
+	if err != nil {
+		return nil, err
+	}
+	key, err := vault.ResolveKey(keyFlag)
+	if err != nil {
+		return nil, err
+	}
+	return v.OpenOwner(key)
+}
+
+// openReader finds the vault, pulls first unless noPull, and verifies it for the resolved key.
+func (g *global) openReader(keyFlag string, noPull bool) (*vault.Snapshot, error) {
+	v, err := g.findVault()
+	if err != nil {
+		return nil, err
+	}
+	key, err := vault.ResolveKey(keyFlag)
+	if err != nil {
+		return nil, err
+	}
+	if !noPull {
+		g.pull(v)
+	}
+	return v.Open(key)
+}
+
+// pull fast-forwards the repository from its upstream, if it has one. Failing to reach the remote is
+// not an error: the local copy is verified and used, after one warning.
+func (g *global) pull(v *vault.Vault) {
+	repo, err := gitrepo.Find(v.Top)
+	if err != nil {
+		return
+	}
+	ctx := context.Background()
+	up, ok := repo.Upstream(ctx)
+	if !ok {
+		return
+	}
+	if err := repo.PullFFOnly(ctx, pullTimeout); err != nil {
+		reason := "could not pull"
+		if errors.Is(err, gitrepo.ErrOffline) {
+			reason = "offline"
+		}
+		fmt.Fprintf(g.io.Err, "agent-vault: warning: %s from %s (%v); using the local copy\n", reason, up, err)
+	}
+}
+
+// commit records the vault's change in one Git commit.
+func (g *global) commit(v *vault.Vault, message string) error {
+	repo, err := gitrepo.Find(v.Top)
+	if err != nil {
+		if errors.Is(err, gitrepo.ErrNotRepo) {
+			fmt.Fprintf(g.io.Err, "agent-vault: warning: %s is not in a Git repository; the change is not committed\n", v.Top)
+			return nil
+		}
+		return fmt.Errorf("cannot find the Git repository: %w", err)
+	}
+	res, err := repo.Commit(context.Background(), "agent-vault: "+message, v.Dir)
+	if err != nil {
+		return fmt.Errorf("the vault changed but the Git commit failed (run 'agent-vault repair' after fixing it): %w", err)
+	}
+	if res.FallbackIdentity {
+		fmt.Fprintf(g.io.Err, "agent-vault: no Git identity is configured; committed as %q (set one with: git config --global user.name/user.email)\n", gitrepo.FallbackName+" <"+gitrepo.FallbackEmail+">")
+	}
+	return nil
+}
+
+// mutate runs change on the vault opened by its owner, then commits with the message it returns.
+func (g *global) mutate(keyFlag string, change func(o *vault.Owner) (string, error)) error {
+	o, err := g.openOwner(keyFlag)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	msg, err := change(o)
+	if err != nil || msg == "" {
+		return err
+	}
+	return g.commit(o.Vault, msg)
+}
+
+// progress reports re-encryption on stderr when stderr is a terminal and the work is long.
+func (g *global) progress(o *vault.Owner) {
+	if !g.io.ErrTerminal {
+		return
+	}
+	o.Progress = func(done, total int) {
+		if total < 200 {
+			return
+		}
+		if done%50 == 0 || done == total {
+			fmt.Fprintf(g.io.Err, "\rre-encrypting %d/%d", done, total)
+			if done == total {
+				fmt.Fprintln(g.io.Err)
+			}
+		}
+	}
+}
+
+// agentKeyPath is where add-agent and recover-agent write an agent's key by default.
+func agentKeyPath(name string) (string, error) {
+	home, err := vault.Home()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, "agents", name+".key"), nil
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agent-vault/agent-vault/internal/gitrepo"
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+type initOptions struct {
+	*global
+	dir string
+}
+
+func newInitCmd(g *global) *cobra.Command {
+	opts := &initOptions{global: g}
+	return &cobra.Command{
+		Use:   "init [dir]",
+		Short: "Create a vault in a directory (default: the current one)",
+		Long: `Create .agent-vault/ in DIR, running 'git init' when DIR is not in a Git repository. The owner key
+~/.agent-vault/owner.key is created on first use and reused afterwards, so one owner key serves several
+vaults. A pre-commit hook that blocks private keys is installed (an existing hook is kept and chained),
+and the new vault is committed.`,
+		Example: `  cd my-project && agent-vault init
+  agent-vault init ~/secrets`,
+		Args: args(0, 1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			opts.dir = "."
+			if len(a) == 1 {
+				opts.dir = a[0]
+			}
+			return opts.run()
+		},
+	}
+}
+
+func (o *initOptions) run() error {
+	dir := o.dir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(o.global.dir, dir)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, vault.DirName)); err == nil {
+		return fmt.Errorf("%s already holds a vault (%s exists)", dir, vault.DirName)
+	}
+	repo, err := gitrepo.Init(dir)
+	if err != nil {
+		return fmt.Errorf("cannot set up Git in %s: %w", dir, err)
+	}
+	key, keyPath, created, err := ownerKey()
+	if err != nil {
+		return err
+	}
+	v, err := vault.Init(dir, key)
+	if err != nil {
+		return err
+	}
+	hook, err := repo.InstallPreCommitHook()
+	if err != nil {
+		return fmt.Errorf("vault created, but the pre-commit hook could not be installed: %w", err)
+	}
+	s, err := v.Open(key)
+	if err != nil {
+		return err
+	}
+	if err := o.commit(v, "initialise vault "+s.Root.VaultID); err != nil {
+		return err
+	}
+	out := o.io.Out
+	fmt.Fprintf(out, "Initialised vault %s in %s\n", s.Root.VaultID, v.Dir)
+	if created {
+		fmt.Fprintf(out, "Created the owner key %s (0600).\n", keyPath)
+	} else {
+		fmt.Fprintf(out, "Using the existing owner key %s.\n", keyPath)
+	}
+	fmt.Fprintf(out, "Installed the pre-commit hook %s.\n", hook)
+	fmt.Fprintf(out, "\nBack up the owner key now (a password manager or offline copy). It decrypts every secret and\nsigns the vault: without it nobody can change the vault or recover an agent's key.\n")
+	fmt.Fprintf(out, "\nNext: agent-vault add-agent NAME, then agent-vault set GROUP/NAME\n")
+	return nil
+}
+
+// ownerKey loads <home>/owner.key, creating it (0600, in a 0700 directory) when it does not exist.
+func ownerKey() (*vault.Key, string, bool, error) {
+	home, err := vault.Home()
+	if err != nil {
+		return nil, "", false, err
+	}
+	path := filepath.Join(home, "owner.key")
+	created := false
+	if _, err := os.Lstat(path); os.IsNotExist(err) {
+		data, err := vault.NewOwnerKeyFile()
+		if err != nil {
+			return nil, "", false, err
+		}
+		if err := vault.WriteNewPrivateFile(path, data); err != nil {
+			return nil, "", false, fmt.Errorf("cannot write the owner key: %w", err)
+		}
+		created = true
+	}
+	if err := vault.MkdirPrivate(home); err != nil {
+		return nil, "", false, err
+	}
+	key, err := vault.LoadKeyFile(path)
+	if err != nil {
+		return nil, "", false, err
+	}
+	key.IsOwner = true
+	return key, path, created, nil
+}

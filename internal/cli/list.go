@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+type listOptions struct {
+	*global
+	key    string
+	group  string
+	json   bool
+	noPull bool
+}
+
+func newListCmd(g *global) *cobra.Command {
+	opts := &listOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the secrets this key can read (metadata only)",
+		Long: `List the secrets the key can read, with their verified metadata: name, group, created, rotated,
+expires and the agents that can read them. Nothing is decrypted.`,
+		Example: "  agent-vault list\n  agent-vault list --group stripe --json",
+		Args:    args(0, 0),
+		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run() },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "key `PATH`")
+	cmd.Flags().StringVar(&opts.group, "group", "", "only secrets of `GROUP`")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&opts.noPull, "no-pull", false, "do not pull from the upstream first")
+	return cmd
+}
+
+type secretJSON struct {
+	Name             string     `json:"name"`
+	Group            string     `json:"group"`
+	Created          time.Time  `json:"created"`
+	Rotated          time.Time  `json:"rotated"`
+	Expires          *time.Time `json:"expires"`
+	AuthorizedAgents []string   `json:"authorized_agents"`
+	AllowHosts       []string   `json:"allow_hosts"`
+}
+
+func (o *listOptions) run() error {
+	s, err := o.openReader(o.key, o.noPull)
+	if err != nil {
+		return err
+	}
+	secrets, err := s.List(o.group)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		out := make([]secretJSON, len(secrets))
+		for i, m := range secrets {
+			out[i] = secretJSON{m.Name, m.Group, m.Created, m.Rotated, m.Expires, m.AuthorizedAgents, m.AllowHosts}
+		}
+		return writeJSON(o.io, out)
+	}
+	if len(secrets) == 0 {
+		fmt.Fprintln(o.io.Out, "No secrets this key can read.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.io.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SECRET\tGROUP\tROTATED\tEXPIRES\tAGENTS")
+	for _, m := range secrets {
+		expires := "-"
+		if m.Expires != nil {
+			expires = m.Expires.Format("2006-01-02")
+			if m.Expires.Before(time.Now()) {
+				expires += " (expired)"
+			}
+		}
+		agents := strings.Join(m.AuthorizedAgents, ",")
+		if agents == "" {
+			agents = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Group, m.Rotated.Format("2006-01-02"), expires, agents)
+	}
+	return tw.Flush()
+}
+
+type rmOptions struct {
+	*global
+	key string
+}
+
+func newRmCmd(g *global) *cobra.Command {
+	opts := &rmOptions{global: g}
+	cmd := &cobra.Command{
+		Use:     "rm <path>",
+		Short:   "Delete a secret",
+		Long:    "Delete a secret's files and its entry in the signed state. Git history still holds the old ciphertext:\nrotate the value at its source if it must be retired.",
+		Example: "  agent-vault rm stripe/old-key",
+		Args:    args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := vault.CheckPath(a[0]); err != nil {
+				return vault.Usagef("invalid secret path: %v", err)
+			}
+			return opts.mutate(opts.key, func(ow *vault.Owner) (string, error) {
+				if err := ow.Remove(a[0]); err != nil {
+					return "", err
+				}
+				fmt.Fprintf(opts.io.Out, "Deleted %s.\n", a[0])
+				return "delete " + a[0], nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	return cmd
+}

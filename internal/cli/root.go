@@ -1,0 +1,125 @@
+// Package cli implements the agent-vault command line over the vault package. Each command lives in its
+// own file with an options struct; all I/O goes through IO so that every command runs in tests without a
+// terminal.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+// IO is the streams a command reads and writes.
+type IO struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// InTerminal and ErrTerminal report whether stdin and stderr are terminals; ReadSecret reads a line
+	// from the terminal without echo.
+	InTerminal  bool
+	ErrTerminal bool
+	ReadSecret  func() ([]byte, error)
+}
+
+// System returns the process's standard streams.
+func System() *IO {
+	return &IO{
+		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		InTerminal:  term.IsTerminal(int(os.Stdin.Fd())),
+		ErrTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+		ReadSecret:  func() ([]byte, error) { return term.ReadPassword(int(os.Stdin.Fd())) },
+	}
+}
+
+// Main runs the command line args and returns the process exit status.
+func Main(args []string, streams *IO) int {
+	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, "agent-vault: "+msg) }
+	root := NewRootCmd(streams)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
+	}
+	kind := vault.KindOf(err)
+	var ve *vault.Error
+	if !errors.As(err, &ve) && isCobraUsageError(err) {
+		kind = vault.KindUsage
+	}
+	fmt.Fprintf(streams.Err, "agent-vault: %s\n", err)
+	if kind == vault.KindUsage && cmd != nil {
+		fmt.Fprintf(streams.Err, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return kind.ExitCode()
+}
+
+// isCobraUsageError recognises cobra's own argument and command errors.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most", "received ", "required flag"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// global holds the flags every command shares.
+type global struct {
+	io  *IO
+	dir string // -C
+}
+
+// NewRootCmd builds the agent-vault command tree.
+func NewRootCmd(streams *IO) *cobra.Command {
+	g := &global{io: streams}
+	root := &cobra.Command{
+		Use:   "agent-vault",
+		Short: "Zero-trust credential manager for AI agents",
+		Long: `agent-vault keeps secrets encrypted with age in .agent-vault/ of a Git repository. The owner signs
+every value and every recipient list; every reader verifies them against a pinned key, so the Git
+remote is never trusted.`,
+		Example: `  agent-vault init
+  agent-vault add-agent ci
+  agent-vault set stripe/api-key            # prompts for the value without echo
+  agent-vault grant ci stripe
+  agent-vault get stripe/api-key --key ~/.agent-vault/agents/ci.key`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return vault.Usagef("%v", err) })
+	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "run as if started in `DIR`")
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(
+		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
+		newRestoreAgentCmd(g), newSetCmd(g), newGetCmd(g), newListCmd(g), newRmCmd(g), newGrantCmd(g),
+		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newCompletionsCmd(g),
+	)
+	return root
+}
+
+// Version is the version printed by --version; set at build time with -ldflags.
+var Version = "dev"
+
+// args returns a cobra argument validator that reports a usage error.
+func args(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if len(a) < min || len(a) > max {
+			if min == max {
+				return vault.Usagef("%s takes %d argument(s), got %d", cmd.Name(), min, len(a))
+			}
+			return vault.Usagef("%s takes %d to %d arguments, got %d", cmd.Name(), min, max, len(a))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+type setOptions struct {
+	*global
+	key        string
+	fromFile   string
+	group      string
+	agents     []string
+	expires    string
+	allowHosts []string
+	keepValue  bool
+}
+
+func newSetCmd(g *global) *cobra.Command {
+	opts := &setOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "set <path> [value]",
+		Short: "Store a secret (encrypted to the owner and the agents granted its group)",
+		Long: `Store a secret's value. The value comes from, in order: the argument (works, but warns that shell
+history may keep it), --from-file, or standard input; on a terminal the value is prompted for without
+echo. Values are stored byte for byte: binary and multi-line values round-trip exactly, and a trailing
+newline piped in is part of the value (use printf '%s').
+
+The secret's group is its first path segment unless --group says otherwise. Setting an existing secret
+keeps its created time and updates its rotated time. --keep-value changes only the options.`,
+		Example: `  agent-vault set stripe/api-key                       # prompts without echo
+  printf %s "$KEY" | agent-vault set stripe/api-key
+  agent-vault set tls/server-key --from-file server.pem --expires 90d
+  agent-vault set stripe/api-key --keep-value --allow-host api.stripe.com
+  agent-vault set shared/db-url --group backend --agents ci,deployer`,
+		Args: args(1, 2),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			var argValue *string
+			if len(a) == 2 {
+				argValue = &a[1]
+			}
+			return opts.run(a[0], argValue, cmd.Flags().Changed("allow-host"))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.key, "key", "", "owner key `PATH`")
+	f.StringVar(&opts.fromFile, "from-file", "", "read the value from `FILE` ('-' for standard input)")
+	f.StringVar(&opts.group, "group", "", "put the secret in `GROUP` instead of its first path segment")
+	f.StringSliceVar(&opts.agents, "agents", nil, "also encrypt to these `AGENTS` (comma-separated), beyond the group's members")
+	f.StringVar(&opts.expires, "expires", "", "expiry: RFC 3339 time, or a duration such as 90d, 12h, 2w; 'never' clears it")
+	f.StringArrayVar(&opts.allowHosts, "allow-host", nil, "`HOST` a brokered request may send this secret to (repeatable; replaces the list; '' clears it)")
+	f.BoolVar(&opts.keepValue, "keep-value", false, "change only the options of an existing secret, keeping its value")
+	return cmd
+}
+
+func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error {
+	if err := vault.CheckPath(path); err != nil {
+		return vault.Usagef("invalid secret path: %v", err)
+	}
+	opts := vault.SetOptions{Group: o.group, Agents: o.agents}
+	if o.expires != "" {
+		if o.expires == "never" {
+			opts.NoExpiry = true
+		} else {
+			t, err := parseExpiry(o.expires, time.Now())
+			if err != nil {
+				return vault.Usagef("%v", err)
+			}
+			opts.Expires = &t
+		}
+	}
+	if hostsChanged {
+		opts.AllowHosts = []string{}
+		for _, h := range o.allowHosts {
+			if h != "" {
+				opts.AllowHosts = append(opts.AllowHosts, h)
+			}
+		}
+	}
+	value, err := o.value(path, argValue)
+	if err != nil {
+		return err
+	}
+	return o.mutate(o.key, func(ow *vault.Owner) (string, error) {
+		if err := ow.Set(path, value, opts); err != nil {
+			return "", err
+		}
+		info, err := ow.Info(path)
+		if err != nil {
+			return "", err
+		}
+		readers := append([]string{"owner"}, info.AuthorizedAgents...)
+		what := "set"
+		if value == nil {
+			what = "update options of"
+		}
+		fmt.Fprintf(o.io.Out, "%s %s (group %s; readable by %s)\n", capitalize(what), path, info.Group, strings.Join(readers, ", "))
+		return what + " " + path, nil
+	})
+}
+
+// value reads the secret's value from the argument, --from-file or standard input; nil with --keep-value.
+func (o *setOptions) value(path string, argValue *string) ([]byte, error) {
+	sources := 0
+	for _, given := range []bool{argValue != nil, o.fromFile != "", o.keepValue} {
+		if given {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return nil, vault.Usagef("give the value once: as an argument, with --from-file, or keep it with --keep-value")
+	}
+	switch {
+	case o.keepValue:
+		return nil, nil
+	case argValue != nil:
+		fmt.Fprintln(o.io.Err, "agent-vault: warning: a value given as an argument may be kept in your shell history; prefer standard input or --from-file")
+		return []byte(*argValue), nil
+	case o.fromFile == "-":
+		return readLimited(o.io.In, "standard input")
+	case o.fromFile != "":
+		f, err := os.Open(o.fromFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the value: %w", err)
+		}
+		defer f.Close()
+		return readLimited(f, o.fromFile)
+	case o.io.InTerminal:
+		fmt.Fprintf(o.io.Err, "Value for %s (input hidden): ", path)
+		v, err := o.io.ReadSecret()
+		fmt.Fprintln(o.io.Err)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the value: %w", err)
+		}
+		if len(v) == 0 {
+			return nil, vault.Usagef("empty value; nothing stored")
+		}
+		return v, nil
+	default:
+		return readLimited(o.io.In, "standard input")
+	}
+}
+
+func readLimited(r io.Reader, what string) ([]byte, error) {
+	v, err := io.ReadAll(io.LimitReader(r, vault.MaxValueSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the value from %s: %w", what, err)
+	}
+	if len(v) > vault.MaxValueSize {
+		return nil, vault.Usagef("the value from %s is over the %d-byte limit", what, vault.MaxValueSize)
+	}
+	return v, nil
+}
+
+// parseExpiry reads an RFC 3339 time or a duration from now: Go durations plus d (days) and w (weeks).
+func parseExpiry(s string, from time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if n := len(s); n > 1 && (s[n-1] == 'd' || s[n-1] == 'w') {
+		count, err := strconv.Atoi(s[:n-1])
+		if err == nil && count > 0 {
+			days := count
+			if s[n-1] == 'w' {
+				days *= 7
+			}
+			return from.AddDate(0, 0, days), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return from.Add(d), nil
+	}
+	return time.Time{}, fmt.Errorf("--expires %q is neither an RFC 3339 time (2027-01-31T00:00:00Z) nor a positive duration (90d, 2w, 12h)", s)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,8 @@
+package cli
+
+import "os"
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}

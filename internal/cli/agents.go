@@ -2,8 +2,8 @@ package cli
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 

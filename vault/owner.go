@@ -152,7 +152,7 @@ func (o *Owner) finish(t *tx) error {
 	o.Root, o.RootSHA = t.root, Hash(rootBytes)
 	o.indexes = map[string]*Index{}
 	for g, ix := range all {
-		if ix != nil {
+		if _, live := t.root.Groups[g]; live && ix != nil {
 			o.indexes[g] = ix
 		}
 	}
@@ -362,11 +362,14 @@ type SetOptions struct {
 // Set stores value at path (a new secret or a new value), or, when value is nil, changes only the
 // options of an existing secret.
 func (o *Owner) Set(path string, value []byte, opts SetOptions) error {
-	if err := userPath(path); err != nil {
-		return err
-	}
-	if len(value) > MaxValueSize {
-		return newErr(KindUsage, "value is %d bytes, over the %d-byte limit", len(value), MaxValueSize)
+	return o.SetMany([]string{path}, [][]byte{value}, opts)
+}
+
+// SetMany stores several secrets with the same options in one change: one re-encryption pass on all
+// cores and one signed state. values[i] belongs to paths[i]; a nil value keeps the current one.
+func (o *Owner) SetMany(paths []string, values [][]byte, opts SetOptions) error {
+	if len(paths) != len(values) {
+		return newErr(KindUsage, "%d paths but %d values", len(paths), len(values))
 	}
 	for _, a := range opts.Agents {
 		if err := o.requireAgent(a); err != nil {
@@ -378,23 +381,49 @@ func (o *Owner) Set(path string, value []byte, opts SetOptions) error {
 			return wrapErr(KindUsage, err, "invalid --allow-host")
 		}
 	}
+	if opts.Group != "" {
+		if err := userSegment("group", opts.Group); err != nil {
+			return err
+		}
+	}
 	t := o.begin()
-	oldGroup, old, err := o.entry(path)
-	exists := err == nil
-	if err != nil && KindOf(err) != KindNotFound {
+	changes := make([]*change, 0, len(paths))
+	seen := map[string]bool{}
+	for i, path := range paths {
+		if seen[path] {
+			return newErr(KindUsage, "%s is given twice", path)
+		}
+		seen[path] = true
+		c, err := o.setChange(t, path, values[i], opts)
+		if err != nil {
+			return err
+		}
+		changes = append(changes, c)
+	}
+	if err := o.rewrite(t, changes); err != nil {
 		return err
 	}
-	if !exists && value == nil {
-		return err
+	return o.finish(t)
+}
+
+// setChange prepares the change that stores value at path under t.
+func (o *Owner) setChange(t *tx, path string, value []byte, opts SetOptions) (*change, error) {
+	if err := userPath(path); err != nil {
+		return nil, err
+	}
+	if len(value) > MaxValueSize {
+		return nil, newErr(KindUsage, "value of %s is %d bytes, over the %d-byte limit", path, len(value), MaxValueSize)
+	}
+	oldGroup, old, err := o.entry(path)
+	exists := err == nil
+	if err != nil && (KindOf(err) != KindNotFound || value == nil) {
+		return nil, err
 	}
 	group := DefaultGroup(path)
 	if exists {
 		group = oldGroup
 	}
 	if opts.Group != "" {
-		if err := userSegment("group", opts.Group); err != nil {
-			return err
-		}
 		group = opts.Group
 	}
 	ts := time.Now().UTC().Truncate(time.Second)
@@ -404,7 +433,7 @@ func (o *Owner) Set(path string, value []byte, opts SetOptions) error {
 	if exists {
 		info, err := o.info(path, oldGroup, old)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		meta.Created, meta.Expires = info.Created, info.Expires
 		if value == nil {
@@ -415,10 +444,9 @@ func (o *Owner) Set(path string, value []byte, opts SetOptions) error {
 		if oldGroup != group {
 			ix, err := o.txIndex(t, oldGroup, false)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			delete(ix.Secrets, path)
-			o.dropGroupIfEmpty(t, oldGroup)
 		}
 	}
 	for _, a := range opts.Agents {
@@ -442,20 +470,10 @@ func (o *Owner) Set(path string, value []byte, opts SetOptions) error {
 		t.root.Placement[path] = group
 	}
 	if _, err := o.txIndex(t, group, true); err != nil {
-		return err
+		return nil, err
 	}
 	c.entry, c.meta = entry, meta
-	if err := o.rewrite(t, []*change{c}); err != nil {
-		return err
-	}
-	return o.finish(t)
-}
-
-// dropGroupIfEmpty removes a group that has neither secrets nor members after t's edits.
-func (o *Owner) dropGroupIfEmpty(t *tx, group string) {
-	if ix := t.indexes[group]; ix != nil && len(ix.Secrets) == 0 && len(t.root.Groups[group].Members) == 0 {
-		t.indexes[group] = nil
-	}
+	return c, nil
 }
 
 // Remove deletes the secret at path.
@@ -473,7 +491,6 @@ func (o *Owner) Remove(path string) error {
 	delete(t.root.Placement, path)
 	t.remove(encFile(path))
 	t.remove(metaFile(path))
-	o.dropGroupIfEmpty(t, group)
 	return o.finish(t)
 }
 
@@ -546,10 +563,9 @@ func (o *Owner) RemoveAgent(name string) ([]string, error) {
 		return nil, err
 	}
 	for _, g := range o.Root.AgentGroups(name) {
-		if _, err := o.txIndex(t, g, false); err != nil {
+		if _, err := o.txIndex(t, g, false); err != nil { // touched, so dropped if now empty
 			return nil, err
 		}
-		o.dropGroupIfEmpty(t, g)
 	}
 	return changePaths(changes), o.finish(t)
 }
@@ -654,10 +670,9 @@ func (o *Owner) Revoke(agent, group string) ([]string, error) {
 	if err := o.rewrite(t, changes); err != nil {
 		return nil, err
 	}
-	if _, err := o.txIndex(t, group, false); err != nil {
+	if _, err := o.txIndex(t, group, false); err != nil { // touched, so dropped if now empty
 		return nil, err
 	}
-	o.dropGroupIfEmpty(t, group)
 	return changePaths(changes), o.finish(t)
 }
 

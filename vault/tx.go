@@ -54,6 +54,10 @@ func (t *tx) nextVersion() uint64 {
 // seal finishes the new root: index hashes, view files, version chain and signature.
 func (t *tx) seal(allIndexes map[string]*Index) []byte {
 	for g, ix := range t.indexes {
+		if ix != nil && len(ix.Secrets) == 0 && len(t.root.Groups[g].Members) == 0 {
+			ix = nil // a group with neither secrets nor members ceases to exist
+			t.indexes[g] = nil
+		}
 		if ix == nil {
 			delete(t.root.Groups, g)
 			t.remove(indexFile(g))

@@ -98,16 +98,15 @@ def parse_key_file(text: str, source: str) -> KeyFile:
     pins: dict[str, str] = {}
     for n, raw in enumerate(text.split("\n"), 1):
         line = raw[:-1] if raw.endswith("\r") else raw
-        if line.startswith("#"):
-            m = _PIN.match(line)
-            if m:
-                name, value = m.group(1), m.group(2)
-                if name in pins and pins[name] != value:
-                    raise VaultNotFoundError(f"key file {source}: pin agent-vault-{name} given twice with different values")
-                pins[name] = value
+        m = _PIN.match(line)
+        if m:
+            name, value = m.group(1), m.group(2)
+            if name in pins and pins[name] != value:
+                raise VaultNotFoundError(f"key file {source}: pin agent-vault-{name} given twice with different values")
+            pins[name] = value
             continue
         stripped = line.strip()
-        if not stripped:
+        if not stripped or stripped.startswith("#"):
             continue
         if stripped.startswith(IDENTITY_PREFIX):
             identities.append(stripped)
@@ -131,8 +130,6 @@ def parse_key_file(text: str, source: str) -> KeyFile:
         )
     pinned: Pins | None = None
     if vault_id is not None and verify_key is not None:
-        if not is_vault_id(vault_id):
-            raise VaultNotFoundError(f"key file {source}: agent-vault-vault-id is not 32 lowercase hex characters")
         try:
             parse_verify_key(verify_key)
         except ValueError as e:

@@ -62,6 +62,10 @@ class FileMissing(IntegrityError):
         self.rel = rel
 
 
+class _WrongType(IntegrityError):
+    """Something other than a directory where a directory is expected (or the reverse)."""
+
+
 class VaultDir:
     """The ``.agent-vault`` directory of a vault. Paths are given as lists of components below it."""
 
@@ -86,7 +90,7 @@ class VaultDir:
                 st = None
             if st is not None and stat.S_ISLNK(st.st_mode):
                 return IntegrityError(f"{VAULT_DIR}/{rel}: symbolic link refused")
-            return IntegrityError(f"{VAULT_DIR}/{rel}: unexpected file type")
+            return _WrongType(f"{VAULT_DIR}/{rel}: unexpected file type")
         return AgentVaultError(f"{VAULT_DIR}/{rel}: cannot read: {err.strerror}")
 
     def _open_parent(self, parts: Sequence[str]) -> int:
@@ -148,11 +152,11 @@ class VaultDir:
             os.close(fd)
 
     def exists(self, parts: Sequence[str]) -> bool:
-        """True when anything (a file, directory or link) is at ``parts``; a symlink on a directory of the path
-        raises an integrity error."""
+        """True when anything (a file, directory or link) is at ``parts``. A symlink in place of a directory of the
+        path raises an integrity error; a missing directory, or a file in place of one, means False."""
         try:
             dfd = self._open_parent(parts)
-        except FileMissing:
+        except (FileMissing, _WrongType):
             return False
         try:
             os.lstat(parts[-1], dir_fd=dfd)

@@ -4,8 +4,7 @@ These functions take bytes that have already been authenticated (the root body a
 index or ``.meta`` file after its hash matched) -- except :func:`parse_config`, whose result is only ever used as
 a trust-on-first-use candidate and is checked against the signed root afterwards. They validate every field they
 use and raise :class:`~agent_vault.errors.IntegrityError` (naming the file) when repository bytes are malformed,
-and an :class:`~agent_vault.errors.AgentVaultError` of kind ``error`` for a ``format`` this reader does not know.
-Unknown fields are ignored.
+including a ``format`` this reader does not know. Unknown fields are ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .errors import AgentVaultError, IntegrityError
+from .errors import IntegrityError
 from .keys import is_vault_id
 from .names import group_of, name_in_repo, secret_path_in_repo
 from .signed import parse_verify_key
@@ -87,7 +86,7 @@ def _check_format(obj: Mapping[str, Any], what: str) -> None:
     if type(fmt) is not int:
         raise IntegrityError(f"{what}: field 'format' is missing or not an integer")
     if fmt != FORMAT:
-        raise AgentVaultError(f"{what}: format {fmt} is not supported by this reader (knows {FORMAT}); upgrade agent-vault")
+        raise IntegrityError(f"{what}: format {fmt} is not supported (this reader knows format {FORMAT})")
 
 
 def _sha(obj: Mapping[str, Any], key: str, what: str) -> str:
@@ -285,6 +284,8 @@ def parse_index(data: bytes, root: Root, group: str) -> GroupIndex:
             raise IntegrityError(f"{ewhat}: extra_agents is not a list")
         for a in extra:
             name_in_repo(a, f"{ewhat} extra_agents")
+            if a not in root.agents:
+                raise IntegrityError(f"{ewhat}: extra agent {a!r} is not an agent of the root")
         hosts = entry.get("allow_hosts", [])
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
             raise IntegrityError(f"{ewhat}: allow_hosts is not a list of strings")
@@ -307,18 +308,21 @@ def parse_index(data: bytes, root: Root, group: str) -> GroupIndex:
 
 @dataclass(frozen=True)
 class SecretInfo:
-    """Metadata of one secret, from its verified ``.meta`` file. Times are timezone-aware (UTC) or ``None``."""
+    """Metadata of one secret, from its verified ``.meta`` file. Times are timezone-aware (UTC); ``expires`` is
+    ``None`` when the secret does not expire."""
 
     name: str
     group: str
-    created: datetime | None
-    rotated: datetime | None
+    created: datetime
+    rotated: datetime
     expires: datetime | None
     authorized_agents: tuple[str, ...]
 
 
-def _parse_time(value: object, field: str, what: str) -> datetime | None:
-    if value is None:
+def _parse_time(value: object, field: str, what: str, required: bool) -> datetime | None:
+    if value is None or value == "":
+        if required:
+            raise IntegrityError(f"{what}: {field} is missing")
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
@@ -358,11 +362,14 @@ def parse_meta(data: bytes, name: str, group: str) -> SecretInfo:
         raise IntegrityError(f"{what}: authorized_agents is not a list")
     for a in agents:
         name_in_repo(a, f"{what} authorized_agents")
+    created = _parse_time(obj.get("created"), "created", what, True)
+    rotated = _parse_time(obj.get("rotated"), "rotated", what, True)
+    assert created is not None and rotated is not None
     return SecretInfo(
         name=name,
         group=group,
-        created=_parse_time(obj.get("created"), "created", what),
-        rotated=_parse_time(obj.get("rotated"), "rotated", what),
-        expires=_parse_time(obj.get("expires"), "expires", what),
+        created=created,
+        rotated=rotated,
+        expires=_parse_time(obj.get("expires"), "expires", what, False),
         authorized_agents=tuple(agents),
     )

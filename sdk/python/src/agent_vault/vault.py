@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,22 +42,28 @@ __all__ = ["Vault", "locate_vault"]
 def locate_vault(repo_path: str | os.PathLike[str]) -> Path:
     """Return the ``.agent-vault`` directory in ``repo_path`` or in the nearest parent that has one.
 
-    Raises VaultNotFoundError when ``repo_path`` does not exist or no such directory is found. A ``.agent-vault``
-    that is a symbolic link is returned as is and refused (integrity error) when read.
+    Raises VaultNotFoundError when ``repo_path`` does not exist or no such directory is found, and IntegrityError
+    when the nearest ``.agent-vault`` is a symbolic link (a vault never is one).
     """
     start = Path(os.path.abspath(os.path.expanduser(os.fspath(repo_path))))
     if not start.exists():
         raise VaultNotFoundError(f"{start} does not exist")
     for d in (start, *start.parents):
         candidate = d / VAULT_DIR
-        if os.path.lexists(candidate):
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise IntegrityError(f"{candidate} is a symbolic link, which a vault never is")
+        if stat.S_ISDIR(st.st_mode):
             return candidate
     raise VaultNotFoundError(f"no {VAULT_DIR}/ directory in {start} or any parent directory")
 
 
 @dataclass(frozen=True)
 class _Anchor:
-    vault_id: str
+    vault_id: str | None  # None: any (owner anchor)
     verify_key: str
     mode: str  # "pinned", "owner" or "tofu"
     first_use: bool
@@ -105,6 +112,8 @@ class Vault:
             vault_path = top / VAULT_DIR
             if not os.path.lexists(vault_path):
                 raise VaultNotFoundError(f"the repository {redact(repo)} has no {VAULT_DIR}/ directory at its top")
+            if os.path.islink(vault_path):
+                raise IntegrityError(f"{vault_path} is a symbolic link, which a vault never is")
         else:
             vault_path = locate_vault(repo)
         self._dir = VaultDir(vault_path)
@@ -114,7 +123,7 @@ class Vault:
 
         self._known = KnownVaults(self._home)
         self._derived_vk: str | None = None
-        self._root: tuple[StatKey, Root] | None = None
+        self._root: tuple[StatKey, Root, frozenset[str] | None] | None = None
         self._indexes: dict[str, tuple[StatKey, GroupIndex]] = {}
         self._marks: MarkStore | None = None
 
@@ -149,8 +158,7 @@ class Vault:
             key = self._open_key()
             path = check_secret_path(path)
             self._pull()
-            root = self._verified_root()
-            agents = self._role(root)
+            root, agents = self._verified_root()
             group = root.group_of(path)
             gentry = root.groups.get(group)
             entry = self._index(root, group).secrets.get(path) if gentry is not None else None
@@ -194,8 +202,7 @@ class Vault:
             if group is not None:
                 check_name(group, "group name")
             self._pull()
-            root = self._verified_root()
-            agents = self._role(root)
+            root, agents = self._verified_root()
             if group is not None and group not in root.groups:
                 raise SecretNotFoundError(f"group {group!r} not found in vault {root.vault_id}")
             out: list[SecretInfo] = []
@@ -252,72 +259,81 @@ class Vault:
             self._puller.maybe_pull()
 
     def _anchor(self) -> _Anchor:
-        """The trust anchor (format.md section 6.1): the key's pins, this machine's owner key, or trust on first
-        use of the verify key published in config.yaml."""
+        """The trust anchor (format.md section 6.1): the key's pins; else, for this machine's owner key, the verify
+        key derived from it (any vault id: the owner signs it); else trust on first use of the vault id and verify
+        key published in config.yaml, checked against ``known_vaults``."""
         resolved = self._open_key()
         pins = resolved.key.pins
         if pins is not None:
             return _Anchor(pins.vault_id, pins.verify_key, "pinned", False)
+        if resolved.is_home_owner_key:
+            if self._derived_vk is None:
+                self._derived_vk = derive_owner_verify_key(resolved.key)
+            return _Anchor(None, self._derived_vk, "owner", False)
         try:
             _, data = self._dir.read(["config.yaml"], LIMIT_OTHER)
         except FileMissing:
             raise IntegrityError(f"{VAULT_DIR}/config.yaml is missing") from None
         assert data is not None
         vault_id, verify_key = parse_config(data)
-        if resolved.is_home_owner_key:
-            if self._derived_vk is None:
-                self._derived_vk = derive_owner_verify_key(resolved.key)
-            if verify_key != self._derived_vk:
-                raise IntegrityError(
-                    f"{VAULT_DIR}/config.yaml publishes owner verify key {verify_key}, but this machine's owner key "
-                    f"derives {self._derived_vk}"
-                )
-            return _Anchor(vault_id, verify_key, "owner", False)
         known = self._known.check(vault_id, verify_key)
         return _Anchor(vault_id, verify_key, "tofu", not known)
 
-    def _verified_root(self) -> Root:
-        """Read, verify and parse ``state/root`` (or reuse the cached one when the file is unchanged), then apply
-        the high-water mark."""
+    def _verified_root(self) -> tuple[Root, frozenset[str] | None]:
+        """Read, verify and parse ``state/root`` (or reuse the cached result while the file is unchanged), work out
+        the key's role, then apply the high-water mark. Returns the root and the role (see :meth:`_role`).
+
+        The order follows format.md section 6.4: signature and anchor, then the mark, then the role; a vault is
+        recorded in ``known_vaults`` and the mark raised only once the key is known to be the owner's or an
+        agent's."""
         cached = self._root
         try:
             stat_key, data = self._dir.read(["state", "root"], LIMIT_ROOT, cached[0] if cached else None)
         except FileMissing:
-            raise IntegrityError(f"{VAULT_DIR}/state/root is missing") from None
+            if self._dir.exists(["config.yaml"]):
+                raise IntegrityError(f"{VAULT_DIR}/state/root is missing: the vault has no signed state") from None
+            raise VaultNotFoundError(f"{self._dir.path} is not an agent-vault vault (no state/root)") from None
         if data is None:
             assert cached is not None
-            root = cached[1]
-        else:
-            self._root = None
-            self._indexes.clear()
-            anchor = self._anchor()
-            signer = {
-                "pinned": f"the owner key pinned in {self._open_key().key.source}",
-                "owner": "this machine's owner key",
-                "tofu": f"the owner key trusted for vault {anchor.vault_id}",
-            }[anchor.mode]
-            try:
-                vk = parse_verify_key(anchor.verify_key)
-            except ValueError as e:  # pragma: no cover - anchors are validated when read
-                raise IntegrityError(f"trust anchor: {e}") from None
-            body = verify_signed(data, vk, what=f"{VAULT_DIR}/state/root (checked with {signer})")
-            root = parse_root(body, hashlib.sha256(data).hexdigest())
-            if root.vault_id != anchor.vault_id:
-                raise IntegrityError(
-                    f"{VAULT_DIR}/state/root: vault id {root.vault_id} differs from {anchor.vault_id} "
-                    f"({'pin mismatch' if anchor.mode == 'pinned' else 'config.yaml'})"
-                )
-            if root.owner_verify_key != anchor.verify_key:
-                raise IntegrityError(
-                    f"{VAULT_DIR}/state/root: owner verify key differs from {signer}"
-                )
-            if anchor.first_use:
-                self._known.record(anchor.vault_id, anchor.verify_key)
-            self._root = (stat_key, root)
+            _, root, role = cached
+            marks = self._mark_store(root)
+            if marks.check_root(root.version, root.sha256):
+                marks.raise_marks(root=(root.version, root.sha256))
+            return root, role
+
+        self._root = None
+        self._indexes.clear()
+        anchor = self._anchor()
+        signer = {
+            "pinned": f"the owner key pinned in {self._open_key().key.source}",
+            "owner": "this machine's owner key",
+            "tofu": f"the owner key trusted for vault {anchor.vault_id}",
+        }[anchor.mode]
+        try:
+            vk = parse_verify_key(anchor.verify_key)
+        except ValueError as e:  # pragma: no cover - anchors are validated when read
+            raise IntegrityError(f"trust anchor: {e}") from None
+        body = verify_signed(data, vk, what=f"{VAULT_DIR}/state/root (checked with {signer})")
+        root = parse_root(body, hashlib.sha256(data).hexdigest())
+        if anchor.vault_id is not None and root.vault_id != anchor.vault_id:
+            what = "pin mismatch: the key file is pinned to" if anchor.mode == "pinned" else "config.yaml says"
+            raise IntegrityError(f"{VAULT_DIR}/state/root belongs to vault {root.vault_id}; {what} {anchor.vault_id}")
+        if root.owner_verify_key != anchor.verify_key:
+            raise IntegrityError(f"{VAULT_DIR}/state/root names another owner verify key than {signer}")
         marks = self._mark_store(root)
-        if marks.check_root(root.version, root.sha256):
+        rises = marks.check_root(root.version, root.sha256)
+        role = self._role(root)
+        if anchor.mode == "owner" and role is not None:
+            raise IntegrityError(
+                f"{VAULT_DIR}/state/root is signed by this machine's owner key but names another owner recipient"
+            )
+        if anchor.first_use:
+            assert anchor.vault_id is not None
+            self._known.record(anchor.vault_id, anchor.verify_key)
+        if rises:
             marks.raise_marks(root=(root.version, root.sha256))
-        return root
+        self._root = (stat_key, root, role)
+        return root, role
 
     def _mark_store(self, root: Root) -> MarkStore:
         if self._marks is None or self._marks.vault_id != root.vault_id:

@@ -98,7 +98,7 @@ func (o *removeAgentOptions) run(name string) error {
 		o.progress(ow)
 		var err error
 		rotate, err = ow.RemoveAgent(name)
-		return fmt.Sprintf("remove agent %s (%d secrets re-encrypted)", name, len(rotate)), err
+		return fmt.Sprintf("remove agent %s (%s re-encrypted)", name, count(len(rotate), "secret")), err
 	})
 	if err != nil {
 		return err

@@ -41,7 +41,7 @@ func (o *grantOptions) run(agent, group string) error {
 			return "", nil
 		}
 		fmt.Fprintf(o.io.Out, "Granted %s access to group %s (%d secrets re-encrypted).\n", agent, group, n)
-		return fmt.Sprintf("grant %s %s (%d secrets re-encrypted)", agent, group, n), nil
+		return fmt.Sprintf("grant %s %s (%s re-encrypted)", agent, group, count(n, "secret")), nil
 	})
 }
 
@@ -72,7 +72,7 @@ func (o *revokeOptions) run(agent, group string) error {
 		o.progress(ow)
 		var err error
 		rotate, err = ow.Revoke(agent, group)
-		return fmt.Sprintf("revoke %s %s (%d secrets re-encrypted)", agent, group, len(rotate)), err
+		return fmt.Sprintf("revoke %s %s (%s re-encrypted)", agent, group, count(len(rotate), "secret")), err
 	})
 	if err != nil {
 		return err

@@ -40,7 +40,7 @@ func (o *grantOptions) run(agent, group string) error {
 			fmt.Fprintf(o.io.Out, "Agent %s is already a member of group %s; nothing changed.\n", agent, group)
 			return "", nil
 		}
-		fmt.Fprintf(o.io.Out, "Granted %s access to group %s (%d secrets re-encrypted).\n", agent, group, n)
+		fmt.Fprintf(o.io.Out, "Granted %s access to group %s (%s re-encrypted).\n", agent, group, count(n, "secret"))
 		return fmt.Sprintf("grant %s %s (%s re-encrypted)", agent, group, count(n, "secret")), nil
 	})
 }

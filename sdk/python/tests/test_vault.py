@@ -1,0 +1,685 @@
+"""End-to-end tests of Vault against vaults written by the test helper (tests/vaultgen.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from agent_vault import (
+    AgentVaultError,
+    IntegrityError,
+    NotAuthorizedError,
+    SecretInfo,
+    SecretNotFoundError,
+    Vault,
+    VaultNotFoundError,
+)
+from vaultgen import Key, VaultBuilder, sha, write_key
+
+VALUE = "sk_live_123"
+
+
+@pytest.fixture()
+def vb(tmp_path: Path) -> VaultBuilder:
+    b = VaultBuilder(tmp_path / "repo")
+    b.add_agent("ci")
+    b.add_agent("deployer")
+    b.add_group("stripe", ["ci"])
+    b.add_group("aws", ["deployer"])
+    b.set_secret("stripe/api-key", VALUE)
+    b.set_secret("stripe/webhook/secret", "whsec")
+    b.set_secret("aws/key", "AKIA")
+    b.set_secret("aws/shared", "shared", extra_agents=["ci"])
+    b.set_secret("misc/token", "tok", group="stripe")
+    b.write()
+    return b
+
+
+@pytest.fixture()
+def ci_key(vb: VaultBuilder, tmp_path: Path) -> Path:
+    return write_key(tmp_path / "keys" / "ci.key", vb.key_file("ci"))
+
+
+def open_as(vb: VaultBuilder, tmp_path: Path, who: str, pinned: bool = True) -> Vault:
+    if who == "owner":
+        p = write_key(tmp_path / "keys" / "owner-copy.key", vb.owner_key_file())
+    else:
+        p = write_key(tmp_path / "keys" / f"{who}-{pinned}.key", vb.key_file(who, pinned))
+    return Vault(vb.repo, key_path=p, auto_pull=False)
+
+
+def assert_kind(exc: AgentVaultError, kind: str) -> None:
+    assert exc.kind == kind, f"{type(exc).__name__}({exc}) has kind {exc.kind}, want {kind}"
+
+
+# -- reading ----------------------------------------------------------------------------------------------------
+
+
+def test_agent_reads_granted_secret(vb: VaultBuilder, ci_key: Path) -> None:
+    with Vault(vb.repo, key_path=ci_key, auto_pull=False) as v:
+        assert v.get("stripe/api-key") == VALUE
+        assert v.get_bytes("stripe/api-key") == VALUE.encode()
+        assert v.get("stripe/webhook/secret") == "whsec"
+        assert v.get("misc/token") == "tok"  # placement
+        assert v.get("aws/shared") == "shared"  # extra agent
+
+
+def test_subdirectory_and_vault_dir_as_repo_path(vb: VaultBuilder, ci_key: Path) -> None:
+    sub = vb.repo / "src" / "deep"
+    sub.mkdir(parents=True)
+    assert Vault(sub, key_path=ci_key, auto_pull=False).get("stripe/api-key") == VALUE
+    assert Vault(vb.dir, key_path=ci_key, auto_pull=False).get("stripe/api-key") == VALUE
+    assert Vault(str(vb.repo), key_path=str(ci_key), auto_pull=False).path == vb.dir
+
+
+def test_owner_reads_everything(vb: VaultBuilder, tmp_path: Path) -> None:
+    v = open_as(vb, tmp_path, "owner")
+    assert v.get("aws/key") == "AKIA" and v.get("stripe/api-key") == VALUE
+
+
+def test_machine_owner_key_anchor(vb: VaultBuilder, isolated_home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_key(isolated_home / "owner.key", vb.owner_key_file())
+    with caplog.at_level(logging.WARNING, logger="agent_vault"):
+        assert Vault(vb.repo, auto_pull=False).get("aws/key") == "AKIA"
+    assert caplog.records == []  # no trust on first use: the anchor is derived from the owner key
+    assert not (isolated_home / "known_vaults").exists()
+
+
+def test_machine_owner_key_refuses_foreign_vault(tmp_path: Path, isolated_home: Path) -> None:
+    other = VaultBuilder(tmp_path / "other")
+    other.set_secret("a/b", "x")
+    other.write()
+    write_key(isolated_home / "owner.key", Key.generate().identity_str + "\n")
+    with pytest.raises(IntegrityError, match="bad signature"):
+        Vault(other.repo, auto_pull=False).get("a/b")
+
+
+def test_non_utf8_value(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.set_secret("stripe/binary", b"\xff\xfe\x00secretbytes")
+    vb.write()
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get_bytes("stripe/binary") == b"\xff\xfe\x00secretbytes"
+    with pytest.raises(AgentVaultError) as e:
+        v.get("stripe/binary")
+    assert_kind(e.value, "error")
+    assert "get_bytes" in str(e.value) and "secretbytes" not in str(e.value)
+    assert e.value.__context__ is None and e.value.__cause__ is None
+
+
+def test_empty_value(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.set_secret("stripe/empty", b"")
+    vb.write()
+    assert Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/empty") == ""
+
+
+# -- listing ----------------------------------------------------------------------------------------------------
+
+
+def test_list_as_agent(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    names = [s.name for s in v.list_secrets()]
+    assert names == ["aws/shared", "misc/token", "stripe/api-key", "stripe/webhook/secret"]
+    info = v.list_secrets("stripe")[0]
+    assert isinstance(info, SecretInfo)
+    assert info == SecretInfo(
+        name="misc/token",
+        group="stripe",
+        created=datetime(2026, 11, 29, 13, 50, tzinfo=timezone.utc),
+        rotated=datetime(2026, 11, 29, 13, 50, tzinfo=timezone.utc),
+        expires=None,
+        authorized_agents=("ci",),
+    )
+    with pytest.raises(AttributeError):
+        info.name = "x"  # type: ignore[misc]
+    assert [s.name for s in v.list_secrets("aws")] == ["aws/shared"]
+
+
+def test_list_as_owner(vb: VaultBuilder, tmp_path: Path) -> None:
+    names = [s.name for s in open_as(vb, tmp_path, "owner").list_secrets()]
+    assert names == ["aws/key", "aws/shared", "misc/token", "stripe/api-key", "stripe/webhook/secret"]
+
+
+def test_list_expires(vb: VaultBuilder, ci_key: Path) -> None:
+    meta = vb.dir / "secrets/stripe/api-key.meta"
+    meta.write_text(meta.read_text() + 'expires: "2027-02-27T13:50:00Z"\n')
+    _rehash_entry(vb, "stripe", "stripe/api-key", meta_sha256=sha(meta.read_bytes()))
+    info = {s.name: s for s in Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()}
+    assert info["stripe/api-key"].expires == datetime(2027, 2, 27, 13, 50, tzinfo=timezone.utc)
+
+
+def test_list_unknown_group(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    with pytest.raises(SecretNotFoundError):
+        v.list_secrets("nope")
+    with pytest.raises(AgentVaultError) as e:
+        v.list_secrets("../x")
+    assert_kind(e.value, "usage")
+
+
+def test_list_checks_meta_hash(vb: VaultBuilder, ci_key: Path) -> None:
+    meta = vb.dir / "secrets/stripe/api-key.meta"
+    meta.write_text(meta.read_text().replace("2026", "2025"))
+    with pytest.raises(IntegrityError, match="api-key.meta: hash"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+
+
+def test_list_missing_meta(vb: VaultBuilder, ci_key: Path) -> None:
+    (vb.dir / "secrets/stripe/api-key.meta").unlink()
+    with pytest.raises(IntegrityError, match="missing"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [('name: "stripe/api-key"', 'name: "stripe/other"'), ('group: "stripe"', 'group: "aws"')],
+)
+def test_meta_must_match_index(vb: VaultBuilder, ci_key: Path, old: str, new: str) -> None:
+    meta = vb.dir / "secrets/stripe/api-key.meta"
+    meta.write_text(meta.read_text().replace(old, new))
+    _rehash_entry(vb, "stripe", "stripe/api-key", meta_sha256=sha(meta.read_bytes()))
+    with pytest.raises(IntegrityError, match="does not match"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+
+
+# -- not found / not authorized -----------------------------------------------------------------------------------
+
+
+def test_secret_not_found(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    for name in ("stripe/nope", "nogroup/x"):
+        with pytest.raises(SecretNotFoundError) as e:
+            v.get(name)
+        assert_kind(e.value, "not_found")
+
+
+@pytest.mark.parametrize("name", ["../x", "/a", "a/", "a//b", "", "a b", "x" * 65])
+def test_bad_name_is_usage(vb: VaultBuilder, ci_key: Path, name: str) -> None:
+    with pytest.raises(AgentVaultError) as e:
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get(name)
+    assert_kind(e.value, "usage")
+
+
+def test_agent_not_granted(vb: VaultBuilder, ci_key: Path) -> None:
+    with pytest.raises(NotAuthorizedError) as e:
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("aws/key")
+    assert_kind(e.value, "not_authorized")
+    assert "ci" in str(e.value) and "aws/key" in str(e.value)
+
+
+def test_outsider(vb: VaultBuilder, tmp_path: Path) -> None:
+    p = write_key(tmp_path / "outsider.key", Key.generate().identity_str + "\n")
+    v = Vault(vb.repo, key_path=p, auto_pull=False)
+    with pytest.raises(NotAuthorizedError, match="neither the owner nor an agent"):
+        v.get("stripe/api-key")
+    with pytest.raises(NotAuthorizedError):
+        v.list_secrets()
+
+
+def test_outsider_is_not_recorded(vb: VaultBuilder, tmp_path: Path, isolated_home: Path) -> None:
+    p = write_key(tmp_path / "outsider.key", Key.generate().identity_str + "\n")
+    with pytest.raises(NotAuthorizedError):
+        Vault(vb.repo, key_path=p, auto_pull=False).get("stripe/api-key")
+    assert not (isolated_home / "known_vaults").exists()
+    assert not (isolated_home / "state").exists()
+
+
+def test_signed_member_without_ciphertext_stanza(vb: VaultBuilder, tmp_path: Path) -> None:
+    # The owner's state says ci is a member, but the .enc was not encrypted to it: decryption fails.
+    import pyrage
+
+    enc = vb.dir / "secrets/stripe/api-key.enc"
+    enc.write_bytes(pyrage.encrypt(b"x", [vb.owner.identity.to_public()]))
+    _rehash_entry(vb, "stripe", "stripe/api-key", enc_sha256=sha(enc.read_bytes()))
+    with pytest.raises(NotAuthorizedError, match="cannot decrypt"):
+        open_as(vb, tmp_path, "ci").get("stripe/api-key")
+
+
+# -- vault and key not found ------------------------------------------------------------------------------------
+
+
+def test_no_vault(tmp_path: Path, ci_key: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VaultNotFoundError):
+        Vault(tmp_path / "empty", key_path=ci_key, auto_pull=False)
+    with pytest.raises(VaultNotFoundError):
+        Vault(tmp_path / "does-not-exist", key_path=ci_key, auto_pull=False)
+
+
+def test_agent_vault_file_is_not_a_vault(tmp_path: Path, ci_key: Path) -> None:
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / ".agent-vault").write_text("")
+    with pytest.raises(VaultNotFoundError):
+        Vault(tmp_path / "f", key_path=ci_key, auto_pull=False)
+
+
+def test_no_key(vb: VaultBuilder) -> None:
+    with pytest.raises(VaultNotFoundError, match="no key"):
+        Vault(vb.repo, auto_pull=False)
+
+
+def test_no_state_root(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    (vb.dir / "state/root").unlink()
+    with pytest.raises(IntegrityError, match="state/root is missing"):
+        v.get("stripe/api-key")
+    (vb.dir / "config.yaml").unlink()
+    with pytest.raises(VaultNotFoundError, match="not an agent-vault vault"):
+        v.get("stripe/api-key")
+
+
+def test_key_forms(vb: VaultBuilder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    content = vb.key_file("ci")
+    assert Vault(vb.repo, key_str=content, auto_pull=False).get("stripe/api-key") == VALUE
+    monkeypatch.setenv("AGENT_VAULT_KEY", content)
+    assert Vault(vb.repo, auto_pull=False).get("stripe/api-key") == VALUE
+    monkeypatch.setenv("AGENT_VAULT_KEY", vb.agents["ci"].identity_str)  # bare line: trust on first use
+    assert Vault(vb.repo, auto_pull=False).get("stripe/api-key") == VALUE
+    loose = write_key(tmp_path / "loose.key", content, 0o640)
+    monkeypatch.setenv("AGENT_VAULT_KEY", str(loose))
+    with pytest.raises(VaultNotFoundError, match="group or others"):
+        Vault(vb.repo, auto_pull=False)
+
+
+# -- trust anchors --------------------------------------------------------------------------------------------
+
+
+def test_first_use_warns_once(vb: VaultBuilder, tmp_path: Path, isolated_home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="agent_vault"):
+        v = open_as(vb, tmp_path, "ci", pinned=False)
+        assert v.get("stripe/api-key") == VALUE
+        v.get("stripe/api-key")
+        v.list_secrets()
+        open_as(vb, tmp_path, "ci", pinned=False).get("stripe/api-key")
+    warnings = [r for r in caplog.records if "first use" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].name == "agent_vault"
+    line = (isolated_home / "known_vaults").read_text()
+    assert line == f"{vb.vault_id} {vb.owner.verify_key}\n"
+
+
+def test_pinned_key_does_not_use_known_vaults(vb: VaultBuilder, ci_key: Path, isolated_home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="agent_vault"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+    assert caplog.records == []
+    assert not (isolated_home / "known_vaults").exists()
+
+
+def test_first_use_then_replaced_owner(vb: VaultBuilder, tmp_path: Path) -> None:
+    open_as(vb, tmp_path, "ci", pinned=False).get("stripe/api-key")
+    # an attacker replaces the owner (new signing key) but keeps the vault id and the agent
+    vb.owner = Key.generate()
+    vb.write()
+    with pytest.raises(IntegrityError, match="trusted"):
+        open_as(vb, tmp_path, "ci", pinned=False).get("stripe/api-key")
+
+
+def test_pinned_key_refuses_replaced_owner(vb: VaultBuilder, tmp_path: Path) -> None:
+    key = write_key(tmp_path / "ci.key", vb.key_file("ci"))
+    vb.owner = Key.generate()
+    vb.write()
+    with pytest.raises(IntegrityError, match="pinned.*bad signature"):
+        Vault(vb.repo, key_path=key, auto_pull=False).get("stripe/api-key")
+
+
+def test_pinned_key_refuses_other_vault_of_same_owner(vb: VaultBuilder, tmp_path: Path) -> None:
+    key = write_key(tmp_path / "ci.key", vb.key_file("ci"))
+    vb.vault_id = "f" * 32
+    vb.write()
+    with pytest.raises(IntegrityError, match="pin mismatch"):
+        Vault(vb.repo, key_path=key, auto_pull=False).get("stripe/api-key")
+
+
+def test_root_must_name_anchor_verify_key(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.resign_root(lambda o: o["owner"].update(verify_key=Key.generate().verify_key))
+    with pytest.raises(IntegrityError, match="verify key"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_config_vault_id_must_match_root_in_first_use(vb: VaultBuilder, tmp_path: Path) -> None:
+    cfg = vb.dir / "config.yaml"
+    cfg.write_text(cfg.read_text().replace(vb.vault_id, "e" * 32))
+    with pytest.raises(IntegrityError, match="config.yaml"):
+        open_as(vb, tmp_path, "ci", pinned=False).get("stripe/api-key")
+
+
+def test_config_missing_in_first_use(vb: VaultBuilder, tmp_path: Path) -> None:
+    (vb.dir / "config.yaml").unlink()
+    with pytest.raises(IntegrityError, match="config.yaml is missing"):
+        open_as(vb, tmp_path, "ci", pinned=False).get("stripe/api-key")
+
+
+# -- tampering --------------------------------------------------------------------------------------------------
+
+
+def test_tampered_root_body(vb: VaultBuilder, ci_key: Path) -> None:
+    root = vb.dir / "state/root"
+    root.write_bytes(root.read_bytes().replace(b'"ci"', b'"cj"', 1))
+    with pytest.raises(IntegrityError, match="bad signature"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_tampered_enc(vb: VaultBuilder, ci_key: Path) -> None:
+    enc = vb.dir / "secrets/stripe/api-key.enc"
+    enc.write_bytes(enc.read_bytes() + b"x")
+    with pytest.raises(IntegrityError, match="api-key.enc: hash"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_swapped_enc(vb: VaultBuilder, ci_key: Path) -> None:
+    # an attacker encrypts their own value to ci's public key: the hash catches it
+    import pyrage
+
+    enc = vb.dir / "secrets/stripe/api-key.enc"
+    enc.write_bytes(pyrage.encrypt(b"attacker", [vb.agents["ci"].identity.to_public()]))
+    with pytest.raises(IntegrityError):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_missing_enc(vb: VaultBuilder, ci_key: Path) -> None:
+    (vb.dir / "secrets/stripe/api-key.enc").unlink()
+    with pytest.raises(IntegrityError, match="missing"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_tampered_index(vb: VaultBuilder, ci_key: Path) -> None:
+    idx = vb.dir / "state/groups/stripe.json"
+    idx.write_text(idx.read_text().replace('"allow_hosts": []', '"allow_hosts": ["evil"]', 1))
+    with pytest.raises(IntegrityError, match="stripe.json: hash"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_missing_index(vb: VaultBuilder, ci_key: Path) -> None:
+    (vb.dir / "state/groups/stripe.json").unlink()
+    with pytest.raises(IntegrityError, match="missing"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+@pytest.mark.parametrize("suffix", [".enc", ".meta"])
+def test_unsigned_secret(vb: VaultBuilder, ci_key: Path, suffix: str) -> None:
+    (vb.dir / f"secrets/stripe/injected{suffix}").write_bytes(b"x")
+    (vb.dir / "secrets/newgroup").mkdir()
+    (vb.dir / f"secrets/newgroup/x{suffix}").write_bytes(b"x")
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    for name in ("stripe/injected", "newgroup/x"):
+        with pytest.raises(IntegrityError, match="unsigned"):
+            v.get(name)
+
+
+def test_symlinked_enc(vb: VaultBuilder, ci_key: Path, tmp_path: Path) -> None:
+    enc = vb.dir / "secrets/stripe/api-key.enc"
+    real = tmp_path / "real.enc"
+    real.write_bytes(enc.read_bytes())
+    enc.unlink()
+    os.symlink(real, enc)
+    with pytest.raises(IntegrityError, match="symbolic link"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_symlinked_secrets_dir(vb: VaultBuilder, ci_key: Path, tmp_path: Path) -> None:
+    os.rename(vb.dir / "secrets", tmp_path / "moved")
+    os.symlink(tmp_path / "moved", vb.dir / "secrets")
+    with pytest.raises(IntegrityError, match="symbolic link"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_symlinked_vault_dir(vb: VaultBuilder, ci_key: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    os.symlink(vb.dir, other / ".agent-vault")
+    with pytest.raises(IntegrityError, match="symbolic link"):
+        Vault(other, key_path=ci_key, auto_pull=False)
+
+
+def test_oversized_enc(vb: VaultBuilder, ci_key: Path) -> None:
+    enc = vb.dir / "secrets/stripe/api-key.enc"
+    with open(enc, "ab") as f:
+        f.truncate((2 << 20) + 1)
+    with pytest.raises(IntegrityError, match="limit"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_oversized_meta(vb: VaultBuilder, ci_key: Path) -> None:
+    meta = vb.dir / "secrets/stripe/api-key.meta"
+    meta.write_bytes(meta.read_bytes() + b"#" * (64 << 10))
+    with pytest.raises(IntegrityError, match="limit"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+
+
+# -- signed content rules ---------------------------------------------------------------------------------------
+
+ROOT_MUTATIONS: dict[str, Callable[[dict], None]] = {
+    "wrong type": lambda o: o.update(type="agent-vault-index"),
+    "unknown format": lambda o: o.update(format=2),
+    "bad vault id": lambda o: o.update(vault_id="XYZ"),
+    "version zero": lambda o: o.update(version=0),
+    "version not int": lambda o: o.update(version="3"),
+    "bool version": lambda o: o.update(version=True),
+    "missing groups": lambda o: o.pop("groups"),
+    "missing placement": lambda o: o.pop("placement"),
+    "bad agent name": lambda o: o["agents"].update({"../evil": o["agents"]["ci"]}),
+    "bad group name": lambda o: o["groups"].update({"a/b": o["groups"]["stripe"]}),
+    "unknown member": lambda o: o["groups"]["stripe"]["members"].append("ghost"),
+    "bad member name": lambda o: o["groups"]["stripe"]["members"].append(".."),
+    "bad placement path": lambda o: o["placement"].update({"/abs": "stripe"}),
+    "bad placement group": lambda o: o["placement"].update({"misc/token": "a/b"}),
+    "bad index hash": lambda o: o["groups"]["stripe"].update(index_sha256="ABC"),
+    "wrong secret count": lambda o: o["groups"]["stripe"].update(secrets=2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROOT_MUTATIONS))
+def test_signed_root_content_checked(vb: VaultBuilder, ci_key: Path, case: str) -> None:
+    vb.resign_root(ROOT_MUTATIONS[case])
+    with pytest.raises(IntegrityError):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_unknown_root_fields_ignored(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.root_extra = {"future_field": {"x": 1}}
+    vb.write()
+    assert Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key") == VALUE
+
+
+INDEX_MUTATIONS: dict[str, Callable[[dict], None]] = {
+    "wrong vault id": lambda o: o.update(vault_id="0" * 32),
+    "wrong group": lambda o: o.update(group="aws"),
+    "wrong type": lambda o: o.update(type="agent-vault-root"),
+    "unknown format": lambda o: o.update(format=2),
+    "bad secret path": lambda o: o["secrets"].update({"stripe/../x": o["secrets"]["stripe/api-key"]}),
+    "secret of another group": lambda o: o["secrets"].update({"aws/x": o["secrets"].pop("stripe/webhook/secret")}),
+    "bad extra agent": lambda o: o["secrets"]["stripe/api-key"].update(extra_agents=["a/b"]),
+    "unknown extra agent": lambda o: o["secrets"]["stripe/api-key"].update(extra_agents=["ghost"]),
+    "bad enc hash": lambda o: o["secrets"]["stripe/api-key"].update(enc_sha256="x"),
+    "missing version": lambda o: o["secrets"]["stripe/api-key"].pop("version"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INDEX_MUTATIONS))
+def test_index_content_checked(vb: VaultBuilder, ci_key: Path, case: str) -> None:
+    idx = vb.dir / "state/groups/stripe.json"
+    obj = json.loads(idx.read_text())
+    INDEX_MUTATIONS[case](obj)
+    idx.write_text(json.dumps(obj))
+    vb.rehash_index("stripe")
+    with pytest.raises(IntegrityError):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+# -- freshness ----------------------------------------------------------------------------------------------------
+
+
+def _snapshot(vb: VaultBuilder) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in vb.dir.rglob("*") if p.is_file()}
+
+
+def _restore(vb: VaultBuilder, snap: dict[Path, bytes]) -> None:
+    for p in [p for p in vb.dir.rglob("*") if p.is_file()]:
+        if p not in snap:
+            p.unlink()
+    for p, data in snap.items():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def test_rollback_detected(vb: VaultBuilder, ci_key: Path) -> None:
+    old = _snapshot(vb)
+    vb.set_secret("stripe/api-key", "rotated")
+    vb.write()
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get("stripe/api-key") == "rotated"
+    _restore(vb, old)  # a hostile remote serves the old, validly signed state
+    with pytest.raises(IntegrityError, match="rollback"):
+        v.get("stripe/api-key")
+    with pytest.raises(IntegrityError, match="rollback"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_fork_detected(vb: VaultBuilder, ci_key: Path) -> None:
+    base = _snapshot(vb)
+    version, prev = vb.version, vb.prev_sha
+    vb.set_secret("stripe/api-key", "branch-a")
+    vb.write()
+    assert Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key") == "branch-a"
+    _restore(vb, base)
+    vb.version, vb.prev_sha = version, prev
+    vb.set_secret("stripe/api-key", "branch-b")
+    vb.write()  # same version number, different content
+    with pytest.raises(IntegrityError, match="fork"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_per_secret_rollback(vb: VaultBuilder, ci_key: Path) -> None:
+    old_enc = (vb.dir / "secrets/stripe/api-key.enc").read_bytes()
+    old_meta = (vb.dir / "secrets/stripe/api-key.meta").read_bytes()
+    old_version = vb.secrets["stripe/api-key"].version
+    vb.set_secret("stripe/api-key", "rotated")
+    vb.write()
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get("stripe/api-key") == "rotated"
+    # the owner's key (or a bug) signs a newer root that puts the old entry back
+    (vb.dir / "secrets/stripe/api-key.enc").write_bytes(old_enc)
+    (vb.dir / "secrets/stripe/api-key.meta").write_bytes(old_meta)
+    vb.secrets["stripe/api-key"].dirty = False
+    vb.secrets["stripe/api-key"].version = old_version
+    vb.write()
+    with pytest.raises(IntegrityError, match="rollback.*stripe/api-key"):
+        v.get("stripe/api-key")
+    assert v.get("stripe/webhook/secret") == "whsec"
+
+
+def test_marks_written(vb: VaultBuilder, ci_key: Path, isolated_home: Path) -> None:
+    Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+    marks = json.loads((isolated_home / "state" / f"{vb.vault_id}.json").read_text())
+    assert marks["version"] == vb.version
+    assert marks["root_sha256"] == sha((vb.dir / "state/root").read_bytes())
+    assert marks["secrets"] == {"stripe/api-key": vb.secrets["stripe/api-key"].version}
+
+
+# -- caching ------------------------------------------------------------------------------------------------------
+
+
+def test_cache_follows_changes(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get("stripe/api-key") == VALUE
+    vb.set_secret("stripe/api-key", "v2")
+    vb.set_secret("stripe/new", "new")
+    vb.write()
+    assert v.get("stripe/api-key") == "v2"
+    assert v.get("stripe/new") == "new"
+
+
+def test_cached_root_still_refuses_tampered_enc(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get("stripe/api-key") == VALUE
+    enc = vb.dir / "secrets/stripe/api-key.enc"
+    enc.write_bytes(enc.read_bytes()[:-1] + b"\0")
+    with pytest.raises(IntegrityError):
+        v.get("stripe/api-key")
+
+
+def test_cached_root_re_verified_when_replaced(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get("stripe/api-key") == VALUE
+    root = vb.dir / "state/root"
+    root.write_bytes(root.read_bytes().replace(b'"time"', b'"tim\\u0065"'))
+    with pytest.raises(IntegrityError, match="bad signature"):
+        v.get("stripe/api-key")
+
+
+def test_threads(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                assert v.get("stripe/api-key") == VALUE
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+# -- lifecycle and hygiene --------------------------------------------------------------------------------------
+
+
+def test_close(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    v.close()
+    with pytest.raises(AgentVaultError) as e:
+        v.get("stripe/api-key")
+    assert_kind(e.value, "usage")
+    with Vault(vb.repo, key_path=ci_key, auto_pull=False) as v2:
+        pass
+    with pytest.raises(AgentVaultError):
+        v2.list_secrets()
+
+
+def test_repr_and_errors_hold_no_secrets(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    identity = vb.agents["ci"].identity_str
+    assert identity not in repr(v) and VALUE not in repr(v)
+    assert identity not in repr(v._key)
+    enc = vb.dir / "secrets/stripe/api-key.enc"
+    enc.write_bytes(enc.read_bytes() + b"x")
+    with pytest.raises(IntegrityError) as e:
+        v.get("stripe/api-key")
+    assert VALUE not in str(e.value) and identity not in str(e.value)
+
+
+def test_error_classes() -> None:
+    assert issubclass(VaultNotFoundError, AgentVaultError)
+    for cls, kind, code in [
+        (VaultNotFoundError, "vault_not_found", 3),
+        (SecretNotFoundError, "not_found", 4),
+        (NotAuthorizedError, "not_authorized", 5),
+        (IntegrityError, "integrity", 6),
+        (AgentVaultError, "error", 1),
+    ]:
+        e = cls("m")
+        assert e.kind == kind and e.exit_code == code and str(e) == "m"
+    assert AgentVaultError("m", kind="usage").exit_code == 2
+    with pytest.raises(ValueError):
+        AgentVaultError("m", kind="nope")
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _rehash_entry(vb: VaultBuilder, group: str, path: str, **hashes: str) -> None:
+    idx = vb.dir / f"state/groups/{group}.json"
+    obj = json.loads(idx.read_text())
+    obj["secrets"][path].update(hashes)
+    idx.write_text(json.dumps(obj, indent=2) + "\n")
+    vb.rehash_index(group)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_same_pin_twice_is_fine(key: Key, vk: str) -> None:
     assert parse_key_file(text, "test").pins is not None
 
 
-BAD = {
+BAD: dict[str, Callable[[Key, str], str]] = {
     "no identity": lambda key, vk: "# just a comment\n",
     "empty": lambda key, vk: "",
     "two identities": lambda key, vk: f"{key.identity_str}\n{Key.generate().identity_str}\n",

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -453,7 +454,7 @@ def test_oversized_meta(vb: VaultBuilder, ci_key: Path) -> None:
 
 # -- signed content rules ---------------------------------------------------------------------------------------
 
-ROOT_MUTATIONS: dict[str, Callable[[dict], None]] = {
+ROOT_MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "wrong type": lambda o: o.update(type="agent-vault-index"),
     "unknown format": lambda o: o.update(format=2),
     "bad vault id": lambda o: o.update(vault_id="XYZ"),
@@ -486,7 +487,7 @@ def test_unknown_root_fields_ignored(vb: VaultBuilder, ci_key: Path) -> None:
     assert Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key") == VALUE
 
 
-INDEX_MUTATIONS: dict[str, Callable[[dict], None]] = {
+INDEX_MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "wrong vault id": lambda o: o.update(vault_id="0" * 32),
     "wrong group": lambda o: o.update(group="aws"),
     "wrong type": lambda o: o.update(type="agent-vault-root"),

@@ -27,7 +27,7 @@ from .errors import (
     VaultNotFoundError,
     usage_error,
 )
-from .gitsync import PULL_TIMEOUT, Puller, clone_or_reuse, is_git_url, redact
+from .gitsync import PULL_INTERVAL, PULL_TIMEOUT, Puller, clone_or_reuse, is_git_url, redact
 from .home import home_dir
 from .keys import ResolvedKey, derive_owner_verify_key, resolve_key
 from .layout import LIMIT_ENC, LIMIT_INDEX, LIMIT_OTHER, LIMIT_ROOT, VAULT_DIR, FileMissing, StatKey, VaultDir
@@ -83,8 +83,8 @@ class Vault:
     a bare ``AGE-SECRET-KEY-1...`` line, or a path), else ``$AGENT_VAULT_KEY``, else ``<home>/owner.key``.
 
     With ``auto_pull`` (the default), reads first run ``git pull --ff-only`` when the working tree's branch has
-    an upstream, at most once every few seconds, bounded by ``pull_timeout`` seconds; a failure logs one warning
-    on the ``agent_vault`` logger and the local copy is used.
+    an upstream, at most once every ``pull_interval`` seconds (default 5), bounded by ``pull_timeout`` seconds
+    (default 10); a failure logs one warning on the ``agent_vault`` logger and the local copy is used.
 
     The constructor raises :class:`VaultNotFoundError` when no key or no vault is found. Instances are safe to
     share between threads. Use as a context manager, or call :meth:`close`.
@@ -98,6 +98,7 @@ class Vault:
         auto_pull: bool = True,
         *,
         pull_timeout: float = PULL_TIMEOUT,
+        pull_interval: float = PULL_INTERVAL,
     ) -> None:
         self._lock = threading.RLock()
         self._closed = False
@@ -117,7 +118,7 @@ class Vault:
         else:
             vault_path = locate_vault(repo)
         self._dir = VaultDir(vault_path)
-        self._puller = Puller(vault_path.parent, timeout=pull_timeout) if auto_pull else None
+        self._puller = Puller(vault_path.parent, timeout=pull_timeout, interval=pull_interval) if auto_pull else None
         if self._puller is not None and cloned_now:
             self._puller.mark_pulled()
 

@@ -1,0 +1,111 @@
+"""The shared test vectors (testdata/vectors/, written by the Go generator; see its README.md).
+
+Every case of expected.json runs in a fresh agent-vault home, with no pull, and must end with exactly the bytes
+of ``value_base64`` or an error of the kind named by ``error``. A missing expected.json is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_vault import (
+    AgentVaultError,
+    IntegrityError,
+    NotAuthorizedError,
+    SecretNotFoundError,
+    Vault,
+    VaultNotFoundError,
+)
+
+VECTORS = Path(__file__).resolve().parents[3] / "testdata" / "vectors"
+EXPECTED = VECTORS / "expected.json"
+KIND_CLASS: dict[str, type[AgentVaultError]] = {
+    "vault_not_found": VaultNotFoundError,
+    "not_found": SecretNotFoundError,
+    "not_authorized": NotAuthorizedError,
+    "integrity": IntegrityError,
+    "usage": AgentVaultError,
+    "error": AgentVaultError,
+}
+
+
+def _cases() -> list[Any]:
+    try:
+        doc = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [pytest.param(None, id="expected.json-missing")]
+    return [pytest.param(case, id=f"{i:03d}-{case.get('name', '?')}") for i, case in enumerate(doc["cases"])]
+
+
+def test_expected_json_format() -> None:
+    assert EXPECTED.is_file(), f"{EXPECTED} is missing: run 'make vectors'"
+    doc = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    assert doc["format"] == 1
+    assert doc["cases"], "expected.json has no cases"
+    for case in doc["cases"]:
+        assert (case.get("value_base64") is None) != (case.get("error") is None), case["name"]
+        if case.get("error") is not None:
+            assert case["error"] in KIND_CLASS, case["name"]
+
+
+def _write_private(path: Path, data: bytes, home: Path) -> None:
+    """Create ``path`` 0600, with the directories between ``home`` and it 0700."""
+    rel = path.relative_to(home)
+    d = home
+    for part in rel.parts[:-1]:
+        d = d / part
+        if not d.exists():
+            d.mkdir(mode=0o700)
+            os.chmod(d, 0o700)
+    path.write_bytes(data)
+    os.chmod(path, 0o600)
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_vector(case: dict[str, Any] | None, tmp_path: Path, isolated_home: Path) -> None:
+    if case is None:
+        pytest.fail(f"{EXPECTED} is missing: the Go generator (make vectors) writes it")
+
+    # A fresh home, holding the files the case asks for.
+    isolated_home.mkdir(mode=0o700)
+    os.chmod(isolated_home, 0o700)
+    for rel, content in (case.get("home") or {}).items():
+        _write_private(isolated_home / rel, content.encode("utf-8"), isolated_home)
+
+    # Key files are committed with whatever mode Git gives them; the reader refuses loose modes, so the
+    # test hands it a private copy of the same bytes.
+    key_path: Path | None = None
+    if case.get("key") is not None:
+        src = VECTORS / "keys" / case["key"]
+        key_path = tmp_path / "keys" / case["key"]
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(key_path, src.read_bytes(), tmp_path)
+        if case.get("owner_key"):
+            _write_private(isolated_home / "owner.key", src.read_bytes(), isolated_home)
+
+    # The vault is copied (symbolic links kept as links) so that an upward search cannot reach this repository.
+    repo = tmp_path / "vaults" / case["vault"]
+    src_vault = VECTORS / "vaults" / case["vault"]
+    if src_vault.exists():
+        shutil.copytree(src_vault, repo, symlinks=True)
+
+    expected_value = case.get("value_base64")
+    try:
+        with Vault(repo, key_path=key_path, auto_pull=False) as vault:
+            got = vault.get_bytes(case["secret"])
+    except AgentVaultError as e:
+        if expected_value is not None:
+            pytest.fail(f"expected a value, got {type(e).__name__} (kind {e.kind}): {e}")
+        assert e.kind == case["error"], f"expected kind {case['error']}, got {e.kind}: {e}"
+        assert isinstance(e, KIND_CLASS[case["error"]])
+        return
+    if expected_value is None:
+        pytest.fail(f"expected an error of kind {case['error']}, got a value of {len(got)} bytes")
+    assert got == base64.b64decode(expected_value)

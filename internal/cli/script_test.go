@@ -59,17 +59,33 @@ func TestMain(m *testing.M) {
 
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir:                 filepath.Join("testdata", "script"),
-		RequireExplicitExec: false,
-		RequireUniqueNames:  true,
-		Setup:               setup,
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"status": cmdStatus,
-			"umask":  cmdUmask,
-			"perm":   cmdPerm,
-			"tamper": cmdTamper,
-		},
+		Dir:                filepath.Join("testdata", "script"),
+		RequireUniqueNames: true,
+		Setup:              setup,
+		Cmds:               scriptCmds,
 	})
+}
+
+// TestKnownBugs runs the scripts of testdata/bugs: each states the behaviour DESIGN.md asks for where the
+// code does not give it yet, so each fails today. They run only with AV_KNOWN_BUGS=1; a fixed bug's
+// script moves to testdata/script.
+func TestKnownBugs(t *testing.T) {
+	if os.Getenv("AV_KNOWN_BUGS") != "1" {
+		t.Skip("set AV_KNOWN_BUGS=1 to run the scripts of known, unfixed bugs")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                filepath.Join("testdata", "bugs"),
+		RequireUniqueNames: true,
+		Setup:              setup,
+		Cmds:               scriptCmds,
+	})
+}
+
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"status": cmdStatus,
+	"umask":  cmdUmask,
+	"perm":   cmdPerm,
+	"tamper": cmdTamper,
 }
 
 func setup(env *testscript.Env) error {

@@ -1,0 +1,262 @@
+// Command vectorgen writes the shared test vectors of testdata/vectors: test-only keys, vaults written by
+// the Go code (some of them tampered with, one per attack class), and expected.json, the cases every
+// reader (Go, Python, Node) must reproduce. See testdata/vectors/README.md.
+//
+// Usage, from the repository root:
+//
+//	go run ./vault/internal/vectorgen -out testdata/vectors
+//
+// Every run makes new keys and new ciphertexts (age encryption is randomised), so a run rewrites every
+// file; the names of vaults, keys and cases are fixed. Before it replaces anything, the generator runs
+// every case through the Go reader and checks the outcome (and, for attack cases, which rule fired).
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+func main() {
+	out := flag.String("out", "testdata/vectors", "directory to write keys/, vaults/ and expected.json into")
+	flag.Parse()
+	if err := run(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "vectorgen:", err)
+		os.Exit(1)
+	}
+}
+
+// Case is one entry of expected.json (testdata/vectors/README.md).
+type Case struct {
+	Name        string            `json:"name"`
+	Vault       string            `json:"vault"`
+	Key         string            `json:"key"`
+	OwnerKey    bool              `json:"owner_key"`
+	Secret      string            `json:"secret"`
+	Home        map[string]string `json:"home"`
+	ValueBase64 *string           `json:"value_base64"`
+	Error       *string           `json:"error"`
+	Description string            `json:"description"`
+
+	// goMessage, when set, must appear in the Go reader's error message: it shows that the rule the case
+	// is about is the one that fired (and not some other check further up).
+	goMessage string
+}
+
+// Expected is expected.json.
+type Expected struct {
+	Format int     `json:"format"`
+	Cases  []*Case `json:"cases"`
+}
+
+func value(b []byte) *string { s := base64.StdEncoding.EncodeToString(b); return &s }
+func kind(k string) *string  { return &k }
+
+func run(out string) error {
+	if fi, err := os.Stat(out); err != nil || !fi.IsDir() {
+		return fmt.Errorf("output directory %s does not exist (run from the repository root)", out)
+	}
+	work, err := os.MkdirTemp("", "vectorgen-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	g, err := newGen(work)
+	if err != nil {
+		return err
+	}
+	cases, err := g.build()
+	if err != nil {
+		return err
+	}
+	exp := &Expected{Format: 1, Cases: cases}
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(exp); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(g.stage, "expected.json"), js.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if err := selfCheck(g.stage, cases); err != nil {
+		return fmt.Errorf("self-check failed, %s left untouched: %w", out, err)
+	}
+	for _, name := range []string{"keys", "vaults", "expected.json"} {
+		if err := os.RemoveAll(filepath.Join(out, name)); err != nil {
+			return err
+		}
+	}
+	if err := copyTree(g.stage, out); err != nil {
+		return err
+	}
+	fmt.Printf("vectorgen: wrote %d cases, %d vaults and %d keys to %s\n", len(cases), len(g.vaults), len(g.keys), out)
+	return nil
+}
+
+// copyTree copies the files, directories and symbolic links below src into dst, leaving out what is
+// local to one working tree (.lock, .pending/) and any .git directory.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		switch d.Name() {
+		case ".lock", ".pending", ".git":
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		default:
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			mode := fs.FileMode(0o644)
+			if strings.HasSuffix(p, ".key") && filepath.Base(filepath.Dir(p)) == "keys" {
+				mode = 0o600
+			}
+			return os.WriteFile(target, data, mode)
+		}
+	})
+}
+
+// selfCheck runs every case through the Go reader, each in a fresh home, as vault/vectors_test.go does.
+func selfCheck(stage string, cases []*Case) error {
+	seen := map[string]bool{}
+	for _, c := range cases {
+		if seen[c.Name] {
+			return fmt.Errorf("two cases named %q", c.Name)
+		}
+		seen[c.Name] = true
+		val, err := runCase(stage, c)
+		switch {
+		case c.ValueBase64 != nil:
+			if err != nil {
+				return fmt.Errorf("case %q: want a value, got %v", c.Name, err)
+			}
+			if base64.StdEncoding.EncodeToString(val) != *c.ValueBase64 {
+				return fmt.Errorf("case %q: wrong value", c.Name)
+			}
+		case err == nil:
+			return fmt.Errorf("case %q: want error %s, got a value", c.Name, *c.Error)
+		case vault.KindOf(err).String() != *c.Error:
+			return fmt.Errorf("case %q: want error %s, got %s: %v", c.Name, *c.Error, vault.KindOf(err), err)
+		case c.goMessage != "" && !strings.Contains(err.Error(), c.goMessage):
+			return fmt.Errorf("case %q: the error %q does not come from the rule under test (%q)", c.Name, err, c.goMessage)
+		}
+	}
+	return nil
+}
+
+func runCase(stage string, c *Case) ([]byte, error) {
+	home, err := os.MkdirTemp("", "vectorgen-home-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(home)
+	restore := setEnv(map[string]string{"AGENT_VAULT_HOME": home, "AGENT_VAULT_KEY": ""})
+	defer restore()
+	for rel, content := range c.Home {
+		p := filepath.Join(home, filepath.FromSlash(rel))
+		if err := vault.MkdirPrivate(filepath.Dir(p)); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if c.OwnerKey {
+		data, err := os.ReadFile(filepath.Join(stage, "keys", "owner.key"))
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(home, "owner.key"), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	keyData, err := os.ReadFile(filepath.Join(stage, "keys", c.Key))
+	if err != nil {
+		return nil, err
+	}
+	keyPath := filepath.Join(home, "case.key")
+	if err := os.WriteFile(keyPath, keyData, 0o600); err != nil {
+		return nil, err
+	}
+	key, err := vault.ResolveKey(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.Find(filepath.Join(stage, "vaults", c.Vault))
+	if err != nil {
+		return nil, err
+	}
+	s, err := v.Open(key)
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(c.Secret)
+}
+
+// setEnv sets environment variables and returns a function that restores them.
+func setEnv(vars map[string]string) func() {
+	old := map[string]*string{}
+	for k, v := range vars {
+		if cur, ok := os.LookupEnv(k); ok {
+			old[k] = &cur
+		} else {
+			old[k] = nil
+		}
+		os.Setenv(k, v)
+	}
+	return func() {
+		for k, v := range old {
+			if v == nil {
+				os.Unsetenv(k)
+			} else {
+				os.Setenv(k, *v)
+			}
+		}
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// fileBytes reads a file, for the generator's own use on files it wrote.
+func fileBytes(p string) []byte {
+	b, err := os.ReadFile(p)
+	must(err)
+	return b
+}
+
+// jsonIndent encodes v as the vault package does (two-space indent, final newline).
+func jsonIndent(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	must(err)
+	return append(b, '\n')
+}

@@ -1,0 +1,244 @@
+package vault
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// vectorsDir holds the shared test vectors (testdata/vectors/README.md), written by
+// vault/internal/vectorgen and read by every reader's tests.
+var vectorsDir = filepath.Join("..", "testdata", "vectors")
+
+type vectorCase struct {
+	Name        string            `json:"name"`
+	Vault       string            `json:"vault"`
+	Key         string            `json:"key"`
+	OwnerKey    bool              `json:"owner_key"`
+	Secret      string            `json:"secret"`
+	Home        map[string]string `json:"home"`
+	ValueBase64 *string           `json:"value_base64"`
+	Error       *string           `json:"error"`
+	Description string            `json:"description"`
+}
+
+type vectorFile struct {
+	Format int           `json:"format"`
+	Cases  []*vectorCase `json:"cases"`
+}
+
+func loadVectors(t *testing.T) *vectorFile {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(vectorsDir, "expected.json"))
+	if err != nil {
+		t.Fatalf("the test vectors are missing (go run ./vault/internal/vectorgen -out testdata/vectors): %v", err)
+	}
+	var vf vectorFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&vf); err != nil {
+		t.Fatalf("expected.json: %v", err)
+	}
+	if vf.Format != 1 || len(vf.Cases) == 0 {
+		t.Fatalf("expected.json: format %d with %d cases", vf.Format, len(vf.Cases))
+	}
+	return &vf
+}
+
+// copyPrivate copies a key file to a fresh 0600 file: Git does not keep modes, and a key file readable by
+// others is refused.
+func copyPrivate(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNewPrivateFile(dst, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runVector reads the case's secret as a reader would, in the current (fresh) home.
+func runVector(t *testing.T, c *vectorCase, keyPath string) ([]byte, error) {
+	key, err := ResolveKey(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	if c.OwnerKey != key.IsOwner {
+		t.Errorf("owner_key is %v but ResolveKey says IsOwner=%v", c.OwnerKey, key.IsOwner)
+	}
+	v, err := Find(filepath.Join(vectorsDir, "vaults", c.Vault))
+	if err != nil {
+		return nil, err
+	}
+	s, err := v.Open(key)
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(c.Secret)
+}
+
+func TestVectors(t *testing.T) {
+	vf := loadVectors(t)
+	// Every value any case returns must stay out of every error message.
+	var values [][]byte
+	names := map[string]bool{}
+	for _, c := range vf.Cases {
+		if names[c.Name] {
+			t.Fatalf("two cases named %q", c.Name)
+		}
+		names[c.Name] = true
+		if (c.ValueBase64 == nil) == (c.Error == nil) {
+			t.Fatalf("case %q: exactly one of value_base64 and error must be set", c.Name)
+		}
+		if c.ValueBase64 != nil {
+			v, err := base64.StdEncoding.DecodeString(*c.ValueBase64)
+			if err != nil {
+				t.Fatalf("case %q: value_base64: %v", c.Name, err)
+			}
+			if len(v) >= 8 {
+				values = append(values, v)
+			}
+		}
+	}
+	for _, c := range vf.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			home := t.TempDir()
+			t.Setenv("AGENT_VAULT_HOME", home)
+			t.Setenv("AGENT_VAULT_KEY", "")
+			var warnings []string
+			oldWarn := Warn
+			Warn = func(msg string) { warnings = append(warnings, msg) }
+			t.Cleanup(func() { Warn = oldWarn })
+			for rel, content := range c.Home {
+				if !filepath.IsLocal(rel) {
+					t.Fatalf("home path %q is not local", rel)
+				}
+				p := filepath.Join(home, filepath.FromSlash(rel))
+				if err := MkdirPrivate(filepath.Dir(p)); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.OwnerKey {
+				copyPrivate(t, filepath.Join(vectorsDir, "keys", "owner.key"), filepath.Join(home, "owner.key"))
+			}
+			keyPath := filepath.Join(t.TempDir(), "key")
+			copyPrivate(t, filepath.Join(vectorsDir, "keys", c.Key), keyPath)
+
+			val, err := runVector(t, c, keyPath)
+			if c.ValueBase64 != nil {
+				if err != nil {
+					t.Fatalf("want the value, got %s error: %v", KindOf(err), err)
+				}
+				want, _ := base64.StdEncoding.DecodeString(*c.ValueBase64)
+				if !bytes.Equal(val, want) {
+					t.Fatalf("got %q, want %q", val, want)
+				}
+			} else {
+				if err == nil {
+					t.Fatalf("want a %s error, got the value %q", *c.Error, val)
+				}
+				if got := KindOf(err).String(); got != *c.Error {
+					t.Fatalf("want a %s error, got %s: %v", *c.Error, got, err)
+				}
+				for _, v := range values {
+					if strings.Contains(err.Error(), string(v)) {
+						t.Fatalf("the error message contains a secret value: %v", err)
+					}
+				}
+			}
+			// Trust on first use is announced once, and only when it happens.
+			for _, w := range warnings {
+				if !strings.Contains(w, "first use") {
+					t.Errorf("unexpected warning %q", w)
+				}
+			}
+			_, hadKnown := c.Home["known_vaults"]
+			if len(warnings) > 1 || len(warnings) == 1 && (hadKnown || c.Key != "bare.key" && c.Key != "outsider.key") {
+				t.Errorf("warnings %q", warnings)
+			}
+			if c.ValueBase64 != nil && c.Key == "bare.key" && !hadKnown {
+				if len(warnings) != 1 {
+					t.Errorf("trust on first use was not announced (warnings %q)", warnings)
+				}
+				if _, err := os.Stat(filepath.Join(home, "known_vaults")); err != nil {
+					t.Errorf("trust on first use was not recorded: %v", err)
+				}
+				warnings = nil
+				if _, err := runVector(t, c, keyPath); err != nil || len(warnings) != 0 {
+					t.Errorf("second read: %v, warnings %q", err, warnings)
+				}
+			}
+		})
+	}
+}
+
+// TestVectorsCoverage keeps the vectors honest about what they promise in their README.
+func TestVectorsCoverage(t *testing.T) {
+	vf := loadVectors(t)
+	kinds := map[string]bool{}
+	keys := map[string]bool{}
+	vaults := map[string]bool{}
+	for _, c := range vf.Cases {
+		if c.Error != nil {
+			kinds[*c.Error] = true
+		}
+		keys[c.Key] = true
+		vaults[c.Vault] = true
+	}
+	for _, k := range []string{"not_found", "not_authorized", "integrity", "usage"} {
+		if !kinds[k] {
+			t.Errorf("no case expects a %s error", k)
+		}
+	}
+	for _, k := range []string{"owner.key", "ci.key", "bare.key", "other.key", "outsider.key"} {
+		if !keys[k] {
+			t.Errorf("no case uses keys/%s", k)
+		}
+	}
+	readme, err := os.ReadFile(filepath.Join(vectorsDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(vectorsDir, "vaults"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !bytes.Contains(readme, []byte("`"+e.Name()+"`")) {
+			t.Errorf("README.md does not describe vaults/%s", e.Name())
+		}
+		if !vaults[e.Name()] {
+			t.Errorf("vaults/%s is used by no case", e.Name())
+		}
+		if _, err := os.Lstat(filepath.Join(vectorsDir, "vaults", e.Name(), ".git")); err == nil {
+			t.Errorf("vaults/%s has a .git", e.Name())
+		}
+		for _, local := range []string{".lock", ".pending"} {
+			if _, err := os.Lstat(filepath.Join(vectorsDir, "vaults", e.Name(), DirName, local)); err == nil {
+				t.Errorf("vaults/%s holds %s", e.Name(), local)
+			}
+		}
+	}
+	// The pinned keys really are pinned, the others really are not.
+	for name, pinned := range map[string]bool{"ci.key": true, "other.key": true, "bare.key": false, "outsider.key": false, "owner.key": false} {
+		data, err := os.ReadFile(filepath.Join(vectorsDir, "keys", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := ParseKeyFile(data, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if k.Pinned() != pinned {
+			t.Errorf("%s: pinned=%v, want %v", name, k.Pinned(), pinned)
+		}
+	}
+}

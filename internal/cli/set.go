@@ -66,6 +66,22 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		return vault.Usagef("invalid secret path: %v", err)
 	}
 	opts := vault.SetOptions{Group: o.group, Agents: o.agents}
+	// Refuse bad names before the value is read (or prompted for).
+	if o.group != "" {
+		if err := vault.CheckSegment(o.group); err != nil {
+			return vault.Usagef("invalid group name: %v", err)
+		}
+	}
+	for _, a := range o.agents {
+		if err := vault.CheckSegment(a); err != nil {
+			return vault.Usagef("invalid agent name in --agents: %v", err)
+		}
+	}
+	for _, h := range o.allowHosts {
+		if err := vault.CheckHost(h); h != "" && err != nil {
+			return vault.Usagef("invalid --allow-host: %v", err)
+		}
+	}
 	if o.expires != "" {
 		if o.expires == "never" {
 			opts.NoExpiry = true

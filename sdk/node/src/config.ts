@@ -33,7 +33,7 @@ export function parseConfig(bytes: Uint8Array): VaultConfig {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new IntegrityError(`${w}: not a YAML mapping`);
   const c = doc as Record<string, unknown>;
   const format = c["format"];
-  if (format !== 1 && format !== "1") {
+  if (format !== 1) {
     throw new IntegrityError(`${w}: unknown format ${JSON.stringify(format ?? null)} (this SDK reads format 1)`);
   }
   const vaultId = c["vault_id"];

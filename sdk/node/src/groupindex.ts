@@ -32,8 +32,8 @@ function optionalStringArray(obj: Record<string, unknown>, name: string, what: s
 
 /**
  * Parses the index of `group` (bytes already hash-checked) and checks it against `root`: `type`, `format` 1,
- * `vault_id` and `group` equal to the root's and to the group it was reached through, and every secret path
- * valid and resolving to this group. `extra_agents` and `allow_hosts` may be absent or null (empty). Throws
+ * `vault_id` and `group` equal to the root's and to the group it was reached through, every secret path
+ * valid and resolving to this group, and every extra agent an agent of the root. `extra_agents` and `allow_hosts` may be absent or null (empty). Throws
  * IntegrityError on any violation.
  */
 export function parseGroupIndex(bytes: Uint8Array, group: string, root: Root): GroupIndex {
@@ -53,7 +53,10 @@ export function parseGroupIndex(bytes: Uint8Array, group: string, root: Root): G
     const ew = `${w} secret ${p}`;
     const e = asObject(v, ew);
     const extraAgents = optionalStringArray(e, "extra_agents", ew);
-    for (const a of extraAgents) checkSegment(a, "repo", `agent in ${ew} extra_agents`);
+    for (const a of extraAgents) {
+      checkSegment(a, "repo", `agent in ${ew} extra_agents`);
+      if (!root.agents.has(a)) throw new IntegrityError(`${ew}: extra agent ${a} is not an agent of the root`);
+    }
     entries.set(p, {
       version: intField(e, "version", ew),
       encSha256: shaField(e, "enc_sha256", ew),

@@ -12,7 +12,6 @@ import { createPrivateKey, createPublicKey, hkdfSync } from "node:crypto";
 import { bech32Decode } from "./bech32.js";
 import { VaultNotFoundError, usageError } from "./errors.js";
 import { expandTilde, type Env } from "./home.js";
-import { isValidSegment } from "./names.js";
 import { isVerifyKey } from "./signed.js";
 
 /** Environment variable holding a key path, a whole key file, or a bare identity line. */
@@ -22,7 +21,6 @@ export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 const IDENTITY_LINE = /^AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]+$/;
 const PIN_LINE = /^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$/;
-const VAULT_ID = /^[0-9a-f]{32}$/;
 const HKDF_INFO = "agent-vault/v1 owner signing key";
 
 /** Trust anchors pinned in a key file. */
@@ -57,10 +55,12 @@ export function identityBytes(identity: string): Uint8Array | null {
 }
 
 /**
- * Parses key file content (format.md 3.2). Lines are read after stripping a trailing `\r`; `#` lines are
- * comments (and possibly pins), blank lines are ignored, and every other line must be an identity. Exactly one
- * identity is required; a pinned file has both `vault-id` and `owner-verify-key`; a pin given twice must repeat
- * the same value. Throws VaultNotFoundError naming `source` otherwise; the message never quotes key material.
+ * Parses key file content (format.md 3.2). Lines are read after stripping a trailing `\r`; pin lines are
+ * collected, other `#` lines (after leading white space) are comments, blank lines are ignored, and every other
+ * line must be an identity. Exactly one identity is required; a pinned file has both `vault-id` and
+ * `owner-verify-key`, and the verify key must be well formed (the vault id is compared with the signed root
+ * later, so a malformed one surfaces there as a pin mismatch); a pin given twice must repeat the same value.
+ * Throws VaultNotFoundError naming `source` otherwise; the message never quotes key material.
  */
 export function parseKeyFile(text: string, source: string): KeyFile {
   const bad = (why: string): VaultNotFoundError => new VaultNotFoundError(`key ${source} is not a usable key file: ${why}`);
@@ -70,9 +70,8 @@ export function parseKeyFile(text: string, source: string): KeyFile {
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
     if (line.endsWith("\r")) line = line.slice(0, -1);
-    if (line.startsWith("#")) {
-      const m = PIN_LINE.exec(line);
-      if (m === null) continue;
+    const m = PIN_LINE.exec(line);
+    if (m !== null) {
       const name = m[1]!;
       const value = m[2]!;
       const prev = pins.get(name);
@@ -81,7 +80,7 @@ export function parseKeyFile(text: string, source: string): KeyFile {
       continue;
     }
     const trimmed = line.trim();
-    if (trimmed === "") continue;
+    if (trimmed === "" || trimmed.startsWith("#")) continue;
     if (identityBytes(trimmed) === null) throw bad(`line ${i + 1} is neither a comment nor an AGE-SECRET-KEY-1 identity`);
     if (identity !== null) throw bad("more than one identity line");
     identity = trimmed;
@@ -93,9 +92,7 @@ export function parseKeyFile(text: string, source: string): KeyFile {
   if ((vaultId === undefined) !== (verifyKey === undefined)) {
     throw bad("pinned with only one of agent-vault-vault-id and agent-vault-owner-verify-key");
   }
-  if (vaultId !== undefined && !VAULT_ID.test(vaultId)) throw bad("agent-vault-vault-id is not 32 lowercase hex characters");
   if (verifyKey !== undefined && !isVerifyKey(verifyKey)) throw bad("agent-vault-owner-verify-key is not ed25519:<base64 of 32 bytes>");
-  if (agent !== undefined && !isValidSegment(agent)) throw bad("agent-vault-agent is not a valid agent name");
   const pin = vaultId !== undefined && verifyKey !== undefined ? { vaultId, verifyKey } : null;
   return { identity, pin, agent: agent ?? null, source };
 }

@@ -30,7 +30,8 @@ export interface VaultLocation {
 
 /**
  * Finds `.agent-vault/` in `start` or the nearest of its parents. Throws VaultNotFoundError when `start` does
- * not exist or no directory up to the file-system root holds a `.agent-vault` directory.
+ * not exist or no directory up to the file-system root holds a `.agent-vault` directory, and IntegrityError when
+ * the nearest `.agent-vault` is a symbolic link.
  */
 export function locateVault(start: string): VaultLocation {
   let dir = path.resolve(start);
@@ -42,11 +43,9 @@ export function locateVault(start: string): VaultLocation {
   }
   for (;;) {
     const candidate = path.join(dir, VAULT_DIR);
-    try {
-      if (fs.statSync(candidate).isDirectory()) return { vaultDir: candidate, workTree: dir };
-    } catch {
-      // not here
-    }
+    const st = fs.lstatSync(candidate, { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) throw new IntegrityError(`${candidate} is a symbolic link, which a vault never is`);
+    if (st?.isDirectory()) return { vaultDir: candidate, workTree: dir };
     const parent = path.dirname(dir);
     if (parent === dir) break;
     dir = parent;

@@ -8,7 +8,7 @@
  * every call. Local file reads are synchronous (small files on a local disk); Git runs asynchronously.
  */
 
-import { createHash, webcrypto } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Decrypter, identityToRecipient } from "age-encryption";
 import { AgentVaultError, IntegrityError, NotAuthorizedError, SecretNotFoundError, VaultNotFoundError, usageError } from "./errors.js";
 import { agentVaultHome, expandTilde, type Env } from "./home.js";
@@ -21,6 +21,8 @@ import { groupIndexFile, parseGroupIndex, type GroupIndex, type IndexEntry } fro
 import { parseMeta, type SecretInfo } from "./meta.js";
 import { CONFIG_FILE, parseConfig } from "./config.js";
 import { checkKnownVault, checkRootMark, checkSecretMark, knownVaultsPath, marksPath, raiseMarks, readMarks, recordKnownVault, type Marks } from "./trust.js";
+import { NodeX25519Identity } from "./x25519.js";
+import { decryptAgeFile } from "./agefile.js";
 import { Puller, ensureClone, isGitUrl, redactUrl, type Logger } from "./gitsync.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -83,6 +85,9 @@ interface MarksState {
   readonly marks: Marks;
 }
 
+/** Largest secret value (format.md 5.1). */
+const MAX_VALUE_BYTES = 1024 * 1024;
+
 function sha256hex(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
@@ -91,25 +96,13 @@ function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** Makes an age identity object usable by typage's Decrypter, preferring a non-extractable WebCrypto key. */
-async function decrypterFor(identity: string): Promise<Decrypter> {
-  const d = new Decrypter();
+/** A typage Decrypter for `identity`, unwrapping file keys with node:crypto (see x25519.ts). */
+function decrypterFor(identity: string): Decrypter {
   const raw = identityBytes(identity);
-  if (raw !== null) {
-    const pkcs8 = new Uint8Array(48);
-    pkcs8.set([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
-    pkcs8.set(raw, 16);
-    try {
-      const key = await webcrypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, false, ["deriveBits"]);
-      d.addIdentity(key as unknown as Parameters<Decrypter["addIdentity"]>[0]);
-      return d;
-    } catch {
-      // WebCrypto without X25519: fall back to the identity string (pure-JS X25519 inside typage).
-    } finally {
-      pkcs8.fill(0);
-    }
-  }
-  d.addIdentity(identity);
+  if (raw === null) throw new VaultNotFoundError("the key is not an AGE-SECRET-KEY-1 identity");
+  const d = new Decrypter();
+  d.addIdentity(new NodeX25519Identity(raw));
+  raw.fill(0);
   return d;
 }
 
@@ -198,9 +191,13 @@ export class Vault {
     }
     let value: Uint8Array;
     try {
-      value = await opened.decrypter.decrypt(file.bytes, "uint8array");
+      value = await decryptAgeFile(opened.decrypter, file.bytes);
     } catch {
       throw new NotAuthorizedError(`this key cannot decrypt secret ${secretPath}`);
+    }
+    if (value.length > MAX_VALUE_BYTES) {
+      value.fill(0);
+      throw new NotAuthorizedError(`secret ${secretPath} decrypts to more than ${MAX_VALUE_BYTES} bytes, the limit of a value`);
     }
     if (rises) {
       this.#setMarks(raiseMarks(this.#home, root.vaultId, { secrets: new Map([[secretPath, entry.version]]) }), root.vaultId);
@@ -301,7 +298,7 @@ export class Vault {
       anchor = { kind: "tofu" };
     }
     const recipient = await identityToRecipient(key.identity);
-    const decrypter = await decrypterFor(key.identity);
+    const decrypter = decrypterFor(key.identity);
     return { loc, key, recipient, decrypter, anchor, puller };
   }
 
@@ -324,14 +321,21 @@ export class Vault {
   #loadRoot(opened: Opened): RootState {
     const { vaultDir } = opened.loc;
     const stamp = statInVault(vaultDir, ROOT_FILE);
-    if (stamp === MISSING) throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} is missing: the vault has no signed state`);
-    if (this.#root !== null && sameStamp(this.#root.stamp, stamp)) return this.#root;
+    if (stamp !== MISSING && this.#root !== null && sameStamp(this.#root.stamp, stamp)) return this.#root;
 
-    const file = readInVault(vaultDir, ROOT_FILE, LIMITS.root);
-    if (file === MISSING) throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} is missing: the vault has no signed state`);
+    const file = stamp === MISSING ? MISSING : readInVault(vaultDir, ROOT_FILE, LIMITS.root);
+    if (file === MISSING) {
+      // A vault directory with a configuration but no signed state has lost it (or never had it): refuse. An
+      // empty or foreign `.agent-vault/` is not a vault at all.
+      if (existsInVault(vaultDir, CONFIG_FILE)) {
+        throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} is missing: the vault has no signed state`);
+      }
+      throw new VaultNotFoundError(`${vaultDir} is not an agent-vault vault (no ${ROOT_FILE})`);
+    }
     const what = `${VAULT_DIR}/${ROOT_FILE}`;
     const a = opened.anchor;
     let root: Root;
+    let firstUse: { vaultId: string; verifyKey: string } | null = null;
     if (a.kind === "tofu") {
       const cfgFile = readInVault(vaultDir, CONFIG_FILE, LIMITS.other);
       if (cfgFile === MISSING) throw new IntegrityError(`${VAULT_DIR}/${CONFIG_FILE} is missing`);
@@ -340,13 +344,7 @@ export class Vault {
       root = parseRoot(verifySigned(file.bytes, ROOT_DOMAIN, cfg.ownerVerifyKey, what));
       if (root.vaultId !== cfg.vaultId) throw new IntegrityError(`${what}: vault_id differs from ${CONFIG_FILE}`);
       if (root.ownerVerifyKey !== cfg.ownerVerifyKey) throw new IntegrityError(`${what}: owner.verify_key differs from ${CONFIG_FILE}`);
-      if (known === "unknown") {
-        recordKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey);
-        this.#logger.warn(
-          `agent-vault: trusted owner key ${cfg.ownerVerifyKey} of vault ${cfg.vaultId} on first use ` +
-            `(recorded in ${knownVaultsPath(this.#home)}); a pinned agent key file avoids trust on first use`,
-        );
-      }
+      if (known === "unknown") firstUse = { vaultId: cfg.vaultId, verifyKey: cfg.ownerVerifyKey };
     } else {
       root = parseRoot(verifySigned(file.bytes, ROOT_DOMAIN, a.verifyKey, what));
       if (root.ownerVerifyKey !== a.verifyKey) {
@@ -356,7 +354,19 @@ export class Vault {
         throw new IntegrityError(`${what}: vault id ${root.vaultId} is not the pinned vault id ${a.vaultId}`);
       }
     }
-    const rs: RootState = { stamp: file.stamp, root, sha256: sha256hex(file.bytes), role: roleOf(root, opened) };
+    const role = roleOf(root, opened);
+    if (a.kind === "owner" && role?.kind !== "owner") {
+      throw new IntegrityError(`${what}: signed with this owner key's signing key, but names another owner recipient`);
+    }
+    // Trust on first use is recorded only for a vault this key belongs to (as the Go reader does).
+    if (firstUse !== null && role !== null) {
+      recordKnownVault(this.#home, firstUse.vaultId, firstUse.verifyKey);
+      this.#logger.warn(
+        `agent-vault: trusted owner key ${firstUse.verifyKey} of vault ${firstUse.vaultId} on first use ` +
+          `(recorded in ${knownVaultsPath(this.#home)}); a pinned agent key file avoids trust on first use`,
+      );
+    }
+    const rs: RootState = { stamp: file.stamp, root, sha256: sha256hex(file.bytes), role };
     this.#root = rs;
     this.#indexes.clear();
     return rs;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
@@ -63,8 +64,20 @@ func (g *global) pull(v *vault.Vault) {
 		if errors.Is(err, gitrepo.ErrOffline) {
 			reason = "offline"
 		}
-		fmt.Fprintf(g.io.Err, "agent-vault: warning: %s from %s (%v); using the local copy\n", reason, up, err)
+		fmt.Fprintf(g.io.Err, "agent-vault: warning: %s from %s (%s); using the local copy\n", reason, up, oneLine(err.Error()))
 	}
+}
+
+// oneLine joins the non-blank lines of a multi-line message (git's stderr) so that a warning stays on
+// one line.
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // commit records the vault's change in one Git commit.

@@ -33,6 +33,8 @@ import (
 //	perm FILE MODE       asserts FILE's permission bits (octal, e.g. 0600); FILE is not followed if it
 //	                     is a symbolic link.
 //	tamper FILE          flips one bit of the byte in the middle of FILE.
+//	envfile VAR FILE     sets the environment variable VAR to the content of FILE (as the shell's
+//	                     VAR="$(cat FILE)" would, but keeping a trailing newline).
 func TestMain(m *testing.M) {
 	syscall.Umask(0o022)
 	testscript.Main(m, map[string]func(){
@@ -82,10 +84,11 @@ func TestKnownBugs(t *testing.T) {
 }
 
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"status": cmdStatus,
-	"umask":  cmdUmask,
-	"perm":   cmdPerm,
-	"tamper": cmdTamper,
+	"status":  cmdStatus,
+	"umask":   cmdUmask,
+	"perm":    cmdPerm,
+	"tamper":  cmdTamper,
+	"envfile": cmdEnvfile,
 }
 
 func setup(env *testscript.Env) error {
@@ -182,4 +185,12 @@ func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 	fi, err := os.Stat(path)
 	ts.Check(err)
 	ts.Check(os.WriteFile(path, data, fi.Mode().Perm()))
+}
+
+// envfile VAR FILE: set VAR to FILE's content.
+func cmdEnvfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile VAR FILE")
+	}
+	ts.Setenv(args[0], ts.ReadFile(args[1]))
 }

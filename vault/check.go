@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -151,23 +150,13 @@ func (s *Snapshot) checkGroup(rp *reporter, g string, ix *Index, ids map[string]
 		rp.add("error", indexFile(g), "holds %d secrets, the signed root says %d", len(ix.Secrets), s.Root.Groups[g].Secrets)
 	}
 	paths := sortedKeys(ix.Secrets)
-	var wg sync.WaitGroup
-	work := make(chan string)
-	for w := 0; w < runtime.NumCPU(); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range work {
-				s.checkSecret(rp, g, p, ix.Secrets[p], ids, soon)
-			}
-		}()
-	}
 	for _, p := range paths {
 		vouched[encFile(p)], vouched[metaFile(p)] = true, true
-		work <- p
 	}
-	close(work)
-	wg.Wait()
+	parallel(len(paths), func(i int) error {
+		s.checkSecret(rp, g, paths[i], ix.Secrets[paths[i]], ids, soon)
+		return nil
+	})
 	rp.mu.Lock()
 	rp.r.Secrets += len(paths)
 	rp.mu.Unlock()

@@ -8,14 +8,14 @@ import (
 
 // testVault is a fresh vault with its own agent-vault home, owner key and one agent "ci".
 type testVault struct {
-	t     *testing.T
+	t     testing.TB
 	home  string
 	v     *Vault
 	owner *Key
 	ci    *Key
 }
 
-func newTestVault(t *testing.T) *testVault {
+func newTestVault(t testing.TB) *testVault {
 	t.Helper()
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)

@@ -7,10 +7,9 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -247,47 +246,25 @@ type change struct {
 // rewrite encrypts every change to its recipients under t's new root, on all cores, and records the new
 // files and index entries in t.
 func (o *Owner) rewrite(t *tx, changes []*change) error {
-	type result struct {
-		enc []byte
-		err error
+	encs := make([][]byte, len(changes))
+	var done atomic.Int64
+	err := parallel(len(changes), func(i int) error {
+		var err error
+		encs[i], err = o.encryptChange(t, changes[i])
+		if o.Progress != nil {
+			o.Progress(int(done.Add(1)), len(changes))
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	results := make([]result, len(changes))
-	var next, done int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	workers := min(runtime.NumCPU(), len(changes))
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= len(changes) {
-					return
-				}
-				results[i].enc, results[i].err = o.encryptChange(t, changes[i])
-				mu.Lock()
-				done++
-				if o.Progress != nil {
-					o.Progress(done, len(changes))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
 	version := t.nextVersion()
 	for i, c := range changes {
-		if results[i].err != nil {
-			return results[i].err
-		}
 		meta := encodeMeta(c.meta)
-		t.write(encFile(c.path), results[i].enc)
+		t.write(encFile(c.path), encs[i])
 		t.write(metaFile(c.path), meta)
-		c.entry.EncSHA256, c.entry.MetaSHA256, c.entry.Version = Hash(results[i].enc), Hash(meta), version
+		c.entry.EncSHA256, c.entry.MetaSHA256, c.entry.Version = Hash(encs[i]), Hash(meta), version
 		ix, err := o.txIndex(t, c.group, true)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -93,14 +94,19 @@ func (t *tx) commit(allIndexes map[string]*Index) ([]byte, error) {
 	if err := os.RemoveAll(pend); err != nil {
 		return nil, wrapErr(KindError, err, "cannot clear %s", pend)
 	}
-	for rel, data := range t.writes {
-		p := filepath.Join(pend, "files", filepath.FromSlash(rel))
+	rels := sortedKeys(t.writes)
+	err := parallel(len(rels), func(i int) error {
+		p := filepath.Join(pend, "files", filepath.FromSlash(rels[i]))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, wrapErr(KindError, err, "cannot stage %s", rel)
+			return wrapErr(KindError, err, "cannot stage %s", rels[i])
 		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			return nil, wrapErr(KindError, err, "cannot stage %s", rel)
+		if err := os.WriteFile(p, t.writes[rels[i]], 0o644); err != nil {
+			return wrapErr(KindError, err, "cannot stage %s", rels[i])
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	removes := sortedKeys(t.removes)
 	if err := os.MkdirAll(pend, 0o755); err != nil {
@@ -147,17 +153,22 @@ func applyPending(dir string) error {
 		return wrapErr(KindError, err, "cannot read the pending transaction")
 	}
 	sort.Strings(rels)
-	for i, rel := range rels {
-		dst := filepath.Join(dir, rel)
+	var moved atomic.Int64
+	err = parallel(len(rels), func(i int) error {
+		dst := filepath.Join(dir, rels[i])
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return wrapErr(KindError, err, "cannot create the directory of %s", rel)
+			return wrapErr(KindError, err, "cannot create the directory of %s", rels[i])
 		}
-		if err := os.Rename(filepath.Join(files, rel), dst); err != nil {
-			return wrapErr(KindError, err, "cannot move %s into place", rel)
+		if err := os.Rename(filepath.Join(files, rels[i]), dst); err != nil {
+			return wrapErr(KindError, err, "cannot move %s into place", rels[i])
 		}
-		if i == len(rels)/2 {
+		if moved.Add(1) == int64(len(rels)/2) {
 			crashHook("half-applied")
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	list, err := os.ReadFile(filepath.Join(pend, "remove"))
 	if err != nil && !os.IsNotExist(err) {

@@ -88,7 +88,7 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		} else {
 			t, err := parseExpiry(o.expires, time.Now())
 			if err != nil {
-				return vault.Usagef("%v", err)
+				return vault.Usagef("--expires %v", err)
 			}
 			opts.Expires = &t
 		}
@@ -194,7 +194,7 @@ func parseExpiry(s string, from time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil && d > 0 {
 		return from.Add(d), nil
 	}
-	return time.Time{}, fmt.Errorf("--expires %q is neither an RFC 3339 time (2027-01-31T00:00:00Z) nor a positive duration (90d, 2w, 12h)", s)
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2027-01-31T00:00:00Z) nor a positive duration (90d, 2w, 12h)", s)
 }
 
 func capitalize(s string) string {

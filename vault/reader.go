@@ -193,6 +193,9 @@ func (s *Snapshot) Index(group string) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(ix.Secrets) != g.Secrets {
+		return nil, newErr(KindIntegrity, "%s holds %d secrets, the signed root says %d", indexFile(group), len(ix.Secrets), g.Secrets)
+	}
 	s.indexes[group] = ix
 	return ix, nil
 }

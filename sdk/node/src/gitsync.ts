@@ -63,9 +63,10 @@ export function runGit(args: readonly string[], opts: { cwd?: string; timeoutMs:
   });
 }
 
+/** The first non-empty line of git's stderr, cut, with any URL user information hidden. */
 function firstLine(s: string): string {
   const line = s.split("\n").find((l) => l.trim() !== "") ?? "";
-  return line.trim().slice(0, 300);
+  return line.trim().replace(/:\/\/[^/@\s]*@/g, "://***@").slice(0, 300);
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 
 import { IntegrityError } from "./errors.js";
-import { checkSecretPath, checkSegment } from "./names.js";
+import { checkSecretPath, checkSegment, firstSegment } from "./names.js";
 import { isVerifyKey } from "./signed.js";
 import { isVaultId } from "./trust.js";
 
@@ -177,8 +177,5 @@ export function parseRoot(body: Uint8Array): Root {
 
 /** The group of a secret path in `root`: its placement, else its first segment. */
 export function groupOf(root: Root, secretPath: string): string {
-  const placed = root.placement.get(secretPath);
-  if (placed !== undefined) return placed;
-  const i = secretPath.indexOf("/");
-  return i < 0 ? secretPath : secretPath.slice(0, i);
+  return root.placement.get(secretPath) ?? firstSegment(secretPath);
 }

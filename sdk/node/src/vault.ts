@@ -32,23 +32,23 @@ export interface VaultOptions {
   /** A local path (the vault is `.agent-vault/` in it or in the nearest parent) or a Git URL to clone. */
   readonly repoPath: string;
   /** Path of the key file. Exclusive with `keyStr`. */
-  readonly keyPath?: string;
+  readonly keyPath?: string | undefined;
   /** Key file content, a bare `AGE-SECRET-KEY-1…` line, or (when it holds no identity) a path. */
-  readonly keyStr?: string;
+  readonly keyStr?: string | undefined;
   /** Pull (`git pull --ff-only`) before reads when the working tree has an upstream. Default true. */
-  readonly autoPull?: boolean;
+  readonly autoPull?: boolean | undefined;
   /** The agent-vault home; default `$AGENT_VAULT_HOME`, else `~/.agent-vault`. */
-  readonly home?: string;
+  readonly home?: string | undefined;
   /** Receives warnings (failed pull, trust on first use). Default `console`. */
-  readonly logger?: Logger;
+  readonly logger?: Logger | undefined;
   /** Minimum time between two pulls of this Vault object, in ms. Default 5000. */
-  readonly pullIntervalMs?: number;
+  readonly pullIntervalMs?: number | undefined;
   /** Time limit of one `git pull` (and of each git command around it), in ms. Default 15000. */
-  readonly pullTimeoutMs?: number;
+  readonly pullTimeoutMs?: number | undefined;
   /** Time limit of the first `git clone` of a URL, in ms. Default 120000. */
-  readonly cloneTimeoutMs?: number;
+  readonly cloneTimeoutMs?: number | undefined;
   /** Environment to read `AGENT_VAULT_KEY` and `AGENT_VAULT_HOME` from. Default `process.env`. */
-  readonly env?: Env;
+  readonly env?: Env | undefined;
 }
 
 type Anchor =
@@ -213,7 +213,7 @@ export class Vault {
   async listSecrets(group?: string): Promise<SecretInfo[]> {
     this.#checkOpen();
     if (group !== undefined) checkSegment(group, "user", "group name");
-    const { opened, rs, marks } = await this.#state();
+    const { opened, rs } = await this.#state();
     const { root } = rs;
     if (rs.role === null) throw this.#notAKey(opened, root);
     let groups: string[];
@@ -229,7 +229,6 @@ export class Vault {
       const index = this.#loadIndex(opened, root, name, g);
       for (const [secretPath, entry] of index) {
         if (!canRead(rs.role, g, entry)) continue;
-        checkSecretMark(marks, root.vaultId, secretPath, entry.version);
         const rel = `secrets/${secretPath}.meta`;
         const file = readInVault(opened.loc.vaultDir, rel, LIMITS.other);
         if (file === MISSING) throw new IntegrityError(`${VAULT_DIR}/${rel} is missing, but the index of group ${name} lists it`);

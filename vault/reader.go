@@ -160,8 +160,10 @@ func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
 		}
 		Warn("trusting the owner key of vault " + root.VaultID + " on first use (" + verifyKey + "); a key file with pins avoids this")
 	}
-	if err := raiseMarks(home, root.VaultID, root.Version, s.RootSHA, nil); err != nil {
-		return nil, err
+	if root.Version > s.marks.Version {
+		if err := raiseMarks(home, root.VaultID, root.Version, s.RootSHA, nil); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -72,6 +72,8 @@ interface RootState {
   readonly root: Root;
   readonly sha256: string;
   readonly role: Role;
+  /** Set while a trust-on-first-use anchor is still to be recorded in known_vaults. */
+  firstUse: { readonly vaultId: string; readonly verifyKey: string } | null;
 }
 
 interface IndexState {
@@ -314,6 +316,18 @@ export class Vault {
       // Another process may have raised the mark past this root meanwhile.
       checkRootMark(marks, rs.root.vaultId, rs.root.version, rs.sha256);
     }
+    if (rs.firstUse !== null) {
+      const { vaultId, verifyKey } = rs.firstUse;
+      rs.firstUse = null;
+      // Re-checked: another reader may have recorded the vault since the root was verified.
+      if (checkKnownVault(this.#home, vaultId, verifyKey) === "unknown") {
+        recordKnownVault(this.#home, vaultId, verifyKey);
+        this.#logger.warn(
+          `agent-vault: trusted owner key ${verifyKey} of vault ${vaultId} on first use ` +
+            `(recorded in ${knownVaultsPath(this.#home)}); a pinned agent key file avoids trust on first use`,
+        );
+      }
+    }
     return { opened, rs, marks };
   }
 
@@ -357,15 +371,8 @@ export class Vault {
     if (a.kind === "owner" && role?.kind !== "owner") {
       throw new IntegrityError(`${what}: signed with this owner key's signing key, but names another owner recipient`);
     }
-    // Trust on first use is recorded only for a vault this key belongs to (as the Go reader does).
-    if (firstUse !== null && role !== null) {
-      recordKnownVault(this.#home, firstUse.vaultId, firstUse.verifyKey);
-      this.#logger.warn(
-        `agent-vault: trusted owner key ${firstUse.verifyKey} of vault ${firstUse.vaultId} on first use ` +
-          `(recorded in ${knownVaultsPath(this.#home)}); a pinned agent key file avoids trust on first use`,
-      );
-    }
-    const rs: RootState = { stamp: file.stamp, root, sha256: sha256hex(file.bytes), role };
+    // Trust on first use is recorded only for a vault this key belongs to, once the marks accept the root.
+    const rs: RootState = { stamp: file.stamp, root, sha256: sha256hex(file.bytes), role, firstUse: role === null ? null : firstUse };
     this.#root = rs;
     this.#indexes.clear();
     return rs;

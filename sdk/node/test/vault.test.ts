@@ -109,6 +109,16 @@ test("trust on first use: warns once, records known_vaults, refuses another owne
   // A new Vault on the same home finds the vault known and says nothing.
   assert.equal(await s.open("ci-bare.key").get("stripe/webhook"), "whsec_abc");
   assert.equal(s.logger.warnings.length, 1);
+  // A key that is not in the vault records nothing.
+  const s2 = await setup();
+  await assert.rejects(s2.open("outsider.key").get("stripe/api-key"), NotAuthorizedError);
+  assert.equal(fs.existsSync(path.join(s2.home, "known_vaults")), false);
+  assert.equal(s2.logger.warnings.length, 0);
+  // Concurrent first reads by two objects record and warn once.
+  const s3 = await setup();
+  await Promise.all([s3.open("ci-bare.key").get("stripe/api-key"), s3.open("ci-bare.key").get("stripe/api-key")]);
+  assert.equal(fs.readFileSync(path.join(s3.home, "known_vaults"), "utf8").split("\n").length, 2);
+  assert.equal(s3.logger.warnings.length, 1);
   // An attacker replaces the owner: new config.yaml and a root signed by their key, same vault id.
   const evil = await Fixture.create(s.fx.repo);
   (evil as { vaultId: string }).vaultId = s.fx.vaultId;

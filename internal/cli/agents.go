@@ -48,15 +48,22 @@ func (o *addAgentOptions) run(name string) error {
 		return fmt.Errorf("%s already exists; pass --out PATH to write the new agent's key elsewhere", path)
 	}
 	var keyFile []byte
+	added := false
 	err = o.mutate(o.key, func(ow *vault.Owner) (string, error) {
 		keyFile, err = ow.AddAgent(name)
+		added = err == nil
 		return "add agent " + name, err
 	})
-	if err != nil {
+	if !added {
 		return err
 	}
+	// Once the vault has changed, the key is written even when the Git commit failed.
+	commitErr := err
 	if err := vault.WriteNewPrivateFile(path, keyFile); err != nil {
 		return fmt.Errorf("agent %s was added, but its key could not be written (get it with 'agent-vault restore-agent %s --to PATH'): %w", name, name, err)
+	}
+	if commitErr != nil {
+		return fmt.Errorf("%w (the key of agent %s is in %s)", commitErr, name, path)
 	}
 	fmt.Fprintf(o.io.Out, "Added agent %s (no groups yet: agent-vault grant %s GROUP).\n", name, name)
 	fmt.Fprintf(o.io.Out, "Key: %s (0600; pinned to this vault and its owner)\n\n", path)
@@ -211,15 +218,19 @@ func (o *recoverAgentOptions) run(name string) error {
 		return fmt.Errorf("%s already exists; refusing to overwrite it", o.out)
 	}
 	var keyFile []byte
+	recovered := false
 	err := o.mutate(o.key, func(ow *vault.Owner) (string, error) {
 		o.progress(ow)
 		var err error
 		keyFile, err = ow.RecoverAgent(name)
+		recovered = err == nil
 		return "recover agent " + name + " with a new key", err
 	})
-	if err != nil {
+	if !recovered {
 		return err
 	}
+	// Once the vault has changed, the new key is written even when the Git commit failed.
+	commitErr := err
 	path := o.out
 	if path == "" {
 		if path, err = agentKeyPath(name); err != nil {
@@ -234,6 +245,9 @@ func (o *recoverAgentOptions) run(name string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("agent %s has a new key, but it could not be written (get it with 'agent-vault restore-agent %s --to PATH'): %w", name, name, err)
+	}
+	if commitErr != nil {
+		return fmt.Errorf("%w (the new key of agent %s is in %s)", commitErr, name, path)
 	}
 	fmt.Fprintf(o.io.Out, "Agent %s has a new key: %s (0600). The old key no longer decrypts anything new.\n", name, path)
 	return nil

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,18 +101,29 @@ func (g *global) commit(v *vault.Vault, message string) error {
 	return nil
 }
 
-// mutate runs change on the vault opened by its owner, then commits with the message it returns.
+// mutate runs change on the vault opened by its owner, then commits with the message it returns. What
+// change prints on standard output is held back until the commit is made, so that stdout stays empty
+// when the command fails.
 func (g *global) mutate(keyFlag string, change func(o *vault.Owner) (string, error)) error {
 	o, err := g.openOwner(keyFlag)
 	if err != nil {
 		return err
 	}
 	defer o.Close()
+	out := g.io.Out
+	var held bytes.Buffer
+	g.io.Out = &held
+	defer func() { g.io.Out = out }()
 	msg, err := change(o)
-	if err != nil || msg == "" {
+	if err == nil && msg != "" {
+		err = g.commit(o.Vault, msg)
+	}
+	g.io.Out = out
+	if err != nil {
 		return err
 	}
-	return g.commit(o.Vault, msg)
+	_, err = held.WriteTo(out)
+	return err
 }
 
 // progress reports re-encryption on stderr when stderr is a terminal and the work is long.

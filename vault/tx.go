@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -153,8 +152,7 @@ func applyPending(dir string) error {
 		return wrapErr(KindError, err, "cannot read the pending transaction")
 	}
 	sort.Strings(rels)
-	var moved atomic.Int64
-	err = parallel(len(rels), func(i int) error {
+	move := func(i int) error {
 		dst := filepath.Join(dir, rels[i])
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return wrapErr(KindError, err, "cannot create the directory of %s", rels[i])
@@ -162,12 +160,16 @@ func applyPending(dir string) error {
 		if err := os.Rename(filepath.Join(files, rels[i]), dst); err != nil {
 			return wrapErr(KindError, err, "cannot move %s into place", rels[i])
 		}
-		if moved.Add(1) == int64(len(rels)/2) {
-			crashHook("half-applied")
-		}
 		return nil
-	})
-	if err != nil {
+	}
+	// Two parallel halves, so that the crash hook runs on this goroutine (a test's panic must be
+	// recoverable by the caller, which it is not from a worker goroutine).
+	half := len(rels) / 2
+	if err := parallel(half, move); err != nil {
+		return err
+	}
+	crashHook("half-applied")
+	if err := parallel(len(rels)-half, func(i int) error { return move(half + i) }); err != nil {
 		return err
 	}
 	list, err := os.ReadFile(filepath.Join(pend, "remove"))

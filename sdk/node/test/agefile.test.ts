@@ -75,3 +75,19 @@ test("tampered files are refused", async (t) => {
     assert.equal((await decryptAgeFile(ours, file)).length, K + 100);
   });
 });
+
+test("many recipients: the identity's stanza is found wherever it is, and again on re-reads", async () => {
+  const ids = await Promise.all(Array.from({ length: 6 }, () => generateX25519Identity()));
+  const enc = new Encrypter();
+  for (const id of ids) enc.addRecipient(await identityToRecipient(id));
+  const files = await Promise.all(["a", "b", "c"].map((v) => enc.encrypt(v)));
+  for (const id of ids) {
+    const d = new Decrypter();
+    d.addIdentity(new NodeX25519Identity(identityBytes(id)!));
+    for (let round = 0; round < 2; round++) {
+      for (const [i, f] of files.entries()) {
+        assert.equal(Buffer.from(await decryptAgeFile(d, f)).toString(), ["a", "b", "c"][i]);
+      }
+    }
+  }
+});

@@ -1,0 +1,345 @@
+package gitrepo
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func evalSymlinks(t *testing.T, p string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestFindAndInit(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "plain")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Find(dir); !errors.Is(err, ErrNotRepo) {
+		t.Fatalf("Find(non-repo) = %v, want ErrNotRepo", err)
+	}
+	if _, err := Find(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Find(missing) = %v, want fs.ErrNotExist", err)
+	}
+
+	r, err := Init(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := evalSymlinks(t, dir); r.Top != want {
+		t.Fatalf("Init: Top = %q, want %q", r.Top, want)
+	}
+	sub := filepath.Join(dir, "a", "b")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Find(sub)
+	if err != nil || r2.Top != r.Top {
+		t.Fatalf("Find(subdir) = %v, %v; want %q", r2, err, r.Top)
+	}
+	if _, err := Find(filepath.Join(dir, ".git")); !errors.Is(err, ErrNotRepo) {
+		t.Fatalf("Find(.git) = %v, want ErrNotRepo", err)
+	}
+
+	// Init of an existing repository (from a subdirectory) does not
+	// re-initialise it or create a nested one.
+	writeFile(t, dir, "f.txt", []byte("x\n"))
+	git(t, dir, "add", "f.txt")
+	r3, err := Init(sub)
+	if err != nil || r3.Top != r.Top {
+		t.Fatalf("Init(existing subdir) = %v, %v", r3, err)
+	}
+	if _, err := os.Stat(filepath.Join(sub, ".git")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Init created a nested repository: %v", err)
+	}
+	if got := git(t, dir, "diff", "--cached", "--name-only"); got != "f.txt" {
+		t.Fatalf("index changed by Init: %q", got)
+	}
+
+	// Init creates a missing directory.
+	fresh := filepath.Join(t.TempDir(), "new", "vault")
+	r4, err := Init(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := evalSymlinks(t, fresh); r4.Top != want {
+		t.Fatalf("Init(missing dir): Top = %q, want %q", r4.Top, want)
+	}
+}
+
+// A Repo means its own working tree even when git's repository variables
+// point elsewhere (as when agent-vault runs inside a git hook).
+func TestIgnoresRepositoryEnvironment(t *testing.T) {
+	other := newRepo(t, false)
+	r := newRepo(t, true)
+	t.Setenv("GIT_DIR", filepath.Join(other.Top, ".git"))
+	t.Setenv("GIT_INDEX_FILE", filepath.Join(other.Top, ".git", "index"))
+	got, err := Find(r.Top)
+	if err != nil || got.Top != r.Top {
+		t.Fatalf("Find = %v, %v; want %s", got, err, r.Top)
+	}
+	writeFile(t, r.Top, ".agent-vault/config.yaml", []byte("format: 1\n"))
+	res, err := r.Commit(bg, "init", ".agent-vault")
+	if err != nil || !res.Committed {
+		t.Fatalf("Commit = %+v, %v", res, err)
+	}
+	os.Unsetenv("GIT_DIR")
+	os.Unsetenv("GIT_INDEX_FILE")
+	if got := git(t, r.Top, "rev-parse", "HEAD"); got != res.Hash {
+		t.Fatalf("commit landed elsewhere: HEAD=%s, result=%s", got, res.Hash)
+	}
+}
+
+func TestCommitWithIdentity(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, true)
+	seedVault(t, r.Top)
+	res, err := r.Commit(bg, "agent-vault: init", ".agent-vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Committed || res.FallbackIdentity {
+		t.Fatalf("result = %+v", res)
+	}
+	if head := git(t, r.Top, "rev-parse", "HEAD"); res.Hash != head {
+		t.Fatalf("Hash = %s, HEAD = %s", res.Hash, head)
+	}
+	if got := git(t, r.Top, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%s"); got != "Test User <test@example.com>|Test User <test@example.com>|agent-vault: init" {
+		t.Fatalf("commit = %q", got)
+	}
+	files := git(t, r.Top, "ls-tree", "-r", "--name-only", "HEAD")
+	for _, f := range []string{".agent-vault/config.yaml", ".agent-vault/secrets/prod/db.enc", ".agent-vault/agents/bot/private.key.escrow"} {
+		if !strings.Contains(files, f) {
+			t.Errorf("%s not committed; tree:\n%s", f, files)
+		}
+	}
+	if st := git(t, r.Top, "status", "--porcelain"); st != "" {
+		t.Errorf("work tree not clean after commit:\n%s", st)
+	}
+}
+
+func TestCommitFallbackIdentity(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, false)
+	seedVault(t, r.Top)
+	res, err := r.Commit(bg, "init", ".agent-vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Committed || !res.FallbackIdentity {
+		t.Fatalf("result = %+v, want committed with fallback identity", res)
+	}
+	if got := git(t, r.Top, "log", "-1", "--format=%an <%ae>|%cn <%ce>"); got != "agent-vault <agent-vault@localhost>|agent-vault <agent-vault@localhost>" {
+		t.Fatalf("identity = %q", got)
+	}
+	// The fallback is not written to the user's configuration.
+	if _, _, err := runGit(t, r.Top, "config", "--get", "user.name"); err == nil {
+		t.Fatal("user.name was configured by Commit")
+	}
+
+	// Only the missing part is supplied.
+	git(t, r.Top, "config", "user.name", "Alice")
+	writeFile(t, r.Top, ".agent-vault/config.yaml", []byte("format: 1\nvault_id: \"2\"\n"))
+	res, err = r.Commit(bg, "update", ".agent-vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.FallbackIdentity {
+		t.Fatalf("result = %+v, want FallbackIdentity", res)
+	}
+	if got := git(t, r.Top, "log", "-1", "--format=%an <%ae>"); got != "Alice <agent-vault@localhost>" {
+		t.Fatalf("identity = %q", got)
+	}
+}
+
+func TestCommitNoop(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, true)
+	// Nothing at all on an unborn branch.
+	res, err := r.Commit(bg, "nothing", ".agent-vault")
+	if err != nil || res.Committed {
+		t.Fatalf("Commit on empty = %+v, %v", res, err)
+	}
+	seedVault(t, r.Top)
+	first, err := r.Commit(bg, "init", ".agent-vault")
+	if err != nil || !first.Committed {
+		t.Fatalf("first Commit = %+v, %v", first, err)
+	}
+	res, err = r.Commit(bg, "again", ".agent-vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Committed || res.Hash != "" {
+		t.Fatalf("second Commit = %+v, want no-op", res)
+	}
+	if head := git(t, r.Top, "rev-parse", "HEAD"); head != first.Hash {
+		t.Fatalf("HEAD moved: %s", head)
+	}
+}
+
+func TestCommitOnlyGivenPaths(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, true)
+	seedVault(t, r.Top)
+	writeFile(t, r.Top, "app.txt", []byte("v1\n"))
+	writeFile(t, r.Top, "notes.txt", []byte("v1\n"))
+	git(t, r.Top, "add", "-A")
+	git(t, r.Top, "commit", "-q", "-m", "base")
+
+	// The user's own work: one staged change, one unstaged, one untracked.
+	writeFile(t, r.Top, "app.txt", []byte("v2 staged\n"))
+	git(t, r.Top, "add", "app.txt")
+	writeFile(t, r.Top, "notes.txt", []byte("v2 unstaged\n"))
+	writeFile(t, r.Top, "untracked.txt", []byte("new\n"))
+
+	// Vault changes: a modification, an addition and a deletion.
+	writeFile(t, r.Top, ".agent-vault/config.yaml", []byte("format: 1\nvault_id: \"changed\"\n"))
+	writeFile(t, r.Top, ".agent-vault/secrets/prod/api.enc", samples(t).negative("age ciphertext"))
+	if err := os.Remove(filepath.Join(r.Top, ".agent-vault/secrets/prod/db.meta")); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := r.Commit(bg, "vault change", filepath.Join(r.Top, ".agent-vault"))
+	if err != nil || !res.Committed {
+		t.Fatalf("Commit = %+v, %v", res, err)
+	}
+	changed := git(t, r.Top, "diff-tree", "--no-commit-id", "--name-status", "-r", "HEAD")
+	want := "M\t.agent-vault/config.yaml\nA\t.agent-vault/secrets/prod/api.enc\nD\t.agent-vault/secrets/prod/db.meta"
+	if changed != want {
+		t.Fatalf("commit changed:\n%s\nwant:\n%s", changed, want)
+	}
+	if got := git(t, r.Top, "diff", "--cached", "--name-only"); got != "app.txt" {
+		t.Fatalf("staged after Commit = %q, want app.txt still staged", got)
+	}
+	if got := git(t, r.Top, "show", ":app.txt"); got != "v2 staged" {
+		t.Fatalf("staged app.txt = %q", got)
+	}
+	if got := git(t, r.Top, "status", "--porcelain"); got != "M  app.txt\n M notes.txt\n?? untracked.txt" {
+		t.Fatalf("status after Commit:\n%s", got)
+	}
+}
+
+func TestCommitRefusesPrivateKey(t *testing.T) {
+	t.Parallel()
+	s := samples(t)
+	r := newRepo(t, true)
+	seedVault(t, r.Top)
+	git(t, r.Top, "add", "-A")
+	git(t, r.Top, "commit", "-q", "-m", "base")
+	head := git(t, r.Top, "rev-parse", "HEAD")
+
+	// The user staged one version of a vault file and has another in the
+	// work tree; a new ciphertext is untracked.
+	writeFile(t, r.Top, ".agent-vault/config.yaml", []byte("format: 1\nvault_id: \"staged\"\n"))
+	git(t, r.Top, "add", ".agent-vault/config.yaml")
+	writeFile(t, r.Top, ".agent-vault/config.yaml", []byte("format: 1\nvault_id: \"worktree\"\n"))
+	writeFile(t, r.Top, ".agent-vault/secrets/prod/new.enc", s.negative("age ciphertext"))
+
+	for _, leak := range s.pos {
+		t.Run(leak.name, func(t *testing.T) {
+			lsBefore := git(t, r.Top, "ls-files", "-s")
+			statusBefore := git(t, r.Top, "status", "--porcelain")
+			writeFile(t, r.Top, ".agent-vault/agents/bot/notes.txt", leak.data)
+			defer os.Remove(filepath.Join(r.Top, ".agent-vault/agents/bot/notes.txt"))
+
+			res, err := r.Commit(bg, "leak", ".agent-vault")
+			if err == nil || res.Committed {
+				t.Fatalf("Commit = %+v, %v; want refusal", res, err)
+			}
+			var pk *PrivateKeyError
+			if !errors.As(err, &pk) || !errors.Is(err, ErrPrivateKey) {
+				t.Fatalf("error %v is not a *PrivateKeyError", err)
+			}
+			if pk.Path != ".agent-vault/agents/bot/notes.txt" || pk.Kind != leak.kind {
+				t.Fatalf("refusal names %q (%s), want the notes file (%s)", pk.Path, pk.Kind, leak.kind)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, pk.Path) || !strings.Contains(msg, leak.kind) {
+				t.Errorf("message %q does not name the file and kind", msg)
+			}
+			for _, line := range strings.Split(string(leak.data), "\n") {
+				if len(line) > 20 && strings.Contains(msg, line) {
+					t.Errorf("message contains key material: %q", msg)
+				}
+			}
+			if got := git(t, r.Top, "rev-parse", "HEAD"); got != head {
+				t.Fatalf("HEAD moved to %s", got)
+			}
+			if got := git(t, r.Top, "ls-files", "-s"); got != lsBefore {
+				t.Fatalf("index changed:\nbefore:\n%s\nafter:\n%s", lsBefore, got)
+			}
+			os.Remove(filepath.Join(r.Top, ".agent-vault/agents/bot/notes.txt"))
+			if got := git(t, r.Top, "status", "--porcelain"); got != statusBefore {
+				t.Fatalf("status changed:\nbefore:\n%s\nafter:\n%s", statusBefore, got)
+			}
+		})
+	}
+	if got := git(t, r.Top, "show", ":.agent-vault/config.yaml"); !strings.Contains(got, "staged") {
+		t.Fatalf("the user's staged version was lost: %q", got)
+	}
+}
+
+func TestCommitRestoresIndexWhenHookRejects(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, true)
+	seedVault(t, r.Top)
+	hooks := filepath.Join(r.Top, ".git", "hooks")
+	if err := os.MkdirAll(hooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hooks, "pre-commit"), []byte("#!/bin/sh\necho 'policy says no' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Commit(bg, "init", ".agent-vault")
+	if err == nil || res.Committed {
+		t.Fatalf("Commit = %+v, %v; want the hook's rejection", res, err)
+	}
+	if !strings.Contains(err.Error(), "policy says no") {
+		t.Errorf("error %q does not carry the hook's message", err)
+	}
+	if got := git(t, r.Top, "ls-files", "-s"); got != "" {
+		t.Fatalf("index not restored:\n%s", got)
+	}
+}
+
+func TestCommitArguments(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, true)
+	if _, err := r.Commit(bg, "msg"); err == nil {
+		t.Error("Commit without paths succeeded")
+	}
+	if _, err := r.Commit(bg, "  ", ".agent-vault"); err == nil {
+		t.Error("Commit with an empty message succeeded")
+	}
+}
+
+// A vault directory removed from both the work tree and the index is still
+// committed as a deletion.
+func TestCommitRemovedDirectory(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, true)
+	seedVault(t, r.Top)
+	if res, err := r.Commit(bg, "init", ".agent-vault"); err != nil || !res.Committed {
+		t.Fatalf("Commit = %+v, %v", res, err)
+	}
+	git(t, r.Top, "rm", "-r", "-q", "--cached", ".agent-vault")
+	if err := os.RemoveAll(filepath.Join(r.Top, ".agent-vault")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Commit(bg, "remove", ".agent-vault")
+	if err != nil || !res.Committed {
+		t.Fatalf("Commit = %+v, %v", res, err)
+	}
+	if files := git(t, r.Top, "ls-tree", "-r", "--name-only", "HEAD"); files != "" {
+		t.Fatalf("files left in HEAD:\n%s", files)
+	}
+}

@@ -1,0 +1,114 @@
+package gitrepo
+
+import (
+	"bytes"
+	"regexp"
+)
+
+// keyPattern is one kind of private key material and the pattern that finds
+// it.
+//
+// ERE is written in the common subset of POSIX extended regular expressions
+// (grep -E) and Go's RE2 syntax in which both mean the same thing: literal
+// characters, bracket expressions without classes or ranges that depend on
+// the locale, `+`, `?`, `{m,}`/`{m,n}`, and `( | )` groups. It must not
+// contain a single quote (the hook quotes it with single quotes), cannot match
+// a newline (grep matches lines; ScanPrivateKey relies on it), and is written
+// so that it does not match its own source text (e.g. `-{5}` rather than five
+// dashes), so that this file and the generated hook are not themselves
+// flagged. TestKeyPatternsPortable enforces this.
+type keyPattern struct {
+	Kind string
+	ERE  string
+}
+
+// bech32Upper is the bech32 data alphabet in upper case. age identities are
+// upper case (their human-readable part must be, and bech32 forbids mixed
+// case).
+const bech32Upper = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"
+
+func pemBegin(label string) string { return "-{5}BEGIN " + label + "-{5}" }
+
+// keyPatterns is the single list of private key material that must never be
+// committed. ScanPrivateKey and the pre-commit hook are both generated from
+// it. More specific kinds come before the generic PEM pattern, so a match is
+// reported with the most precise kind. Every pattern starts with a literal of
+// at least 8 characters.
+var keyPatterns = []keyPattern{
+	// 32-byte X25519 or hybrid (ML-KEM) seeds: 58 data characters in
+	// practice; 40 keeps placeholders such as "AGE-SECRET-KEY-1..." out.
+	{"age secret key", "AGE-SECRET-KEY-(PQ-)?1[" + bech32Upper + "]{40,}"},
+	{"age plugin identity", "AGE-PLUGIN-[A-Z0-9._+-]{1,64}-1[" + bech32Upper + "]{10,}"},
+	{"encrypted PKCS#8 private key", pemBegin("ENCRYPTED PRIVATE KEY")},
+	{"RSA private key", pemBegin("RSA PRIVATE KEY")},
+	{"EC private key", pemBegin("EC PRIVATE KEY")},
+	{"DSA private key", pemBegin("DSA PRIVATE KEY")},
+	{"OpenSSH private key", pemBegin("OPENSSH PRIVATE KEY")},
+	{"PKCS#8 private key", pemBegin("PRIVATE KEY")},
+	{"PGP private key block", pemBegin("PGP PRIVATE KEY BLOCK")},
+	{"PEM private key", "-{5}BEGIN [A-Z0-9 ]+ PRIVATE KEY-{5}"},
+	{"SSH2 private key", "-{4} BEGIN SSH2 (ENCRYPTED )?PRIVATE KEY -{4}"},
+	{"PuTTY private key", "PuTTY-User-Key-File-[0-9]+:"},
+	{"OpenVPN static key", pemBegin("OpenVPN Static key V1")},
+}
+
+// compiledPattern is a keyPattern ready for ScanPrivateKey: the literal every
+// match starts with, found with a fast substring search, and the pattern
+// anchored at the start, run only from each occurrence of that literal to the
+// end of its line (no pattern matches a newline).
+type compiledPattern struct {
+	prefix   []byte
+	anchored *regexp.Regexp
+}
+
+var compiledPatterns = compileKeyPatterns()
+
+func compileKeyPatterns() []compiledPattern {
+	out := make([]compiledPattern, len(keyPatterns))
+	for i, p := range keyPatterns {
+		prefix, _ := regexp.MustCompile(p.ERE).LiteralPrefix()
+		if len(prefix) < 8 {
+			panic("gitrepo: key pattern " + p.Kind + " has no literal prefix")
+		}
+		out[i] = compiledPattern{prefix: []byte(prefix), anchored: regexp.MustCompile("^(?:" + p.ERE + ")")}
+	}
+	return out
+}
+
+// ScanPrivateKey reports whether data contains private key material, and
+// which kind ("age secret key", "RSA private key", ...). It looks for:
+//
+//   - age identities: AGE-SECRET-KEY-1… and AGE-SECRET-KEY-PQ-1… followed by
+//     bech32 characters, and plugin identities AGE-PLUGIN-<NAME>-1…;
+//   - PEM private keys: PKCS#8 "PRIVATE KEY" and "ENCRYPTED PRIVATE KEY",
+//     RSA, EC, DSA and OPENSSH private keys, any other "… PRIVATE KEY"
+//     label, and PGP private key blocks;
+//   - SSH2 (RFC 4716-style) private keys, PuTTY private key files
+//     ("PuTTY-User-Key-File-<n>:") and OpenVPN static keys.
+//
+// Detection is by these markers anywhere in data (text or binary, including
+// inside a JSON string), not by validating the key, so it errs towards
+// refusing. Public keys (age1…, ssh-ed25519 …, "BEGIN PUBLIC KEY"),
+// certificates, age ciphertext (binary or armored) and vault metadata do not
+// match. When several kinds occur, the first in the list above is reported.
+// kind never contains the key itself. The cost is linear in len(data).
+func ScanPrivateKey(data []byte) (kind string, found bool) {
+	for i, p := range compiledPatterns {
+		rest := data
+		for {
+			j := bytes.Index(rest, p.prefix)
+			if j < 0 {
+				break
+			}
+			line := rest[j:]
+			if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
+				line = line[:nl]
+			}
+			if p.anchored.Match(line) {
+				return keyPatterns[i].Kind, true
+			}
+			rest = rest[j+1:]
+		}
+	}
+	return "", false
+}

@@ -399,3 +399,27 @@ test("a meta naming another secret or group is refused even with a matching hash
   await assert.rejects(s.open("ci.key").listSecrets("stripe"), /group does not match/);
   assert.equal(await s.open("ci.key").get("stripe/api-key"), "sk_live_123");
 });
+
+test("AGENT_VAULT_KEY and AGENT_VAULT_HOME through the env option", async () => {
+  const s = await setup();
+  const content = await s.fx.agentKeyFile("ci");
+  const env = { AGENT_VAULT_KEY: content, AGENT_VAULT_HOME: s.home };
+  const v = new Vault({ repoPath: s.fx.repo, autoPull: false, env, logger: s.logger });
+  assert.equal(v.home, s.home);
+  assert.equal(await v.get("stripe/api-key"), "sk_live_123");
+  assert.ok(fs.existsSync(path.join(s.home, "state", `${s.fx.vaultId}.json`)), "marks written in AGENT_VAULT_HOME");
+  const bare = new Vault({ repoPath: s.fx.repo, autoPull: false, env: { AGENT_VAULT_KEY: await s.fx.agentIdentity("ci") }, home: s.home, logger: s.logger });
+  assert.equal(await bare.get("stripe/webhook"), "whsec_abc");
+  assert.equal(s.logger.warnings.length, 1, "a bare identity line is unpinned: trust on first use");
+  const viaPath = new Vault({ repoPath: s.fx.repo, autoPull: false, env: { AGENT_VAULT_KEY: path.join(s.keys, "ci.key") }, home: s.home });
+  assert.equal(await viaPath.get("stripe/api-key"), "sk_live_123");
+  // A failed open (no key) is retried by the next call once the key exists.
+  const home2 = freshHome();
+  const later = new Vault({ repoPath: s.fx.repo, autoPull: false, env: {}, home: home2 });
+  await assert.rejects(later.get("db/password"), VaultNotFoundError);
+  writePrivate(path.join(home2, "owner.key"), s.fx.ownerKeyFile());
+  assert.equal(await later.get("db/password"), "hunter2");
+  later.close();
+  later.close();
+  await assert.rejects(later.listSecrets(), kind("usage"));
+});

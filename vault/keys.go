@@ -101,16 +101,20 @@ func LoadKeyFile(path string) (*Key, error) {
 	return ParseKeyFile(data, path)
 }
 
-// ResolveKey finds the key to use: explicit (a path), then $AGENT_VAULT_KEY (a path, or key file content
-// when it contains AGE-SECRET-KEY-1), then <home>/owner.key. It marks the key IsOwner when it is this
-// machine's owner key.
+// ResolveKey finds the key to use: explicit, then $AGENT_VAULT_KEY, then <home>/owner.key. explicit and
+// $AGENT_VAULT_KEY are key file content when they contain AGE-SECRET-KEY-1 (in any case, so that a
+// mangled key is never echoed back as a file name), and a path otherwise (docs/format.md section 3.2).
+// It marks the key IsOwner when it is this machine's owner key.
 func ResolveKey(explicit string) (*Key, error) {
 	var k *Key
 	var err error
+	isContent := func(s string) bool { return strings.Contains(strings.ToUpper(s), "AGE-SECRET-KEY-1") }
 	switch env := os.Getenv("AGENT_VAULT_KEY"); {
+	case explicit != "" && isContent(explicit):
+		k, err = ParseKeyFile([]byte(explicit), "--key")
 	case explicit != "":
 		k, err = LoadKeyFile(explicit)
-	case strings.Contains(env, "AGE-SECRET-KEY-1"):
+	case isContent(env):
 		k, err = ParseKeyFile([]byte(env), "AGENT_VAULT_KEY")
 	case env != "":
 		k, err = LoadKeyFile(env)

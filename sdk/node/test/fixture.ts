@@ -15,9 +15,16 @@ export function sha256hex(b: Uint8Array | string): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
-/** A fresh temporary directory, removed by `cleanup`. */
+const made: string[] = [];
+process.on("exit", () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed when the test process exits. */
 export function tempDir(prefix = "av-test-"): string {
-  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+  const d = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+  made.push(d);
+  return d;
 }
 
 /** Writes `content` to `file` with mode 0600 (parents 0700) and returns the path. */

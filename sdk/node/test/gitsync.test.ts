@@ -95,6 +95,7 @@ test("a URL is cloned into <home>/cache and pulled on access", async () => {
   // A second Vault reuses the existing clone without network.
   const v2 = new Vault({ repoPath: url, keyPath, home, logger: new RecordingLogger(), autoPull: false, env: {} });
   assert.equal(await v2.get("stripe/api-key"), "v2");
+  fs.renameSync(fx.repo + "-gone", fx.repo); // so that the temporary directory is removed at exit
 });
 
 test("an unreachable URL with no clone is vault not found", async () => {

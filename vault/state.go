@@ -328,7 +328,7 @@ func parseConfig(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-const gitignoreContent = "*.key\n*.pem\n**/private.*\n!**/private.key.escrow\n.lock\n.pending/\n"
+const gitignoreContent = "*.key\n!agents/*/public.key\n*.pem\n**/private.*\n!agents/*/private.key.escrow\n.lock\n.pending/\n"
 
 // encodeManifest renders the human-readable policy view from the root and the secret paths per group.
 func encodeManifest(r *Root, secrets map[string][]string) []byte {

@@ -202,17 +202,39 @@ av_kind() {
 	b.WriteString(`	echo 'private key material'
 }
 
+# av_grep ARGS... PATHS: one git grep over the staged content of a batch of
+# paths, so that a commit of thousands of vault files costs one process, not
+# one per file.
+av_grep() {
+	git -c core.quotePath=false --literal-pathspecs grep --cached -E`)
+	for _, p := range keyPatterns {
+		b.WriteString(" \\\n\t\t-e " + shQuote(p.ERE))
+	}
+	b.WriteString(` "$@"
+}
+
 # Called back through xargs with a batch of staged paths.
 if [ "$#" -gt 0 ] && [ "$1" = --agent-vault-scan ]; then
 	shift
-	found=0
+	av_grep -q -- "$@"
+	case $? in
+	0) ;;
+	1) exit 0 ;;
+	*) exit 255 ;;
+	esac
+	av_grep -l -z -- "$@" | xargs -0 sh "$0" --agent-vault-report
+	exit 1
+fi
+
+# Called back through xargs with the paths that hold key material.
+if [ "$#" -gt 0 ] && [ "$1" = --agent-vault-report ]; then
+	shift
 	for f in "$@"; do
-		if av_match "$f"; then
-			printf 'agent-vault: %s contains private key material (%s)\n' "$f" "$(av_kind "$f")" >&2
-			found=1
-		fi
+		kind='private key material'
+		av_match "$f" && kind=$(av_kind "$f")
+		printf 'agent-vault: %s contains private key material (%s)\n' "$f" "$kind" >&2
 	done
-	exit "$found"
+	exit 0
 fi
 
 if ! git diff --cached --name-only -z --diff-filter=ACMR >/dev/null; then

@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"bytes"
 	"regexp"
+	"sync"
 )
 
 // keyPattern is one kind of private key material and the pattern that finds
@@ -61,7 +62,8 @@ type compiledPattern struct {
 	anchored *regexp.Regexp
 }
 
-var compiledPatterns = compileKeyPatterns()
+// compiledPatterns is built on first use, keeping start-up of every command fast.
+var compiledPatterns = sync.OnceValue(compileKeyPatterns)
 
 func compileKeyPatterns() []compiledPattern {
 	out := make([]compiledPattern, len(keyPatterns))
@@ -93,7 +95,7 @@ func compileKeyPatterns() []compiledPattern {
 // match. When several kinds occur, the first in the list above is reported.
 // kind never contains the key itself. The cost is linear in len(data).
 func ScanPrivateKey(data []byte) (kind string, found bool) {
-	for i, p := range compiledPatterns {
+	for i, p := range compiledPatterns() {
 		rest := data
 		for {
 			j := bytes.Index(rest, p.prefix)

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spf13/cobra"
 
 	"github.com/agent-vault/agent-vault/internal/cli"
 )
@@ -66,6 +68,24 @@ func TestScript(t *testing.T) {
 		Setup:              setup,
 		Cmds:               scriptCmds,
 	})
+}
+
+// TestEveryCommandHasExamples backs testdata/script/help.txtar for commands added later: every command's
+// --help shows an "Examples:" section.
+func TestEveryCommandHasExamples(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" {
+			return
+		}
+		if c.Runnable() && c.Example == "" {
+			t.Errorf("%q has no examples", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(cli.NewRootCmd(&cli.IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}))
 }
 
 // TestKnownBugs runs the scripts of testdata/bugs: each states the behaviour DESIGN.md asks for where the

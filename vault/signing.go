@@ -46,7 +46,8 @@ func ParseVerifyKey(s string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("verify key does not start with %q", verifyKeyPrefix)
 	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(b64)
-	if err != nil || len(raw) != ed25519.PublicKeySize {
+	// The decoder skips '\r' and '\n'; a verify key is compared as a string, so only its canonical form is one.
+	if err != nil || len(raw) != ed25519.PublicKeySize || base64.StdEncoding.EncodeToString(raw) != b64 {
 		return nil, fmt.Errorf("malformed verify key")
 	}
 	return ed25519.PublicKey(raw), nil
@@ -91,7 +92,8 @@ func splitSigned(file []byte) (body, sig []byte, err error) {
 		return nil, nil, newErr(KindIntegrity, "state/root: last line is not an ed25519 signature")
 	}
 	sig, err = base64.StdEncoding.Strict().DecodeString(string(b64))
-	if err != nil || len(sig) != ed25519.SignatureSize {
+	// The decoder skips '\r' and '\n'; only the canonical encoding is the format's (and every reader's).
+	if err != nil || len(sig) != ed25519.SignatureSize || base64.StdEncoding.EncodeToString(sig) != string(b64) {
 		return nil, nil, newErr(KindIntegrity, "state/root: malformed signature")
 	}
 	return file[:i+1], sig, nil

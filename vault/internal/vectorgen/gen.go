@@ -390,6 +390,13 @@ func (g *gen) cases() []*Case {
 	fail("root without a signature line", v, "ci.key", false, "stripe/api-key", nil, "integrity", "signature",
 		"state/root holds its JSON body only.")
 
+	v = g.attack("root-signature-crlf", func(dir string) {
+		raw := fileBytes(rel(dir, "state/root"))
+		must(os.WriteFile(rel(dir, "state/root"), append(raw[:len(raw)-1], '\r', '\n'), 0o644))
+	})
+	fail("root signature line ending in CRLF", v, "ci.key", false, "stripe/api-key", nil, "integrity", "malformed signature",
+		"The signature line ends in \\r\\n: the signature is valid, but the line is not \"signature: ed25519 \" base64 \"\\n\" (format.md section 4); a lenient base64 decoder would accept it, and the root's hash would differ from the signed file's.")
+
 	v = g.attack("other-vault-state", func(dir string) {
 		other := g.otherVault()
 		for _, d := range []string{"state", "secrets", "agents"} {

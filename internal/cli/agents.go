@@ -40,7 +40,7 @@ func (o *addAgentOptions) run(name string) error {
 	if err := vault.CheckSegment(name); err != nil {
 		return vault.Usagef("invalid agent name: %v", err)
 	}
-	path, err := keyOutPath(o.out, name)
+	path, err := keyOutPath(o.path(o.out), name)
 	if err != nil {
 		return err
 	}
@@ -214,6 +214,7 @@ write a new escrow. The old key stops working. The new key file replaces the one
 }
 
 func (o *recoverAgentOptions) run(name string) error {
+	o.out = o.path(o.out)
 	if o.out != "" && exists(o.out) {
 		return fmt.Errorf("%s already exists; refusing to overwrite it", o.out)
 	}
@@ -275,6 +276,7 @@ it to PATH (0600). Refuses to overwrite an existing file.`,
 }
 
 func (o *restoreAgentOptions) run(name string) error {
+	o.to = o.path(o.to)
 	if o.to == "" {
 		return vault.Usagef("restore-agent needs --to PATH")
 	}

@@ -143,7 +143,7 @@ func (o *setOptions) value(path string, argValue *string) ([]byte, error) {
 	case o.fromFile == "-":
 		return readLimited(o.io.In, "standard input")
 	case o.fromFile != "":
-		f, err := os.Open(o.fromFile)
+		f, err := os.Open(o.path(o.fromFile))
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the value: %w", err)
 		}

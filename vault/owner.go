@@ -294,7 +294,7 @@ func (o *Owner) encryptChange(t *tx, c *change) ([]byte, error) {
 }
 
 // reencryptChanges lists the secrets of the current state that match keep, for re-encryption.
-func (o *Owner) reencryptChanges(t *tx, keep func(group, path string, e IndexEntry) bool) ([]*change, error) {
+func (o *Owner) reencryptChanges(keep func(group, path string, e IndexEntry) bool) ([]*change, error) {
 	var out []*change
 	for _, g := range sortedKeys(o.Root.Groups) {
 		ix, err := o.Index(g)
@@ -514,14 +514,19 @@ func readableBy(root *Root, agent, group string, e IndexEntry) bool {
 	return slices.Contains(root.Groups[group].Members, agent) || slices.Contains(e.ExtraAgents, agent)
 }
 
+// agentChanges starts a change and lists the secrets agent can read, for re-encryption.
+func (o *Owner) agentChanges(agent string) (*tx, []*change, error) {
+	if err := o.requireAgent(agent); err != nil {
+		return nil, nil, err
+	}
+	changes, err := o.reencryptChanges(func(g, p string, e IndexEntry) bool { return readableBy(o.Root, agent, g, e) })
+	return o.begin(), changes, err
+}
+
 // RemoveAgent removes an agent: every secret it could read is re-encrypted without it, its files and
 // policy entries go. It returns the secrets it could read, which should be rotated at their source.
 func (o *Owner) RemoveAgent(name string) ([]string, error) {
-	if err := o.requireAgent(name); err != nil {
-		return nil, err
-	}
-	t := o.begin()
-	changes, err := o.reencryptChanges(t, func(g, p string, e IndexEntry) bool { return readableBy(o.Root, name, g, e) })
+	t, changes, err := o.agentChanges(name)
 	if err != nil {
 		return nil, err
 	}
@@ -550,11 +555,7 @@ func (o *Owner) RemoveAgent(name string) ([]string, error) {
 // RecoverAgent gives an agent a new key pair and escrow and re-encrypts its secrets for the new key. It
 // returns the new key file.
 func (o *Owner) RecoverAgent(name string) ([]byte, error) {
-	if err := o.requireAgent(name); err != nil {
-		return nil, err
-	}
-	t := o.begin()
-	changes, err := o.reencryptChanges(t, func(g, p string, e IndexEntry) bool { return readableBy(o.Root, name, g, e) })
+	t, changes, err := o.agentChanges(name)
 	if err != nil {
 		return nil, err
 	}
@@ -606,7 +607,7 @@ func (o *Owner) Grant(agent, group string) (int, bool, error) {
 	if _, err := o.txIndex(t, group, true); err != nil {
 		return 0, false, err
 	}
-	changes, err := o.reencryptChanges(t, func(g, p string, e IndexEntry) bool {
+	changes, err := o.reencryptChanges(func(g, p string, e IndexEntry) bool {
 		return g == group && !slices.Contains(e.ExtraAgents, agent)
 	})
 	if err != nil {
@@ -635,7 +636,7 @@ func (o *Owner) Revoke(agent, group string) ([]string, error) {
 		return nil, newErr(KindNotFound, "agent %s is not a member of group %q", agent, group)
 	}
 	t := o.begin()
-	changes, err := o.reencryptChanges(t, func(g, p string, e IndexEntry) bool {
+	changes, err := o.reencryptChanges(func(g, p string, e IndexEntry) bool {
 		return g == group && !slices.Contains(e.ExtraAgents, agent)
 	})
 	if err != nil {

@@ -96,11 +96,7 @@ never touched). Then the vault is verified as its owner and any uncommitted vaul
 }
 
 func (o *repairOptions) run() error {
-	v, err := o.findVault()
-	if err != nil {
-		return err
-	}
-	key, err := vault.ResolveKey(o.key)
+	v, key, err := o.vaultAndKey(o.key)
 	if err != nil {
 		return err
 	}

@@ -21,24 +21,26 @@ func (g *global) findVault() (*vault.Vault, error) { return vault.Find(g.dir) }
 // openOwner finds the vault and opens it for change with the resolved key (--key, AGENT_VAULT_KEY,
 // <home>/owner.key).
 func (g *global) openOwner(keyFlag string) (*vault.Owner, error) {
-	v, err := g.findVault()
-	if err != nil {
-		return nil, err
-	}
-	key, err := vault.ResolveKey(keyFlag)
+	v, key, err := g.vaultAndKey(keyFlag)
 	if err != nil {
 		return nil, err
 	}
 	return v.OpenOwner(key)
 }
 
-// openReader finds the vault, pulls first unless noPull, and verifies it for the resolved key.
-func (g *global) openReader(keyFlag string, noPull bool) (*vault.Snapshot, error) {
+// vaultAndKey finds the vault and resolves the key every command that decrypts uses.
+func (g *global) vaultAndKey(keyFlag string) (*vault.Vault, *vault.Key, error) {
 	v, err := g.findVault()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key, err := vault.ResolveKey(keyFlag)
+	return v, key, err
+}
+
+// openReader finds the vault, pulls first unless noPull, and verifies it for the resolved key.
+func (g *global) openReader(keyFlag string, noPull bool) (*vault.Snapshot, error) {
+	v, key, err := g.vaultAndKey(keyFlag)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func (g *global) vaultAndKey(keyFlag string) (*vault.Vault, *vault.Key, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := vault.ResolveKey(keyFlag)
+	key, err := vault.ResolveKey(g.path(keyFlag))
 	return v, key, err
 }
 

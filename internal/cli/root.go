@@ -103,7 +103,7 @@ remote is never trusted.`,
 	root.AddCommand(
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newGetCmd(g), newListCmd(g), newRmCmd(g), newGrantCmd(g),
-		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newCompletionsCmd(g),
+		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newCompletionsCmd(g), newMCPCmd(g),
 	)
 	return root
 }

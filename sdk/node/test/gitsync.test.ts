@@ -43,8 +43,8 @@ const withValue = (v: string) => ({
 async function origin(): Promise<{ fx: Fixture; keyPath: string }> {
   const fx = await Fixture.create();
   git(fx.repo, "init", "-q");
-  await fx.write(withValue("v1"));
-  commitAll(fx.repo, "v1");
+  await fx.write(withValue("sk_canary_value_one"));
+  commitAll(fx.repo, "sk_canary_value_one");
   const keyPath = writePrivate(path.join(tempDir(), "ci.key"), await fx.agentKeyFile("ci"));
   return { fx, keyPath };
 }
@@ -75,26 +75,26 @@ test("a URL is cloned into <home>/cache and pulled on access", async () => {
   const url = `file://${fx.repo}`;
   const logger = new RecordingLogger();
   const v = new Vault({ repoPath: url, keyPath, home, logger, pullIntervalMs: 0, env: {} });
-  assert.equal(await v.get("stripe/api-key"), "v1");
+  assert.equal(await v.get("stripe/api-key"), "sk_canary_value_one");
   const clone = cacheDirFor(home, url);
   assert.ok(fs.existsSync(path.join(clone, ".agent-vault", "state", "root")));
   assert.equal(fs.statSync(path.join(home, "cache")).mode & 0o777, 0o700);
 
-  await fx.write(withValue("v2"));
-  commitAll(fx.repo, "v2");
-  assert.equal(await v.get("stripe/api-key"), "v2", "pulled before the read");
+  await fx.write(withValue("sk_canary_value_two"));
+  commitAll(fx.repo, "sk_canary_value_two");
+  assert.equal(await v.get("stripe/api-key"), "sk_canary_value_two", "pulled before the read");
 
   // Offline: the origin disappears; reads use the local copy and warn once.
   fs.renameSync(fx.repo, fx.repo + "-gone");
-  assert.equal(await v.get("stripe/api-key"), "v2");
-  assert.equal(await v.get("stripe/api-key"), "v2");
+  assert.equal(await v.get("stripe/api-key"), "sk_canary_value_two");
+  assert.equal(await v.get("stripe/api-key"), "sk_canary_value_two");
   assert.equal(logger.warnings.length, 1, logger.warnings.join("\n"));
   assert.match(logger.warnings[0]!, /could not pull/);
-  assert.ok(!logger.warnings[0]!.includes("v2"));
+  assert.ok(!logger.warnings[0]!.includes("sk_canary_value_two"));
 
   // A second Vault reuses the existing clone without network.
   const v2 = new Vault({ repoPath: url, keyPath, home, logger: new RecordingLogger(), autoPull: false, env: {} });
-  assert.equal(await v2.get("stripe/api-key"), "v2");
+  assert.equal(await v2.get("stripe/api-key"), "sk_canary_value_two");
   fs.renameSync(fx.repo + "-gone", fx.repo); // so that the temporary directory is removed at exit
 });
 
@@ -111,12 +111,12 @@ test("a local working tree with an upstream is pulled, at most once per interval
   git(path.dirname(work), "clone", "-q", fx.repo, work);
   const logger = new RecordingLogger();
   const v = new Vault({ repoPath: work, keyPath, home: freshHome(), logger, pullIntervalMs: 60_000, env: {} });
-  assert.equal(await v.get("stripe/api-key"), "v1");
-  await fx.write(withValue("v2"));
-  commitAll(fx.repo, "v2");
-  assert.equal(await v.get("stripe/api-key"), "v1", "no second pull within the interval");
+  assert.equal(await v.get("stripe/api-key"), "sk_canary_value_one");
+  await fx.write(withValue("sk_canary_value_two"));
+  commitAll(fx.repo, "sk_canary_value_two");
+  assert.equal(await v.get("stripe/api-key"), "sk_canary_value_one", "no second pull within the interval");
   const fresh = new Vault({ repoPath: work, keyPath, home: freshHome(), logger, pullIntervalMs: 60_000, env: {} });
-  assert.equal(await fresh.get("stripe/api-key"), "v2", "a new object pulls on its first read");
+  assert.equal(await fresh.get("stripe/api-key"), "sk_canary_value_two", "a new object pulls on its first read");
   // Concurrent reads share one pull.
   await fx.write(withValue("v3"));
   commitAll(fx.repo, "v3");
@@ -130,6 +130,6 @@ test("a tree without upstream is read without pulling and without warning", asyn
   const { fx, keyPath } = await origin();
   const logger = new RecordingLogger();
   const v = new Vault({ repoPath: fx.repo, keyPath, home: freshHome(), logger, pullIntervalMs: 0, env: {} });
-  assert.equal(await v.get("stripe/api-key"), "v1");
+  assert.equal(await v.get("stripe/api-key"), "sk_canary_value_one");
   assert.equal(logger.warnings.length, 0);
 });

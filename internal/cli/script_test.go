@@ -1,10 +1,12 @@
 package cli_test
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +41,11 @@ import (
 //	                     VAR="$(cat FILE)" would, but keeping a trailing newline).
 func TestMain(m *testing.M) {
 	syscall.Umask(0o022)
+	// The scripts spend their time waiting for fsync and git, not on the CPU: run 8 at a time unless
+	// -parallel says otherwise (the command line is parsed after this default is set).
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		f.Value.Set(strconv.Itoa(max(8, runtime.GOMAXPROCS(0))))
+	}
 	testscript.Main(m, map[string]func(){
 		"agent-vault": func() {
 			if s := os.Getenv("AV_TEST_UMASK"); s != "" {

@@ -46,6 +46,10 @@ func (v *Vault) OpenOwner(key *Key) (*Owner, error) {
 }
 
 func (v *Vault) openOwnerLocked(key *Key, unlock func()) (*Owner, error) {
+	if key.Pinned() {
+		// An agent's key file (owner keys carry no pins): the wrong key, not a tampered vault.
+		return nil, newErr(KindNotAuthorized, "key %s is an agent's key, not the owner key of this vault", key.Source)
+	}
 	signer, err := DeriveSigningKey(key.Identity)
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)

@@ -95,21 +95,6 @@ func TestEveryCommandHasExamples(t *testing.T) {
 	walk(cli.NewRootCmd(&cli.IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}))
 }
 
-// TestKnownBugs runs the scripts of testdata/bugs: each states the behaviour DESIGN.md asks for where the
-// code does not give it yet, so each fails today. They run only with AV_KNOWN_BUGS=1; a fixed bug's
-// script moves to testdata/script.
-func TestKnownBugs(t *testing.T) {
-	if os.Getenv("AV_KNOWN_BUGS") != "1" {
-		t.Skip("set AV_KNOWN_BUGS=1 to run the scripts of known, unfixed bugs")
-	}
-	testscript.Run(t, testscript.Params{
-		Dir:                filepath.Join("testdata", "bugs"),
-		RequireUniqueNames: true,
-		Setup:              setup,
-		Cmds:               scriptCmds,
-	})
-}
-
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"status":  cmdStatus,
 	"umask":   cmdUmask,

@@ -4,20 +4,22 @@ SHELL := /bin/bash
 GO ?= go
 PYTHON ?= python3
 VENV := .venv
+VENV_MCP := .venv-mcp
 BIN := $(CURDIR)/bin
 FUZZTIME ?= 2s
 
-.PHONY: all build deps test test-go test-fuzz test-python test-node demo bench vectors fuzz clean
+.PHONY: all build deps test test-go test-fuzz test-python test-node test-mcp test-recipes demo bench bench-mcp vectors fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/agent-vault ./cmd/agent-vault
+	$(GO) build -o $(BIN)/agent-vault-mcp ./cmd/agent-vault-mcp
 
 deps:
 	@scripts/ensure-deps.sh
 
-test: deps build test-go test-fuzz test-python test-node
+test: deps build test-go test-fuzz test-python test-node test-mcp test-recipes
 
 test-go:
 	$(GO) vet ./...
@@ -44,6 +46,20 @@ $(VENV)/.installed: sdk/python/pyproject.toml
 test-python: build $(VENV)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV)/bin/pytest -q sdk/python
 
+# The README's Docker and GitHub Actions recipes, extracted from README.md and run as far as this machine allows.
+test-recipes: build $(VENV)/.installed
+	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV)/bin/pytest -q tests/recipes
+
+# The MCP server end to end: the real binaries over stdio, driven by the official MCP Python SDK.
+$(VENV_MCP)/.installed: tests/mcp/requirements.txt
+	$(PYTHON) -m venv $(VENV_MCP)
+	$(VENV_MCP)/bin/pip install -q --upgrade pip
+	$(VENV_MCP)/bin/pip install -q -r tests/mcp/requirements.txt
+	touch $@
+
+test-mcp: build $(VENV_MCP)/.installed
+	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV_MCP)/bin/pytest -q tests/mcp
+
 test-node: build
 	cd sdk/node && npm ci --no-audit --no-fund --loglevel=error && AGENT_VAULT_BIN=$(BIN)/agent-vault npm test
 
@@ -52,9 +68,13 @@ demo: build
 
 bench: deps build
 	$(GO) run ./bench -bin $(BIN)/agent-vault
+	@$(MAKE) --no-print-directory bench-mcp
+
+bench-mcp: build $(VENV_MCP)/.installed
+	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV_MCP)/bin/python tests/mcp/bench_mcp.py
 
 vectors:
 	$(GO) run ./vault/internal/vectorgen -out testdata/vectors
 
 clean:
-	rm -rf $(BIN) $(VENV) sdk/node/node_modules sdk/node/dist
+	rm -rf $(BIN) $(VENV) $(VENV_MCP) sdk/node/node_modules sdk/node/dist

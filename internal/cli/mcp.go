@@ -66,9 +66,10 @@ func (o *mcpOptions) run(ctx context.Context) error {
 	if err := mcpserver.Harden(); err != nil {
 		return fmt.Errorf("cannot protect the process memory (core dumps, ptrace): %w", err)
 	}
-	repo := o.repo
-	if repo == "" {
-		repo = o.dir
+	// Relative paths are relative to -C DIR, as for every command ("run as if started in DIR").
+	repo := o.dir
+	if o.repo != "" {
+		repo = o.path(o.repo)
 	}
 	in, out := o.io.In, o.io.Out
 	if out == io.Writer(os.Stdout) {
@@ -77,7 +78,7 @@ func (o *mcpOptions) run(ctx context.Context) error {
 		os.Stdout = os.Stderr
 	}
 	srv, err := mcpserver.New(mcpserver.Options{
-		Repo: repo, Key: o.key, NoPull: o.noPull, PullInterval: o.pullInterval, AuditLog: o.auditLog,
+		Repo: repo, Key: o.path(o.key), NoPull: o.noPull, PullInterval: o.pullInterval, AuditLog: o.path(o.auditLog),
 		Log: o.io.Err, Version: Version,
 	})
 	if err != nil {

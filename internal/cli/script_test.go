@@ -1,3 +1,5 @@
+//go:build unix
+
 package cli_test
 
 import (
@@ -28,11 +30,13 @@ import (
 // AGENT_VAULT_HOME and AGENT_VAULT_KEY unset, GIT_CONFIG_GLOBAL=$WORK/.gitconfig holding a Git identity
 // (init.defaultBranch main), GIT_CONFIG_NOSYSTEM=1, and umask 022 for agent-vault.
 //
+// The scripts use sh, git, sed, grep, printf, head and, when installed, the age CLI; they run on Unix.
+//
 // Commands beyond plain testscript:
 //
 //	agent-vault ARGS...  runs cli.Main in a subprocess (as the installed binary would run).
 //	status N             asserts that the last agent-vault command exited with status N (testscript
-//	                     itself only tells zero from non-zero).
+//	                     itself only tells zero from non-zero); meaningless after background (&) runs.
 //	umask MODE           sets the umask of the following agent-vault commands (octal, e.g. 077 or 000).
 //	perm FILE MODE       asserts FILE's permission bits (octal, e.g. 0600); FILE is not followed if it
 //	                     is a symbolic link.

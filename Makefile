@@ -50,10 +50,6 @@ test-python: build $(VENV)/.installed
 test-recipes: build $(VENV)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV)/bin/pytest -q tests/recipes
 
-# The README's Docker and GitHub Actions recipes, extracted from README.md and run as far as this machine allows.
-test-recipes: build $(VENV)/.installed
-	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV)/bin/pytest -q tests/recipes
-
 # The MCP server end to end: the real binaries over stdio, driven by the official MCP Python SDK.
 $(VENV_MCP)/.installed: tests/mcp/requirements.txt
 	$(PYTHON) -m venv $(VENV_MCP)

@@ -117,6 +117,9 @@ func Init(top string, ownerKey *Key) (*Vault, error) {
 	if err := rememberVault(home, t.root.VaultID, verifyKey); err != nil {
 		return nil, err
 	}
+	if err := bindOwnedPath(home, v.Dir, t.root.VaultID, true); err != nil {
+		return nil, err
+	}
 	return v, raiseMarks(home, t.root.VaultID, 1, Hash(rootBytes), nil)
 }
 

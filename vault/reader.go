@@ -137,6 +137,11 @@ func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
 	if root.Owner.VerifyKey != verifyKey {
 		return nil, newErr(KindIntegrity, "the signed state names owner verify key %s, not the trusted %s", root.Owner.VerifyKey, verifyKey)
 	}
+	if asOwner {
+		if err := bindOwnedPath(home, v.Dir, root.VaultID, false); err != nil {
+			return nil, err
+		}
+	}
 	s := &Snapshot{Vault: v, Key: key, Root: root, RootSHA: Hash(raw), home: home, indexes: map[string]*Index{}}
 	if s.marks, err = loadMarks(home, root.VaultID); err != nil {
 		return nil, err

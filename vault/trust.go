@@ -133,3 +133,35 @@ func raiseMarks(home, vaultID string, version uint64, rootSHA string, secrets ma
 	b, _ := json.Marshal(cur)
 	return writeAtomic(marksPath(home, vaultID), append(b, '\n'), 0o600, false)
 }
+
+// bindOwnedPath ties a vault directory to the vault id its owner found there, so that the owner's tools
+// notice another of the owner's vaults copied in its place (an owner key verifies every vault it owns).
+// replace is set by init, which is authoritative for its directory.
+func bindOwnedPath(home, dir, vaultID string, replace bool) error {
+	file := filepath.Join(home, "vault_paths")
+	data, err := os.ReadFile(file)
+	if err != nil && !errNotExist(err) {
+		return wrapErr(KindError, err, "cannot read %s", file)
+	}
+	var kept []string
+	for _, line := range strings.Split(string(data), "\n") {
+		id, path, ok := strings.Cut(line, " ")
+		if !ok || path != dir {
+			if line != "" {
+				kept = append(kept, line)
+			}
+			continue
+		}
+		if id == vaultID {
+			return nil
+		}
+		if !replace {
+			return newErr(KindIntegrity, "%s held vault %s when its owner last used it, but now holds vault %s: another vault's state was copied in", dir, id, vaultID)
+		}
+	}
+	if err := MkdirPrivate(home); err != nil {
+		return err
+	}
+	kept = append(kept, vaultID+" "+dir)
+	return writeAtomic(file, []byte(strings.Join(kept, "\n")+"\n"), 0o600, false)
+}

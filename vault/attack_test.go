@@ -563,6 +563,12 @@ func TestAttackStateFromAnotherVault(t *testing.T) {
 	if got, err := av.readAs(ci2, "stripe/api-key"); err != nil || string(got) != "sk_live_value_of_vault_two" {
 		t.Fatalf("vault two's agent on vault two's state: %v", err)
 	}
+	// The owner's key verifies both vaults, but the owner's tools remember which vault this directory
+	// held, so neither a read nor a change (which would encrypt to vault two's agents) goes through.
+	_, err = av.readAs(av.owner, "stripe/api-key")
+	av.expect(err, KindIntegrity, "another vault's state was copied in")
+	_, err = av.v.OpenOwner(av.owner)
+	av.expect(err, KindIntegrity, "another vault's state was copied in")
 }
 
 func v2RootID(t *testing.T, v *Vault) string {

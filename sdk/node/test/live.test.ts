@@ -40,10 +40,21 @@ const VALUES: ReadonlyMap<string, Uint8Array> = new Map([
   ["app/multiline", enc("line one\nline two\r\n\n  indented\tand tabbed\n")],
   ["app/unicode", enc("pässwörd – 日本語 ✓ 🔑")],
   ["app/expiring", enc("short-lived")],
+  ["app/empty", new Uint8Array(0)],
+  ["app/large", Uint8Array.from({ length: 1 << 20 }, (_, i) => Number((BigInt(i) * 2654435761n) >> 13n) & 0xff)], // 1 MiB, the largest value
+  ["shared/token", enc("placed in group app")],
   ["infra/db-url", enc("postgres://u:p@db.internal/app")],
+  ["infra/extra", enc("readable by ci as an extra recipient")],
 ]);
-const APP = [...VALUES.keys()].filter((p) => p.startsWith("app/")).sort();
 const EXPIRES = "2031-01-02T03:04:05Z";
+/** Options given to `set` beyond the value. */
+const SET_FLAGS: Record<string, string[]> = {
+  "app/expiring": ["--expires", EXPIRES],
+  "shared/token": ["--group", "app"], // placed in a group other than its first segment
+  "infra/extra": ["--agents", "ci"], // ci is not a member of infra, but an extra recipient of this secret
+};
+/** What agent ci (granted group app) can read. */
+const CI_READABLE = [...[...VALUES.keys()].filter((p) => p.startsWith("app/")), "shared/token", "infra/extra"].sort();
 const TEXT_NEW = "sk_live_rotated_456";
 
 /** CLI exit status of each error kind (format.md section 7). */
@@ -171,10 +182,7 @@ before(() => {
   w.cli(["init", w.repo], { cwd: w.base });
   w.cli(["add-agent", "ci"]);
   w.cli(["add-agent", "intruder"]);
-  for (const [p, v] of VALUES) {
-    if (p === "app/expiring") w.set(p, v, "--expires", EXPIRES);
-    else w.set(p, v);
-  }
+  for (const [p, v] of VALUES) w.set(p, v, ...(SET_FLAGS[p] ?? []));
   w.cli(["grant", "ci", "app"]);
   assert.equal(w.git(w.repo, "log", "-1", "--format=%an <%ae>").trim(), "Vault Owner <owner@example.invalid>");
   template = w;
@@ -218,8 +226,9 @@ test("the agent reads with keyPath, pinned: no trust on first use", async () => 
   const w = world();
   const logger = new RecordingLogger();
   const v = w.open({ logger });
-  for (const p of APP) assert.deepEqual(await v.getBytes(p), VALUES.get(p), p);
+  for (const p of CI_READABLE) assert.deepEqual(await v.getBytes(p), VALUES.get(p), p);
   assert.equal(await v.get("app/text"), "sk_live_abc123");
+  assert.equal(await v.get("app/empty"), "");
   assert.deepEqual(logger.warnings, []);
   assert.ok(!fs.existsSync(path.join(w.agentAV, "known_vaults")));
   const marks = JSON.parse(fs.readFileSync(path.join(w.agentAV, "state", `${w.vaultId()}.json`), "utf8"));
@@ -280,20 +289,24 @@ test("listSecrets returns the metadata the CLI lists", async () => {
   const w = world();
   const v = w.open();
   const infos = await v.listSecrets();
-  assert.deepEqual(infos.map((i) => i.name), APP);
-  assert.deepEqual((await v.listSecrets("app")).map((i) => i.name), APP);
+  assert.deepEqual(infos.map((i) => i.name), CI_READABLE);
+  assert.deepEqual((await v.listSecrets("app")).map((i) => i.name), CI_READABLE.filter((p) => p !== "infra/extra"));
+  assert.deepEqual((await v.listSecrets("infra")).map((i) => i.name), ["infra/extra"]);
   await assert.rejects(v.listSecrets("no-such-group"), kind("not_found", SecretNotFoundError));
   const byName = new Map(infos.map((i) => [i.name, i]));
   const exp = byName.get("app/expiring")!;
   assert.equal(exp.expires?.toISOString(), "2031-01-02T03:04:05.000Z");
   assert.equal(exp.group, "app");
   assert.deepEqual(exp.authorizedAgents, ["ci"]);
+  assert.equal(byName.get("shared/token")!.group, "app");
+  assert.equal(byName.get("infra/extra")!.group, "infra");
+  assert.deepEqual(byName.get("infra/extra")!.authorizedAgents, ["ci"]);
   for (const i of infos) {
     assert.ok(i.rotated.getTime() >= i.created.getTime());
     if (i.name !== "app/expiring") assert.equal(i.expires, null);
   }
   const cli = JSON.parse(w.cli(["list", "--json", "--key", w.agentKey()], { home: w.agentHome }).stdout.toString()) as Array<Record<string, unknown>>;
-  assert.deepEqual(cli.map((c) => c["name"]), APP);
+  assert.deepEqual(cli.map((c) => c["name"]), CI_READABLE);
   for (const c of cli) {
     const i = byName.get(c["name"] as string)!;
     assert.equal(c["group"], i.group);
@@ -304,7 +317,10 @@ test("listSecrets returns the metadata the CLI lists", async () => {
   }
   const owner = w.openAsOwner();
   assert.deepEqual((await owner.listSecrets()).map((i) => i.name), [...VALUES.keys()].sort());
-  assert.deepEqual((await owner.listSecrets("infra"))[0]!.authorizedAgents, []);
+  assert.deepEqual(
+    (await owner.listSecrets("infra")).map((i) => [i.name, i.authorizedAgents]),
+    [["infra/db-url", []], ["infra/extra", ["ci"]]],
+  );
 });
 
 test("a rotated value is read by the same Vault object", async () => {
@@ -366,7 +382,9 @@ test("revoked and removed agents: NotAuthorizedError", async () => {
   assert.equal(await v.get("app/text"), "sk_live_abc123");
   w.cli(["revoke", "ci", "app"]);
   await assert.rejects(v.get("app/text"), kind("not_authorized", NotAuthorizedError));
-  assert.deepEqual(await v.listSecrets(), []);
+  await assert.rejects(v.get("shared/token"), kind("not_authorized", NotAuthorizedError), "placed in app");
+  assert.deepEqual((await v.listSecrets()).map((i) => i.name), ["infra/extra"], "an extra recipient, not through app");
+  assert.equal(await v.get("infra/extra"), str(VALUES.get("infra/extra")!));
   w.cli(["grant", "ci", "app"]);
   assert.equal(await v.get("app/text"), "sk_live_abc123");
   w.cli(["remove-agent", "ci"]);
@@ -516,7 +534,7 @@ test("an unreachable remote warns once and the local copy is read", async () => 
   const v = w.open({ repoPath: clone, autoPull: true, pullIntervalMs: 0, logger });
   assert.equal(await v.get("app/text"), "sk_live_abc123");
   assert.equal(await v.get("app/unicode"), "pässwörd – 日本語 ✓ 🔑");
-  assert.equal((await v.listSecrets()).length, APP.length);
+  assert.equal((await v.listSecrets()).length, CI_READABLE.length);
   assert.equal(logger.warnings.length, 1, logger.warnings.join("\n"));
   assert.match(logger.warnings[0]!, /could not pull .*local copy/);
   assert.ok(!logger.warnings[0]!.includes("sk_live"));

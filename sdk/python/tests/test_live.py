@@ -43,9 +43,21 @@ VALUES: dict[str, bytes] = {
     "app/multiline": b"line one\nline two\r\n\n  indented\tand tabbed\n",
     "app/unicode": "pässwörd – 日本語 ✓ 🔑".encode(),
     "app/expiring": b"short-lived",
+    "app/empty": b"",
+    "app/large": bytes((i * 2654435761 >> 13) & 0xFF for i in range(1 << 20)),  # 1 MiB, the largest value
+    "shared/token": b"placed in group app",
     "infra/db-url": b"postgres://u:p@db.internal/app",
+    "infra/extra": b"readable by ci as an extra recipient",
 }
 EXPIRES = "2031-01-02T03:04:05Z"
+# Options given to `set` beyond the value.
+SET_FLAGS: dict[str, tuple[str, ...]] = {
+    "app/expiring": ("--expires", EXPIRES),
+    "shared/token": ("--group", "app"),  # placed in a group other than its first segment
+    "infra/extra": ("--agents", "ci"),  # ci is not a member of infra, but an extra recipient of this secret
+}
+# What agent ci (granted group app) can read.
+CI_READABLE = sorted([p for p in VALUES if p.startswith("app/")] + ["shared/token", "infra/extra"])
 TEXT_NEW = b"sk_live_rotated_456"
 
 
@@ -136,7 +148,7 @@ class World:
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build, once, a vault with the CLI: owner key, agents ``ci`` (granted ``app``) and ``intruder`` (granted
-    nothing), the values of VALUES (``app/expiring`` with ``--expires``)."""
+    nothing), the values of VALUES with the options of SET_FLAGS."""
     _bin()
     w = World(tmp_path_factory.mktemp("live-template"))
     w.gitcfg.write_text(
@@ -149,8 +161,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     w.cli("add-agent", "ci")
     w.cli("add-agent", "intruder")
     for path, value in VALUES.items():
-        flags = ("--expires", EXPIRES) if path == "app/expiring" else ()
-        w.set(path, value, *flags)
+        w.set(path, value, *SET_FLAGS.get(path, ()))
     w.cli("grant", "ci", "app")
     # The commits carry the identity from GIT_CONFIG_GLOBAL.
     assert w.git(w.repo, "log", "-1", "--format=%an <%ae>").strip() == "Vault Owner <owner@example.invalid>"
@@ -204,10 +215,10 @@ def test_owner_reads_every_value_exactly(world: World, monkeypatch: pytest.Monke
 def test_agent_reads_with_key_path(world: World, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="agent_vault")
     with Vault(world.repo, key_path=world.agent_key(), auto_pull=False) as v:
-        for path, value in VALUES.items():
-            if path.startswith("app/"):
-                assert v.get_bytes(path) == value, path
+        for path in CI_READABLE:
+            assert v.get_bytes(path) == VALUES[path], path
         assert v.get("app/text") == "sk_live_abc123"
+        assert v.get("app/empty") == ""
     # The key file is pinned: no trust on first use, nothing recorded in known_vaults.
     assert agent_vault_warnings(caplog) == []
     assert not (world.agent_home / ".agent-vault" / "known_vaults").exists()
@@ -259,14 +270,17 @@ def test_agent_reads_with_AGENT_VAULT_KEY(
 def test_list_secrets_metadata(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     with Vault(world.repo, key_path=world.agent_key(), auto_pull=False) as v:
         infos = v.list_secrets()
-        assert [i.name for i in infos] == sorted(p for p in VALUES if p.startswith("app/"))
-        assert [i.name for i in v.list_secrets("app")] == [i.name for i in infos]
+        assert [i.name for i in infos] == CI_READABLE
+        assert [i.name for i in v.list_secrets("app")] == sorted(p for p in CI_READABLE if p != "infra/extra")
+        assert [i.name for i in v.list_secrets("infra")] == ["infra/extra"]
         with pytest.raises(SecretNotFoundError):
             v.list_secrets("no-such-group")
     by_name = {i.name: i for i in infos}
     exp = by_name["app/expiring"]
     assert exp.expires == datetime(2031, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     assert exp.group == "app" and exp.authorized_agents == ("ci",)
+    assert by_name["shared/token"].group == "app"
+    assert by_name["infra/extra"].group == "infra" and by_name["infra/extra"].authorized_agents == ("ci",)
     for info in infos:
         assert info.created.tzinfo is not None and info.rotated >= info.created
         if info.name != "app/expiring":
@@ -285,7 +299,10 @@ def test_list_secrets_metadata(world: World, monkeypatch: pytest.MonkeyPatch) ->
     as_owner(monkeypatch, world)
     with Vault(world.repo, auto_pull=False) as owner:
         assert [i.name for i in owner.list_secrets()] == sorted(VALUES)
-        assert owner.list_secrets("infra")[0].authorized_agents == ()
+        assert {i.name: i.authorized_agents for i in owner.list_secrets("infra")} == {
+            "infra/db-url": (),
+            "infra/extra": ("ci",),
+        }
 
 
 def test_a_rotated_value_is_read_by_the_same_vault_object(world: World) -> None:
@@ -348,7 +365,10 @@ def test_revoked_and_removed_agents_are_not_authorized(world: World) -> None:
         world.cli("revoke", "ci", "app")
         with pytest.raises(NotAuthorizedError):
             v.get("app/text")
-        assert v.list_secrets() == []
+        with pytest.raises(NotAuthorizedError):
+            v.get("shared/token")  # placed in app
+        assert [i.name for i in v.list_secrets()] == ["infra/extra"]  # an extra recipient, not through app
+        assert v.get("infra/extra") == VALUES["infra/extra"].decode()
         world.cli("grant", "ci", "app")
         assert v.get("app/text") == "sk_live_abc123"
         world.cli("remove-agent", "ci")
@@ -487,7 +507,7 @@ def test_unreachable_remote_warns_once_and_reads_the_local_copy(
     with Vault(clone, key_path=world.agent_key(), auto_pull=True, pull_interval=0) as v:
         assert v.get("app/text") == "sk_live_abc123"
         assert v.get("app/unicode") == "pässwörd – 日本語 ✓ 🔑"
-        assert len(v.list_secrets()) == 5
+        assert len(v.list_secrets()) == len(CI_READABLE)
     warnings = agent_vault_warnings(caplog)
     assert len(warnings) == 1, warnings
     assert "git pull" in warnings[0] and "local copy" in warnings[0]

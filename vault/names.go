@@ -64,10 +64,10 @@ func DefaultGroup(path string) string {
 	return path
 }
 
-// userName validates a name typed by the user: a usage error when it is bad.
-func userPath(p string) error {
+// CheckUserPath validates a secret path typed by a user: a usage error naming the path when it is bad.
+func CheckUserPath(p string) error {
 	if err := CheckPath(p); err != nil {
-		return wrapErr(KindUsage, err, "invalid secret path")
+		return newErr(KindUsage, "invalid %v", err)
 	}
 	return nil
 }

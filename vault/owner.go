@@ -392,7 +392,7 @@ func (o *Owner) SetMany(paths []string, values [][]byte, opts SetOptions) error 
 
 // setChange prepares the change that stores value at path under t.
 func (o *Owner) setChange(t *tx, path string, value []byte, opts SetOptions) (*change, error) {
-	if err := userPath(path); err != nil {
+	if err := CheckUserPath(path); err != nil {
 		return nil, err
 	}
 	if len(value) > MaxValueSize {

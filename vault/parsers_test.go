@@ -85,7 +85,7 @@ func TestCheckPath(t *testing.T) {
 		}
 	}
 	// A user's bad path is a usage error; the message names the path.
-	if err := userPath("a/../b"); KindOf(err) != KindUsage || !strings.Contains(err.Error(), "a/../b") {
+	if err := CheckUserPath("a/../b"); KindOf(err) != KindUsage || !strings.Contains(err.Error(), "a/../b") {
 		t.Errorf("userPath: %v", err)
 	}
 }

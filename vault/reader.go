@@ -209,7 +209,7 @@ func (s *Snapshot) Index(group string) (*Index, error) {
 
 // entry finds the signed index entry of path, telling an absent secret from an unsigned one.
 func (s *Snapshot) entry(path string) (string, IndexEntry, error) {
-	if err := userPath(path); err != nil {
+	if err := CheckUserPath(path); err != nil {
 		return "", IndexEntry{}, err
 	}
 	group := s.Root.GroupOf(path)

@@ -39,8 +39,8 @@ else ~/.agent-vault/owner.key.`,
 }
 
 func (o *getOptions) run(path string) error {
-	if err := vault.CheckPath(path); err != nil {
-		return vault.Usagef("invalid secret path: %v", err)
+	if err := vault.CheckUserPath(path); err != nil {
+		return err
 	}
 	s, err := o.openReader(o.key, o.noPull)
 	if err != nil {

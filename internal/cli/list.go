@@ -100,8 +100,8 @@ func newRmCmd(g *global) *cobra.Command {
 		Example: "  agent-vault rm stripe/old-key",
 		Args:    args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := vault.CheckPath(a[0]); err != nil {
-				return vault.Usagef("invalid secret path: %v", err)
+			if err := vault.CheckUserPath(a[0]); err != nil {
+				return err
 			}
 			return opts.mutate(opts.key, func(ow *vault.Owner) (string, error) {
 				if err := ow.Remove(a[0]); err != nil {

@@ -62,8 +62,8 @@ keeps its created time and updates its rotated time. --keep-value changes only t
 }
 
 func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error {
-	if err := vault.CheckPath(path); err != nil {
-		return vault.Usagef("invalid secret path: %v", err)
+	if err := vault.CheckUserPath(path); err != nil {
+		return err
 	}
 	opts := vault.SetOptions{Group: o.group, Agents: o.agents}
 	// Refuse bad names before the value is read (or prompted for).

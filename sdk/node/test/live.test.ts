@@ -335,6 +335,31 @@ test("a rotated value is read by the same Vault object", async () => {
   assert.ok(info.rotated.getTime() >= created.getTime());
 });
 
+test("a deleted secret is not found; re-created, it reads again", async () => {
+  const w = world();
+  const v = w.open();
+  assert.equal(await v.get("app/text"), "sk_live_abc123");
+  w.cli(["rm", "app/text"]);
+  await assert.rejects(v.get("app/text"), kind("not_found", SecretNotFoundError));
+  assert.ok(!(await v.listSecrets()).some((i) => i.name === "app/text"));
+  w.set("app/text", TEXT_NEW); // a new entry: its version is above the mark the first read left
+  assert.equal(await v.get("app/text"), TEXT_NEW);
+});
+
+test("a recovered agent key replaces the old one", async () => {
+  const w = world();
+  const oldKey = path.join(w.agentHome, "ci-old.key");
+  fs.copyFileSync(w.agentKey(), oldKey);
+  const old = w.open({ keyPath: oldKey });
+  assert.equal(await old.get("app/text"), "sk_live_abc123");
+  w.cli(["recover-agent", "ci"]); // writes a new key file in place of the old one
+  await assert.rejects(old.get("app/text"), kind("not_authorized", NotAuthorizedError));
+  assert.notEqual(fs.readFileSync(w.agentKey(), "utf8"), fs.readFileSync(oldKey, "utf8"));
+  const fresh = w.open();
+  assert.equal(await fresh.get("app/text"), "sk_live_abc123");
+  assert.deepEqual((await fresh.listSecrets()).map((i) => i.name), CI_READABLE);
+});
+
 // -- every error kind ------------------------------------------------------------------------------------------
 
 test("no vault: VaultNotFoundError (CLI exit 3)", async () => {

@@ -315,6 +315,31 @@ def test_a_rotated_value_is_read_by_the_same_vault_object(world: World) -> None:
         assert info.created == created and info.rotated >= created
 
 
+def test_deleted_and_recreated_secret(world: World) -> None:
+    with Vault(world.repo, key_path=world.agent_key(), auto_pull=False) as v:
+        assert v.get("app/text") == "sk_live_abc123"
+        world.cli("rm", "app/text")
+        with pytest.raises(SecretNotFoundError):
+            v.get("app/text")
+        assert "app/text" not in [i.name for i in v.list_secrets()]
+        world.set("app/text", TEXT_NEW)  # a new entry: its version is above the mark the first read left
+        assert v.get_bytes("app/text") == TEXT_NEW
+
+
+def test_recovered_agent_key_replaces_the_old_one(world: World) -> None:
+    old_key = world.agent_home / "ci-old.key"
+    shutil.copy2(world.agent_key(), old_key)
+    with Vault(world.repo, key_path=old_key, auto_pull=False) as old:
+        assert old.get("app/text") == "sk_live_abc123"
+        world.cli("recover-agent", "ci")  # writes a new key file in place of the old one
+        with pytest.raises(NotAuthorizedError):
+            old.get("app/text")
+    assert world.agent_key().read_text() != old_key.read_text()
+    with Vault(world.repo, key_path=world.agent_key(), auto_pull=False) as new:
+        assert new.get("app/text") == "sk_live_abc123"
+        assert [i.name for i in new.list_secrets()] == CI_READABLE
+
+
 # -- every error kind ------------------------------------------------------------------------------------------
 
 

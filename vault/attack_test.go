@@ -830,3 +830,28 @@ func TestAttackMetaRenamedOrEdited(t *testing.T) {
 		av.expect(err, KindIntegrity, "names stripe/api-key")
 	})
 }
+
+func TestAttackSymlinkedDirectorySendsWritesElsewhere(t *testing.T) {
+	av := newAttackVault(t)
+	outside := t.TempDir()
+	// The repository replaces the group's directory with a link to somewhere else on the owner's disk.
+	if err := os.RemoveAll(av.file("secrets/stripe")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, av.file("secrets/stripe")); err != nil {
+		t.Fatal(err)
+	}
+	o, err := av.v.OpenOwner(av.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	err = o.Set("stripe/new-key", []byte("sk_live_new_value"), SetOptions{})
+	av.expect(err, KindIntegrity, "symbolic link")
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("the owner wrote through the link: %v", entries)
+	}
+	if exists(av.v.Dir, pendingDir) {
+		t.Fatal("a refused change left a pending transaction")
+	}
+}

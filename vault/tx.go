@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -94,6 +95,11 @@ func (t *tx) commit(allIndexes map[string]*Index) ([]byte, error) {
 		return nil, wrapErr(KindError, err, "cannot clear %s", pend)
 	}
 	rels := sortedKeys(t.writes)
+	for _, rel := range append(slices.Clone(rels), sortedKeys(t.removes)...) {
+		if err := checkParents(t.v.Dir, filepath.FromSlash(rel)); err != nil {
+			return nil, err
+		}
+	}
 	err := parallel(len(rels), func(i int) error {
 		p := filepath.Join(pend, "files", filepath.FromSlash(rels[i]))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -154,6 +160,9 @@ func applyPending(dir string) error {
 	sort.Strings(rels)
 	move := func(i int) error {
 		dst := filepath.Join(dir, rels[i])
+		if err := checkParents(dir, rels[i]); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return wrapErr(KindError, err, "cannot create the directory of %s", rels[i])
 		}
@@ -182,6 +191,9 @@ func applyPending(dir string) error {
 		if !filepath.IsLocal(rel) {
 			continue
 		}
+		if err := checkParents(dir, filepath.FromSlash(rel)); err != nil {
+			return err
+		}
 		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); err != nil && !os.IsNotExist(err) {
 			return wrapErr(KindError, err, "cannot remove %s", rel)
 		}
@@ -198,6 +210,30 @@ func applyPending(dir string) error {
 		return err
 	}
 	return os.RemoveAll(pend)
+}
+
+// checkParents refuses to write or remove rel when a directory on its way below dir is a symbolic link
+// or not a directory: a repository could otherwise plant a link that sends the owner's writes elsewhere.
+func checkParents(dir, rel string) error {
+	p := dir
+	parts := strings.Split(filepath.Dir(rel), string(filepath.Separator))
+	for _, part := range parts {
+		if part == "." {
+			break
+		}
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if os.IsNotExist(err) {
+			return nil
+		}
+		if err != nil {
+			return wrapErr(KindError, err, "cannot inspect %s", p)
+		}
+		if !fi.IsDir() {
+			return newErr(KindIntegrity, "refusing to write %s: %s is a symbolic link or not a directory", filepath.ToSlash(rel), p)
+		}
+	}
+	return nil
 }
 
 // pruneEmptyDirs removes d and its parents while they are empty, stopping at the vault's top folders.

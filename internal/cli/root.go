@@ -47,6 +47,12 @@ func Main(args []string, streams *IO) int {
 	if err == nil {
 		return 0
 	}
+	if st := (*exitStatus)(nil); errors.As(err, &st) {
+		if st.err != nil {
+			fmt.Fprintf(streams.Err, "agent-vault: %s\n", st.err)
+		}
+		return st.code
+	}
 	kind := vault.KindOf(err)
 	var ve *vault.Error
 	if !errors.As(err, &ve) && isCobraUsageError(err) {
@@ -104,6 +110,7 @@ remote is never trusted.`,
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newGetCmd(g), newListCmd(g), newRmCmd(g), newGrantCmd(g),
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newCompletionsCmd(g), newMCPCmd(g),
+		newRunCmd(g), newInjectCmd(g),
 	)
 	return root
 }

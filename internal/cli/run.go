@@ -1,0 +1,368 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agent-vault/agent-vault/internal/redact"
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+type runOptions struct {
+	*global
+	key      string
+	noPull   bool
+	env      []string
+	groups   []string
+	noRedact bool
+}
+
+func newRunCmd(g *global) *cobra.Command {
+	opts := &runOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- <command> [args...]",
+		Short: "Run a command with secrets in its environment and its output redacted",
+		Long: `Run a command with secrets as environment variables: only in its environment, never in its arguments
+or in a file. --env NAME=PATH injects one secret as NAME; --group GROUP injects every secret of GROUP
+that the key can read, each named after its path: upper-cased, every other character than A-Z and
+0-9 turned into '_' (stripe/api-key becomes STRIPE_API_KEY). Two secrets with the same name, a name
+that is not a valid variable name (letters, digits, '_', not starting with a digit) and a name given
+twice are errors. The variables are added to agent-vault's own environment, overriding a variable of
+the same name; AGENT_VAULT_KEY is removed, so that the command gets the values and not the key.
+
+The command's standard output and standard error pass through a redactor that replaces every
+occurrence of an injected value with <redacted:PATH>, also when the value is written in pieces; a
+value stored with surrounding white space is also redacted without it, and each line of a multi-line
+value on its own. A value shorter than 4 bytes is refused: it would be found all over ordinary output.
+--no-redact turns redaction off and connects the command to agent-vault's output directly. Redaction
+is a guard against accidents, not against a command that wants to leak: a value transformed before it
+is printed (encoded, reversed, sliced) passes through.
+
+Standard input is passed through. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded
+to the command (a SIGINT or SIGQUIT typed at the terminal already reaches it and is not sent twice).
+agent-vault exits with the command's status, or 128+N when a signal N killed it; 127 when the command
+is not found, 126 when it cannot be started. Before the command starts, errors exit as every other
+command does (2 usage, 3 no vault or key, 4 not found, 5 not authorized, 6 integrity), and the
+values are verified exactly as 'agent-vault get' verifies them.`,
+		Example: `  agent-vault run --env STRIPE_KEY=stripe/api-key --env DB_URL=postgres/conn -- ./deploy.sh
+  agent-vault run --group stripe -- python agent.py     # STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, ...
+  agent-vault run --key ~/.agent-vault/agents/ci.key --group stripe --no-pull -- make release`,
+		Args: func(cmd *cobra.Command, a []string) error {
+			if len(a) == 0 {
+				return vault.Usagef("run needs a command to run, after --")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, a []string) error { return opts.run(a) },
+	}
+	f := cmd.Flags()
+	// Everything after the command is the command's: agent-vault run ... -- python -u agent.py.
+	f.SetInterspersed(false)
+	f.StringArrayVar(&opts.env, "env", nil, "inject the secret at `NAME=PATH` as the variable NAME (repeatable)")
+	f.StringArrayVar(&opts.groups, "group", nil, "inject every secret of `GROUP` the key can read, named after its path (repeatable)")
+	f.BoolVar(&opts.noRedact, "no-redact", false, "do not redact the command's output")
+	f.StringVar(&opts.key, "key", "", "key `PATH`")
+	f.BoolVar(&opts.noPull, "no-pull", false, "do not pull from the upstream first")
+	return cmd
+}
+
+// exitStatus makes agent-vault exit with code; err, when not nil, is reported first like any error.
+type exitStatus struct {
+	code int
+	err  error
+}
+
+func (e *exitStatus) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitStatus) Unwrap() error { return e.err }
+
+// envVar is one variable to inject.
+type envVar struct {
+	name, path string
+	value      []byte
+}
+
+func (o *runOptions) run(argv []string) error {
+	type request struct{ name, path string }
+	var requests []request
+	for _, spec := range o.env {
+		name, path, ok := strings.Cut(spec, "=")
+		if !ok {
+			return vault.Usagef("--env %q: want NAME=PATH", spec)
+		}
+		if !validEnvName(name) {
+			return vault.Usagef("--env %q: %q is not a valid environment variable name (letters, digits and '_', not starting with a digit)", spec, name)
+		}
+		if err := vault.CheckPath(path); err != nil {
+			return vault.Usagef("--env %q: invalid secret path: %v", spec, err)
+		}
+		requests = append(requests, request{name, path})
+	}
+	for _, g := range o.groups {
+		if err := vault.CheckSegment(g); err != nil {
+			return vault.Usagef("--group: invalid group name: %v", err)
+		}
+	}
+	if len(requests) == 0 && len(o.groups) == 0 {
+		return vault.Usagef("nothing to inject: give --env NAME=PATH or --group GROUP")
+	}
+	// Find the command before the vault is read: nothing is decrypted for a typo.
+	program, err := exec.LookPath(argv[0])
+	switch {
+	case err == nil:
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		return &exitStatus{code: 127, err: fmt.Errorf("cannot run %s: command not found", argv[0])}
+	case errors.Is(err, fs.ErrPermission):
+		return &exitStatus{code: 126, err: fmt.Errorf("cannot run %s: permission denied", argv[0])}
+	default:
+		return &exitStatus{code: 126, err: fmt.Errorf("cannot run %s: %v", argv[0], err)}
+	}
+
+	s, err := o.openReader(o.key, o.noPull)
+	if err != nil {
+		return err
+	}
+	vars := map[string]*envVar{}
+	add := func(name, path string, value []byte) error {
+		if prev, ok := vars[name]; ok {
+			if prev.path == path {
+				return vault.Usagef("%s is injected twice", name)
+			}
+			return vault.Usagef("%s and %s would both be injected as %s; name one of them with --env", prev.path, path, name)
+		}
+		vars[name] = &envVar{name, path, value}
+		return nil
+	}
+	for _, r := range requests {
+		value, err := s.Get(r.path)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(r.path)
+		if err != nil {
+			return err
+		}
+		o.warnExpired(info)
+		if err := add(r.name, r.path, value); err != nil {
+			return err
+		}
+	}
+	for _, g := range o.groups {
+		infos, err := s.List(g)
+		if err != nil {
+			return err
+		}
+		if len(infos) == 0 {
+			return &vault.Error{Kind: vault.KindNotAuthorized, Msg: fmt.Sprintf("this key (%s) can read no secret of group %s", s.Role, g)}
+		}
+		for _, info := range infos {
+			name := groupEnvName(info.Name)
+			if !validEnvName(name) {
+				return vault.Usagef("%s would be injected as %s, which is not a valid environment variable name; name it with --env", info.Name, name)
+			}
+			value, err := s.Get(info.Name)
+			if err != nil {
+				return err
+			}
+			o.warnExpired(&info)
+			if err := add(name, info.Name, value); err != nil {
+				return err
+			}
+		}
+	}
+
+	names := make([]string, 0, len(vars))
+	for name, v := range vars {
+		if bytes.IndexByte(v.value, 0) >= 0 {
+			return fmt.Errorf("%s cannot be put in an environment variable: its value contains a NUL byte", v.path)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var needles []redact.Needle
+	if !o.noRedact {
+		seen := map[string]bool{}
+		for _, name := range names {
+			v := vars[name]
+			if seen[v.path] {
+				continue
+			}
+			seen[v.path] = true
+			forms, err := redact.Forms(v.value)
+			if errors.Is(err, redact.ErrTooShort) {
+				return vault.Usagef("the value of %s is shorter than %d bytes (white space aside): redacting it would garble the output; use --no-redact to inject it anyway", v.path, redact.MinLen)
+			}
+			for _, f := range forms {
+				needles = append(needles, redact.Needle{Value: f, Label: "<redacted:" + v.path + ">"})
+			}
+		}
+	}
+
+	env := childEnv(os.Environ(), vars)
+	for _, name := range names {
+		env = append(env, name+"="+string(vars[name].value))
+	}
+	return o.start(program, argv, env, needles)
+}
+
+// start runs the command to completion and returns its status as an exitStatus.
+func (o *runOptions) start(program string, argv, env []string, needles []redact.Needle) error {
+	cmd := &exec.Cmd{Path: program, Args: argv, Env: env, Stdin: o.io.In}
+	var outR, errR *redact.Writer
+	if o.noRedact {
+		cmd.Stdout, cmd.Stderr = o.io.Out, o.io.Err
+	} else {
+		out, errw := o.io.Out, o.io.Err
+		if sameWriter(out, errw) {
+			lw := &lockedWriter{w: out}
+			out, errw = lw, lw
+		}
+		outR, errR = redact.New(out, needles), redact.New(errw, needles)
+		cmd.Stdout, cmd.Stderr = outR, errR
+	}
+
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		code := 126
+		if errors.Is(err, fs.ErrNotExist) {
+			code = 127
+		}
+		return &exitStatus{code: code, err: fmt.Errorf("cannot run %s: %v", argv[0], startReason(err))}
+	}
+	done := make(chan struct{})
+	forwarding := make(chan struct{})
+	go func() {
+		defer close(forwarding)
+		for {
+			select {
+			case sig := <-sigs:
+				if !sentByTerminal(sig) {
+					_ = cmd.Process.Signal(sig)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	werr := cmd.Wait()
+	close(done)
+	<-forwarding
+
+	var flushErr error
+	if outR != nil {
+		flushErr = errors.Join(outR.Close(), errR.Close())
+	}
+	if cmd.ProcessState == nil {
+		return fmt.Errorf("running %s: %v", argv[0], werr)
+	}
+	code := exitCode(cmd.ProcessState)
+	var ee *exec.ExitError
+	if werr != nil && !errors.As(werr, &ee) {
+		// The command ran, but its output could not be copied.
+		flushErr = errors.Join(werr, flushErr)
+	}
+	if flushErr != nil {
+		fmt.Fprintf(o.io.Err, "agent-vault: cannot pass on the output of %s: %v\n", argv[0], flushErr)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return &exitStatus{code: code}
+}
+
+// startReason is the operating system's reason why a command could not start, without Go's
+// "fork/exec PATH:" prefix.
+func startReason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// warnExpired warns on stderr, as get does, that a secret has expired.
+func (g *global) warnExpired(info *vault.SecretInfo) {
+	if info.Expires != nil && info.Expires.Before(time.Now()) {
+		fmt.Fprintf(g.io.Err, "agent-vault: warning: %s expired on %s\n", info.Name, info.Expires.Format(time.RFC3339))
+	}
+}
+
+// groupEnvName is the environment variable name that 'run --group' gives the secret at path: the path
+// upper-cased, with every character other than A-Z and 0-9 replaced by '_'.
+func groupEnvName(path string) string {
+	b := []byte(strings.ToUpper(path))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// validEnvName reports whether name is a portable environment variable name: [A-Za-z_][A-Za-z0-9_]*.
+func validEnvName(name string) bool {
+	if name == "" || name[0] >= '0' && name[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// childEnv is parent without AGENT_VAULT_KEY and without the variables that vars overrides.
+func childEnv(parent []string, vars map[string]*envVar) []string {
+	env := make([]string, 0, len(parent)+len(vars))
+	for _, kv := range parent {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, overridden := vars[name]; overridden || name == "AGENT_VAULT_KEY" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// sameWriter reports whether a and b are the same comparable writer.
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
+}
+
+// lockedWriter serialises the writes of the two redactors to one shared writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

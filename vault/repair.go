@@ -7,6 +7,9 @@ import (
 	"strconv"
 )
 
+// NothingToRepair is what Repair reports when no interrupted change was found.
+const NothingToRepair = "nothing to repair"
+
 // Repair finishes or discards an interrupted change (docs/format.md section 9) and returns what it did.
 // A pending transaction whose signed root verifies with the owner key and follows the current root is
 // rolled forward; an incomplete one is discarded, which leaves the previous state untouched. Afterwards
@@ -17,7 +20,7 @@ func (v *Vault) Repair(key *Key) (string, error) {
 		return "", err
 	}
 	defer unlock()
-	did := "nothing to repair"
+	did := NothingToRepair
 	pend := filepath.Join(v.Dir, pendingDir)
 	if _, err := os.Lstat(pend); err == nil {
 		did, err = v.resolvePending(key)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,7 @@ func (o *checkOptions) run() error {
 		fmt.Fprintf(o.io.Out, "Vault %s, version %d, checked as %s: %d secrets, %d agents.\n", rep.VaultID, rep.Version, rep.Role, rep.Secrets, rep.Agents)
 		for _, f := range rep.Findings {
 			where := ""
-			if f.Path != "" {
+			if f.Path != "" && !strings.HasPrefix(f.Message, f.Path) {
 				where = f.Path + ": "
 			}
 			fmt.Fprintf(o.io.Out, "%s: %s%s\n", f.Level, where, f.Message)
@@ -104,7 +105,11 @@ func (o *repairOptions) run() error {
 	if err != nil {
 		return err
 	}
-	if err := o.commit(v, "repair ("+did+")"); err != nil {
+	msg := "repair: " + did
+	if did == vault.NothingToRepair {
+		msg = "commit vault changes left uncommitted"
+	}
+	if err := o.commit(v, msg); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.io.Out, "Repair: %s. The vault verifies.\n", did)

@@ -91,6 +91,9 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 				return vault.Usagef("--expires %v", err)
 			}
 			opts.Expires = &t
+			if t.Before(time.Now()) {
+				fmt.Fprintf(o.io.Err, "agent-vault: warning: --expires %s is in the past; the secret is stored as already expired\n", t.UTC().Format(time.RFC3339))
+			}
 		}
 	}
 	if hostsChanged {

@@ -70,7 +70,7 @@ values are verified exactly as 'agent-vault get' verifies them.`,
 	f := cmd.Flags()
 	// Everything after the command is the command's: agent-vault run ... -- python -u agent.py.
 	f.SetInterspersed(false)
-	f.StringArrayVar(&opts.env, "env", nil, "inject the secret at `NAME=PATH` as the variable NAME (repeatable)")
+	f.StringArrayVar(&opts.env, "env", nil, "inject the secret at PATH as the variable NAME: `NAME=PATH` (repeatable)")
 	f.StringArrayVar(&opts.groups, "group", nil, "inject every secret of `GROUP` the key can read, named after its path (repeatable)")
 	f.BoolVar(&opts.noRedact, "no-redact", false, "do not redact the command's output")
 	f.StringVar(&opts.key, "key", "", "key `PATH`")

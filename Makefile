@@ -30,7 +30,11 @@ test-fuzz:
 	@set -e; for pkg in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go') | xargs -n1 dirname | sort -u); do \
 	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | cut -d' ' -f2); do \
 	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./$$pkg >/dev/null; \
+	    if ! out=$$($(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./$$pkg 2>&1); then \
+	      echo "$$out" | tail -20; \
+	      echo "retrying $$t once (a real failure saved its input under $$pkg/testdata/fuzz and fails again)"; \
+	      $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./$$pkg >/dev/null; \
+	    fi; \
 	  done; \
 	done
 

@@ -24,6 +24,8 @@ type mcpOptions struct {
 	noPull       bool
 	pullInterval time.Duration
 	auditLog     string
+	noReveal     bool
+	httpTimeout  time.Duration
 }
 
 // newMCPCmd builds the MCP server command. The same command runs as `agent-vault mcp` and as the
@@ -34,9 +36,12 @@ func newMCPCmd(g *global) *cobra.Command {
 		Use:   "mcp",
 		Short: "Serve an agent's secrets to an AI tool over MCP (stdio)",
 		Long: `Run the agent-vault MCP server on standard input and output, for MCP clients such as Claude Desktop
-and Claude Code. It offers two tools: agent_vault_get (a secret's value) and agent_vault_list (the
-secrets this key can read, metadata only). Every call verifies the vault exactly as 'agent-vault get'
-does. The agent key is read once at start and stays in the server process; on Linux the process
+and Claude Code. It offers three tools: agent_vault_get (a secret's value), agent_vault_list (the
+secrets this key can read, metadata only) and agent_vault_http (an HTTP request whose headers or body
+use {{secret:PATH}} placeholders: the server substitutes the values, sends it only to hosts the owner
+allowed with 'agent-vault set PATH --allow-host HOST', and returns the response with the values
+redacted). With --no-reveal, agent_vault_get is not served: the AI tool can use secrets, never read
+them. Every call verifies the vault exactly as 'agent-vault get' does. The agent key is read once at start and stays in the server process; on Linux the process
 forbids core dumps and ptrace attachment.
 
 Key: --key PATH, else AGENT_VAULT_KEY (a path or the key file's content). The owner key is refused:
@@ -47,7 +52,8 @@ one JSON line (time, vault, agent, tool, secret or group, outcome, duration; nev
 audit log, by default ~/.agent-vault/audit/<vault_id>.jsonl. Standard output carries only the
 protocol; messages for people go to standard error.`,
 		Example: `  agent-vault mcp --repo ~/src/infra --key ~/.agent-vault/agents/claude.key
-  AGENT_VAULT_KEY=~/.agent-vault/agents/claude.key agent-vault-mcp --repo ~/src/infra --no-pull`,
+  AGENT_VAULT_KEY=~/.agent-vault/agents/claude.key agent-vault-mcp --repo ~/src/infra --no-pull
+  agent-vault mcp --repo ~/src/infra --key ~/.agent-vault/agents/claude.key --no-reveal`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, a []string) error { return opts.run(cmd.Context()) },
 	}
@@ -56,12 +62,17 @@ protocol; messages for people go to standard error.`,
 	cmd.Flags().BoolVar(&opts.noPull, "no-pull", false, "never pull from the upstream; serve the local copy")
 	cmd.Flags().DurationVar(&opts.pullInterval, "pull-interval", mcpserver.DefaultPullInterval, "least `TIME` between two pulls")
 	cmd.Flags().StringVar(&opts.auditLog, "audit-log", "", "append the audit log to `PATH` (default: ~/.agent-vault/audit/<vault_id>.jsonl)")
+	cmd.Flags().BoolVar(&opts.noReveal, "no-reveal", false, "serve no tool that returns a value (no agent_vault_get): secrets are used through agent_vault_http only")
+	cmd.Flags().DurationVar(&opts.httpTimeout, "http-timeout", mcpserver.DefaultHTTPTimeout, "most `TIME` one agent_vault_http call may take")
 	return cmd
 }
 
 func (o *mcpOptions) run(ctx context.Context) error {
 	if o.pullInterval <= 0 {
 		return vault.Usagef("--pull-interval must be positive (use --no-pull to never pull)")
+	}
+	if o.httpTimeout <= 0 {
+		return vault.Usagef("--http-timeout must be positive")
 	}
 	if err := mcpserver.Harden(); err != nil {
 		return fmt.Errorf("cannot protect the process memory (core dumps, ptrace): %w", err)
@@ -79,7 +90,7 @@ func (o *mcpOptions) run(ctx context.Context) error {
 	}
 	srv, err := mcpserver.New(mcpserver.Options{
 		Repo: repo, Key: o.path(o.key), NoPull: o.noPull, PullInterval: o.pullInterval, AuditLog: o.path(o.auditLog),
-		Log: o.io.Err, Version: Version,
+		Log: o.io.Err, Version: Version, NoReveal: o.noReveal, HTTPTimeout: o.httpTimeout,
 	})
 	if err != nil {
 		return err

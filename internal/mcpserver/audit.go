@@ -20,12 +20,24 @@ type AuditRecord struct {
 	Secret  string `json:"secret,omitempty"`
 	// Group is the group a list call asked for; absent for a list of every group.
 	Group string `json:"group,omitempty"`
-	// Outcome is "ok" or the error kind: usage, vault_not_found, not_found, not_authorized, integrity, error.
+	// Outcome is "ok" or the error kind: usage, vault_not_found, not_found, not_authorized, integrity, error;
+	// or refused_exfiltration: an agent_vault_http request refused because a secret would have gone to a
+	// host outside its signed allowlist.
 	Outcome string `json:"outcome"`
 	// Error is the failure's message (names and files, never a value); absent on success.
 	Error string `json:"error,omitempty"`
 	// Count is the number of secrets a successful list returned.
 	Count *int `json:"count,omitempty"`
+	// Method, Host and Secrets describe an agent_vault_http request: the method, the URL's host
+	// (lower-case, no port) and the secret paths its placeholders named. Never the URL's path, a
+	// header or the body.
+	Method  string   `json:"method,omitempty"`
+	Host    string   `json:"host,omitempty"`
+	Secrets []string `json:"secrets,omitempty"`
+	// Status is the HTTP status code of the response (of the last response, when a redirect was refused).
+	Status int `json:"status,omitempty"`
+	// RedirectHost is the host of a redirect that was refused (outcome refused_exfiltration).
+	RedirectHost string `json:"redirect_host,omitempty"`
 	// DurationMS is the time the call took in the server, in milliseconds.
 	DurationMS float64 `json:"duration_ms"`
 	// Client is the MCP client's name as it introduced itself, if it did.
@@ -97,6 +109,7 @@ func OpenAuditLog(path string, private bool) (*AuditLog, error) {
 // process's crash, not the machine's.
 func (a *AuditLog) Write(r AuditRecord) error {
 	r.Secret, r.Group = clip(r.Secret), clip(r.Group)
+	r.Host, r.RedirectHost = clip(r.Host), clip(r.RedirectHost)
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -2,9 +2,11 @@ package mcpserver
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -33,9 +35,19 @@ type Options struct {
 	Log io.Writer
 	// Version is reported to clients as the server's version.
 	Version string
+	// NoReveal withholds every tool that returns a raw value (agent_vault_get): the client can list
+	// secrets and use them through agent_vault_http, never read them.
+	NoReveal bool
+	// HTTPTimeout bounds one agent_vault_http call; <= 0 means DefaultHTTPTimeout.
+	HTTPTimeout time.Duration
+	// HTTPMaxBody is how many bytes of a response body agent_vault_http reads; <= 0 means
+	// DefaultHTTPMaxBody.
+	HTTPMaxBody int
 
 	// pull replaces the Git pull, for tests; nil means the working tree's upstream.
 	pull func(context.Context) error
+	// tlsRoots replaces the system's certificate roots for agent_vault_http, for tests.
+	tlsRoots *x509.CertPool
 }
 
 // Server serves one vault to the MCP client with one agent key. Create it with New, serve with Run,
@@ -49,6 +61,8 @@ type Server struct {
 	audit   *AuditLog
 	puller  *Puller // nil when not pulling
 	mcp     *mcp.Server
+	// transport carries every agent_vault_http request (see newTransport).
+	transport *http.Transport
 
 	// mu serialises the work on snapshots: a Snapshot is for one goroutine, and the high-water mark
 	// files are read, compared and rewritten by each open.
@@ -110,6 +124,7 @@ func New(opts Options) (*Server, error) {
 	if s.audit, err = OpenAuditLog(path, private); err != nil {
 		return nil, err
 	}
+	s.transport = newTransport(opts.tlsRoots)
 	s.mcp = s.newMCPServer()
 	return s, nil
 }
@@ -121,22 +136,38 @@ func ownerKeyError(key *vault.Key) error {
 
 // instructions is what the server tells the calling model about itself at initialisation.
 const instructions = `agent-vault holds credentials (API keys, tokens, passwords) for this session, encrypted and signed by their owner. ` +
-	`Call agent_vault_list to see which secrets this agent may read (metadata only, no values) and agent_vault_get to read one value when a task needs it. ` +
+	`Call agent_vault_list to see which secrets this agent may read (metadata only, no values). ` +
+	`To call an HTTP API with a secret, prefer agent_vault_http: write {{secret:PATH}} in a header or the body and the server sends the value without you seeing it; use agent_vault_get to read a value only when a task needs the value itself. ` +
 	`Values are secret: use a value only where the task needs it, and never repeat it to the user, quote it, summarise it, or write it into files, code, commits or logs. ` +
-	`Failures start with their kind (not_found, not_authorized, integrity, ...) and say what to do; never try to work around an integrity or not_authorized failure.`
+	`Failures start with their kind (not_found, not_authorized, integrity, refused_exfiltration, ...) and say what to do; never try to work around an integrity, not_authorized or refused_exfiltration failure.`
+
+// noRevealInstructions replace instructions under Options.NoReveal.
+const noRevealInstructions = `agent-vault holds credentials (API keys, tokens, passwords) for this session, encrypted and signed by their owner. ` +
+	`This server never shows a secret's value. Call agent_vault_list to see which secrets this agent may use (metadata only) and agent_vault_http to call an HTTP API with them: write {{secret:PATH}} in a header or the body and the server substitutes the value, sends the request to a host the owner allowed, and returns the response with the value redacted. ` +
+	`Failures start with their kind (not_found, not_authorized, integrity, refused_exfiltration, ...) and say what to do; never try to work around an integrity, not_authorized or refused_exfiltration failure.`
 
 func (s *Server) newMCPServer() *mcp.Server {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "agent-vault", Title: "agent-vault", Version: s.opts.Version}, &mcp.ServerOptions{
-		Instructions: instructions,
+		Instructions: s.instructions(),
 		Logger:       slog.New(slog.NewTextHandler(s.opts.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		// Tools only: no logging capability (logs go to standard error), and the tool list never changes.
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	})
 	for _, t := range tools {
+		if s.opts.NoReveal && revealsValue[t.name] {
+			continue
+		}
 		t.add(s, srv)
 	}
 	srv.AddReceivingMiddleware(s.auditMiddleware)
 	return srv
+}
+
+func (s *Server) instructions() string {
+	if s.opts.NoReveal {
+		return noRevealInstructions
+	}
+	return instructions
 }
 
 // MCP returns the MCP server, for connecting it to a transport of the caller's choice.
@@ -144,7 +175,11 @@ func (s *Server) MCP() *mcp.Server { return s.mcp }
 
 // Run serves one session over t (the commands use stdio) until the client disconnects or ctx is done.
 func (s *Server) Run(ctx context.Context, t mcp.Transport) error {
-	s.logf("serving vault %s to agent %s (key %s); audit log %s; %s", s.vaultID, s.agent, s.key.Source, s.audit.Path, s.pullDescription())
+	reveal := ""
+	if s.opts.NoReveal {
+		reveal = "; --no-reveal: no tool returns a value"
+	}
+	s.logf("serving vault %s to agent %s (key %s); audit log %s; %s%s", s.vaultID, s.agent, s.key.Source, s.audit.Path, s.pullDescription(), reveal)
 	return s.mcp.Run(ctx, t)
 }
 
@@ -167,8 +202,11 @@ func (s *Server) Agent() string { return s.agent }
 // AuditPath is the audit log's absolute path.
 func (s *Server) AuditPath() string { return s.audit.Path }
 
-// Close closes the audit log.
-func (s *Server) Close() error { return s.audit.Close() }
+// Close closes the audit log and the idle connections of agent_vault_http.
+func (s *Server) Close() error {
+	s.transport.CloseIdleConnections()
+	return s.audit.Close()
+}
 
 func (s *Server) logf(format string, args ...any) {
 	fmt.Fprintf(s.opts.Log, "agent-vault mcp: "+format+"\n", args...)

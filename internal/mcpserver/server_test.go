@@ -26,8 +26,11 @@ func TestToolsListed(t *testing.T) {
 	for _, tl := range res.Tools {
 		byName[tl.Name] = tl
 	}
-	if len(byName) != 2 || byName[ToolGet] == nil || byName[ToolList] == nil {
-		t.Fatalf("tools = %v, want exactly %s and %s", byName, ToolGet, ToolList)
+	if len(byName) != 3 || byName[ToolGet] == nil || byName[ToolList] == nil || byName[ToolHTTP] == nil {
+		t.Fatalf("tools = %v, want exactly %s, %s and %s", byName, ToolGet, ToolList, ToolHTTP)
+	}
+	if h := byName[ToolHTTP]; h.Annotations.ReadOnlyHint || h.Annotations.OpenWorldHint == nil || !*h.Annotations.OpenWorldHint {
+		t.Errorf("%s annotations = %+v, want an open-world tool that is not read-only", ToolHTTP, h.Annotations)
 	}
 	get := byName[ToolGet]
 	for _, want := range []string{"Never repeat", "never write it into files"} {

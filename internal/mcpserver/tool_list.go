@@ -26,25 +26,34 @@ type ListOutput struct {
 
 // SecretListing is one secret's verified metadata.
 type SecretListing struct {
-	Name             string   `json:"name" jsonschema:"the secret's path: the argument of agent_vault_get"`
+	Name             string   `json:"name" jsonschema:"the secret's path: the argument of agent_vault_get, or PATH in an agent_vault_http placeholder {{secret:PATH}}"`
 	Group            string   `json:"group" jsonschema:"the group the secret belongs to"`
 	Created          string   `json:"created" jsonschema:"when the secret was first stored (RFC 3339)"`
 	Rotated          string   `json:"rotated" jsonschema:"when its value last changed (RFC 3339)"`
 	Expires          string   `json:"expires,omitempty" jsonschema:"when the value expires (RFC 3339); absent when it does not"`
 	Expired          bool     `json:"expired" jsonschema:"true when the expiry has passed"`
 	AuthorizedAgents []string `json:"authorized_agents" jsonschema:"the agents that can read the secret"`
-	AllowHosts       []string `json:"allow_hosts" jsonschema:"the hosts the owner allows the value to be sent to; empty means not restricted"`
+	AllowHosts       []string `json:"allow_hosts" jsonschema:"the hosts agent_vault_http may send the value to, as the owner signed them; empty means none"`
 }
 
 const listDescription = `List the secrets this agent may read, with their verified metadata: path, group, when created and rotated, expiry, the agents that can read each one and the hosts it may be sent to. No value is returned or decrypted.
 
-Use it to find the exact path to pass to agent_vault_get. Pass group to list one group only.`
+Use it to find the exact path to pass to agent_vault_get or to write as {{secret:PATH}} in agent_vault_http (which sends a secret only to its allowed hosts). Pass group to list one group only.`
+
+// noRevealListDescription replaces listDescription when agent_vault_get is not offered (NoReveal).
+const noRevealListDescription = `List the secrets this agent may use, with their verified metadata: path, group, when created and rotated, expiry, the agents that can read each one and the hosts it may be sent to. No value is returned or decrypted.
+
+Use it to find the exact path to write as {{secret:PATH}} in agent_vault_http, which sends a secret only to its allowed hosts. Pass group to list one group only.`
 
 func (s *Server) addList(srv *mcp.Server) {
+	desc := listDescription
+	if s.opts.NoReveal {
+		desc = noRevealListDescription
+	}
 	mcp.AddTool(srv, &mcp.Tool{
 		Name:        ToolList,
 		Title:       "List readable secrets",
-		Description: listDescription,
+		Description: desc,
 		Annotations: &mcp.ToolAnnotations{Title: "List readable secrets", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
 	}, s.list)
 }
@@ -97,7 +106,7 @@ func listText(out ListOutput) string {
 	if len(out.Secrets) == 1 {
 		noun = "secret"
 	}
-	fmt.Fprintf(&b, "Agent %s can read %d %s in %s (pass the path to agent_vault_get):\n", out.Agent, len(out.Secrets), noun, where)
+	fmt.Fprintf(&b, "Agent %s can read %d %s in %s (use a path as {{secret:PATH}} in agent_vault_http, or with agent_vault_get where it is offered):\n", out.Agent, len(out.Secrets), noun, where)
 	for _, l := range out.Secrets {
 		fmt.Fprintf(&b, "- %s (group %s; rotated %s", l.Name, l.Group, l.Rotated[:10])
 		switch {
@@ -107,7 +116,9 @@ func listText(out ListOutput) string {
 			fmt.Fprintf(&b, "; expires %s", l.Expires[:10])
 		}
 		if len(l.AllowHosts) > 0 {
-			fmt.Fprintf(&b, "; only for %s", strings.Join(l.AllowHosts, ", "))
+			fmt.Fprintf(&b, "; may be sent to %s", strings.Join(l.AllowHosts, ", "))
+		} else {
+			b.WriteString("; may be sent to no host")
 		}
 		b.WriteString(")\n")
 	}

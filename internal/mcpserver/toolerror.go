@@ -13,11 +13,20 @@ import (
 type ToolError struct {
 	Kind vault.Kind
 	Msg  string
+	// Outcome, when set, names the failure instead of the kind, in the text and in the audit line:
+	// OutcomeRefusedExfiltration.
+	Outcome string
 }
 
 func (e *ToolError) Error() string {
+	if e.Outcome == OutcomeRefusedExfiltration {
+		return e.Outcome + ": " + e.Msg + "\nWhat to do: " + refusedAdvice
+	}
 	return e.Kind.String() + ": " + e.Msg + "\nWhat to do: " + advice(e.Kind)
 }
+
+// refusedAdvice is what to do about a refused exfiltration.
+const refusedAdvice = "the vault owner has not allowed this secret to be sent to this host, and the attempt is recorded. Do not retry against another host or try to send or read the value another way. If the request is legitimate, ask the user (the vault owner) to allow the host: agent-vault set PATH --keep-value --allow-host HOST (listing every host the secret may go to)."
 
 // toolError converts any failure into a ToolError of the same kind.
 func toolError(err error) *ToolError {

@@ -15,6 +15,7 @@ import (
 const (
 	ToolGet  = "agent_vault_get"
 	ToolList = "agent_vault_list"
+	ToolHTTP = "agent_vault_http"
 )
 
 // tool is one entry of the tool table: its name and how it adds itself to the MCP server.
@@ -28,7 +29,11 @@ type tool struct {
 var tools = []tool{
 	{ToolGet, (*Server).addGet},
 	{ToolList, (*Server).addList},
+	{ToolHTTP, (*Server).addHTTP},
 }
+
+// revealsValue names the tools whose result is a secret's raw value; Options.NoReveal withholds them.
+var revealsValue = map[string]bool{ToolGet: true}
 
 // call is what the audit middleware learns from a tool handler about one call.
 type call struct {
@@ -38,6 +43,7 @@ type call struct {
 	kind   vault.Kind
 	err    string // "" on success
 	count  *int   // secrets listed
+	http   *httpCall
 }
 
 type callKey struct{}
@@ -118,6 +124,9 @@ func (s *Server) auditMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 				rec.Outcome, rec.Error = te.Kind.String(), te.Msg
 				res = &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: te.Error()}}, IsError: true}
 			}
+		}
+		if c.http != nil {
+			c.http.audit(&rec)
 		}
 		rec.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		if aerr := s.audit.Write(rec); aerr != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/agent-vault/agent-vault/internal/redact"
@@ -409,11 +411,85 @@ func newRedactor(uses []*secretUse) (*redactor, error) {
 			return nil, &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf(
 				"the value of %s is empty or shorter than %d bytes, too short to be redacted from the response reliably; agent_vault_http does not send it", u.path, redact.MinLen)}
 		}
+		label := "<redacted:" + u.path + ">"
+		var all [][]byte
 		for _, f := range forms {
-			r.needles = append(r.needles, redact.Needle{Value: f, Label: "<redacted:" + u.path + ">"})
+			all = appendNew(all, f)
+			for _, v := range escapedForms(f) {
+				all = appendNew(all, v)
+			}
+		}
+		for _, f := range all {
+			r.needles = append(r.needles, redact.Needle{Value: f, Label: label})
 		}
 	}
 	return r, nil
+}
+
+// escapedForms returns the common escapings of form f that a server may echo instead of its bytes: as
+// a JSON string (Go's encoder with and without HTML escaping, and the ASCII-only escaping of Python's
+// json.dumps and others) and percent-encoded (query and path). Each is added only when it differs from
+// f. An encoding that changes the value as a whole (base64, hashing, compression, a partial echo) is
+// not caught; docs/mcp.md says so.
+func escapedForms(f []byte) [][]byte {
+	if !utf8.Valid(f) {
+		return nil
+	}
+	s := string(f)
+	var out [][]byte
+	add := func(v string) {
+		if v != s {
+			out = appendNew(out, []byte(v))
+		}
+	}
+	for _, html := range []bool{true, false} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(s) == nil {
+			j := strings.TrimSuffix(b.String(), "\n")
+			add(j[1 : len(j)-1])
+		}
+	}
+	add(asciiJSON(s))
+	add(url.QueryEscape(s))
+	add(url.PathEscape(s))
+	return out
+}
+
+// asciiJSON is s escaped as the inside of a JSON string with every non-ASCII character as \uXXXX (UTF-16).
+func asciiJSON(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString("\\n")
+		case r == '\r':
+			b.WriteString("\\r")
+		case r == '\t':
+			b.WriteString("\\t")
+		case r < 0x20 || r >= 0x7f && r < 0x10000:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		case r >= 0x10000:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, "\\u%04x\\u%04x", r1, r2)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func appendNew(list [][]byte, v []byte) [][]byte {
+	for _, x := range list {
+		if bytes.Equal(x, v) {
+			return list
+		}
+	}
+	return append(list, v)
 }
 
 // bytes returns b redacted.

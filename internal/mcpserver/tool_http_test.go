@@ -7,10 +7,12 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +21,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -100,6 +103,23 @@ func newEcho(t *testing.T, tls bool) *echo {
 		fw, _ := flate.NewWriter(w, flate.BestSpeed)
 		io.WriteString(fw, "echo: "+r.Header.Get("Authorization"))
 		fw.Close()
+	})
+	mux.HandleFunc("/escaped", func(w http.ResponseWriter, r *http.Request) {
+		v := r.Header.Get("Authorization")
+		j, _ := json.Marshal(map[string]string{"got": v})
+		// ASCII-only JSON, as Python's json.dumps writes it: UTF-16 \u escapes.
+		var ascii strings.Builder
+		for _, u := range utf16.Encode([]rune(v)) {
+			switch {
+			case u == '"' || u == '\\':
+				ascii.WriteString(`\` + string(rune(u)))
+			case u < 0x80:
+				ascii.WriteByte(byte(u))
+			default:
+				fmt.Fprintf(&ascii, `\u%04x`, u)
+			}
+		}
+		fmt.Fprintf(w, "%s\nascii=\"%s\"\nquery=%s\npath=%s\n", j, ascii.String(), url.QueryEscape(v), url.PathEscape(v))
 	})
 	mux.HandleFunc("/binary", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -257,6 +277,21 @@ func TestHTTPValueForms(t *testing.T) {
 		"method": "GET", "url": e.at("127.0.0.1", "/"), "headers": map[string]any{"X-Key": "{{secret:stripe/pem}}"},
 	})
 	wantToolError(t, res, "error", "stripe/pem", "cannot be sent in a header")
+}
+
+// TestHTTPEscapedEchoes: a server that echoes a value JSON-escaped or percent-encoded gets it redacted
+// too.
+func TestHTTPEscapedEchoes(t *testing.T) {
+	f := newFixture(t)
+	value := `tok"en/<&>+ wörd😀` + canary
+	f.set("stripe/api-key", value, vault.SetOptions{AllowHosts: []string{"127.0.0.1"}})
+	e := newEcho(t, false)
+	_, cs := f.connect(f.options())
+	res := callTool(t, cs, ToolHTTP, map[string]any{"method": "GET", "url": e.at("127.0.0.1", "/escaped"), "headers": map[string]any{"Authorization": "{{secret:stripe/api-key}}"}})
+	out := httpOut(t, res)
+	if strings.Contains(resultJSON(t, res), canary) || strings.Count(out.Body, "<redacted:stripe/api-key>") != 4 || !strings.Contains(out.Body, "query=<redacted") {
+		t.Errorf("body = %q, want four redactions and no value", out.Body)
+	}
 }
 
 func TestHTTPRefusesHostNotAllowed(t *testing.T) {

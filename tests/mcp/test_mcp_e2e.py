@@ -56,7 +56,7 @@ async def test_initialize_and_list_tools(world: World, standalone: bool) -> None
         assert init.server_info.name == "agent-vault"
         assert init.instructions and "never repeat" in init.instructions
         tools = {t.name: t for t in (await s.list_tools()).tools}
-    assert set(tools) == {"agent_vault_get", "agent_vault_list"}
+    assert set(tools) == {"agent_vault_get", "agent_vault_list", "agent_vault_http"}
     get, lst = tools["agent_vault_get"], tools["agent_vault_list"]
     assert "Never repeat" in (get.description or "") and "never write it into files" in (get.description or "")
     assert get.input_schema["required"] == ["secret"]

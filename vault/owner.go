@@ -139,20 +139,12 @@ func (o *Owner) finish(t *tx) error {
 	if err != nil {
 		return err
 	}
-	secretMarks := map[string]uint64{}
-	for _, ix := range t.indexes {
-		if ix != nil {
-			for p, e := range ix.Secrets {
-				if e.Version == t.root.Version {
-					secretMarks[p] = e.Version
-				}
-			}
-		}
-	}
 	if err := rememberVault(o.home, t.root.VaultID, t.root.Owner.VerifyKey); err != nil && KindOf(err) != KindIntegrity {
 		return err
 	}
-	if err := raiseMarks(o.home, t.root.VaultID, t.root.Version, Hash(rootBytes), secretMarks); err != nil {
+	// Per-secret marks are left to reads: recording every secret a change touched would make the
+	// marks file, which every read parses, grow with the vault.
+	if err := raiseMarks(o.home, t.root.VaultID, t.root.Version, Hash(rootBytes), nil); err != nil {
 		return err
 	}
 	o.Root, o.RootSHA = t.root, Hash(rootBytes)

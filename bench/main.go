@@ -72,9 +72,9 @@ func run(bin string, runs int, sizes string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-52s %12s %8s\n", "operation", "median", "ratio")
-	fmt.Printf("%-52s %12s %8s\n", "age -d -i KEY FILE (stock CLI)", fmtDur(tAge), "1.00x")
-	fmt.Printf("%-52s %12s %7.2fx   (target <= 1.15x)\n", "agent-vault get --no-pull --key KEY (agent)", fmtDur(tAV), float64(tAV)/float64(tAge))
+	fmt.Printf("%-60s %12s %8s\n", "operation", "median", "ratio")
+	fmt.Printf("%-60s %12s %8s\n", "age -d -i KEY FILE (stock CLI)", fmtDur(tAge), "1.00x")
+	fmt.Printf("%-60s %12s %7.2fx   (target <= 1.15x)\n", "agent-vault get --no-pull --key KEY (agent)", fmtDur(tAV), float64(tAV)/float64(tAge))
 
 	v, err := vault.Find(repo)
 	if err != nil {
@@ -104,11 +104,38 @@ func run(bin string, runs int, sizes string) error {
 			if err := av(op, "deployer", group); err != nil {
 				return err
 			}
-			fmt.Printf("%-52s %12s\n", fmt.Sprintf("agent-vault %s, group of %d secrets (incl. git commit)", op, n), fmtDur(time.Since(start)))
+			fmt.Printf("%-60s %12s\n", fmt.Sprintf("agent-vault %s, group of %d secrets (CLI, with git commit)", op, n), fmtDur(time.Since(start)))
 		}
-		fmt.Printf("%-52s %12s\n", fmt.Sprintf("  (setup: storing %d secrets in one change)", n), fmtDur(fill))
+		// The same change through the vault package: re-encryption and the crash-safe write, without
+		// Git, whose share is writing two new objects per secret.
+		for _, op := range []string{"grant", "revoke"} {
+			start := time.Now()
+			if err := apiChange(v, ownerKey, op, "deployer", group); err != nil {
+				return err
+			}
+			fmt.Printf("%-60s %12s\n", fmt.Sprintf("  %s through the vault package (no git)", op), fmtDur(time.Since(start)))
+		}
+		if err := av("repair"); err != nil { // commits the package-level changes
+			return err
+		}
+		fmt.Printf("%-60s %12s\n", fmt.Sprintf("  (setup: storing %d secrets in one change, with git commit)", n), fmtDur(fill))
 	}
 	return nil
+}
+
+// apiChange grants or revokes through the vault package.
+func apiChange(v *vault.Vault, key *vault.Key, op, agent, group string) error {
+	o, err := v.OpenOwner(key)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	if op == "grant" {
+		_, _, err = o.Grant(agent, group)
+	} else {
+		_, err = o.Revoke(agent, group)
+	}
+	return err
 }
 
 // populate stores n secrets in group in one change.

@@ -206,7 +206,8 @@ func recipients(root *Root, group string, extras []string) ([]age.Recipient, []s
 	if err != nil {
 		return nil, nil, newErr(KindIntegrity, "state/root: malformed owner recipient")
 	}
-	rs := []age.Recipient{owner}
+	// Agents first, the owner last: a reader tries the stanzas in order, and agents read far more often.
+	var rs []age.Recipient
 	agents := sortedKeys(names)
 	for _, a := range agents {
 		r, err := age.ParseX25519Recipient(root.Agents[a].Recipient)
@@ -215,7 +216,7 @@ func recipients(root *Root, group string, extras []string) ([]age.Recipient, []s
 		}
 		rs = append(rs, r)
 	}
-	return rs, agents, nil
+	return append(rs, owner), agents, nil
 }
 
 func encrypt(value []byte, rs []age.Recipient) ([]byte, error) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
@@ -63,24 +62,9 @@ func (g *global) pull(v *vault.Vault) {
 		return
 	}
 	if err := repo.PullFFOnly(ctx, pullTimeout); err != nil {
-		reason := "could not pull"
-		if errors.Is(err, gitrepo.ErrOffline) {
-			reason = "offline"
-		}
-		fmt.Fprintf(g.io.Err, "agent-vault: warning: %s from %s (%s); using the local copy\n", reason, up, oneLine(err.Error()))
+		reason, detail := gitrepo.PullFailure(err)
+		fmt.Fprintf(g.io.Err, "agent-vault: warning: %s from %s (%s); using the local copy\n", reason, up, detail)
 	}
-}
-
-// oneLine joins the non-blank lines of a multi-line message (git's stderr) so that a warning stays on
-// one line.
-func oneLine(s string) string {
-	var parts []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	return strings.Join(parts, " ")
 }
 
 // commit records the vault's change in one Git commit.

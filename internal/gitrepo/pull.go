@@ -160,3 +160,13 @@ func (r *Repo) isAncestor(ctx context.Context, a, b string) (bool, error) {
 	}
 	return false, err
 }
+
+// PullFailure says why a pull failed, for a one-line warning: reason is "offline" when the remote could
+// not be reached and "could not pull" otherwise; detail is git's message on one line.
+func PullFailure(err error) (reason, detail string) {
+	reason = "could not pull"
+	if errors.Is(err, ErrOffline) {
+		reason = "offline"
+	}
+	return reason, strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -68,11 +68,8 @@ func (p *Puller) Sync(ctx context.Context) {
 	case errors.Is(err, gitrepo.ErrNoUpstream):
 		// Nothing to pull from: the same as no remote at all.
 	default:
-		msg := "could not pull"
-		if errors.Is(err, gitrepo.ErrOffline) {
-			msg = "offline"
-		}
-		msg = "warning: " + msg + " (" + oneLine(err.Error()) + "); using the local copy"
+		reason, detail := gitrepo.PullFailure(err)
+		msg := "warning: " + reason + " (" + detail + "); using the local copy"
 		if msg != p.lastMsg {
 			p.report(msg)
 		}

@@ -462,6 +462,20 @@ func TestAttackFork(t *testing.T) {
 	av.expect(err, KindIntegrity, "fork")
 }
 
+// expectEscrowRefused asserts that the owner refuses ci's escrow with an integrity error naming want, and
+// that check reports the escrow.
+func (av *attackVault) expectEscrowRefused(want string) {
+	av.t.Helper()
+	o, err := av.v.OpenOwner(av.owner)
+	if err != nil {
+		av.t.Fatal(err)
+	}
+	_, err = o.Escrow("ci")
+	o.Close()
+	av.expect(err, KindIntegrity, want)
+	av.checkReports(escrowFile("ci"))
+}
+
 func TestAttackEscrowReplaced(t *testing.T) {
 	attackerKeyFile := func(av *attackVault) []byte {
 		return agentKeyFile(av.attacker, "ci", av.ci.PinVaultID, av.ci.PinVerifyKey)
@@ -470,15 +484,7 @@ func TestAttackEscrowReplaced(t *testing.T) {
 		av := newAttackVault(t)
 		r, _, _ := av.root()
 		av.writeFile(escrowFile("ci"), encryptTo(t, attackerKeyFile(av), r.Owner.Recipient))
-		o, err := av.v.OpenOwner(av.owner)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer o.Close()
-		_, err = o.Escrow("ci")
-		av.expect(err, KindIntegrity, "agents/ci/private.key.escrow does not match")
-		o.Close()
-		av.checkReports(escrowFile("ci"))
+		av.expectEscrowRefused("agents/ci/private.key.escrow does not match")
 	})
 	t.Run("signed but holding another key", func(t *testing.T) {
 		// Even an escrow the root vouches for is refused when the identity inside is not the agent's
@@ -491,15 +497,7 @@ func TestAttackEscrowReplaced(t *testing.T) {
 		a.EscrowSHA256 = Hash(esc)
 		r.Agents["ci"] = a
 		av.resign(r, raw)
-		o, err := av.v.OpenOwner(av.owner)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer o.Close()
-		_, err = o.Escrow("ci")
-		av.expect(err, KindIntegrity, "not the agent's signed recipient")
-		o.Close()
-		av.checkReports(escrowFile("ci"))
+		av.expectEscrowRefused("not the agent's signed recipient")
 	})
 	t.Run("not encrypted to the owner", func(t *testing.T) {
 		av := newAttackVault(t)
@@ -510,13 +508,7 @@ func TestAttackEscrowReplaced(t *testing.T) {
 		a.EscrowSHA256 = Hash(esc)
 		r.Agents["ci"] = a
 		av.resign(r, raw)
-		o, err := av.v.OpenOwner(av.owner)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer o.Close()
-		_, err = o.Escrow("ci")
-		av.expect(err, KindIntegrity, "does not decrypt with the owner key")
+		av.expectEscrowRefused("does not decrypt with the owner key")
 	})
 }
 

@@ -3,50 +3,28 @@ package vault
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
 
 // vectorsDir holds the shared test vectors (testdata/vectors/README.md), written by
 // vault/internal/vectorgen and read by every reader's tests.
 var vectorsDir = filepath.Join("..", "testdata", "vectors")
 
-type vectorCase struct {
-	Name        string            `json:"name"`
-	Vault       string            `json:"vault"`
-	Key         string            `json:"key"`
-	OwnerKey    bool              `json:"owner_key"`
-	Secret      string            `json:"secret"`
-	Home        map[string]string `json:"home"`
-	ValueBase64 *string           `json:"value_base64"`
-	Error       *string           `json:"error"`
-	Description string            `json:"description"`
-}
-
-type vectorFile struct {
-	Format int           `json:"format"`
-	Cases  []*vectorCase `json:"cases"`
-}
-
-func loadVectors(t *testing.T) *vectorFile {
+func loadVectors(t *testing.T) *vectors.Expected {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorsDir, "expected.json"))
+	vf, err := vectors.Load(vectorsDir)
 	if err != nil {
-		t.Fatalf("the test vectors are missing (go run ./vault/internal/vectorgen -out testdata/vectors): %v", err)
-	}
-	var vf vectorFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&vf); err != nil {
-		t.Fatalf("expected.json: %v", err)
+		t.Fatalf("the test vectors are missing or malformed (go run ./vault/internal/vectorgen -out testdata/vectors): %v", err)
 	}
 	if vf.Format != 1 || len(vf.Cases) == 0 {
 		t.Fatalf("expected.json: format %d with %d cases", vf.Format, len(vf.Cases))
 	}
-	return &vf
+	return vf
 }
 
 // copyPrivate copies a key file to a fresh 0600 file: Git does not keep modes, and a key file readable by
@@ -63,7 +41,7 @@ func copyPrivate(t *testing.T, src, dst string) {
 }
 
 // runVector reads the case's secret as a reader would, in the current (fresh) home.
-func runVector(t *testing.T, c *vectorCase, keyPath string) ([]byte, error) {
+func runVector(t *testing.T, c *vectors.Case, keyPath string) ([]byte, error) {
 	key, err := ResolveKey(keyPath)
 	if err != nil {
 		return nil, err

@@ -247,7 +247,7 @@ func (g *gen) cases() []*Case {
 	}
 	fail := func(name, vaultName, key string, ownerKey bool, secret string, home map[string]string, errKind, goMessage, desc string) {
 		add(Case{Name: name, Vault: vaultName, Key: key, OwnerKey: ownerKey, Secret: secret, Home: home,
-			Error: kind(errKind), Description: desc, goMessage: goMessage})
+			Error: kind(errKind), Description: desc, GoMessage: goMessage})
 	}
 	ownerVerify := vault.FormatVerifyKey(g.ownerPub)
 	owner2Verify := vault.FormatVerifyKey(g.signer2.Public().(ed25519.PublicKey))

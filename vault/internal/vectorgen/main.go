@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/agent-vault/agent-vault/vault"
+	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
 
 func main() {
@@ -34,28 +35,11 @@ func main() {
 	}
 }
 
-// Case is one entry of expected.json (testdata/vectors/README.md).
-type Case struct {
-	Name        string            `json:"name"`
-	Vault       string            `json:"vault"`
-	Key         string            `json:"key"`
-	OwnerKey    bool              `json:"owner_key"`
-	Secret      string            `json:"secret"`
-	Home        map[string]string `json:"home"`
-	ValueBase64 *string           `json:"value_base64"`
-	Error       *string           `json:"error"`
-	Description string            `json:"description"`
-
-	// goMessage, when set, must appear in the Go reader's error message: it shows that the rule the case
-	// is about is the one that fired (and not some other check further up).
-	goMessage string
-}
-
-// Expected is expected.json.
-type Expected struct {
-	Format int     `json:"format"`
-	Cases  []*Case `json:"cases"`
-}
+// Case and Expected are the vectors package's, shared with the Go reader's vector test.
+type (
+	Case     = vectors.Case
+	Expected = vectors.Expected
+)
 
 func value(b []byte) *string { s := base64.StdEncoding.EncodeToString(b); return &s }
 func kind(k string) *string  { return &k }
@@ -163,8 +147,8 @@ func selfCheck(stage string, cases []*Case) error {
 			return fmt.Errorf("case %q: want error %s, got a value", c.Name, *c.Error)
 		case vault.KindOf(err).String() != *c.Error:
 			return fmt.Errorf("case %q: want error %s, got %s: %v", c.Name, *c.Error, vault.KindOf(err), err)
-		case c.goMessage != "" && !strings.Contains(err.Error(), c.goMessage):
-			return fmt.Errorf("case %q: the error %q does not come from the rule under test (%q)", c.Name, err, c.goMessage)
+		case c.GoMessage != "" && !strings.Contains(err.Error(), c.GoMessage):
+			return fmt.Errorf("case %q: the error %q does not come from the rule under test (%q)", c.Name, err, c.GoMessage)
 		}
 	}
 	return nil

@@ -75,7 +75,7 @@ func (g *global) commit(v *vault.Vault, message string) error {
 			fmt.Fprintf(g.io.Err, "agent-vault: warning: %s is not in a Git repository; the change is not committed\n", v.Top)
 			return nil
 		}
-		return fmt.Errorf("cannot find the Git repository: %w", err)
+		return fmt.Errorf("the vault changed, but it cannot be committed (fix Git, then run 'agent-vault repair'): cannot find the Git repository: %w", err)
 	}
 	res, err := repo.Commit(context.Background(), "agent-vault: "+message, v.Dir)
 	if err != nil {

@@ -66,15 +66,25 @@ func run(bin string, runs int, sizes string) error {
 	enc := filepath.Join(repo, ".agent-vault", "secrets", "stripe", "api-key.enc")
 
 	fmt.Printf("agent-vault benchmark (%d runs per get command; medians)\n\n", runs)
-	getAV := []string{bin, "-C", repo, "get", "stripe/api-key", "--no-pull", "--key", ciKey}
-	getAge := []string{agePath, "-d", "-i", ciKey, enc}
-	tAV, tAge, err := interleave(runs, getAV, getAge)
+	getOnly := filepath.Join(work, "getonly")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", getOnly, "./bench/getonly")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building bench/getonly: %v\n%s", err, out)
+	}
+	times, err := interleave(runs, [][]string{
+		{agePath, "-d", "-i", ciKey, enc},
+		{bin, "-C", repo, "get", "stripe/api-key", "--no-pull", "--key", ciKey},
+		{getOnly, repo, ciKey, "stripe/api-key"},
+	})
 	if err != nil {
 		return err
 	}
+	tAge, tAV, tOnly := times[0], times[1], times[2]
 	fmt.Printf("%-60s %12s %8s\n", "operation", "median", "ratio")
 	fmt.Printf("%-60s %12s %8s\n", "age -d -i KEY FILE (stock CLI)", fmtDur(tAge), "1.00x")
 	fmt.Printf("%-60s %12s %7.2fx   (target <= 1.15x)\n", "agent-vault get --no-pull --key KEY (agent)", fmtDur(tAV), float64(tAV)/float64(tAge))
+	fmt.Printf("%-60s %12s %7.2fx\n", "  the same read path alone (bench/getonly)", fmtDur(tOnly), float64(tOnly)/float64(tAge))
 
 	v, err := vault.Find(repo)
 	if err != nil {
@@ -154,24 +164,25 @@ func populate(v *vault.Vault, key *vault.Key, group string, n int) error {
 	return o.SetMany(paths, values, vault.SetOptions{})
 }
 
-// interleave runs two commands alternately, so that both see the same machine load, and returns the
-// median wall time of each.
-func interleave(runs int, a, b []string) (time.Duration, time.Duration, error) {
-	var ta, tb []time.Duration
+// interleave runs the commands in turn, so that all see the same machine load, and returns the median
+// wall time of each.
+func interleave(runs int, cmds [][]string) ([]time.Duration, error) {
+	times := make([][]time.Duration, len(cmds))
 	for i := 0; i < runs; i++ {
-		for _, c := range []struct {
-			argv []string
-			into *[]time.Duration
-		}{{a, &ta}, {b, &tb}} {
-			cmd := exec.Command(c.argv[0], c.argv[1:]...)
+		for j, argv := range cmds {
+			cmd := exec.Command(argv[0], argv[1:]...)
 			start := time.Now()
 			if out, err := cmd.CombinedOutput(); err != nil {
-				return 0, 0, fmt.Errorf("%s: %v\n%s", strings.Join(c.argv, " "), err, out)
+				return nil, fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 			}
-			*c.into = append(*c.into, time.Since(start))
+			times[j] = append(times[j], time.Since(start))
 		}
 	}
-	return median(ta), median(tb), nil
+	medians := make([]time.Duration, len(cmds))
+	for j := range times {
+		medians[j] = median(times[j])
+	}
+	return medians, nil
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -33,6 +33,8 @@ run agent-vault get stripe/api-key --key "$HOME/.agent-vault/agents/ci.key"; ech
 step "List secrets (metadata only) and agents"
 run agent-vault list
 run agent-vault list-agents
+step "Use it without seeing it: run puts it in a command's environment and redacts it from the output"
+run agent-vault run --key "$HOME/.agent-vault/agents/ci.key" --env STRIPE_KEY=stripe/api-key -- sh -c 'echo "deploying with $STRIPE_KEY"'
 step "Tamper with the ciphertext as a hostile Git remote could: every reader refuses"
 cp .agent-vault/secrets/stripe/api-key.enc "$work/saved.enc"
 printf 'x' >> .agent-vault/secrets/stripe/api-key.enc

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // The transaction protocol of docs/format.md section 9.
@@ -248,20 +246,6 @@ func pruneEmptyDirs(vaultDir, d string) {
 		}
 		d = filepath.Dir(d)
 	}
-}
-
-// syncTree flushes every file written so far to stable storage: one syncfs for the whole file system,
-// far cheaper than an fsync per file when a grant rewrites thousands of secrets.
-func syncTree(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
-		return wrapErr(KindError, err, "cannot flush the vault to disk")
-	}
-	return nil
 }
 
 func cloneRoot(r *Root) *Root {

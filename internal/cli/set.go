@@ -108,6 +108,11 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 	if err != nil {
 		return err
 	}
+	if value != nil && len(value) == 0 {
+		// An empty input is nearly always a value that did not arrive (an unset variable, a closed
+		// pipe); storing it would silently replace the secret.
+		return vault.Usagef("empty value for %s; nothing stored", path)
+	}
 	return o.mutate(o.key, func(ow *vault.Owner) (string, error) {
 		if err := ow.Set(path, value, opts); err != nil {
 			return "", err
@@ -126,7 +131,8 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 	})
 }
 
-// value reads the secret's value from the argument, --from-file or standard input; nil with --keep-value.
+// value reads the secret's value from the argument, --from-file or standard input (non-nil, possibly
+// empty); nil with --keep-value.
 func (o *setOptions) value(path string, argValue *string) ([]byte, error) {
 	sources := 0
 	for _, given := range []bool{argValue != nil, o.fromFile != "", o.keepValue} {
@@ -159,10 +165,7 @@ func (o *setOptions) value(path string, argValue *string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the value: %w", err)
 		}
-		if len(v) == 0 {
-			return nil, vault.Usagef("empty value; nothing stored")
-		}
-		return v, nil
+		return append([]byte{}, v...), nil // never nil, which would mean --keep-value
 	default:
 		return readLimited(o.io.In, "standard input")
 	}

@@ -40,7 +40,6 @@ const VALUES: ReadonlyMap<string, Uint8Array> = new Map([
   ["app/multiline", enc("line one\nline two\r\n\n  indented\tand tabbed\n")],
   ["app/unicode", enc("pässwörd – 日本語 ✓ 🔑")],
   ["app/expiring", enc("short-lived")],
-  ["app/empty", new Uint8Array(0)],
   ["app/large", Uint8Array.from({ length: 1 << 20 }, (_, i) => Number((BigInt(i) * 2654435761n) >> 13n) & 0xff)], // 1 MiB, the largest value
   ["shared/token", enc("placed in group app")],
   ["infra/db-url", enc("postgres://u:p@db.internal/app")],
@@ -228,7 +227,6 @@ test("the agent reads with keyPath, pinned: no trust on first use", async () => 
   const v = w.open({ logger });
   for (const p of CI_READABLE) assert.deepEqual(await v.getBytes(p), VALUES.get(p), p);
   assert.equal(await v.get("app/text"), "sk_live_abc123");
-  assert.equal(await v.get("app/empty"), "");
   assert.deepEqual(logger.warnings, []);
   assert.ok(!fs.existsSync(path.join(w.agentAV, "known_vaults")));
   const marks = JSON.parse(fs.readFileSync(path.join(w.agentAV, "state", `${w.vaultId()}.json`), "utf8"));

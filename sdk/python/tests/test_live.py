@@ -43,7 +43,6 @@ VALUES: dict[str, bytes] = {
     "app/multiline": b"line one\nline two\r\n\n  indented\tand tabbed\n",
     "app/unicode": "pässwörd – 日本語 ✓ 🔑".encode(),
     "app/expiring": b"short-lived",
-    "app/empty": b"",
     "app/large": bytes((i * 2654435761 >> 13) & 0xFF for i in range(1 << 20)),  # 1 MiB, the largest value
     "shared/token": b"placed in group app",
     "infra/db-url": b"postgres://u:p@db.internal/app",
@@ -218,7 +217,6 @@ def test_agent_reads_with_key_path(world: World, caplog: pytest.LogCaptureFixtur
         for path in CI_READABLE:
             assert v.get_bytes(path) == VALUES[path], path
         assert v.get("app/text") == "sk_live_abc123"
-        assert v.get("app/empty") == ""
     # The key file is pinned: no trust on first use, nothing recorded in known_vaults.
     assert agent_vault_warnings(caplog) == []
     assert not (world.agent_home / ".agent-vault" / "known_vaults").exists()

@@ -73,9 +73,5 @@ func wrapErr(kind Kind, err error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Err: err}
 }
 
-// Integrityf builds an integrity error; callers outside the package use it for repository bytes they
-// find wanting.
-func Integrityf(format string, args ...any) error { return newErr(KindIntegrity, format, args...) }
-
 // Usagef builds a usage error.
 func Usagef(format string, args ...any) error { return newErr(KindUsage, format, args...) }

@@ -106,6 +106,18 @@ remote is never trusted.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return vault.Usagef("%v", err) })
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "run as if started in `DIR`")
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetHelpCommand(&cobra.Command{
+		Use:     "help [command]",
+		Short:   "Help about any command",
+		Example: "  agent-vault help set",
+		RunE: func(cmd *cobra.Command, a []string) error {
+			target, rest, err := cmd.Root().Find(a)
+			if err != nil || len(rest) > 0 || (target == cmd.Root() && len(a) > 0) {
+				return vault.Usagef("no help topic %q", strings.Join(a, " "))
+			}
+			return target.Help()
+		},
+	})
 	root.AddCommand(
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newGetCmd(g), newListCmd(g), newRmCmd(g), newGrantCmd(g),

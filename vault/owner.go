@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -177,6 +178,9 @@ func (o *Owner) txIndex(t *tx, group string, create bool) (*Index, error) {
 	if _, ok := t.root.Groups[group]; !ok {
 		if !create {
 			return nil, newErr(KindNotFound, "no group %q in this vault", group)
+		}
+		if other := caseTwin(group, sortedKeys(t.root.Groups)); other != "" {
+			return nil, newErr(KindUsage, "group %q differs from group %q only in case, which collides on case-insensitive file systems", group, other)
 		}
 		t.root.Groups[group] = RootGroup{Members: []string{}}
 		ix := &Index{Type: indexType, Format: FormatVersion, VaultID: t.root.VaultID, Group: group, Secrets: map[string]IndexEntry{}}
@@ -383,6 +387,46 @@ func (o *Owner) SetMany(paths []string, values [][]byte, opts SetOptions) error 
 	return o.finish(t)
 }
 
+// checkNewPath refuses a new secret path whose files would collide with another secret's: a path that
+// differs from an existing one (or one new in t) only in case (one file on case-insensitive file
+// systems), or a directory segment ending in .enc or .meta (a directory where another secret's file may
+// be).
+func (o *Owner) checkNewPath(t *tx, path string) error {
+	segs := strings.Split(path, "/")
+	for _, seg := range segs[:len(segs)-1] {
+		if l := strings.ToLower(seg); strings.HasSuffix(l, ".enc") || strings.HasSuffix(l, ".meta") {
+			return newErr(KindUsage, "secret path %q: a directory segment may not end in .enc or .meta", path)
+		}
+	}
+	if t.folded == nil {
+		all, err := o.allIndexes()
+		if err != nil {
+			return err
+		}
+		t.folded = map[string]string{}
+		for _, ix := range all {
+			for p := range ix.Secrets {
+				t.folded[strings.ToLower(p)] = p
+			}
+		}
+	}
+	if other, ok := t.folded[strings.ToLower(path)]; ok && other != path {
+		return newErr(KindUsage, "secret path %q differs from %q only in case, which collides on case-insensitive file systems", path, other)
+	}
+	t.folded[strings.ToLower(path)] = path
+	return nil
+}
+
+// caseTwin returns the name in names that equals name but for case, or "".
+func caseTwin(name string, names []string) string {
+	for _, n := range names {
+		if n != name && strings.EqualFold(n, name) {
+			return n
+		}
+	}
+	return ""
+}
+
 // setChange prepares the change that stores value at path under t.
 func (o *Owner) setChange(t *tx, path string, value []byte, opts SetOptions) (*change, error) {
 	if err := CheckUserPath(path); err != nil {
@@ -395,6 +439,11 @@ func (o *Owner) setChange(t *tx, path string, value []byte, opts SetOptions) (*c
 	exists := err == nil
 	if err != nil && (KindOf(err) != KindNotFound || value == nil) {
 		return nil, err
+	}
+	if !exists {
+		if err := o.checkNewPath(t, path); err != nil {
+			return nil, err
+		}
 	}
 	group := DefaultGroup(path)
 	if exists {
@@ -478,6 +527,9 @@ func (o *Owner) AddAgent(name string) ([]byte, error) {
 	}
 	if _, ok := o.Root.Agents[name]; ok {
 		return nil, newErr(KindError, "agent %q already exists; use recover-agent to give it a new key", name)
+	}
+	if other := caseTwin(name, o.Root.AgentNames()); other != "" {
+		return nil, newErr(KindUsage, "agent %q differs from agent %q only in case, which collides on case-insensitive file systems", name, other)
 	}
 	t := o.begin()
 	keyFile, err := o.newAgentKey(t, name)

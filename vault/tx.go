@@ -28,6 +28,7 @@ type tx struct {
 	writes  map[string][]byte
 	removes map[string]bool
 	indexes map[string]*Index // every index the change touched; nil removes the group's index
+	folded  map[string]string // lower-cased secret path → path, built when a new path is checked
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -29,4 +30,56 @@ func TestQuickStart(t *testing.T) {
 		t.Fatalf("revoked agent: kind %v", k)
 	}
 	tv.mustGet(tv.owner, "stripe/api-key", "sk_live_abc123")
+}
+
+func TestNamesThatCollideOnDiskAreRefused(t *testing.T) {
+	tv := newTestVault(t)
+	tv.set("stripe/api-key", "sk_live_case", SetOptions{})
+	tv.set("nested/a", "sk_live_nested", SetOptions{})
+	o, err := tv.v.OpenOwner(tv.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	for _, c := range []struct {
+		path string
+		opts SetOptions
+		want string
+	}{
+		{"stripe/API-KEY", SetOptions{}, "only in case"},
+		{"Stripe/other", SetOptions{}, "only in case"}, // a new group "Stripe" beside "stripe"
+		{"x/other", SetOptions{Group: "STRIPE"}, "only in case"},
+		{"nested/a.enc/b", SetOptions{}, "may not end in .enc or .meta"},
+		{"nested/b.META/c", SetOptions{}, "may not end in .enc or .meta"},
+	} {
+		err := o.Set(c.path, []byte("sk_live_collision"), c.opts)
+		if KindOf(err) != KindUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Set(%q) = %v, want a usage error about %q", c.path, err, c.want)
+		}
+	}
+	if _, err := o.AddAgent("CI"); KindOf(err) != KindUsage {
+		t.Errorf("AddAgent(CI) beside ci = %v, want a usage error", err)
+	}
+	if exists(tv.v.Dir, pendingDir) {
+		t.Fatal("a refused change left a pending transaction")
+	}
+	// The existing secrets are untouched, and a name that only looks alike is fine.
+	if err := o.Set("stripe/api-key-2", []byte("sk_live_fine"), SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	tv.mustGet(tv.owner, "stripe/api-key", "sk_live_case")
+}
+
+func TestSetManyRefusesPathsThatCollideWithEachOther(t *testing.T) {
+	tv := newTestVault(t)
+	o, err := tv.v.OpenOwner(tv.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	err = o.SetMany([]string{"db/url", "db/URL"}, [][]byte{[]byte("sk_live_one"), []byte("sk_live_two")}, SetOptions{})
+	if KindOf(err) != KindUsage || !strings.Contains(err.Error(), "only in case") {
+		t.Fatalf("SetMany = %v, want a usage error about case", err)
+	}
 }

@@ -415,12 +415,20 @@ func TestBech32AgainstAge(t *testing.T) {
 }
 
 func TestSplitSigned(t *testing.T) {
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	pub := priv.Public().(ed25519.PublicKey)
 	body := []byte("{\n  \"type\": \"agent-vault-root\"\n}\n")
-	signed := SignRoot(priv, body)
-	sigLine := signed[len(body):]
-	b64 := strings.TrimSuffix(strings.TrimPrefix(string(sigLine), sigLinePrefix), "\n")
+	// A key whose signature has a '+' or '/' in its base64, so that the URL-alphabet case differs from
+	// the standard one (about one signature in sixteen has neither).
+	var pub ed25519.PublicKey
+	var priv ed25519.PrivateKey
+	var signed, sigLine []byte
+	var b64 string
+	for b64 == "" || !strings.ContainsAny(b64, "+/") {
+		_, priv, _ = ed25519.GenerateKey(rand.Reader)
+		pub = priv.Public().(ed25519.PublicKey)
+		signed = SignRoot(priv, body)
+		sigLine = signed[len(body):]
+		b64 = strings.TrimSuffix(strings.TrimPrefix(string(sigLine), sigLinePrefix), "\n")
+	}
 	short := base64.StdEncoding.EncodeToString(make([]byte, 63))
 	for _, tc := range []struct {
 		name string

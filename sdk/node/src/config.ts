@@ -3,7 +3,7 @@
  * learn which vault id and owner verify key to look up in `known_vaults`, and then verify the root with that key.
  */
 
-import { parse as parseYaml } from "yaml";
+import { parseYamlMapping } from "./yamlmap.js";
 import { IntegrityError } from "./errors.js";
 import { isVerifyKey } from "./signed.js";
 import { isVaultId } from "./trust.js";
@@ -23,15 +23,7 @@ export interface VaultConfig {
  */
 export function parseConfig(bytes: Uint8Array): VaultConfig {
   const w = CONFIG_FILE;
-  let doc: unknown;
-  try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 0, prettyErrors: false });
-  } catch {
-    throw new IntegrityError(`${w}: not valid UTF-8 YAML`);
-  }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new IntegrityError(`${w}: not a YAML mapping`);
-  const c = doc as Record<string, unknown>;
+  const c = parseYamlMapping(bytes, w);
   const format = c["format"];
   if (format !== 1) {
     throw new IntegrityError(`${w}: unknown format ${JSON.stringify(format ?? null)} (this SDK reads format 1)`);

@@ -3,7 +3,7 @@
  * the index entry before calling {@link parseMeta}.
  */
 
-import { parse as parseYaml } from "yaml";
+import { parseYamlMapping } from "./yamlmap.js";
 import { IntegrityError } from "./errors.js";
 import { checkSegment } from "./names.js";
 
@@ -37,15 +37,7 @@ function parseTime(v: unknown, name: string, what: string): Date {
  */
 export function parseMeta(bytes: Uint8Array, name: string, group: string): SecretInfo {
   const w = `secrets/${name}.meta`;
-  let doc: unknown;
-  try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 0, prettyErrors: false });
-  } catch {
-    throw new IntegrityError(`${w}: not valid UTF-8 YAML`);
-  }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new IntegrityError(`${w}: not a YAML mapping`);
-  const m = doc as Record<string, unknown>;
+  const m = parseYamlMapping(bytes, w);
   if (m["name"] !== name) throw new IntegrityError(`${w}: name does not match the index entry ${name}`);
   if (m["group"] !== group) throw new IntegrityError(`${w}: group does not match the group ${group} of the index`);
   const agents = m["authorized_agents"] ?? [];

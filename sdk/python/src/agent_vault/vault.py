@@ -176,14 +176,7 @@ class Vault:
                 )
             marks = self._mark_store(root)
             rises = marks.check_secret(path, entry.version)
-            rel = f"secrets/{path}.enc"
-            try:
-                _, enc = self._dir.read(_secret_file(path, ".enc"), LIMIT_ENC)
-            except FileMissing:
-                raise IntegrityError(f"{VAULT_DIR}/{rel} is missing but the signed state lists it") from None
-            assert enc is not None
-            if hashlib.sha256(enc).hexdigest() != entry.enc_sha256:
-                raise IntegrityError(f"{VAULT_DIR}/{rel}: hash does not match the signed state")
+            enc = self._read_vouched(path, ".enc", LIMIT_ENC, entry.enc_sha256)
             try:
                 value: bytes = pyrage.decrypt(enc, [key.key.identity])
             except pyrage.DecryptError:
@@ -213,17 +206,23 @@ class Vault:
                 for path, entry in self._index(root, g).secrets.items():
                     if not member and not (agents is not None and agents & entry.extra_agents):
                         continue
-                    rel = f"secrets/{path}.meta"
-                    try:
-                        _, meta = self._dir.read(_secret_file(path, ".meta"), LIMIT_OTHER)
-                    except FileMissing:
-                        raise IntegrityError(f"{VAULT_DIR}/{rel} is missing but the signed state lists it") from None
-                    assert meta is not None
-                    if hashlib.sha256(meta).hexdigest() != entry.meta_sha256:
-                        raise IntegrityError(f"{VAULT_DIR}/{rel}: hash does not match the signed state")
+                    meta = self._read_vouched(path, ".meta", LIMIT_OTHER, entry.meta_sha256)
                     out.append(parse_meta(meta, path, g))
             out.sort(key=lambda s: s.name)
             return out
+
+    def _read_vouched(self, path: str, suffix: str, limit: int, want_sha256: str) -> bytes:
+        """Read a secret's ``.enc`` or ``.meta`` file, which the signed state vouches for, and check its hash.
+        A missing file or a hash mismatch is an IntegrityError."""
+        rel = f"secrets/{path}{suffix}"
+        try:
+            _, data = self._dir.read(_secret_file(path, suffix), limit)
+        except FileMissing:
+            raise IntegrityError(f"{VAULT_DIR}/{rel} is missing but the signed state lists it") from None
+        assert data is not None
+        if hashlib.sha256(data).hexdigest() != want_sha256:
+            raise IntegrityError(f"{VAULT_DIR}/{rel}: hash does not match the signed state")
+        return data
 
     def close(self) -> None:
         """Forget the key and the caches. Later calls raise AgentVaultError (kind ``usage``)."""

@@ -99,15 +99,21 @@ def _sha(obj: Mapping[str, Any], key: str, what: str) -> str:
 # -- config.yaml -------------------------------------------------------------------------------------------------
 
 
-def parse_config(data: bytes) -> tuple[str, str]:
-    """Return ``(vault_id, owner_verify_key)`` from ``config.yaml`` bytes. The result is untrusted."""
-    what = "config.yaml"
+def _yaml_mapping(data: bytes, what: str) -> dict[Any, Any]:
+    """Load ``data`` as one UTF-8 YAML mapping (safe loader); IntegrityError naming ``what`` otherwise."""
     try:
         obj = yaml.safe_load(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError):
         raise IntegrityError(f"{what}: not valid UTF-8 YAML") from None
     if not isinstance(obj, dict):
         raise IntegrityError(f"{what}: not a mapping")
+    return obj
+
+
+def parse_config(data: bytes) -> tuple[str, str]:
+    """Return ``(vault_id, owner_verify_key)`` from ``config.yaml`` bytes. The result is untrusted."""
+    what = "config.yaml"
+    obj = _yaml_mapping(data, what)
     _check_format(obj, what)
     vault_id = obj.get("vault_id")
     if not is_vault_id(vault_id):
@@ -347,12 +353,7 @@ def parse_meta(data: bytes, name: str, group: str) -> SecretInfo:
     """Parse a ``.meta`` file whose hash has been checked; its ``name`` and ``group`` must equal those of the
     index entry that vouched for it."""
     what = f"secrets/{name}.meta"
-    try:
-        obj = yaml.safe_load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError):
-        raise IntegrityError(f"{what}: not valid UTF-8 YAML") from None
-    if not isinstance(obj, dict):
-        raise IntegrityError(f"{what}: not a mapping")
+    obj = _yaml_mapping(data, what)
     if obj.get("name") != name:
         raise IntegrityError(f"{what}: name does not match the secret {name!r}")
     if obj.get("group") != group:

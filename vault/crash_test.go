@@ -266,13 +266,17 @@ func linkDir(t *testing.T, src, dst string) {
 	}
 }
 
-// TestHelperProcess is the child of TestCrashSubprocess: it grants dep the group bulk of the vault named
-// by $AGENT_VAULT_TEST_CRASH_CHILD and is killed by the parent at some point.
-func TestHelperProcess(t *testing.T) {
-	dir := os.Getenv("AGENT_VAULT_TEST_CRASH_CHILD")
-	if dir == "" {
-		t.Skip("the child process of TestCrashSubprocess")
+// TestMain runs the test binary as the child of TestCrashSubprocess when the parent asks for it, and the
+// tests otherwise.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("AGENT_VAULT_TEST_CRASH_CHILD"); dir != "" {
+		crashChild(dir)
 	}
+	os.Exit(m.Run())
+}
+
+// crashChild grants dep the group bulk of the vault in dir; the parent kills it at some point.
+func crashChild(dir string) {
 	Warn = func(string) {}
 	if step := os.Getenv("AGENT_VAULT_TEST_CRASH_STEP"); step != "" {
 		// Die at the named step, all goroutines at once, as a crash would.
@@ -308,9 +312,6 @@ func TestHelperProcess(t *testing.T) {
 }
 
 func TestCrashSubprocess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills child processes; skipped with -short")
-	}
 	budget := time.Now().Add(12 * time.Second)
 	cv := newCrashVault(t, 320)
 	paths := sortedKeys(cv.values)
@@ -334,7 +335,7 @@ func TestCrashSubprocess(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Setenv("AGENT_VAULT_HOME", home)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "AGENT_VAULT_TEST_CRASH_CHILD="+top, "AGENT_VAULT_TEST_CRASH_STEP="+step,
 			"AGENT_VAULT_HOME="+home, "AGENT_VAULT_KEY=")
 		var stderr bytes.Buffer

@@ -1,20 +1,14 @@
+//go:build unix
+
 package gitrepo
 
 import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
-
-func skipWithoutSh(t *testing.T) {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("hook tests need a POSIX system")
-	}
-}
 
 func readFile(t *testing.T, p string) []byte {
 	t.Helper()
@@ -46,7 +40,6 @@ func tryCommit(t *testing.T, r *Repo, files map[string][]byte) (string, bool) {
 }
 
 func TestInstallPreCommitHookFresh(t *testing.T) {
-	skipWithoutSh(t)
 	t.Parallel()
 	r := newRepo(t, true)
 	path, err := r.InstallPreCommitHook()
@@ -79,7 +72,6 @@ func TestInstallPreCommitHookFresh(t *testing.T) {
 }
 
 func TestInstallPreCommitHookIdempotent(t *testing.T) {
-	skipWithoutSh(t)
 	t.Parallel()
 	r := newRepo(t, true)
 	p1, err := r.InstallPreCommitHook()
@@ -106,7 +98,6 @@ func TestInstallPreCommitHookIdempotent(t *testing.T) {
 }
 
 func TestInstallPreCommitHookChains(t *testing.T) {
-	skipWithoutSh(t)
 	t.Parallel()
 	r := newRepo(t, true)
 	hooks := filepath.Join(r.Top, ".git", "hooks")
@@ -174,7 +165,6 @@ func TestInstallPreCommitHookChains(t *testing.T) {
 }
 
 func TestInstallPreCommitHookHonoursHooksPath(t *testing.T) {
-	skipWithoutSh(t)
 	t.Parallel()
 	t.Run("relative", func(t *testing.T) {
 		t.Parallel()
@@ -215,7 +205,6 @@ func TestInstallPreCommitHookHonoursHooksPath(t *testing.T) {
 // TestPreCommitHookBlocksEveryKind runs real `git commit`s through the
 // installed hook.
 func TestPreCommitHookBlocksEveryKind(t *testing.T) {
-	skipWithoutSh(t)
 	t.Parallel()
 	s := samples(t)
 	r := newRepo(t, true)

@@ -1,3 +1,5 @@
+//go:build unix
+
 package gitrepo
 
 import (
@@ -169,9 +171,6 @@ func TestPullFFOnlyNoUpstream(t *testing.T) {
 // timeout returns ErrOffline promptly and kills the helper's whole process
 // group.
 func TestPullFFOnlyTimeout(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs a POSIX shell remote helper")
-	}
 	s := newRemoteSetup(t)
 	bin := t.TempDir()
 	pidFile := filepath.Join(bin, "sleep.pid")

@@ -1,4 +1,8 @@
 // Command agent-vault is the zero-trust credential manager for AI agents. See README.md.
+//
+// It does not link the MCP server: `agent-vault mcp` runs the agent-vault-mcp program installed beside
+// it, so that every other command, `get` above all, starts without initialising the MCP SDK and
+// net/http (see internal/cli/mcp.go).
 package main
 
 import (

@@ -5,17 +5,55 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"os/signal"
-	"syscall"
+	"os/exec"
+	"path/filepath"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
-	"github.com/agent-vault/agent-vault/internal/mcpserver"
 	"github.com/agent-vault/agent-vault/vault"
 )
+
+// The MCP server lives in its own program, agent-vault-mcp, and the agent-vault binary does not link it:
+// the MCP SDK, net/http and their dependencies would otherwise be initialised at the start of every
+// command, `get` included (about fifty more packages, and a binary twice the size). `agent-vault mcp`
+// parses and checks its flags like any command (so --help, completions and usage errors are its own),
+// then replaces itself with the agent-vault-mcp installed beside it, which runs the same command tree
+// with the server linked in (see MainWithMCP). The MCP client sees one process speaking the protocol,
+// exactly as before.
+
+// MCPProgram is the name of the MCP server's program, which `agent-vault mcp` runs from the directory
+// that holds the agent-vault executable.
+const MCPProgram = "agent-vault-mcp"
+
+// MCPSubcommandEnv is set (to "1") in the environment of the agent-vault-mcp that `agent-vault mcp`
+// starts: it tells agent-vault-mcp to run agent-vault's own arguments as `agent-vault mcp` would, with
+// the same messages, rather than as the standalone command. agent-vault-mcp removes it from its
+// environment before it does anything else.
+const MCPSubcommandEnv = "AGENT_VAULT_MCP_SUBCOMMAND"
+
+// Defaults of the mcp command's flags. internal/mcpserver has the same values (its test checks that
+// they agree); they are repeated here so that the agent-vault binary need not link the server.
+const (
+	MCPDefaultPullInterval = 5 * time.Second
+	MCPDefaultHTTPTimeout  = 30 * time.Second
+)
+
+// MCPConfig is what the mcp command hands to the server once its flags are checked. Paths are resolved
+// as the command line meant them (relative to -C DIR); Key may be empty (the server then resolves
+// AGENT_VAULT_KEY and the default key, as every command does).
+type MCPConfig struct {
+	Repo, Key, AuditLog string
+	NoPull, NoReveal    bool
+	PullInterval        time.Duration
+	HTTPTimeout         time.Duration
+	IO                  *IO
+}
+
+// MCPServer runs the MCP server until the client goes away or ctx is cancelled.
+type MCPServer func(ctx context.Context, c MCPConfig) error
 
 type mcpOptions struct {
 	*global
@@ -50,7 +88,10 @@ give the AI tool an agent key with only the grants it needs.
 Pulls from the Git upstream are coalesced: at most one per --pull-interval. Every tool call appends
 one JSON line (time, vault, agent, tool, secret or group, outcome, duration; never a value) to the
 audit log, by default ~/.agent-vault/audit/<vault_id>.jsonl. Standard output carries only the
-protocol; messages for people go to standard error.`,
+protocol; messages for people go to standard error.
+
+'agent-vault mcp' runs the agent-vault-mcp program, which must be installed in the same directory
+as agent-vault (make build and go install of both commands put them there).`,
 		Example: `  agent-vault mcp --repo ~/src/infra --key ~/.agent-vault/agents/claude.key
   AGENT_VAULT_KEY=~/.agent-vault/agents/claude.key agent-vault-mcp --repo ~/src/infra --no-pull
   agent-vault mcp --repo ~/src/infra --key ~/.agent-vault/agents/claude.key --no-reveal`,
@@ -60,10 +101,10 @@ protocol; messages for people go to standard error.`,
 	cmd.Flags().StringVar(&opts.repo, "repo", "", "the vault's repository `DIR` (default: the current directory)")
 	cmd.Flags().StringVar(&opts.key, "key", "", "agent key `PATH` (default: AGENT_VAULT_KEY)")
 	cmd.Flags().BoolVar(&opts.noPull, "no-pull", false, "never pull from the upstream; serve the local copy")
-	cmd.Flags().DurationVar(&opts.pullInterval, "pull-interval", mcpserver.DefaultPullInterval, "least `TIME` between two pulls")
+	cmd.Flags().DurationVar(&opts.pullInterval, "pull-interval", MCPDefaultPullInterval, "least `TIME` between two pulls")
 	cmd.Flags().StringVar(&opts.auditLog, "audit-log", "", "append the audit log to `PATH` (default: ~/.agent-vault/audit/<vault_id>.jsonl)")
 	cmd.Flags().BoolVar(&opts.noReveal, "no-reveal", false, "serve no tool that returns a value (no agent_vault_get): secrets are used through agent_vault_http only")
-	cmd.Flags().DurationVar(&opts.httpTimeout, "http-timeout", mcpserver.DefaultHTTPTimeout, "most `TIME` one agent_vault_http call may take")
+	cmd.Flags().DurationVar(&opts.httpTimeout, "http-timeout", MCPDefaultHTTPTimeout, "most `TIME` one agent_vault_http call may take")
 	return cmd
 }
 
@@ -74,50 +115,78 @@ func (o *mcpOptions) run(ctx context.Context) error {
 	if o.httpTimeout <= 0 {
 		return vault.Usagef("--http-timeout must be positive")
 	}
-	if err := mcpserver.Harden(); err != nil {
-		return fmt.Errorf("cannot protect the process memory (core dumps, ptrace): %w", err)
+	if o.serveMCP == nil {
+		return o.startMCPProgram()
 	}
 	// Relative paths are relative to -C DIR, as for every command ("run as if started in DIR").
 	repo := o.dir
 	if o.repo != "" {
 		repo = o.path(o.repo)
 	}
-	in, out := o.io.In, o.io.Out
-	if out == io.Writer(os.Stdout) {
-		// Standard output is the protocol's alone: anything else that writes to os.Stdout by mistake
-		// goes to standard error instead.
-		os.Stdout = os.Stderr
-	}
-	srv, err := mcpserver.New(mcpserver.Options{
-		Repo: repo, Key: o.path(o.key), NoPull: o.noPull, PullInterval: o.pullInterval, AuditLog: o.path(o.auditLog),
-		Log: o.io.Err, Version: Version, NoReveal: o.noReveal, HTTPTimeout: o.httpTimeout,
-	})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err = srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(in), Writer: nopWriteCloser{out}})
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) && !errors.Is(err, mcp.ErrConnectionClosed) {
-		return fmt.Errorf("MCP session: %w", err)
-	}
-	return nil
+	return o.serveMCP(ctx, MCPConfig{
+		Repo: repo, Key: o.path(o.key), NoPull: o.noPull, PullInterval: o.pullInterval,
+		AuditLog: o.path(o.auditLog), NoReveal: o.noReveal, HTTPTimeout: o.httpTimeout, IO: o.io,
+	})
 }
 
-type nopWriteCloser struct{ io.Writer }
+// startMCPProgram runs agent-vault-mcp, from the directory of the running executable, on agent-vault's
+// own arguments. With the process's own standard streams it replaces this process (exec), so that the
+// MCP client's process is the server; otherwise (a caller that passed other streams) it runs it as a
+// child connected to those streams and returns its exit status.
+func (g *global) startMCPProgram() error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("agent-vault mcp runs the %s program installed beside agent-vault, but cannot tell where agent-vault is: %w", MCPProgram, err)
+	}
+	if resolved, err := filepath.EvalSymlinks(self); err == nil {
+		self = resolved
+	}
+	program := filepath.Join(filepath.Dir(self), MCPProgram)
+	if fi, err := os.Stat(program); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		why := "does not exist"
+		switch {
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			why = "cannot be read: " + err.Error()
+		case err == nil:
+			why = "is not an executable file"
+		}
+		return fmt.Errorf("agent-vault mcp runs the %s program installed beside agent-vault, and %s %s; "+
+			"install it there (CGO_ENABLED=0 go install github.com/agent-vault/agent-vault/cmd/agent-vault-mcp@latest "+
+			"installs it beside a go-installed agent-vault), or run %s with the same flags", MCPProgram, program, why, MCPProgram)
+	}
+	argv := append([]string{program}, g.args...)
+	env := append(os.Environ(), MCPSubcommandEnv+"=1")
+	if g.io.In == io.Reader(os.Stdin) && g.io.Out == io.Writer(os.Stdout) && g.io.Err == io.Writer(os.Stderr) {
+		err := execProgram(program, argv, env) // returns only on failure
+		if !errors.Is(err, errNoExec) {
+			return fmt.Errorf("cannot run %s: %w", program, err)
+		}
+	}
+	cmd := &exec.Cmd{Path: program, Args: argv, Env: env, Stdin: g.io.In, Stdout: g.io.Out, Stderr: g.io.Err}
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		return &exitStatus{code: exitCode(ee.ProcessState)} // the program has reported its own error
+	}
+	return fmt.Errorf("cannot run %s: %w", program, err)
+}
 
-func (nopWriteCloser) Close() error { return nil }
+// errNoExec: the system cannot replace the running process; the program runs as a child instead.
+var errNoExec = errors.New("exec is not supported on this system")
 
 // MCPMain runs the standalone agent-vault-mcp command: the mcp command as a program of its own, with
-// the same flags, and returns the exit status (the kinds' exit codes, as for agent-vault).
-func MCPMain(args []string, streams *IO) int {
-	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, "agent-vault-mcp: "+msg) }
-	cmd := newMCPCmd(&global{io: streams, dir: "."})
-	cmd.Use = "agent-vault-mcp"
+// the same flags, and returns the exit status (the kinds' exit codes, as for agent-vault). serve is the
+// MCP server.
+func MCPMain(args []string, streams *IO, serve MCPServer) int {
+	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, MCPProgram+": "+msg) }
+	cmd := newMCPCmd(&global{io: streams, dir: ".", serveMCP: serve})
+	cmd.Use = MCPProgram
 	cmd.Version = Version
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	cmd.SetIn(streams.In)
@@ -134,9 +203,16 @@ func MCPMain(args []string, streams *IO) int {
 	if !errors.As(err, &ve) && isCobraUsageError(err) {
 		kind = vault.KindUsage
 	}
-	fmt.Fprintf(streams.Err, "agent-vault-mcp: %s\n", err)
+	fmt.Fprintf(streams.Err, "%s: %s\n", MCPProgram, err)
 	if kind == vault.KindUsage {
-		fmt.Fprintln(streams.Err, "Run 'agent-vault-mcp --help' for usage.")
+		fmt.Fprintf(streams.Err, "Run '%s --help' for usage.\n", MCPProgram)
 	}
 	return kind.ExitCode()
+}
+
+// MainWithMCP runs agent-vault's command line, as Main does, with the MCP server linked in: it is what
+// agent-vault-mcp runs when `agent-vault mcp` started it (MCPSubcommandEnv), so that every message,
+// path and exit status is the one `agent-vault mcp` gives. It runs only the mcp command.
+func MainWithMCP(args []string, streams *IO, serve MCPServer) int {
+	return run(args, streams, serve, true)
 }

@@ -38,11 +38,23 @@ func System() *IO {
 	}
 }
 
-// Main runs the command line args and returns the process exit status.
-func Main(args []string, streams *IO) int {
+// Main runs the command line args and returns the process exit status. The mcp command runs the
+// agent-vault-mcp program (see MCPProgram): the MCP server is not linked into agent-vault.
+func Main(args []string, streams *IO) int { return run(args, streams, nil, false) }
+
+// run runs the command line with serve as the MCP server (nil: the mcp command starts agent-vault-mcp);
+// onlyMCP refuses every other command.
+func run(args []string, streams *IO, serve MCPServer, onlyMCP bool) int {
 	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, "agent-vault: "+msg) }
-	root := NewRootCmd(streams)
+	root, g := newRoot(streams, serve)
+	g.args = args
 	root.SetArgs(args)
+	if onlyMCP {
+		if c, _, err := root.Find(args); err == nil && c.Name() != "mcp" {
+			fmt.Fprintf(streams.Err, "agent-vault: %s runs only the mcp command\n", MCPProgram)
+			return vault.KindUsage.ExitCode()
+		}
+	}
 	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
@@ -80,11 +92,20 @@ func isCobraUsageError(err error) bool {
 type global struct {
 	io  *IO
 	dir string // -C
+	// args is the whole command line, which the mcp command hands on to agent-vault-mcp.
+	args []string
+	// serveMCP is the MCP server when it is linked in (agent-vault-mcp); nil in agent-vault.
+	serveMCP MCPServer
 }
 
 // NewRootCmd builds the agent-vault command tree.
 func NewRootCmd(streams *IO) *cobra.Command {
-	g := &global{io: streams}
+	root, _ := newRoot(streams, nil)
+	return root
+}
+
+func newRoot(streams *IO, serve MCPServer) (*cobra.Command, *global) {
+	g := &global{io: streams, serveMCP: serve}
 	root := &cobra.Command{
 		Use:   "agent-vault",
 		Short: "Zero-trust credential manager for AI agents",
@@ -124,7 +145,7 @@ remote is never trusted.`,
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newCompletionsCmd(g), newMCPCmd(g),
 		newRunCmd(g), newInjectCmd(g),
 	)
-	return root
+	return root, g
 }
 
 // Version is the version printed by --version; set at build time with -ldflags.

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agent-vault/agent-vault/internal/cli"
+	"github.com/agent-vault/agent-vault/internal/cli/mcpserve"
 )
 
 // The CLI's behaviour is specified by the scripts in testdata/script: each reads like a terminal session
@@ -35,8 +36,11 @@ import (
 // Commands beyond plain testscript:
 //
 //	agent-vault ARGS...  runs cli.Main in a subprocess (as the installed binary would run).
-//	status N             asserts that the last agent-vault command exited with status N (testscript
-//	                     itself only tells zero from non-zero); meaningless after background (&) runs.
+//	agent-vault-mcp ARGS...  runs the agent-vault-mcp program (mcpserve.Main) in a subprocess; it is
+//	                     installed beside agent-vault, where `agent-vault mcp` finds it.
+//	status N             asserts that the last agent-vault or agent-vault-mcp command exited with status
+//	                     N (testscript itself only tells zero from non-zero); meaningless after
+//	                     background (&) runs.
 //	umask MODE           sets the umask of the following agent-vault commands (octal, e.g. 077 or 000).
 //	perm FILE MODE       asserts FILE's permission bits (octal, e.g. 0600); FILE is not followed if it
 //	                     is a symbolic link.
@@ -51,25 +55,31 @@ func TestMain(m *testing.M) {
 		f.Value.Set(strconv.Itoa(max(8, runtime.GOMAXPROCS(0))))
 	}
 	testscript.Main(m, map[string]func(){
-		"agent-vault": func() {
-			if s := os.Getenv("AV_TEST_UMASK"); s != "" {
-				u, err := strconv.ParseUint(s, 8, 32)
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "bad AV_TEST_UMASK %q\n", s)
-					os.Exit(100)
-				}
-				syscall.Umask(int(u))
-			}
-			code := cli.Main(os.Args[1:], cli.System())
-			if f := os.Getenv("AV_TEST_STATUS"); f != "" {
-				if err := os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644); err != nil {
-					fmt.Fprintf(os.Stderr, "cannot record the exit status: %v\n", err)
-					os.Exit(100)
-				}
-			}
-			os.Exit(code)
-		},
+		"agent-vault":     func() { runCommand(func() int { return cli.Main(os.Args[1:], cli.System()) }) },
+		"agent-vault-mcp": func() { runCommand(func() int { return mcpserve.Main(os.Args[1:], cli.System()) }) },
 	})
+}
+
+// runCommand runs one of the scripts' programs in its subprocess: with the umask of AV_TEST_UMASK, and
+// recording the exit status in AV_TEST_STATUS. `agent-vault mcp` replaces the agent-vault process with
+// agent-vault-mcp (installed beside it, as testscript installs both), which then records the status.
+func runCommand(main func() int) {
+	if s := os.Getenv("AV_TEST_UMASK"); s != "" {
+		u, err := strconv.ParseUint(s, 8, 32)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bad AV_TEST_UMASK %q\n", s)
+			os.Exit(100)
+		}
+		syscall.Umask(int(u))
+	}
+	code := main()
+	if f := os.Getenv("AV_TEST_STATUS"); f != "" {
+		if err := os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "cannot record the exit status: %v\n", err)
+			os.Exit(100)
+		}
+	}
+	os.Exit(code)
 }
 
 func TestScript(t *testing.T) {

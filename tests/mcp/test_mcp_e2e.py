@@ -229,22 +229,24 @@ async def test_key_from_environment(world: World) -> None:
 async def test_process_hardening(world: World) -> None:
     async with world.session() as s:
         await s.call_tool("agent_vault_list", {})
-        pid = server_pid(agent_vault_bin())
+        # `agent-vault mcp` replaces itself with the agent-vault-mcp installed beside it.
+        pid = server_pid(agent_vault_bin(), agent_vault_mcp_bin())
         limits = Path(f"/proc/{pid}/limits").read_text()
     core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
     assert core.split()[4:6] == ["0", "0"], core
 
 
-def server_pid(binary: Path) -> int:
-    """The pid of this test process's child running binary."""
+def server_pid(*binaries: Path) -> int:
+    """The pid of this test process's child running one of binaries."""
+    wanted = {b.resolve() for b in binaries}
     for task in Path("/proc/self/task").iterdir():
         for child in (task / "children").read_text().split():
             try:
-                if Path(f"/proc/{child}/exe").resolve() == binary:
+                if Path(f"/proc/{child}/exe").resolve() in wanted:
                     return int(child)
             except OSError:
                 continue
-    raise AssertionError(f"no child process runs {binary}")
+    raise AssertionError(f"no child process runs any of {', '.join(map(str, binaries))}")
 
 
 def test_stdout_carries_only_the_protocol(world: World) -> None:

@@ -70,3 +70,13 @@ func bech32Decode(s string) (string, []byte, error) {
 	}
 	return hrp, out, nil
 }
+
+// ValidRecipient reports whether s is an X25519 recipient as the repository must spell it: "age1" and 58
+// lower-case Bech32 characters that decode to 32 bytes (docs/format.md section 3.1).
+func ValidRecipient(s string) bool {
+	if len(s) != 62 || strings.ToLower(s) != s {
+		return false
+	}
+	hrp, data, err := bech32Decode(s)
+	return err == nil && hrp == "age" && len(data) == 32
+}

@@ -62,10 +62,10 @@ func (s *Snapshot) Check(soon time.Duration) *Report {
 	rp := &reporter{r: &Report{VaultID: s.Root.VaultID, Version: s.Root.Version, Role: s.Role.String(), Agents: len(s.Root.Agents), Findings: []Finding{}}}
 	dir := s.Vault.Dir
 	if exists(dir, pendingDir) {
-		rp.add("error", pendingDir, "%s", pendingHint)
+		rp.add("error", pendingDir, "an interrupted change is waiting in .agent-vault/.pending; the owner runs 'agent-vault repair'")
 	}
 	for rel, want := range s.Root.Files {
-		data, err := readVouched(dir, rel, LimitOther, want)
+		data, err := readVouched(dir, rel, want)
 		if err != nil {
 			rp.add("error", rel, "%v", err)
 			continue
@@ -76,18 +76,43 @@ func (s *Snapshot) Check(soon time.Duration) *Report {
 	}
 	agentIDs := s.checkAgents(rp)
 	vouched := map[string]bool{}
-	for _, g := range sortedKeys(s.Root.Groups) {
-		vouched[indexFile(g)] = true
-		ix, err := s.Index(g)
+	type item struct {
+		path string
+		e    Entry
+	}
+	var items []item
+	counts := map[string]int{}
+	extra := map[string]bool{}
+	for _, id := range sortedKeys(s.Root.Index) {
+		vouched[shardFile(id)] = true
+		sh, err := s.shard(id)
 		if err != nil {
-			rp.add("error", indexFile(g), "%v", err)
+			rp.add("error", shardFile(id), "%v", err)
 			continue
 		}
-		s.checkGroup(rp, g, ix, agentIDs, soon, vouched)
+		for p, e := range sh.Secrets {
+			items = append(items, item{p, e})
+			counts[e.Group]++
+			for _, a := range e.ExtraAgents {
+				extra[a] = true
+			}
+			vouched[encFile(p)], vouched[metaFile(p)] = true, true
+		}
 	}
+	for _, g := range sortedKeys(s.Root.Groups) {
+		if counts[g] != s.Root.Groups[g].Secrets {
+			rp.add("error", "state/root", "group %s has %d secrets in the index, the signed root says %d", g, counts[g], s.Root.Groups[g].Secrets)
+		}
+	}
+	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.path, b.path) })
+	parallel(len(items), func(i int) error {
+		s.checkSecret(rp, items[i].path, &items[i].e, agentIDs, soon)
+		return nil
+	})
+	rp.r.Secrets = len(items)
 	for name := range s.Root.Agents {
 		vouched[agentPubFile(name)], vouched[escrowFile(name)] = true, true
-		if len(s.Root.AgentGroups(name)) == 0 && !s.hasExtraGrant(name) {
+		if len(s.Root.AgentGroups(name)) == 0 && !extra[name] {
 			rp.add("warning", "agents/"+name, "agent %s has access to no secret", name)
 		}
 	}
@@ -103,13 +128,13 @@ func (s *Snapshot) checkAgents(rp *reporter) map[string]age.Identity {
 	ids := map[string]age.Identity{}
 	for _, name := range sortedKeys(s.Root.Agents) {
 		a := s.Root.Agents[name]
-		pub, err := readVouched(s.Vault.Dir, agentPubFile(name), LimitOther, a.PublicKeySHA256)
+		pub, err := readVouchedHash(s.Vault.Dir, agentPubFile(name), LimitOther, a.PublicKeySHA256)
 		if err != nil {
 			rp.add("error", agentPubFile(name), "%v", err)
 		} else if strings.TrimSpace(string(pub)) != a.Recipient {
 			rp.add("error", agentPubFile(name), "does not hold the signed recipient of agent %s", name)
 		}
-		esc, err := readVouched(s.Vault.Dir, escrowFile(name), LimitOther, a.EscrowSHA256)
+		esc, err := readVouchedHash(s.Vault.Dir, escrowFile(name), LimitOther, a.EscrowSHA256)
 		if err != nil {
 			rp.add("error", escrowFile(name), "%v", err)
 			continue
@@ -132,51 +157,27 @@ func (s *Snapshot) checkAgents(rp *reporter) map[string]age.Identity {
 	return ids
 }
 
-func (s *Snapshot) hasExtraGrant(agent string) bool {
-	for g := range s.Root.Groups {
-		if ix, err := s.Index(g); err == nil {
-			for _, e := range ix.Secrets {
-				if slices.Contains(e.ExtraAgents, agent) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-func (s *Snapshot) checkGroup(rp *reporter, g string, ix *Index, ids map[string]age.Identity, soon time.Duration, vouched map[string]bool) {
-	if s.Root.Groups[g].Secrets != len(ix.Secrets) {
-		rp.add("error", indexFile(g), "holds %d secrets, the signed root says %d", len(ix.Secrets), s.Root.Groups[g].Secrets)
-	}
-	paths := sortedKeys(ix.Secrets)
-	for _, p := range paths {
-		vouched[encFile(p)], vouched[metaFile(p)] = true, true
-	}
-	parallel(len(paths), func(i int) error {
-		s.checkSecret(rp, g, paths[i], ix.Secrets[paths[i]], ids, soon)
-		return nil
-	})
-	rp.mu.Lock()
-	rp.r.Secrets += len(paths)
-	rp.mu.Unlock()
-}
-
-func (s *Snapshot) checkSecret(rp *reporter, g, p string, e IndexEntry, ids map[string]age.Identity, soon time.Duration) {
-	metaBytes, err := readVouched(s.Vault.Dir, metaFile(p), LimitOther, e.MetaSHA256)
+// checkSecret checks one secret's files: the .meta view against its entry, the expiry, and as the owner
+// that the ciphertext decrypts and is encrypted to exactly the policy's recipients.
+func (s *Snapshot) checkSecret(rp *reporter, p string, e *Entry, ids map[string]age.Identity, soon time.Duration) {
+	want := metaOf(s.Root, p, e)
+	metaBytes, err := readVouched(s.Vault.Dir, metaFile(p), e.meta())
 	if err != nil {
 		rp.add("error", metaFile(p), "%v", err)
-	} else if m, err := parseMeta(metaBytes, p, g); err != nil {
+	} else if m, err := parseMeta(metaBytes, p, e.Group); err != nil {
 		rp.add("error", metaFile(p), "%v", err)
-	} else if m.Expires != nil {
-		switch left := time.Until(*m.Expires); {
+	} else if !bytes.Equal(encodeMeta(m), encodeMeta(want)) {
+		rp.add("error", metaFile(p), "does not agree with the signed index entry (the entry is what readers use)")
+	}
+	if want.Expires != nil {
+		switch left := time.Until(*want.Expires); {
 		case left <= 0:
-			rp.add("error", p, "expired on %s", fmtTime(*m.Expires))
+			rp.add("error", p, "expired on %s", fmtTime(*want.Expires))
 		case left <= soon:
-			rp.add("warning", p, "expires on %s (in %d days)", fmtTime(*m.Expires), int(left.Hours()/24)+1)
+			rp.add("warning", p, "expires on %s (in %d days)", fmtTime(*want.Expires), int(left.Hours()/24)+1)
 		}
 	}
-	enc, err := readVouched(s.Vault.Dir, encFile(p), LimitEnc, e.EncSHA256)
+	enc, err := readVouched(s.Vault.Dir, encFile(p), e.enc())
 	if err != nil {
 		rp.add("error", encFile(p), "%v", err)
 		return
@@ -187,15 +188,11 @@ func (s *Snapshot) checkSecret(rp *reporter, g, p string, e IndexEntry, ids map[
 	if _, err := decrypt(enc, s.Key.Identity); err != nil {
 		rp.add("error", encFile(p), "does not decrypt with the owner key")
 	}
-	_, want, err := recipients(s.Root, g, e.ExtraAgents)
-	if err != nil {
-		rp.add("error", p, "%v", err)
-		return
+	agents := want.AuthorizedAgents
+	if n := countStanzas(enc); n != len(agents)+1 {
+		rp.add("error", encFile(p), "is encrypted to %d recipients, the policy names %d (owner and %s)", n, len(agents)+1, strings.Join(agents, ", "))
 	}
-	if n := countStanzas(enc); n != len(want)+1 {
-		rp.add("error", encFile(p), "is encrypted to %d recipients, the policy names %d (owner and %s)", n, len(want)+1, strings.Join(want, ", "))
-	}
-	for _, a := range want {
+	for _, a := range agents {
 		id, ok := ids[a]
 		if !ok {
 			continue // its escrow was already reported
@@ -226,17 +223,17 @@ func (s *Snapshot) checkUnvouched(rp *reporter, vouched map[string]bool) {
 			rp.add("error", rel, "cannot read: %v", err)
 			return nil
 		}
-		if rel == pendingDir {
+		if rel == pendingDir || rel == doneDir {
 			return filepath.SkipDir
 		}
 		if d.Type()&fs.ModeSymlink != 0 {
 			rp.add("error", rel, "is a symbolic link, which a vault never contains")
 			return nil
 		}
-		if d.IsDir() || rel == rootFile || rel == ".lock" || s.Root.Files[rel] != "" || vouched[rel] {
+		if _, ok := s.Root.Files[rel]; d.IsDir() || rel == rootFile || rel == ".lock" || ok || vouched[rel] {
 			return nil
 		}
-		rp.add("error", rel, "is not in the signed state (orphaned or planted file)")
+		rp.add("error", rel, "is not in the signed state (orphaned or planted file): agent-vault never writes or commits it; remove it with: git rm -q --cached --ignore-unmatch -- %s && rm -f -- %s", shellQuote(".agent-vault/"+rel), shellQuote(".agent-vault/"+rel))
 		return nil
 	})
 }
@@ -254,3 +251,6 @@ func checkHomeKeys(rp *reporter) {
 		}
 	}
 }
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -45,6 +45,9 @@ type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
+	// vouching marks an integrity failure that a change in progress can also cause: a reader retries it on
+	// a fresh snapshot and reports it only when it persists (docs/format.md section 6.6).
+	vouching bool
 }
 
 func (e *Error) Error() string {
@@ -71,6 +74,17 @@ func newErr(kind Kind, format string, args ...any) error {
 
 func wrapErr(kind Kind, err error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// vouchErr builds a vouching failure: a file that does not match what the signed state says of it.
+func vouchErr(format string, args ...any) error {
+	return &Error{Kind: KindIntegrity, Msg: fmt.Sprintf(format, args...), vouching: true}
+}
+
+// isVouching reports whether err is a vouching failure.
+func isVouching(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.vouching
 }
 
 // Usagef builds a usage error.

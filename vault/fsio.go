@@ -10,15 +10,18 @@ import (
 	"syscall"
 )
 
-// Size limits for files read from a repository (docs/format.md section 6.4).
+// Size limits for files read from a repository (docs/format.md section 6.5). Every other file is read at
+// exactly the size that vouches for it.
 const (
-	LimitRoot  = 4 << 20
-	LimitIndex = 64 << 20
-	LimitEnc   = 2 << 20
+	// LimitOther bounds the files no size vouches for: agents' public keys and escrows, and config.yaml
+	// before it is trusted.
 	LimitOther = 64 << 10
 	// MaxValueSize is the largest secret value.
 	MaxValueSize = 1 << 20
 )
+
+// errTooBig marks a file over its size limit.
+var errTooBig = errors.New("file too large")
 
 // readRepoFile reads dir/rel, where rel is a slash-separated path below the vault directory, refusing
 // symbolic links on the way and files larger than limit. A missing file returns an error matching
@@ -55,25 +58,40 @@ func readRepoFile(dir, rel string, limit int64) ([]byte, error) {
 		return nil, newErr(KindIntegrity, "%s is not a regular file", rel)
 	}
 	if fi.Size() > limit {
-		return nil, newErr(KindIntegrity, "%s is %d bytes, over the %d-byte limit for such a file", rel, fi.Size(), limit)
+		return nil, wrapErr(KindIntegrity, errTooBig, "%s is %d bytes, over the %d-byte limit for such a file", rel, fi.Size(), limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, newErr(KindIntegrity, "%s grew over the %d-byte limit while being read", rel, limit)
+		return nil, wrapErr(KindIntegrity, errTooBig, "%s grew over the %d-byte limit while being read", rel, limit)
 	}
 	return data, nil
 }
 
-// readVouched reads a file that the signed state vouches for and checks its hash. A missing file or a
-// hash mismatch is an integrity error.
-func readVouched(dir, rel string, limit int64, wantHash string) ([]byte, error) {
+// readVouched reads a file that the signed state vouches for with ref and checks its size and hash. A
+// missing file or a mismatch is a vouching failure: an integrity error that a reader retries on a fresh
+// snapshot before it reports it (docs/format.md section 6.6).
+func readVouched(dir, rel string, ref FileRef) ([]byte, error) {
+	data, err := readRepoFile(dir, rel, ref.Size)
+	if errors.Is(err, errTooBig) || err == nil && int64(len(data)) != ref.Size {
+		return nil, vouchErr("%s does not match the signed state (size mismatch)", rel)
+	}
+	return checkVouched(data, err, rel, ref.SHA256)
+}
+
+// readVouchedHash reads a file that the signed state vouches for by hash alone (agents' key files), at
+// most limit bytes.
+func readVouchedHash(dir, rel string, limit int64, wantHash string) ([]byte, error) {
 	data, err := readRepoFile(dir, rel, limit)
+	return checkVouched(data, err, rel, wantHash)
+}
+
+func checkVouched(data []byte, err error, rel, wantHash string) ([]byte, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, newErr(KindIntegrity, "%s is in the signed state but missing", rel)
+			return nil, vouchErr("%s is in the signed state but missing", rel)
 		}
 		if KindOf(err) == KindIntegrity {
 			return nil, err
@@ -81,7 +99,7 @@ func readVouched(dir, rel string, limit int64, wantHash string) ([]byte, error) 
 		return nil, wrapErr(KindError, err, "cannot read %s", rel)
 	}
 	if Hash(data) != wantHash {
-		return nil, newErr(KindIntegrity, "%s does not match the signed state (hash mismatch)", rel)
+		return nil, vouchErr("%s does not match the signed state (hash mismatch)", rel)
 	}
 	return data, nil
 }

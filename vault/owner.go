@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,18 +28,12 @@ type Owner struct {
 	Progress func(done, total int)
 }
 
-// ErrPending is the message of the error returned when an interrupted change waits for repair.
-const pendingHint = "an interrupted change is waiting in .agent-vault/.pending; run 'agent-vault repair' first"
-
-// OpenOwner locks the vault and verifies it as its owner. Close releases the lock.
+// OpenOwner locks the vault, finishes or discards an interrupted change (docs/format.md section 9.1),
+// converts a format 1 vault, and verifies the vault as its owner. Close releases the lock.
 func (v *Vault) OpenOwner(key *Key) (*Owner, error) {
 	unlock, err := v.lock()
 	if err != nil {
 		return nil, err
-	}
-	if exists(v.Dir, pendingDir) {
-		unlock()
-		return nil, newErr(KindError, pendingHint)
 	}
 	o, err := v.openOwnerLocked(key, unlock)
 	if err != nil {
@@ -55,7 +51,16 @@ func (v *Vault) openOwnerLocked(key *Key, unlock func()) (*Owner, error) {
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}
+	if _, err := v.resolvePending(key); err != nil {
+		return nil, err
+	}
 	s, err := v.open(key, true)
+	if errors.Is(err, errFormat1) {
+		if err := v.migrateFormat1(key, signer); err != nil {
+			return nil, err
+		}
+		s, err = v.open(key, true)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -76,20 +81,30 @@ func (o *Owner) Close() {
 // Init creates a vault in top/.agent-vault owned by ownerKey and returns it. It refuses a directory that
 // already holds a vault.
 func Init(top string, ownerKey *Key) (*Vault, error) {
-	v := &Vault{Top: top, Dir: filepath.Join(top, DirName)}
+	v := New(top)
+	return v, v.Init(ownerKey)
+}
+
+// New returns the vault of the directory top, which need not exist yet (for Init, or to set a Recorder
+// before Init).
+func New(top string) *Vault { return &Vault{Top: top, Dir: filepath.Join(top, DirName)} }
+
+// Init creates the vault v, owned by ownerKey, and records it with v's Recorder. It refuses a directory
+// that already holds a vault.
+func (v *Vault) Init(ownerKey *Key) error {
 	if _, err := os.Lstat(v.Dir); err == nil {
-		return nil, newErr(KindError, "%s already exists: this directory already holds a vault", v.Dir)
+		return newErr(KindError, "%s already exists: this directory already holds a vault", v.Dir)
 	}
 	signer, err := DeriveSigningKey(ownerKey.Identity)
 	if err != nil {
-		return nil, wrapErr(KindVaultNotFound, err, "owner key")
+		return wrapErr(KindVaultNotFound, err, "owner key")
 	}
 	if err := os.MkdirAll(filepath.Join(v.Dir, "state"), 0o755); err != nil {
-		return nil, wrapErr(KindError, err, "cannot create %s", v.Dir)
+		return wrapErr(KindError, err, "cannot create %s", v.Dir)
 	}
 	unlock, err := v.lock()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unlock()
 	id := make([]byte, 16)
@@ -98,45 +113,40 @@ func Init(top string, ownerKey *Key) (*Vault, error) {
 	t := newTx(v, signer, nil, "")
 	t.root = &Root{Type: rootType, Format: FormatVersion, VaultID: hex.EncodeToString(id),
 		Owner: RootOwner{Recipient: ownerKey.Recipient, VerifyKey: verifyKey},
-		Files: map[string]string{}, Agents: map[string]RootAgent{}, Groups: map[string]RootGroup{}, Placement: map[string]string{}}
-	for rel, data := range map[string][]byte{
-		configFile:   encodeConfig(&Config{Format: FormatVersion, VaultID: t.root.VaultID, OwnerVerifyKey: verifyKey, Created: now()}),
-		ownerPubFile: []byte(ownerKey.Recipient + "\n"),
-		ignoreFile:   []byte(gitignoreContent),
-	} {
-		t.write(rel, data)
-		t.root.Files[rel] = Hash(data)
-	}
-	rootBytes, err := t.commit(nil)
-	if err != nil {
-		return nil, err
-	}
-	home, err := Home()
-	if err != nil {
-		return nil, err
-	}
-	if err := rememberVault(home, t.root.VaultID, verifyKey); err != nil {
-		return nil, err
-	}
-	if err := bindOwnedPath(home, v.Dir, t.root.VaultID, true); err != nil {
-		return nil, err
-	}
-	return v, raiseMarks(home, t.root.VaultID, 1, Hash(rootBytes), nil)
-}
-
-// begin starts a change on the verified state.
-func (o *Owner) begin() *tx { return newTx(o.Vault, o.signer, o.Root, o.RootSHA) }
-
-// finish commits t and makes the new state this Owner's current one.
-func (o *Owner) finish(t *tx) error {
-	all, err := o.allIndexes()
+		Files: map[string]FileRef{}, Agents: map[string]RootAgent{}, Groups: map[string]RootGroup{}, Index: map[string]ShardRef{}}
+	t.message = "init vault " + t.root.VaultID
+	t.writeViewFiles(now())
+	rootBytes, err := t.commit()
 	if err != nil {
 		return err
 	}
-	for g, ix := range t.indexes {
-		all[g] = ix
+	home, err := Home()
+	if err != nil {
+		return err
 	}
-	rootBytes, err := t.commit(all)
+	if err := rememberVault(home, t.root.VaultID, verifyKey); err != nil {
+		return err
+	}
+	if err := bindOwnedPath(home, v.Dir, t.root.VaultID, true); err != nil {
+		return err
+	}
+	if err := raiseMarks(home, t.root.VaultID, 1, Hash(rootBytes), nil); err != nil {
+		return err
+	}
+	return v.Record()
+}
+
+// begin starts a change on the verified state; message says what it does, for the Git commit.
+func (o *Owner) begin(message string) *tx {
+	t := newTx(o.Vault, o.signer, o.Root, o.RootSHA)
+	t.message = message
+	return t
+}
+
+// finish commits t and makes the new state this Owner's current one. The change is on disk and readers
+// see it; it is recorded in Git by Record.
+func (o *Owner) finish(t *tx) error {
+	rootBytes, err := t.commit()
 	if err != nil {
 		return err
 	}
@@ -148,71 +158,58 @@ func (o *Owner) finish(t *tx) error {
 	if err := raiseMarks(o.home, t.root.VaultID, t.root.Version, Hash(rootBytes), nil); err != nil {
 		return err
 	}
-	o.Root, o.RootSHA = t.root, Hash(rootBytes)
-	o.indexes = map[string]*Index{}
-	for g, ix := range all {
-		if _, live := t.root.Groups[g]; live && ix != nil {
-			o.indexes[g] = ix
+	o.Root, o.RootSHA, o.rootRaw = t.root, Hash(rootBytes), rootBytes
+	for id, sh := range t.shards {
+		if len(sh.Secrets) == 0 {
+			delete(o.shards, id)
+		} else {
+			o.shards[id] = sh
 		}
 	}
-	return nil
+	return o.Vault.Record()
 }
 
-func (o *Owner) allIndexes() (map[string]*Index, error) {
-	all := map[string]*Index{}
-	for g := range o.Root.Groups {
-		ix, err := o.Index(g)
-		if err != nil {
-			return nil, err
-		}
-		all[g] = ix
+// txShard returns shard id as edited by t.
+func (o *Owner) txShard(t *tx, id string) (*Shard, error) {
+	if sh, ok := t.shards[id]; ok {
+		return sh, nil
 	}
-	return all, nil
-}
-
-// txIndex returns the index of group as edited by t, creating the group when create is set.
-func (o *Owner) txIndex(t *tx, group string, create bool) (*Index, error) {
-	if ix, ok := t.indexes[group]; ok && ix != nil {
-		return ix, nil
-	}
-	if _, ok := t.root.Groups[group]; !ok {
-		if !create {
-			return nil, newErr(KindNotFound, "no group %q in this vault", group)
-		}
-		if other := caseTwin(group, sortedKeys(t.root.Groups)); other != "" {
-			return nil, newErr(KindUsage, "group %q differs from group %q only in case, which collides on case-insensitive file systems", group, other)
-		}
-		t.root.Groups[group] = RootGroup{Members: []string{}}
-		ix := &Index{Type: indexType, Format: FormatVersion, VaultID: t.root.VaultID, Group: group, Secrets: map[string]IndexEntry{}}
-		t.indexes[group] = ix
-		return ix, nil
-	}
-	ix, err := o.Index(group)
+	sh, err := o.shard(id)
 	if err != nil {
 		return nil, err
 	}
-	ix = cloneIndex(ix)
-	t.indexes[group] = ix
-	return ix, nil
+	if sh == nil {
+		sh = &Shard{Type: shardType, Format: FormatVersion, VaultID: t.root.VaultID, Shard: id, Secrets: map[string]Entry{}}
+	} else {
+		sh = cloneShard(sh)
+	}
+	t.shards[id] = sh
+	return sh, nil
+}
+
+// ensureGroup creates group in t when it does not exist, refusing a name that differs from an existing
+// group's only in case.
+func ensureGroup(t *tx, group string) error {
+	if _, ok := t.root.Groups[group]; ok {
+		return nil
+	}
+	if other := caseTwin(group, sortedKeys(t.root.Groups)); other != "" {
+		return newErr(KindUsage, "group %q differs from group %q only in case, which collides on case-insensitive file systems", group, other)
+	}
+	t.root.Groups[group] = RootGroup{Members: []string{}}
+	return nil
 }
 
 // recipients returns the recipient set of a secret of group with extra agents under t's new root, and
 // the sorted names of the agents in it. The owner is always included.
-func recipients(root *Root, group string, extras []string) ([]age.Recipient, []string, error) {
-	names := map[string]bool{}
-	for _, m := range root.Groups[group].Members {
-		names[m] = true
-	}
-	for _, a := range extras {
-		names[a] = true
-	}
+func recipients(root *Root, e *Entry) ([]age.Recipient, []string, error) {
 	owner, err := age.ParseX25519Recipient(root.Owner.Recipient)
 	if err != nil {
 		return nil, nil, newErr(KindIntegrity, "state/root: malformed owner recipient")
 	}
 	// Agents first, the owner last: a reader tries the stanzas in order, and agents read far more often.
 	var rs []age.Recipient
-	agents := sortedKeys(names)
+	agents := authorizedAgents(root, e)
 	for _, a := range agents {
 		r, err := age.ParseX25519Recipient(root.Agents[a].Recipient)
 		if err != nil {
@@ -240,15 +237,14 @@ func encrypt(value []byte, rs []age.Recipient) ([]byte, error) {
 
 // change is one secret to (re)write in a transaction.
 type change struct {
-	path, group string
-	entry       IndexEntry // the new entry; hashes are filled in by rewrite
-	meta        *Meta      // the new metadata; AuthorizedAgents is filled in by rewrite
-	value       []byte     // nil: decrypt the current ciphertext (re-encryption)
-	oldEnc      string     // hash of the current ciphertext, when value is nil
+	path  string
+	entry Entry  // the new entry; version, hashes and sizes are filled in by rewrite
+	old   *Entry // the current entry, nil for a new secret
+	value []byte // nil: decrypt the current ciphertext (re-encryption)
 }
 
 // rewrite encrypts every change to its recipients under t's new root, on all cores, and records the new
-// files and index entries in t.
+// files and entries in t.
 func (o *Owner) rewrite(t *tx, changes []*change) error {
 	encs := make([][]byte, len(changes))
 	var done atomic.Int64
@@ -265,28 +261,28 @@ func (o *Owner) rewrite(t *tx, changes []*change) error {
 	}
 	version := t.nextVersion()
 	for i, c := range changes {
-		meta := encodeMeta(c.meta)
+		e := c.entry
+		meta := encodeMeta(metaOf(t.root, c.path, &e))
 		t.write(encFile(c.path), encs[i])
 		t.write(metaFile(c.path), meta)
-		c.entry.EncSHA256, c.entry.MetaSHA256, c.entry.Version = Hash(encs[i]), Hash(meta), version
-		ix, err := o.txIndex(t, c.group, true)
+		e.EncSHA256, e.EncSize, e.MetaSHA256, e.MetaSize, e.Version = Hash(encs[i]), int64(len(encs[i])), Hash(meta), int64(len(meta)), version
+		sh, err := o.txShard(t, ShardOf(c.path))
 		if err != nil {
 			return err
 		}
-		ix.Secrets[c.path] = c.entry
+		t.putEntry(sh, c.path, e, c.old)
 	}
 	return nil
 }
 
 func (o *Owner) encryptChange(t *tx, c *change) ([]byte, error) {
-	rs, agents, err := recipients(t.root, c.group, c.entry.ExtraAgents)
+	rs, _, err := recipients(t.root, &c.entry)
 	if err != nil {
 		return nil, err
 	}
-	c.meta.AuthorizedAgents = agents
 	value := c.value
 	if value == nil {
-		enc, err := readVouched(o.Vault.Dir, encFile(c.path), LimitEnc, c.oldEnc)
+		enc, err := readVouched(o.Vault.Dir, encFile(c.path), c.old.enc())
 		if err != nil {
 			return nil, err
 		}
@@ -298,27 +294,16 @@ func (o *Owner) encryptChange(t *tx, c *change) ([]byte, error) {
 }
 
 // reencryptChanges lists the secrets of the current state that match keep, for re-encryption.
-func (o *Owner) reencryptChanges(keep func(group, path string, e IndexEntry) bool) ([]*change, error) {
+func (o *Owner) reencryptChanges(keep func(path string, e *Entry) bool) ([]*change, error) {
 	var out []*change
-	for _, g := range sortedKeys(o.Root.Groups) {
-		ix, err := o.Index(g)
-		if err != nil {
-			return nil, err
+	err := o.entries(func(p string, e *Entry) {
+		if keep(p, e) {
+			old := *e
+			out = append(out, &change{path: p, entry: old, old: &old})
 		}
-		for _, p := range sortedKeys(ix.Secrets) {
-			e := ix.Secrets[p]
-			if !keep(g, p, e) {
-				continue
-			}
-			info, err := o.info(p, g, e)
-			if err != nil {
-				return nil, err
-			}
-			m := info.Meta
-			out = append(out, &change{path: p, group: g, entry: e, meta: &m, oldEnc: e.EncSHA256})
-		}
-	}
-	return out, nil
+	})
+	slices.SortFunc(out, func(a, b *change) int { return strings.Compare(a.path, b.path) })
+	return out, err
 }
 
 func (o *Owner) requireAgent(name string) error {
@@ -367,7 +352,15 @@ func (o *Owner) SetMany(paths []string, values [][]byte, opts SetOptions) error 
 			return err
 		}
 	}
-	t := o.begin()
+	what := "set "
+	if !slices.ContainsFunc(values, func(v []byte) bool { return v != nil }) {
+		what = "update options of "
+	}
+	message := what + strings.Join(paths, ", ")
+	if len(paths) > 3 {
+		message = fmt.Sprintf("%s%d secrets", what, len(paths))
+	}
+	t := o.begin(message)
 	changes := make([]*change, 0, len(paths))
 	seen := map[string]bool{}
 	for i, path := range paths {
@@ -389,8 +382,8 @@ func (o *Owner) SetMany(paths []string, values [][]byte, opts SetOptions) error 
 
 // checkNewPath refuses a new secret path whose files would collide with another secret's: a path that
 // differs from an existing one (or one new in t) only in case (one file on case-insensitive file
-// systems), or a directory segment ending in .enc or .meta (a directory where another secret's file may
-// be).
+// systems; such paths share a shard), or a directory segment ending in .enc or .meta (a directory where
+// another secret's file may be).
 func (o *Owner) checkNewPath(t *tx, path string) error {
 	segs := strings.Split(path, "/")
 	for _, seg := range segs[:len(segs)-1] {
@@ -398,22 +391,13 @@ func (o *Owner) checkNewPath(t *tx, path string) error {
 			return newErr(KindUsage, "secret path %q: a directory segment may not end in .enc or .meta", path)
 		}
 	}
-	if t.folded == nil {
-		all, err := o.allIndexes()
-		if err != nil {
-			return err
-		}
-		t.folded = map[string]string{}
-		for _, ix := range all {
-			for p := range ix.Secrets {
-				t.folded[strings.ToLower(p)] = p
-			}
-		}
+	sh, err := o.txShard(t, ShardOf(path))
+	if err != nil {
+		return err
 	}
-	if other, ok := t.folded[strings.ToLower(path)]; ok && other != path {
+	if other := caseTwin(path, sortedKeys(sh.Secrets)); other != "" {
 		return newErr(KindUsage, "secret path %q differs from %q only in case, which collides on case-insensitive file systems", path, other)
 	}
-	t.folded[strings.ToLower(path)] = path
 	return nil
 }
 
@@ -435,156 +419,136 @@ func (o *Owner) setChange(t *tx, path string, value []byte, opts SetOptions) (*c
 	if len(value) > MaxValueSize {
 		return nil, newErr(KindUsage, "value of %s is %d bytes, over the %d-byte limit", path, len(value), MaxValueSize)
 	}
-	oldGroup, old, err := o.entry(path)
-	exists := err == nil
-	if err != nil && (KindOf(err) != KindNotFound || value == nil) {
+	sh, err := o.txShard(t, ShardOf(path))
+	if err != nil {
 		return nil, err
 	}
-	if !exists {
+	c := &change{path: path, value: value}
+	ts := now()
+	if old, ok := sh.Secrets[path]; ok {
+		c.old = &old
+		c.entry = old
+		c.entry.ExtraAgents, c.entry.AllowHosts = slices.Clone(orEmpty(old.ExtraAgents)), slices.Clone(orEmpty(old.AllowHosts))
+		if value != nil {
+			c.entry.Rotated = ts
+		}
+	} else {
+		if value == nil {
+			return nil, newErr(KindNotFound, "no secret %s in vault %s", path, o.Root.VaultID)
+		}
 		if err := o.checkNewPath(t, path); err != nil {
 			return nil, err
 		}
-	}
-	group := DefaultGroup(path)
-	if exists {
-		group = oldGroup
+		c.entry = Entry{Group: DefaultGroup(path), Created: ts, Rotated: ts, ExtraAgents: []string{}, AllowHosts: []string{}}
 	}
 	if opts.Group != "" {
-		group = opts.Group
+		c.entry.Group = opts.Group
 	}
-	ts := time.Now().UTC().Truncate(time.Second)
-	meta := &Meta{Name: path, Group: group, Created: ts, Rotated: ts}
-	entry := IndexEntry{ExtraAgents: []string{}, AllowHosts: []string{}}
-	c := &change{path: path, group: group, value: value}
-	if exists {
-		info, err := o.info(path, oldGroup, old)
-		if err != nil {
-			return nil, err
-		}
-		meta.Created, meta.Expires = info.Created, info.Expires
-		if value == nil {
-			meta.Rotated = info.Rotated
-		}
-		entry.ExtraAgents, entry.AllowHosts = slices.Clone(orEmpty(old.ExtraAgents)), slices.Clone(orEmpty(old.AllowHosts))
-		c.oldEnc = old.EncSHA256
-		if oldGroup != group {
-			ix, err := o.txIndex(t, oldGroup, false)
-			if err != nil {
-				return nil, err
-			}
-			delete(ix.Secrets, path)
-		}
-	}
-	for _, a := range opts.Agents {
-		if !slices.Contains(entry.ExtraAgents, a) {
-			entry.ExtraAgents = append(entry.ExtraAgents, a)
-		}
-	}
-	sort.Strings(entry.ExtraAgents)
-	if opts.AllowHosts != nil {
-		entry.AllowHosts = dedupSorted(opts.AllowHosts)
-	}
-	if opts.NoExpiry {
-		meta.Expires = nil
-	} else if opts.Expires != nil {
-		e := opts.Expires.UTC().Truncate(time.Second)
-		meta.Expires = &e
-	}
-	if group == DefaultGroup(path) {
-		delete(t.root.Placement, path)
-	} else {
-		t.root.Placement[path] = group
-	}
-	if _, err := o.txIndex(t, group, true); err != nil {
+	if err := ensureGroup(t, c.entry.Group); err != nil {
 		return nil, err
 	}
-	c.entry, c.meta = entry, meta
+	for _, a := range opts.Agents {
+		if !slices.Contains(c.entry.ExtraAgents, a) {
+			c.entry.ExtraAgents = append(c.entry.ExtraAgents, a)
+		}
+	}
+	sort.Strings(c.entry.ExtraAgents)
+	if opts.AllowHosts != nil {
+		c.entry.AllowHosts = dedupSorted(opts.AllowHosts)
+	}
+	if opts.NoExpiry {
+		c.entry.Expires = ""
+	} else if opts.Expires != nil {
+		c.entry.Expires = fmtTime(opts.Expires.UTC().Truncate(time.Second))
+	}
 	return c, nil
 }
 
 // Remove deletes the secret at path.
 func (o *Owner) Remove(path string) error {
-	group, _, err := o.entry(path)
+	e, err := o.entry(path)
 	if err != nil {
 		return err
 	}
-	t := o.begin()
-	ix, err := o.txIndex(t, group, false)
+	t := o.begin("delete " + path)
+	sh, err := o.txShard(t, ShardOf(path))
 	if err != nil {
 		return err
 	}
-	delete(ix.Secrets, path)
-	delete(t.root.Placement, path)
-	t.remove(encFile(path))
-	t.remove(metaFile(path))
+	t.deleteEntry(sh, path, &e)
 	return o.finish(t)
 }
 
-// AddAgent creates an agent with a new key pair and no groups, and returns its key file (with pins).
-func (o *Owner) AddAgent(name string) ([]byte, error) {
+// AddAgent creates an agent with a new key pair and no groups. Its key file (with pins) is written to
+// keyPath, which must not exist, as part of the change: a change cut at any point leaves either no agent
+// and no key file, or both (after repair).
+func (o *Owner) AddAgent(name, keyPath string) error {
 	if err := userSegment("agent", name); err != nil {
-		return nil, err
+		return err
 	}
 	if _, ok := o.Root.Agents[name]; ok {
-		return nil, newErr(KindError, "agent %q already exists; use recover-agent to give it a new key", name)
+		return newErr(KindError, "agent %q already exists; use recover-agent to give it a new key", name)
 	}
 	if other := caseTwin(name, o.Root.AgentNames()); other != "" {
-		return nil, newErr(KindUsage, "agent %q differs from agent %q only in case, which collides on case-insensitive file systems", name, other)
+		return newErr(KindUsage, "agent %q differs from agent %q only in case, which collides on case-insensitive file systems", name, other)
 	}
-	t := o.begin()
-	keyFile, err := o.newAgentKey(t, name)
-	if err != nil {
-		return nil, err
+	if _, err := os.Lstat(keyPath); err == nil {
+		return newErr(KindError, "%s already exists; refusing to overwrite it", keyPath)
 	}
-	return keyFile, o.finish(t)
+	t := o.begin("add agent " + name)
+	if err := o.newAgentKey(t, name, keyPath); err != nil {
+		return err
+	}
+	return o.finish(t)
 }
 
-// newAgentKey makes a key pair for name and records its public key and escrow in t.
-func (o *Owner) newAgentKey(t *tx, name string) ([]byte, error) {
+// newAgentKey makes a key pair for name, records its public key and escrow in t, and has t install its
+// key file at keyPath.
+func (o *Owner) newAgentKey(t *tx, name, keyPath string) error {
+	abs, err := filepath.Abs(keyPath)
+	if err != nil {
+		return wrapErr(KindUsage, err, "key path %s", keyPath)
+	}
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	keyFile := agentKeyFile(id, name, o.Root.VaultID, o.Root.Owner.VerifyKey)
 	owner, err := age.ParseX25519Recipient(o.Root.Owner.Recipient)
 	if err != nil {
-		return nil, newErr(KindIntegrity, "state/root: malformed owner recipient")
+		return newErr(KindIntegrity, "state/root: malformed owner recipient")
 	}
 	escrow, err := encrypt(keyFile, []age.Recipient{owner})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pub := []byte(id.Recipient().String() + "\n")
 	t.write(agentPubFile(name), pub)
 	t.write(escrowFile(name), escrow)
 	t.root.Agents[name] = RootAgent{Recipient: id.Recipient().String(), PublicKeySHA256: Hash(pub), EscrowSHA256: Hash(escrow)}
-	return keyFile, nil
+	t.keys[abs] = keyFile
+	return nil
 }
 
-// readableBy reports whether agent is a recipient of a secret of group with entry e in root.
-func readableBy(root *Root, agent, group string, e IndexEntry) bool {
-	return slices.Contains(root.Groups[group].Members, agent) || slices.Contains(e.ExtraAgents, agent)
-}
-
-// agentChanges starts a change and lists the secrets agent can read, for re-encryption.
-func (o *Owner) agentChanges(agent string) (*tx, []*change, error) {
+// agentChanges lists the secrets agent can read, for re-encryption.
+func (o *Owner) agentChanges(agent string) ([]*change, error) {
 	if err := o.requireAgent(agent); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	changes, err := o.reencryptChanges(func(g, p string, e IndexEntry) bool { return readableBy(o.Root, agent, g, e) })
-	return o.begin(), changes, err
+	return o.reencryptChanges(func(p string, e *Entry) bool { return readableBy(o.Root, agent, *e) })
 }
 
 // RemoveAgent removes an agent: every secret it could read is re-encrypted without it, its files and
 // policy entries go. It returns the secrets it could read, which should be rotated at their source.
 func (o *Owner) RemoveAgent(name string) ([]string, error) {
-	t, changes, err := o.agentChanges(name)
+	changes, err := o.agentChanges(name)
 	if err != nil {
 		return nil, err
 	}
+	t := o.begin(fmt.Sprintf("remove agent %s (%s re-encrypted)", name, plural(len(changes), "secret")))
 	for _, g := range o.Root.AgentGroups(name) {
 		rg := t.root.Groups[g]
-		rg.Members = slices.DeleteFunc(rg.Members, func(m string) bool { return m == name })
+		rg.Members = slices.DeleteFunc(slices.Clone(rg.Members), func(m string) bool { return m == name })
 		t.root.Groups[g] = rg
 	}
 	for _, c := range changes {
@@ -596,29 +560,25 @@ func (o *Owner) RemoveAgent(name string) ([]string, error) {
 	if err := o.rewrite(t, changes); err != nil {
 		return nil, err
 	}
-	for _, g := range o.Root.AgentGroups(name) {
-		if _, err := o.txIndex(t, g, false); err != nil { // touched, so dropped if now empty
-			return nil, err
-		}
-	}
 	return changePaths(changes), o.finish(t)
 }
 
-// RecoverAgent gives an agent a new key pair and escrow and re-encrypts its secrets for the new key. It
-// returns the new key file.
-func (o *Owner) RecoverAgent(name string) ([]byte, error) {
-	t, changes, err := o.agentChanges(name)
+// RecoverAgent gives an agent a new key pair and escrow and re-encrypts its secrets for the new key. The
+// new key file replaces keyPath as part of the change: the agent never holds a key the vault no longer
+// accepts once the change is finished or repaired.
+func (o *Owner) RecoverAgent(name, keyPath string) error {
+	changes, err := o.agentChanges(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	keyFile, err := o.newAgentKey(t, name)
-	if err != nil {
-		return nil, err
+	t := o.begin("recover agent " + name + " with a new key")
+	if err := o.newAgentKey(t, name, keyPath); err != nil {
+		return err
 	}
 	if err := o.rewrite(t, changes); err != nil {
-		return nil, err
+		return err
 	}
-	return keyFile, o.finish(t)
+	return o.finish(t)
 }
 
 // Escrow decrypts an agent's escrowed key file and checks that the identity inside is the agent's signed
@@ -628,7 +588,7 @@ func (o *Owner) Escrow(name string) ([]byte, error) {
 		return nil, err
 	}
 	a := o.Root.Agents[name]
-	enc, err := readVouched(o.Vault.Dir, escrowFile(name), LimitOther, a.EscrowSHA256)
+	enc, err := readVouchedHash(o.Vault.Dir, escrowFile(name), LimitOther, a.EscrowSHA256)
 	if err != nil {
 		return nil, err
 	}
@@ -655,18 +615,18 @@ func (o *Owner) Grant(agent, group string) (int, bool, error) {
 	if slices.Contains(o.Root.Groups[group].Members, agent) {
 		return 0, false, nil
 	}
-	t := o.begin()
-	if _, err := o.txIndex(t, group, true); err != nil {
-		return 0, false, err
-	}
-	changes, err := o.reencryptChanges(func(g, p string, e IndexEntry) bool {
-		return g == group && !slices.Contains(e.ExtraAgents, agent)
+	changes, err := o.reencryptChanges(func(p string, e *Entry) bool {
+		return e.Group == group && !slices.Contains(e.ExtraAgents, agent)
 	})
 	if err != nil {
 		return 0, false, err
 	}
+	t := o.begin(fmt.Sprintf("grant %s %s (%s re-encrypted)", agent, group, plural(len(changes), "secret")))
+	if err := ensureGroup(t, group); err != nil {
+		return 0, false, err
+	}
 	rg := t.root.Groups[group]
-	rg.Members = append(rg.Members, agent)
+	rg.Members = append(slices.Clone(rg.Members), agent)
 	sort.Strings(rg.Members)
 	t.root.Groups[group] = rg
 	if err := o.rewrite(t, changes); err != nil {
@@ -687,20 +647,17 @@ func (o *Owner) Revoke(agent, group string) ([]string, error) {
 	if !slices.Contains(o.Root.Groups[group].Members, agent) {
 		return nil, newErr(KindNotFound, "agent %s is not a member of group %q", agent, group)
 	}
-	t := o.begin()
-	changes, err := o.reencryptChanges(func(g, p string, e IndexEntry) bool {
-		return g == group && !slices.Contains(e.ExtraAgents, agent)
+	changes, err := o.reencryptChanges(func(p string, e *Entry) bool {
+		return e.Group == group && !slices.Contains(e.ExtraAgents, agent)
 	})
 	if err != nil {
 		return nil, err
 	}
+	t := o.begin(fmt.Sprintf("revoke %s %s (%s re-encrypted)", agent, group, plural(len(changes), "secret")))
 	rg := t.root.Groups[group]
-	rg.Members = slices.DeleteFunc(rg.Members, func(m string) bool { return m == agent })
+	rg.Members = slices.DeleteFunc(slices.Clone(rg.Members), func(m string) bool { return m == agent })
 	t.root.Groups[group] = rg
 	if err := o.rewrite(t, changes); err != nil {
-		return nil, err
-	}
-	if _, err := o.txIndex(t, group, false); err != nil { // touched, so dropped if now empty
 		return nil, err
 	}
 	return changePaths(changes), o.finish(t)
@@ -718,4 +675,12 @@ func dedupSorted(xs []string) []string {
 	out := slices.Clone(xs)
 	sort.Strings(out)
 	return slices.Compact(out)
+}
+
+// plural writes n and noun, with an s when n is not 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

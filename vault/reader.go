@@ -3,11 +3,13 @@ package vault
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"filippo.io/age"
 )
@@ -16,28 +18,61 @@ import (
 type Vault struct {
 	Top string
 	Dir string
+	// Recorder, when set, records a finished owner change in version control (the CLI commits it to
+	// Git): paths are the files below Dir, slash-separated, that the change wrote or removed, and
+	// nothing else may be recorded. Without one, changes are only written to disk.
+	Recorder func(paths []string, message string) error
 }
 
-// Find looks for .agent-vault in start and its parents, as git looks for .git.
+// Find looks for .agent-vault in start and its parents, as git looks for .git. The agent-vault home
+// (docs/format.md section 6.4) and plain files named .agent-vault are passed over.
 func Find(start string) (*Vault, error) {
 	abs, err := filepath.Abs(start)
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "cannot resolve %s", start)
 	}
+	homes := homeDirs()
 	for d := abs; ; d = filepath.Dir(d) {
-		fi, err := os.Lstat(filepath.Join(d, DirName))
+		cand := filepath.Join(d, DirName)
+		fi, err := os.Lstat(cand)
 		if err == nil {
 			if fi.Mode()&os.ModeSymlink != 0 {
-				return nil, newErr(KindIntegrity, "%s is a symbolic link, which a vault never is", filepath.Join(d, DirName))
+				return nil, newErr(KindIntegrity, "%s is a symbolic link, which a vault never is", cand)
 			}
-			if fi.IsDir() {
-				return &Vault{Top: d, Dir: filepath.Join(d, DirName)}, nil
+			if fi.IsDir() && !isHome(cand, homes) {
+				return &Vault{Top: d, Dir: cand}, nil
 			}
 		}
 		if filepath.Dir(d) == d {
 			return nil, newErr(KindVaultNotFound, "no %s directory in %s or any parent; run 'agent-vault init' or pass -C DIR", DirName, abs)
 		}
 	}
+}
+
+// homeDirs returns the agent-vault homes a search must pass over, resolved: $AGENT_VAULT_HOME and
+// ~/.agent-vault.
+func homeDirs() []string {
+	var out []string
+	if h := os.Getenv("AGENT_VAULT_HOME"); h != "" {
+		out = append(out, h)
+	}
+	if u, err := os.UserHomeDir(); err == nil {
+		out = append(out, filepath.Join(u, DirName))
+	}
+	for i, h := range out {
+		if r, err := filepath.EvalSymlinks(h); err == nil {
+			out[i] = r
+		}
+	}
+	return out
+}
+
+func isHome(dir string, homes []string) bool {
+	r, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		r = dir
+	}
+	return slices.Contains(homes, r)
 }
 
 // Role names who a key is in a vault.
@@ -53,7 +88,9 @@ func (r Role) String() string {
 	return r.Agent
 }
 
-// Snapshot is the verified signed state of a vault as one key sees it. It is safe for use by one goroutine.
+// Snapshot is the verified signed state of a vault as one key sees it. Its reads are consistent: a read
+// that meets a change in progress waits for it and reads the new state (docs/format.md section 6.6), so
+// the Root of a Snapshot may advance between calls. It is safe for use by one goroutine.
 type Snapshot struct {
 	Vault   *Vault
 	Key     *Key
@@ -62,8 +99,19 @@ type Snapshot struct {
 	Role    Role
 
 	home    string
+	asOwner bool
+	anchor  anchor
+	rootRaw []byte // the root bytes the last load read, nil when there were none
 	marks   *Marks
-	indexes map[string]*Index
+	shards  map[string]*Shard
+}
+
+// anchor is what a key trusts (docs/format.md section 6.1).
+type anchor struct {
+	vaultID   string // "" when the key does not pin one (owner key)
+	verifyKey string
+	pub       ed25519.PublicKey
+	tofu      bool // trusted on first use in this call
 }
 
 // Open verifies the vault's signed state against the key's trust anchor (docs/format.md section 6.1),
@@ -77,100 +125,171 @@ func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := readRepoFile(v.Dir, rootFile, LimitRoot)
+	a, err := v.anchorFor(key, asOwner, home)
 	if err != nil {
-		if errNotExist(err) {
-			if exists(v.Dir, configFile) {
-				return nil, newErr(KindIntegrity, "state/root is missing: the vault has no signed state")
-			}
-			return nil, newErr(KindVaultNotFound, "%s is not an agent-vault vault (no state/root)", v.Dir)
-		}
-		return nil, classifyRead(err, rootFile)
+		return nil, err
 	}
-	var wantVaultID, verifyKey string
-	tofu := false
+	s := &Snapshot{Vault: v, Key: key, home: home, asOwner: asOwner, anchor: a}
+	if err := s.consistently(nil); err != nil {
+		return nil, err
+	}
+	if a.tofu {
+		if err := rememberVault(home, s.Root.VaultID, a.verifyKey); err != nil {
+			return nil, err
+		}
+		Warn("trusting the owner key of vault " + s.Root.VaultID + " on first use (" + a.verifyKey + "); a key file with pins avoids this")
+	}
+	return s, nil
+}
+
+// anchorFor works out what key trusts in v.
+func (v *Vault) anchorFor(key *Key, asOwner bool, home string) (anchor, error) {
+	var a anchor
 	switch {
 	case asOwner:
 		signer, err := DeriveSigningKey(key.Identity)
 		if err != nil {
-			return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
+			return a, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 		}
-		verifyKey = FormatVerifyKey(signer.Public().(ed25519.PublicKey))
+		a.verifyKey = FormatVerifyKey(signer.Public().(ed25519.PublicKey))
 	case key.Pinned():
-		wantVaultID, verifyKey = key.PinVaultID, key.PinVerifyKey
+		a.vaultID, a.verifyKey = key.PinVaultID, key.PinVerifyKey
 	default:
 		cfgBytes, err := readRepoFile(v.Dir, configFile, LimitOther)
 		if err != nil {
-			return nil, classifyRead(err, configFile)
+			if errNotExist(err) && !exists(v.Dir, rootFile) {
+				return a, newErr(KindVaultNotFound, "%s is not an agent-vault vault (no config.yaml or state/root)", v.Dir)
+			}
+			return a, classifyRead(err, configFile)
 		}
 		cfg, err := parseConfig(cfgBytes)
 		if err != nil {
-			return nil, err
+			return a, err
 		}
 		known, err := knownVaultKey(home, cfg.VaultID)
 		if err != nil {
-			return nil, err
+			return a, err
 		}
 		if known != "" && known != cfg.OwnerVerifyKey {
-			return nil, newErr(KindIntegrity, "vault %s now publishes owner verify key %s, but %s was trusted on first use; refusing", cfg.VaultID, cfg.OwnerVerifyKey, known)
+			return a, newErr(KindIntegrity, "vault %s now publishes owner verify key %s, but %s was trusted on first use; refusing", cfg.VaultID, cfg.OwnerVerifyKey, known)
 		}
-		wantVaultID, verifyKey, tofu = cfg.VaultID, cfg.OwnerVerifyKey, known == ""
+		a.vaultID, a.verifyKey, a.tofu = cfg.VaultID, cfg.OwnerVerifyKey, known == ""
 	}
-	pub, err := ParseVerifyKey(verifyKey)
+	pub, err := ParseVerifyKey(a.verifyKey)
 	if err != nil {
-		return nil, wrapErr(KindIntegrity, err, "owner verify key")
+		return a, wrapErr(KindIntegrity, err, "owner verify key")
 	}
-	body, err := VerifyRoot(raw, pub)
+	a.pub = pub
+	return a, nil
+}
+
+// errFormat1 marks a genuine format 1 vault, which the owner converts and readers ask to have converted.
+var errFormat1 = errors.New("format 1 vault")
+
+// load reads and verifies the root and makes it the snapshot's state.
+func (s *Snapshot) load() error {
+	v := s.Vault
+	s.rootRaw = nil
+	raw, err := readRepoFile(v.Dir, rootFile, LimitRoot)
 	if err != nil {
-		if asOwner {
-			return nil, wrapErr(KindIntegrity, err, "the vault is not signed by this owner key (%s)", key.Source)
+		if errNotExist(err) {
+			if exists(v.Dir, configFile) {
+				return vouchErr("state/root is missing: the vault has no signed state")
+			}
+			return newErr(KindVaultNotFound, "%s is not an agent-vault vault (no state/root)", v.Dir)
 		}
-		return nil, err
+		return classifyRead(err, rootFile)
+	}
+	s.rootRaw = raw
+	body, err := VerifyRoot(raw, s.anchor.pub)
+	if err != nil {
+		if ferr := s.checkFormat1(raw); ferr != nil {
+			return ferr
+		}
+		if s.asOwner {
+			return &Error{Kind: KindIntegrity, Msg: "the vault is not signed by this owner key (" + s.Key.Source + ")", Err: err, vouching: true}
+		}
+		return &Error{Kind: KindIntegrity, Msg: err.Error(), vouching: true}
 	}
 	root, err := parseRoot(body)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if wantVaultID != "" && root.VaultID != wantVaultID {
-		return nil, newErr(KindIntegrity, "the signed state belongs to vault %s, but the key is pinned to vault %s", root.VaultID, wantVaultID)
+	if err := s.checkAnchor(root); err != nil {
+		return err
 	}
-	if root.Owner.VerifyKey != verifyKey {
-		return nil, newErr(KindIntegrity, "the signed state names owner verify key %s, not the trusted %s", root.Owner.VerifyKey, verifyKey)
-	}
-	if asOwner {
-		if err := bindOwnedPath(home, v.Dir, root.VaultID, false); err != nil {
-			return nil, err
+	if s.asOwner {
+		if err := bindOwnedPath(s.home, v.Dir, root.VaultID, false); err != nil {
+			return err
 		}
 	}
-	s := &Snapshot{Vault: v, Key: key, Root: root, RootSHA: Hash(raw), home: home, indexes: map[string]*Index{}}
-	if s.marks, err = loadMarks(home, root.VaultID); err != nil {
-		return nil, err
+	rootSHA := Hash(raw)
+	marks, err := loadMarks(s.home, root.VaultID)
+	if err != nil {
+		return err
 	}
-	if err := s.marks.checkRoot(root.Version, s.RootSHA); err != nil {
-		return nil, err
+	if err := marks.checkRoot(root.Version, rootSHA); err != nil {
+		return err
 	}
-	switch name, isAgent := root.AgentByRecipient(key.Recipient); {
+	role, err := roleOf(root, s.Key, s.asOwner)
+	if err != nil {
+		return err
+	}
+	if root.Version > marks.Version {
+		if err := raiseMarks(s.home, root.VaultID, root.Version, rootSHA, nil); err != nil {
+			return err
+		}
+		marks.Version, marks.RootSHA256 = root.Version, rootSHA
+	}
+	s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, rootSHA, role, marks, map[string]*Shard{}
+	return nil
+}
+
+func (s *Snapshot) checkAnchor(root *Root) error {
+	if s.anchor.vaultID != "" && root.VaultID != s.anchor.vaultID {
+		return newErr(KindIntegrity, "the signed state belongs to vault %s, but the key is pinned to vault %s", root.VaultID, s.anchor.vaultID)
+	}
+	if root.Owner.VerifyKey != s.anchor.verifyKey {
+		return newErr(KindIntegrity, "the signed state names owner verify key %s, not the trusted %s", root.Owner.VerifyKey, s.anchor.verifyKey)
+	}
+	return nil
+}
+
+// checkFormat1 returns nil when raw is not a genuine format 1 root of the anchor's vault; else the error
+// a reader reports for it: a rollback below the high-water mark, or a request to migrate.
+func (s *Snapshot) checkFormat1(raw []byte) error {
+	body, err := verifySigned(raw, s.anchor.pub, rootSigDomainV1)
+	if err != nil {
+		return nil
+	}
+	var h rootHeader
+	if json.Unmarshal(body, &h) != nil || h.Type != rootType || h.Format != formatV1 || !validVaultID(h.VaultID) {
+		return nil
+	}
+	if s.anchor.vaultID != "" && h.VaultID != s.anchor.vaultID {
+		return newErr(KindIntegrity, "the signed state belongs to vault %s, but the key is pinned to vault %s", h.VaultID, s.anchor.vaultID)
+	}
+	marks, err := loadMarks(s.home, h.VaultID)
+	if err != nil {
+		return err
+	}
+	if err := marks.checkRoot(h.Version, Hash(raw)); err != nil {
+		return err
+	}
+	return wrapErr(KindVaultNotFound, errFormat1, "vault %s is in format 1, which this version reads only after a conversion: the owner runs 'agent-vault migrate' (or any change) and pushes it", h.VaultID)
+}
+
+func roleOf(root *Root, key *Key, asOwner bool) (Role, error) {
+	name, isAgent := root.AgentByRecipient(key.Recipient)
+	switch {
 	case key.Recipient == root.Owner.Recipient:
-		s.Role = Role{Owner: true}
+		return Role{Owner: true}, nil
 	case asOwner:
-		return nil, newErr(KindIntegrity, "the vault is signed by this key's owner signing key but names another owner recipient")
+		return Role{}, newErr(KindIntegrity, "the vault is signed by this key's owner signing key but names another owner recipient")
 	case isAgent:
-		s.Role = Role{Agent: name}
-	default:
-		return nil, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, key.Recipient, root.VaultID)
+		return Role{Agent: name}, nil
 	}
-	if tofu {
-		if err := rememberVault(home, root.VaultID, verifyKey); err != nil {
-			return nil, err
-		}
-		Warn("trusting the owner key of vault " + root.VaultID + " on first use (" + verifyKey + "); a key file with pins avoids this")
-	}
-	if root.Version > s.marks.Version {
-		if err := raiseMarks(home, root.VaultID, root.Version, s.RootSHA, nil); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	return Role{}, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, key.Recipient, root.VaultID)
 }
 
 func classifyRead(err error, rel string) error {
@@ -183,79 +302,109 @@ func classifyRead(err error, rel string) error {
 	return wrapErr(KindError, err, "cannot read %s", rel)
 }
 
-// Index returns the verified index of group, or a not-found error when the root has no such group.
-func (s *Snapshot) Index(group string) (*Index, error) {
-	if ix, ok := s.indexes[group]; ok {
-		return ix, nil
+// shard returns the verified index shard id, or nil when the root has none.
+func (s *Snapshot) shard(id string) (*Shard, error) {
+	if sh, ok := s.shards[id]; ok {
+		return sh, nil
 	}
-	g, ok := s.Root.Groups[group]
+	ref, ok := s.Root.Index[id]
 	if !ok {
-		return nil, newErr(KindNotFound, "no group %q in vault %s", group, s.Root.VaultID)
+		return nil, nil
 	}
-	data, err := readVouched(s.Vault.Dir, indexFile(group), LimitIndex, g.IndexSHA256)
+	data, err := readVouched(s.Vault.Dir, shardFile(id), FileRef{SHA256: ref.SHA256, Size: ref.Size})
 	if err != nil {
 		return nil, err
 	}
-	ix, err := parseIndex(data, s.Root, group)
+	sh, err := parseShard(data, s.Root, id)
 	if err != nil {
 		return nil, err
 	}
-	if len(ix.Secrets) != g.Secrets {
-		return nil, newErr(KindIntegrity, "%s holds %d secrets, the signed root says %d", indexFile(group), len(ix.Secrets), g.Secrets)
-	}
-	s.indexes[group] = ix
-	return ix, nil
+	s.shards[id] = sh
+	return sh, nil
 }
 
-// entry finds the signed index entry of path, telling an absent secret from an unsigned one.
-func (s *Snapshot) entry(path string) (string, IndexEntry, error) {
-	if err := CheckUserPath(path); err != nil {
-		return "", IndexEntry{}, err
-	}
-	group := s.Root.GroupOf(path)
-	var e IndexEntry
-	found := false
-	if _, ok := s.Root.Groups[group]; ok {
-		ix, err := s.Index(group)
+// entries calls fn for every secret of the state, in no particular order, reading every shard.
+func (s *Snapshot) entries(fn func(path string, e *Entry)) error {
+	for _, id := range sortedKeys(s.Root.Index) {
+		sh, err := s.shard(id)
 		if err != nil {
-			return "", e, err
+			return err
 		}
-		e, found = ix.Secrets[path]
-	}
-	if !found {
-		if exists(s.Vault.Dir, encFile(path)) || exists(s.Vault.Dir, metaFile(path)) {
-			return "", e, newErr(KindIntegrity, "%s has files in the repository but is not in the signed state (unsigned secret)", path)
+		for p, e := range sh.Secrets {
+			fn(p, &e)
 		}
-		return "", e, newErr(KindNotFound, "no secret %s in vault %s", path, s.Root.VaultID)
 	}
-	return group, e, nil
+	return nil
 }
 
-// CanRead reports whether the snapshot's key is a recipient of a secret in group with entry e.
-func (s *Snapshot) CanRead(group string, e IndexEntry) bool {
-	if s.Role.Owner {
-		return true
+// entry finds the signed entry of path, telling an absent secret from an unsigned one.
+func (s *Snapshot) entry(path string) (Entry, error) {
+	if err := CheckUserPath(path); err != nil {
+		return Entry{}, err
 	}
-	return slices.Contains(s.Root.Groups[group].Members, s.Role.Agent) || slices.Contains(e.ExtraAgents, s.Role.Agent)
+	sh, err := s.shard(ShardOf(path))
+	if err != nil {
+		return Entry{}, err
+	}
+	if sh != nil {
+		if e, ok := sh.Secrets[path]; ok {
+			return e, nil
+		}
+	}
+	if exists(s.Vault.Dir, encFile(path)) || exists(s.Vault.Dir, metaFile(path)) {
+		return Entry{}, vouchErr("%s has files in the repository but is not in the signed state (unsigned secret)", path)
+	}
+	return Entry{}, newErr(KindNotFound, "no secret %s in vault %s", path, s.Root.VaultID)
+}
+
+// CanRead reports whether the snapshot's key is a recipient of the secret with entry e.
+func (s *Snapshot) CanRead(e Entry) bool {
+	return s.Role.Owner || readableBy(s.Root, s.Role.Agent, e)
+}
+
+// readableBy reports whether agent is a recipient of the secret with entry e under root.
+func readableBy(root *Root, agent string, e Entry) bool {
+	return slices.Contains(root.Groups[e.Group].Members, agent) || slices.Contains(e.ExtraAgents, agent)
+}
+
+func (s *Snapshot) readable(path string) (Entry, error) {
+	e, err := s.entry(path)
+	if err != nil {
+		return e, err
+	}
+	if !s.CanRead(e) {
+		return e, newErr(KindNotAuthorized, "agent %s is not granted %s (group %s)", s.Role.Agent, path, e.Group)
+	}
+	return e, nil
 }
 
 // Get returns the verified, decrypted value of the secret at path.
 func (s *Snapshot) Get(path string) ([]byte, error) {
-	group, e, err := s.entry(path)
+	var value []byte
+	err := s.consistently(func() error {
+		var err error
+		value, err = s.get(path)
+		return err
+	})
+	return value, err
+}
+
+func (s *Snapshot) get(path string) ([]byte, error) {
+	e, err := s.readable(path)
 	if err != nil {
 		return nil, err
-	}
-	if !s.CanRead(group, e) {
-		return nil, newErr(KindNotAuthorized, "agent %s is not granted %s (group %s)", s.Role.Agent, path, group)
 	}
 	if err := s.marks.checkSecret(path, e.Version); err != nil {
 		return nil, err
 	}
-	enc, err := readVouched(s.Vault.Dir, encFile(path), LimitEnc, e.EncSHA256)
+	enc, err := readVouched(s.Vault.Dir, encFile(path), e.enc())
 	if err != nil {
 		return nil, err
 	}
 	value, err := decrypt(enc, s.Key.Identity)
+	if errors.Is(err, errValueTooBig) {
+		return nil, newErr(KindIntegrity, "%s holds a value over the %d-byte limit", path, MaxValueSize)
+	}
 	if err != nil {
 		return nil, wrapErr(KindNotAuthorized, err, "this key cannot decrypt %s", path)
 	}
@@ -268,6 +417,8 @@ func (s *Snapshot) Get(path string) ([]byte, error) {
 	return value, nil
 }
 
+var errValueTooBig = errors.New("value over the size limit")
+
 func decrypt(enc []byte, id age.Identity) ([]byte, error) {
 	r, err := age.Decrypt(bytes.NewReader(enc), id)
 	if err != nil {
@@ -278,7 +429,7 @@ func decrypt(enc []byte, id age.Identity) ([]byte, error) {
 		return nil, err
 	}
 	if len(value) > MaxValueSize {
-		return nil, errors.New("value over the size limit")
+		return nil, errValueTooBig
 	}
 	return value, nil
 }
@@ -293,59 +444,55 @@ type SecretInfo struct {
 
 // Info returns the verified metadata of the secret at path, for any key that can read the secret.
 func (s *Snapshot) Info(path string) (*SecretInfo, error) {
-	group, e, err := s.entry(path)
-	if err != nil {
-		return nil, err
-	}
-	if !s.CanRead(group, e) {
-		return nil, newErr(KindNotAuthorized, "agent %s is not granted %s (group %s)", s.Role.Agent, path, group)
-	}
-	return s.info(path, group, e)
+	var info *SecretInfo
+	err := s.consistently(func() error {
+		e, err := s.readable(path)
+		if err == nil {
+			info = infoOf(s.Root, path, &e)
+		}
+		return err
+	})
+	return info, err
 }
 
-func (s *Snapshot) info(path, group string, e IndexEntry) (*SecretInfo, error) {
-	data, err := readVouched(s.Vault.Dir, metaFile(path), LimitOther, e.MetaSHA256)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseMeta(data, path, group)
-	if err != nil {
-		return nil, err
-	}
-	return &SecretInfo{Meta: *m, Version: e.Version, ExtraAgents: orEmpty(e.ExtraAgents), AllowHosts: orEmpty(e.AllowHosts)}, nil
+func infoOf(root *Root, path string, e *Entry) *SecretInfo {
+	return &SecretInfo{Meta: *metaOf(root, path, e), Version: e.Version,
+		ExtraAgents: slices.Clone(orEmpty(e.ExtraAgents)), AllowHosts: slices.Clone(orEmpty(e.AllowHosts))}
 }
 
 // List returns the verified metadata of every secret the key can read, in group when group is not "",
-// sorted by name. It decrypts nothing.
+// sorted by name. It reads the index shards only and decrypts nothing.
 func (s *Snapshot) List(group string) ([]SecretInfo, error) {
-	groups := sortedKeys(s.Root.Groups)
 	if group != "" {
 		if err := userSegment("group", group); err != nil {
 			return nil, err
 		}
-		if _, ok := s.Root.Groups[group]; !ok {
-			return nil, newErr(KindNotFound, "no group %q in vault %s", group, s.Root.VaultID)
-		}
-		groups = []string{group}
 	}
-	out := []SecretInfo{}
-	for _, g := range groups {
-		ix, err := s.Index(g)
+	var out []SecretInfo
+	err := s.consistently(func() error {
+		out = []SecretInfo{}
+		if group != "" {
+			if _, ok := s.Root.Groups[group]; !ok {
+				return newErr(KindNotFound, "no group %q in vault %s", group, s.Root.VaultID)
+			}
+		}
+		counts := map[string]int{}
+		err := s.entries(func(p string, e *Entry) {
+			counts[e.Group]++
+			if (group == "" || e.Group == group) && s.CanRead(*e) {
+				out = append(out, *infoOf(s.Root, p, e))
+			}
+		})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for _, p := range sortedKeys(ix.Secrets) {
-			e := ix.Secrets[p]
-			if !s.CanRead(g, e) {
-				continue
+		for g, rg := range s.Root.Groups {
+			if counts[g] != rg.Secrets {
+				return newErr(KindIntegrity, "group %s has %d secrets in the index, the signed root says %d", g, counts[g], rg.Secrets)
 			}
-			info, err := s.info(p, g, e)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, *info)
 		}
-	}
+		return nil
+	})
 	slices.SortFunc(out, func(a, b SecretInfo) int {
 		if a.Name < b.Name {
 			return -1
@@ -355,7 +502,7 @@ func (s *Snapshot) List(group string) ([]SecretInfo, error) {
 		}
 		return 0
 	})
-	return out, nil
+	return out, err
 }
 
 func orEmpty(xs []string) []string {
@@ -364,3 +511,6 @@ func orEmpty(xs []string) []string {
 	}
 	return xs
 }
+
+// versionString formats a version for messages.
+func versionString(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -1,51 +1,108 @@
 package vault
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
-	"strconv"
+	"time"
 )
 
 // NothingToRepair is what Repair reports when no interrupted change was found.
 const NothingToRepair = "nothing to repair"
 
-// Repair finishes or discards an interrupted change (docs/format.md section 9) and returns what it did.
-// A pending transaction whose signed root verifies with the owner key and follows the current root is
-// rolled forward; an incomplete one is discarded, which leaves the previous state untouched. Afterwards
-// the vault is verified as its owner.
+// staleGitLockWait is how long a Git index lock left in a change's Git step may stay before it is taken
+// for the lock of a Git child that died with the owner command.
+var staleGitLockWait = 5 * time.Second
+
+// Repair finishes or discards an interrupted change (docs/format.md section 9.1) and returns what it did.
+// Afterwards the vault is verified as its owner. Every owner command does the same first.
 func (v *Vault) Repair(key *Key) (string, error) {
 	unlock, err := v.lock()
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	did := NothingToRepair
-	pend := filepath.Join(v.Dir, pendingDir)
-	if _, err := os.Lstat(pend); err == nil {
-		did, err = v.resolvePending(key)
-		if err != nil {
-			return "", err
-		}
+	did, err := v.resolvePending(key)
+	if err != nil {
+		return "", err
 	}
 	o, err := v.openOwnerLocked(key, nil)
 	if err != nil {
 		return "", err
 	}
-	if _, err := o.allIndexes(); err != nil {
+	if err := o.entries(func(string, *Entry) {}); err != nil {
 		return "", err
 	}
 	return did, nil
 }
 
+// Record finishes a change that is on disk: it records the paths of .pending/paths with the Recorder,
+// then removes .pending (steps 5 and 6 of docs/format.md section 9). The caller holds the vault lock.
+func (v *Vault) Record() error {
+	pend := filepath.Join(v.Dir, pendingDir)
+	if v.Recorder != nil {
+		var paths []string
+		for _, p := range pendingList(pend, "paths") {
+			if filepath.IsLocal(p) {
+				paths = append(paths, p)
+			}
+		}
+		msg, _ := os.ReadFile(filepath.Join(pend, "message"))
+		if len(paths) > 0 {
+			if err := v.Recorder(paths, string(msg)); err != nil {
+				return &RecordError{Err: err}
+			}
+		}
+	}
+	crashHook("recorded")
+	return v.cleanPending()
+}
+
+// RecordError is returned when a change was written and is visible to readers, but recording it in
+// version control failed. The next owner command, or repair, records it again.
+type RecordError struct{ Err error }
+
+func (e *RecordError) Error() string {
+	return "the vault changed, but recording the change in Git failed (fix Git, then run 'agent-vault repair'): " + e.Err.Error()
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// cleanPending removes .pending in one atomic rename, so that a cut clean-up is never taken for an
+// incomplete change.
+func (v *Vault) cleanPending() error {
+	pend, done := filepath.Join(v.Dir, pendingDir), filepath.Join(v.Dir, doneDir)
+	if err := os.RemoveAll(done); err != nil {
+		return wrapErr(KindError, err, "cannot remove %s", done)
+	}
+	if err := os.Rename(pend, done); err != nil && !os.IsNotExist(err) {
+		return wrapErr(KindError, err, "cannot clean up %s", pend)
+	}
+	crashHook("cleaning")
+	if err := os.RemoveAll(done); err != nil {
+		return wrapErr(KindError, err, "cannot remove %s", done)
+	}
+	return nil
+}
+
+// resolvePending finishes or discards the interrupted change in .pending, if any. The caller holds the
+// vault lock.
 func (v *Vault) resolvePending(key *Key) (string, error) {
 	pend := filepath.Join(v.Dir, pendingDir)
+	if _, err := os.Lstat(pend); err != nil {
+		if _, err := os.Lstat(filepath.Join(v.Dir, doneDir)); err == nil {
+			return NothingToRepair, v.cleanPending()
+		}
+		return NothingToRepair, nil
+	}
 	pending, err := os.ReadFile(filepath.Join(pend, "root"))
 	if os.IsNotExist(err) {
+		discardKeys(pend)
 		if err := os.RemoveAll(pend); err != nil {
 			return "", wrapErr(KindError, err, "cannot discard %s", pend)
 		}
-		return "discarded an incomplete change; the previous state is intact", nil
+		return "discarded an incomplete change that had not reached its commit point; the previous state is intact", nil
 	}
 	if err != nil {
 		return "", wrapErr(KindError, err, "cannot read the pending root")
@@ -66,11 +123,19 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	if err != nil {
 		return "", classifyRead(err, rootFile)
 	}
-	if next.PrevSHA256 != Hash(cur) {
+	did := "finished an interrupted change: " + pendingMessage(pend) + " (now at version " + versionString(next.Version) + ")"
+	switch {
+	case bytes.Equal(cur, pending):
+		if err := installKeys(pend); err != nil {
+			return "", err
+		}
+		did = "recorded an interrupted change that was already applied: " + pendingMessage(pend) + " (version " + versionString(next.Version) + ")"
+	case next.PrevSHA256 == Hash(cur):
+		if err := applyPending(v.Dir); err != nil {
+			return "", err
+		}
+	default:
 		return "", newErr(KindIntegrity, "the pending change does not follow the current signed state; remove %s by hand after inspecting it", pend)
-	}
-	if err := applyPending(v.Dir); err != nil {
-		return "", err
 	}
 	home, err := Home()
 	if err != nil {
@@ -79,5 +144,49 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	if err := raiseMarks(home, next.VaultID, next.Version, Hash(pending), nil); err != nil {
 		return "", err
 	}
-	return "finished an interrupted change (now at version " + strconv.FormatUint(next.Version, 10) + ")", nil
+	if note := v.removeStaleGitLock(pend); note != "" {
+		did += "; " + note
+	}
+	if err := v.Record(); err != nil {
+		return "", err
+	}
+	return did, nil
+}
+
+func pendingMessage(pend string) string {
+	msg, err := os.ReadFile(filepath.Join(pend, "message"))
+	if err != nil || len(msg) == 0 {
+		return "an owner change"
+	}
+	return string(msg)
+}
+
+// removeStaleGitLock removes the Git index lock that a Git child of the interrupted change left: one
+// created after the change reached its commit point that stays in place, unchanged, while this process
+// holds the vault lock. A lock that goes away or changes belongs to a live Git process and is left alone.
+func (v *Vault) removeStaleGitLock(pend string) string {
+	lock := v.gitIndexLock()
+	if lock == "" {
+		return ""
+	}
+	rootInfo, err := os.Stat(filepath.Join(pend, "root"))
+	if err != nil {
+		return ""
+	}
+	first, err := os.Stat(lock)
+	if err != nil || first.ModTime().Before(rootInfo.ModTime()) {
+		return ""
+	}
+	deadline := time.Now().Add(staleGitLockWait)
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		fi, err := os.Stat(lock)
+		if err != nil || !fi.ModTime().Equal(first.ModTime()) || fi.Size() != first.Size() {
+			return ""
+		}
+	}
+	if os.Remove(lock) != nil {
+		return ""
+	}
+	return "removed " + lock + ", left by a Git command of the interrupted change"
 }

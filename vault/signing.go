@@ -15,7 +15,8 @@ import (
 
 const (
 	signingKeyInfo  = "agent-vault/v1 owner signing key"
-	rootSigDomain   = "agent-vault/v1 root\n"
+	rootSigDomain   = "agent-vault/v2 root\n"
+	rootSigDomainV1 = "agent-vault/v1 root\n" // format 1, recognised only to ask for a migration
 	sigLinePrefix   = "signature: ed25519 "
 	verifyKeyPrefix = "ed25519:"
 )
@@ -68,11 +69,15 @@ func SignRoot(priv ed25519.PrivateKey, body []byte) []byte {
 // VerifyRoot splits a signed root file, verifies its signature with pub over the exact body bytes, and
 // returns the body. Nothing is parsed before the signature is verified.
 func VerifyRoot(file []byte, pub ed25519.PublicKey) ([]byte, error) {
+	return verifySigned(file, pub, rootSigDomain)
+}
+
+func verifySigned(file []byte, pub ed25519.PublicKey, domain string) ([]byte, error) {
 	body, sig, err := splitSigned(file)
 	if err != nil {
 		return nil, err
 	}
-	if !ed25519.Verify(pub, append([]byte(rootSigDomain), body...), sig) {
+	if !ed25519.Verify(pub, append([]byte(domain), body...), sig) {
 		return nil, newErr(KindIntegrity, "state/root: signature does not verify with the owner's key")
 	}
 	return body, nil

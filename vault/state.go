@@ -2,6 +2,8 @@ package vault
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -13,11 +15,17 @@ import (
 )
 
 // FormatVersion is the on-disk format this package reads and writes.
-const FormatVersion = 1
+const FormatVersion = 2
+
+// formatV1 is the earlier format, which readers recognise only to say that it must be migrated.
+const formatV1 = 1
 
 const (
 	rootType  = "agent-vault-root"
-	indexType = "agent-vault-group-index"
+	shardType = "agent-vault-index-shard"
+	// LimitRoot bounds the signed root, which grows with agents and groups, never with secrets. The writer
+	// refuses to sign a larger one, so no root it wrote is ever refused by a reader.
+	LimitRoot = 16 << 20
 )
 
 // Paths of files below .agent-vault/.
@@ -30,11 +38,26 @@ const (
 	ignoreFile   = ".gitignore"
 )
 
-func indexFile(group string) string   { return "state/groups/" + group + ".json" }
+func shardFile(id string) string      { return "state/index/" + id + ".json" }
 func encFile(path string) string      { return "secrets/" + path + ".enc" }
 func metaFile(path string) string     { return "secrets/" + path + ".meta" }
 func agentPubFile(name string) string { return "agents/" + name + "/public.key" }
 func escrowFile(name string) string   { return "agents/" + name + "/private.key.escrow" }
+
+// ShardOf is the id of the index shard that holds path: the first two hex characters of SHA-256 of the
+// path in ASCII lower case, so paths that differ only in case meet in one shard.
+func ShardOf(path string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(path)))
+	return hex.EncodeToString(h[:1])
+}
+
+// FileRef vouches for a file by its hash and size.
+type FileRef struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+func refOf(data []byte) FileRef { return FileRef{SHA256: Hash(data), Size: int64(len(data))} }
 
 // Root is the body of the signed root (docs/format.md section 4).
 type Root struct {
@@ -45,10 +68,10 @@ type Root struct {
 	PrevSHA256 string               `json:"prev_sha256"`
 	Time       string               `json:"time"`
 	Owner      RootOwner            `json:"owner"`
-	Files      map[string]string    `json:"files"`
+	Files      map[string]FileRef   `json:"files"`
 	Agents     map[string]RootAgent `json:"agents"`
 	Groups     map[string]RootGroup `json:"groups"`
-	Placement  map[string]string    `json:"placement"`
+	Index      map[string]ShardRef  `json:"index"`
 }
 
 // RootOwner names the owner's keys.
@@ -66,30 +89,45 @@ type RootAgent struct {
 
 // RootGroup is a group's entry in the root.
 type RootGroup struct {
-	Members     []string `json:"members"`
-	IndexSHA256 string   `json:"index_sha256"`
-	Secrets     int      `json:"secrets"`
+	Members []string `json:"members"`
+	Secrets int      `json:"secrets"`
 }
 
-// Index is a group index (docs/format.md section 5).
-type Index struct {
-	Type    string                `json:"type"`
-	Format  int                   `json:"format"`
-	VaultID string                `json:"vault_id"`
-	Group   string                `json:"group"`
-	Secrets map[string]IndexEntry `json:"secrets"`
+// ShardRef vouches for an index shard and counts its entries.
+type ShardRef struct {
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+	Secrets int    `json:"secrets"`
 }
 
-// IndexEntry vouches for one secret's files and lists its extra recipients and allowed hosts.
-type IndexEntry struct {
+// Shard is an index shard (docs/format.md section 5).
+type Shard struct {
+	Type    string           `json:"type"`
+	Format  int              `json:"format"`
+	VaultID string           `json:"vault_id"`
+	Shard   string           `json:"shard"`
+	Secrets map[string]Entry `json:"secrets"`
+}
+
+// Entry is a secret's signed record: its group, files, metadata, extra recipients and allowed hosts.
+type Entry struct {
+	Group       string   `json:"group"`
 	Version     uint64   `json:"version"`
 	EncSHA256   string   `json:"enc_sha256"`
+	EncSize     int64    `json:"enc_size"`
 	MetaSHA256  string   `json:"meta_sha256"`
+	MetaSize    int64    `json:"meta_size"`
+	Created     string   `json:"created"`
+	Rotated     string   `json:"rotated"`
+	Expires     string   `json:"expires"`
 	ExtraAgents []string `json:"extra_agents"`
 	AllowHosts  []string `json:"allow_hosts"`
 }
 
-// Meta is a secret's plaintext metadata (docs/format.md section 5.1).
+func (e *Entry) enc() FileRef  { return FileRef{SHA256: e.EncSHA256, Size: e.EncSize} }
+func (e *Entry) meta() FileRef { return FileRef{SHA256: e.MetaSHA256, Size: e.MetaSize} }
+
+// Meta is a secret's metadata (docs/format.md sections 5 and 5.1).
 type Meta struct {
 	Name             string     `json:"name"`
 	Group            string     `json:"group"`
@@ -115,6 +153,15 @@ func encodeJSON(v any) []byte {
 	return append(b, '\n')
 }
 
+// encodeCompact writes JSON without indentation: shards are read by machines on every get.
+func encodeCompact(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
 func decodeJSON(data []byte, v any, what string) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -124,7 +171,15 @@ func decodeJSON(data []byte, v any, what string) error {
 	return nil
 }
 
-// parseRoot parses a verified root body and checks its structure and every name in it.
+// rootHeader is what a reader looks at first, to tell format 1 from format 2.
+type rootHeader struct {
+	Type    string `json:"type"`
+	Format  int    `json:"format"`
+	VaultID string `json:"vault_id"`
+	Version uint64 `json:"version"`
+}
+
+// parseRoot parses a verified root body and checks its structure, every name and every recipient in it.
 func parseRoot(body []byte) (*Root, error) {
 	var r Root
 	if err := decodeJSON(body, &r, "state/root"); err != nil {
@@ -139,13 +194,22 @@ func parseRoot(body []byte) (*Root, error) {
 	if !validVaultID(r.VaultID) || r.Version == 0 {
 		return nil, newErr(KindIntegrity, "state/root: malformed vault id or version")
 	}
-	for name, a := range r.Agents {
+	if !ValidRecipient(r.Owner.Recipient) {
+		return nil, newErr(KindIntegrity, "state/root: malformed owner recipient")
+	}
+	seen := map[string]string{r.Owner.Recipient: "the owner"}
+	for _, name := range sortedKeys(r.Agents) {
 		if err := CheckSegment(name); err != nil {
 			return nil, wrapErr(KindIntegrity, err, "state/root: bad agent name")
 		}
-		if a.Recipient == "" {
-			return nil, newErr(KindIntegrity, "state/root: agent %s has no recipient", name)
+		rc := r.Agents[name].Recipient
+		if !ValidRecipient(rc) {
+			return nil, newErr(KindIntegrity, "state/root: agent %s has a malformed recipient", name)
 		}
+		if other, dup := seen[rc]; dup {
+			return nil, newErr(KindIntegrity, "state/root: agent %s has the same recipient as %s", name, other)
+		}
+		seen[rc] = "agent " + name
 	}
 	for name, g := range r.Groups {
 		if err := CheckSegment(name); err != nil {
@@ -156,13 +220,18 @@ func parseRoot(body []byte) (*Root, error) {
 				return nil, newErr(KindIntegrity, "state/root: group %s names unknown agent %q", name, m)
 			}
 		}
-	}
-	for p, g := range r.Placement {
-		if err := CheckPath(p); err != nil {
-			return nil, wrapErr(KindIntegrity, err, "state/root: bad placement")
+		if g.Secrets < 0 {
+			return nil, newErr(KindIntegrity, "state/root: group %s has a negative count", name)
 		}
-		if err := CheckSegment(g); err != nil {
-			return nil, wrapErr(KindIntegrity, err, "state/root: bad placement group")
+	}
+	for id, ref := range r.Index {
+		if !validShardID(id) || ref.Size < 0 || ref.Secrets <= 0 {
+			return nil, newErr(KindIntegrity, "state/root: malformed index entry %q", id)
+		}
+	}
+	for name, ref := range r.Files {
+		if ref.Size < 0 {
+			return nil, newErr(KindIntegrity, "state/root: malformed file entry %q", name)
 		}
 	}
 	if r.Agents == nil {
@@ -171,21 +240,13 @@ func parseRoot(body []byte) (*Root, error) {
 	if r.Groups == nil {
 		r.Groups = map[string]RootGroup{}
 	}
-	if r.Placement == nil {
-		r.Placement = map[string]string{}
+	if r.Index == nil {
+		r.Index = map[string]ShardRef{}
 	}
 	if r.Files == nil {
-		r.Files = map[string]string{}
+		r.Files = map[string]FileRef{}
 	}
 	return &r, nil
-}
-
-// GroupOf is the group that holds path in this state.
-func (r *Root) GroupOf(path string) string {
-	if g, ok := r.Placement[path]; ok {
-		return g
-	}
-	return DefaultGroup(path)
 }
 
 // AgentByRecipient returns the name of the agent whose recipient is rcpt.
@@ -198,42 +259,66 @@ func (r *Root) AgentByRecipient(rcpt string) (string, bool) {
 	return "", false
 }
 
-// parseIndex parses a group index whose hash was already checked, and checks it belongs where it was found.
-func parseIndex(data []byte, root *Root, group string) (*Index, error) {
-	var ix Index
-	what := indexFile(group)
-	if err := decodeJSON(data, &ix, what); err != nil {
+// parseShard parses an index shard whose size and hash were already checked, and checks that it belongs
+// where it was found.
+func parseShard(data []byte, root *Root, id string) (*Shard, error) {
+	var sh Shard
+	what := shardFile(id)
+	if err := decodeJSON(data, &sh, what); err != nil {
 		return nil, err
 	}
-	if ix.Type != indexType || ix.Format != FormatVersion {
+	if sh.Type != shardType || sh.Format != FormatVersion {
 		return nil, newErr(KindIntegrity, "%s: unsupported type or format", what)
 	}
-	if ix.VaultID != root.VaultID || ix.Group != group {
-		return nil, newErr(KindIntegrity, "%s belongs to another vault or group", what)
+	if sh.VaultID != root.VaultID || sh.Shard != id {
+		return nil, newErr(KindIntegrity, "%s belongs to another vault or shard", what)
 	}
-	for p, e := range ix.Secrets {
+	if len(sh.Secrets) != root.Index[id].Secrets {
+		return nil, newErr(KindIntegrity, "%s holds %d secrets, the signed root says %d", what, len(sh.Secrets), root.Index[id].Secrets)
+	}
+	for p, e := range sh.Secrets {
 		if err := CheckPath(p); err != nil {
 			return nil, wrapErr(KindIntegrity, err, "%s: bad secret name", what)
 		}
-		if root.GroupOf(p) != group {
-			return nil, newErr(KindIntegrity, "%s lists %s, which belongs to group %s", what, p, root.GroupOf(p))
+		if ShardOf(p) != id {
+			return nil, newErr(KindIntegrity, "%s lists %s, which belongs to shard %s", what, p, ShardOf(p))
+		}
+		if _, ok := root.Groups[e.Group]; !ok {
+			return nil, newErr(KindIntegrity, "%s: %s names group %q, which the signed root does not have", what, p, e.Group)
 		}
 		for _, a := range e.ExtraAgents {
 			if _, ok := root.Agents[a]; !ok {
 				return nil, newErr(KindIntegrity, "%s: %s names unknown agent %q", what, p, a)
 			}
 		}
+		if e.Version == 0 || e.EncSize < 0 || e.MetaSize < 0 {
+			return nil, newErr(KindIntegrity, "%s: %s has a malformed entry", what, p)
+		}
+		if _, err := parseTime(e.Created); err != nil {
+			return nil, newErr(KindIntegrity, "%s: %s has a bad created time", what, p)
+		}
+		if _, err := parseTime(e.Rotated); err != nil {
+			return nil, newErr(KindIntegrity, "%s: %s has a bad rotated time", what, p)
+		}
+		if e.Expires != "" {
+			if _, err := parseTime(e.Expires); err != nil {
+				return nil, newErr(KindIntegrity, "%s: %s has a bad expires time", what, p)
+			}
+		}
 	}
-	if ix.Secrets == nil {
-		ix.Secrets = map[string]IndexEntry{}
+	if sh.Secrets == nil {
+		sh.Secrets = map[string]Entry{}
 	}
-	return &ix, nil
+	return &sh, nil
 }
 
-func validVaultID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
+func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339, s) }
+
+func validShardID(s string) bool {
+	return len(s) == 2 && isLowerHex(s)
+}
+
+func isLowerHex(s string) bool {
 	for _, c := range s {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
@@ -241,6 +326,8 @@ func validVaultID(s string) bool {
 	}
 	return true
 }
+
+func validVaultID(s string) bool { return len(s) == 32 && isLowerHex(s) }
 
 // quote writes a YAML double-quoted scalar; JSON string syntax is a subset of it.
 func quote(s string) string {
@@ -257,6 +344,30 @@ func quoteList(xs []string) string {
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// metaOf is the metadata an entry records for path under root.
+func metaOf(root *Root, path string, e *Entry) *Meta {
+	m := &Meta{Name: path, Group: e.Group, AuthorizedAgents: authorizedAgents(root, e)}
+	m.Created, _ = parseTime(e.Created)
+	m.Rotated, _ = parseTime(e.Rotated)
+	if e.Expires != "" {
+		t, _ := parseTime(e.Expires)
+		m.Expires = &t
+	}
+	return m
+}
+
+// authorizedAgents is the sorted union of the entry's group members and extra agents.
+func authorizedAgents(root *Root, e *Entry) []string {
+	names := map[string]bool{}
+	for _, m := range root.Groups[e.Group].Members {
+		names[m] = true
+	}
+	for _, a := range e.ExtraAgents {
+		names[a] = true
+	}
+	return sortedKeys(names)
+}
 
 // encodeMeta writes a .meta file.
 func encodeMeta(m *Meta) []byte {
@@ -319,7 +430,7 @@ func parseConfig(data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &c); err != nil {
 		return nil, wrapErr(KindIntegrity, err, "config.yaml is not valid")
 	}
-	if c.Format != FormatVersion {
+	if c.Format != FormatVersion && c.Format != formatV1 {
 		return nil, newErr(KindIntegrity, "config.yaml: format %d is not supported (this build reads format %d)", c.Format, FormatVersion)
 	}
 	if !validVaultID(c.VaultID) {
@@ -328,13 +439,15 @@ func parseConfig(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-const gitignoreContent = "*.key\n!agents/*/public.key\n*.pem\n**/private.*\n!agents/*/private.key.escrow\n.lock\n.pending/\n"
+const gitignoreContent = "*.key\n!agents/*/public.key\n*.pem\n**/private.*\n!agents/*/private.key.escrow\n.lock\n.pending/\n.pending.done/\n"
 
-// encodeManifest renders the human-readable policy view from the root and the secret paths per group.
-func encodeManifest(r *Root, secrets map[string][]string) []byte {
+// encodeManifest renders the human-readable policy view from the root: agents, and groups with their
+// members and number of secrets. It lists no secret, so it does not grow with the vault.
+func encodeManifest(r *Root) []byte {
 	var b strings.Builder
 	b.WriteString("# Access policy of this vault, written by agent-vault from the signed state (state/root).\n")
 	b.WriteString("# It is a view: editing it grants nothing, and 'agent-vault check' reports the change.\n")
+	b.WriteString("# 'agent-vault list' shows the secrets.\n")
 	if len(r.Agents) == 0 {
 		b.WriteString("agents: {}\n")
 	} else {
@@ -349,9 +462,7 @@ func encodeManifest(r *Root, secrets map[string][]string) []byte {
 		b.WriteString("groups:\n")
 	}
 	for _, g := range sortedKeys(r.Groups) {
-		s := slices.Clone(secrets[g])
-		sort.Strings(s)
-		fmt.Fprintf(&b, "  %s:\n    members: %s\n    secrets: %s\n", quote(g), quoteList(r.Groups[g].Members), quoteList(s))
+		fmt.Fprintf(&b, "  %s:\n    members: %s\n    secrets: %d\n", quote(g), quoteList(r.Groups[g].Members), r.Groups[g].Secrets)
 	}
 	return []byte(b.String())
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,7 +79,7 @@ func loadMarks(home, vaultID string) (*Marks, error) {
 		}
 		return nil, wrapErr(KindError, err, "cannot read the high-water mark of vault %s", vaultID)
 	}
-	dec := json.NewDecoder(io.LimitReader(bytes.NewReader(data), LimitIndex))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(m); err != nil {
 		return nil, wrapErr(KindError, err, "high-water mark file %s is corrupt", marksPath(home, vaultID))
 	}

@@ -1,8 +1,6 @@
 package vault
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
@@ -13,7 +11,12 @@ import (
 
 // The transaction protocol of docs/format.md section 9.
 
-const pendingDir = ".pending"
+const (
+	pendingDir = ".pending"
+	doneDir    = ".pending.done"
+	// pendingKeySuffix names a new agent key file waiting beside its target for the commit point.
+	pendingKeySuffix = ".pending"
+)
 
 // crashHook lets in-package tests stop a transaction at a named step, as a crash would.
 var crashHook = func(step string) {}
@@ -25,15 +28,16 @@ type tx struct {
 	prev    *Root  // nil for init
 	prevSHA string // hash of the previous root file
 	root    *Root  // the new root, edited by the operation
+	message string // what the change does, for the Git commit
 	writes  map[string][]byte
 	removes map[string]bool
-	indexes map[string]*Index // every index the change touched; nil removes the group's index
-	folded  map[string]string // lower-cased secret path → path, built when a new path is checked
+	shards  map[string]*Shard // every shard the change touched, as edited
+	keys    map[string][]byte // absolute target path → agent key file the change installs
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {
 	t := &tx{v: v, signer: signer, prev: prev, prevSHA: prevSHA,
-		writes: map[string][]byte{}, removes: map[string]bool{}, indexes: map[string]*Index{}}
+		writes: map[string][]byte{}, removes: map[string]bool{}, shards: map[string]*Shard{}, keys: map[string][]byte{}}
 	if prev != nil {
 		t.root = cloneRoot(prev)
 	}
@@ -51,55 +55,83 @@ func (t *tx) nextVersion() uint64 {
 	return t.prev.Version + 1
 }
 
-// seal finishes the new root: index hashes, view files, version chain and signature.
-func (t *tx) seal(allIndexes map[string]*Index) []byte {
-	for g, ix := range t.indexes {
-		if ix != nil && len(ix.Secrets) == 0 && len(t.root.Groups[g].Members) == 0 {
-			ix = nil // a group with neither secrets nor members ceases to exist
-			t.indexes[g] = nil
-		}
-		if ix == nil {
-			delete(t.root.Groups, g)
-			t.remove(indexFile(g))
-			continue
-		}
-		b := encodeJSON(ix)
-		t.write(indexFile(g), b)
-		rg := t.root.Groups[g]
-		rg.IndexSHA256, rg.Secrets = Hash(b), len(ix.Secrets)
-		if rg.Members == nil {
-			rg.Members = []string{}
-		}
-		t.root.Groups[g] = rg
+// putEntry records e as the entry of path, keeping the groups' counts; old is the current entry or nil.
+func (t *tx) putEntry(sh *Shard, path string, e Entry, old *Entry) {
+	if old != nil {
+		t.countSecret(old.Group, -1)
 	}
-	secrets := map[string][]string{}
-	for g, ix := range allIndexes {
-		if ix != nil {
-			secrets[g] = sortedKeys(ix.Secrets)
-		}
-	}
-	manifest := encodeManifest(t.root, secrets)
-	t.write(manifestFile, manifest)
-	t.root.Files[manifestFile] = Hash(manifest)
-	t.root.Version, t.root.PrevSHA256, t.root.Time = t.nextVersion(), t.prevSHA, now()
-	return SignRoot(t.signer, encodeJSON(t.root))
+	t.countSecret(e.Group, +1)
+	sh.Secrets[path] = e
 }
 
-// commit writes the transaction: stage every file under .pending/, mark it complete with the signed
-// root, then move everything into place. It returns the new root file's bytes.
-func (t *tx) commit(allIndexes map[string]*Index) ([]byte, error) {
-	rootBytes := t.seal(allIndexes)
+// deleteEntry removes path's entry old from sh and its files.
+func (t *tx) deleteEntry(sh *Shard, path string, old *Entry) {
+	t.countSecret(old.Group, -1)
+	delete(sh.Secrets, path)
+	t.remove(encFile(path))
+	t.remove(metaFile(path))
+}
+
+func (t *tx) countSecret(group string, d int) {
+	rg, ok := t.root.Groups[group]
+	if !ok {
+		rg.Members = []string{}
+	}
+	rg.Secrets += d
+	t.root.Groups[group] = rg
+}
+
+// seal finishes the new root: shard references, group counts, the manifest view, the version chain and
+// the signature.
+func (t *tx) seal() ([]byte, error) {
+	for id, sh := range t.shards {
+		if len(sh.Secrets) == 0 {
+			delete(t.root.Index, id)
+			t.remove(shardFile(id))
+			continue
+		}
+		b := encodeCompact(sh)
+		t.write(shardFile(id), b)
+		t.root.Index[id] = ShardRef{SHA256: Hash(b), Size: int64(len(b)), Secrets: len(sh.Secrets)}
+	}
+	for g, rg := range t.root.Groups {
+		if rg.Secrets == 0 && len(rg.Members) == 0 {
+			delete(t.root.Groups, g) // a group with neither secrets nor members ceases to exist
+		}
+	}
+	manifest := encodeManifest(t.root)
+	if ref := refOf(manifest); t.root.Files[manifestFile] != ref {
+		t.write(manifestFile, manifest)
+		t.root.Files[manifestFile] = ref
+	}
+	t.root.Version, t.root.PrevSHA256, t.root.Time = t.nextVersion(), t.prevSHA, now()
+	body := encodeJSON(t.root)
+	if len(body) > LimitRoot-128 {
+		return nil, newErr(KindUsage, "the change would make the signed root %d bytes, over the %d-byte limit that readers accept; the vault has too many agents or groups", len(body), LimitRoot)
+	}
+	return SignRoot(t.signer, body), nil
+}
+
+// commit writes the transaction (docs/format.md section 9, steps 1 to 4): stage every file under
+// .pending/, mark it complete with the signed root, then move everything into place. The pending
+// directory stays until the change is recorded (Owner.Record). It returns the new root file's bytes.
+func (t *tx) commit() ([]byte, error) {
+	rootBytes, err := t.seal()
+	if err != nil {
+		return nil, err
+	}
 	pend := filepath.Join(t.v.Dir, pendingDir)
 	if err := os.RemoveAll(pend); err != nil {
 		return nil, wrapErr(KindError, err, "cannot clear %s", pend)
 	}
 	rels := sortedKeys(t.writes)
-	for _, rel := range append(slices.Clone(rels), sortedKeys(t.removes)...) {
+	removes := sortedKeys(t.removes)
+	for _, rel := range append(slices.Clone(rels), removes...) {
 		if err := checkParents(t.v.Dir, filepath.FromSlash(rel)); err != nil {
 			return nil, err
 		}
 	}
-	err := parallel(len(rels), func(i int) error {
+	err = parallel(len(rels), func(i int) error {
 		p := filepath.Join(pend, "files", filepath.FromSlash(rels[i]))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return wrapErr(KindError, err, "cannot stage %s", rels[i])
@@ -112,12 +144,27 @@ func (t *tx) commit(allIndexes map[string]*Index) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	removes := sortedKeys(t.removes)
 	if err := os.MkdirAll(pend, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(pend, "remove"), []byte(strings.Join(removes, "\n")), 0o644); err != nil {
-		return nil, wrapErr(KindError, err, "cannot stage the removal list")
+	paths := append(append(slices.Clone(rels), removes...), rootFile)
+	sort.Strings(paths)
+	targets := sortedKeys(t.keys)
+	for name, content := range map[string]string{
+		"remove": strings.Join(removes, "\n"), "paths": strings.Join(paths, "\n"),
+		"message": t.message, "keys": strings.Join(targets, "\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(pend, name), []byte(content), 0o644); err != nil {
+			return nil, wrapErr(KindError, err, "cannot stage the transaction's %s list", name)
+		}
+	}
+	for _, target := range targets {
+		if err := MkdirPrivate(filepath.Dir(target)); err != nil {
+			return nil, wrapErr(KindError, err, "cannot create the directory of %s", target)
+		}
+		if err := WriteFileAtomic(target+pendingKeySuffix, t.keys[target], 0o600); err != nil {
+			return nil, wrapErr(KindError, err, "cannot write the new key beside %s", target)
+		}
 	}
 	crashHook("staged")
 	if err := syncTree(t.v.Dir); err != nil {
@@ -180,13 +227,7 @@ func applyPending(dir string) error {
 	if err := parallel(len(rels)-half, func(i int) error { return move(half + i) }); err != nil {
 		return err
 	}
-	list, err := os.ReadFile(filepath.Join(pend, "remove"))
-	if err != nil && !os.IsNotExist(err) {
-		return wrapErr(KindError, err, "cannot read the removal list")
-	}
-	sc := bufio.NewScanner(bytes.NewReader(list))
-	for sc.Scan() {
-		rel := sc.Text()
+	for _, rel := range pendingList(pend, "remove") {
 		if !filepath.IsLocal(rel) {
 			continue
 		}
@@ -202,13 +243,56 @@ func applyPending(dir string) error {
 		return err
 	}
 	crashHook("applied")
-	if err := os.Rename(filepath.Join(pend, "root"), filepath.Join(dir, filepath.FromSlash(rootFile))); err != nil {
+	rootBytes, err := os.ReadFile(filepath.Join(pend, "root"))
+	if err != nil {
+		return wrapErr(KindError, err, "cannot read the pending root")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
+		return wrapErr(KindError, err, "cannot create the state directory")
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, filepath.FromSlash(rootFile)), rootBytes, 0o644); err != nil {
 		return wrapErr(KindError, err, "cannot move the signed root into place")
 	}
-	if err := syncDir(filepath.Join(dir, "state")); err != nil {
-		return err
+	crashHook("rooted")
+	return installKeys(pend)
+}
+
+// installKeys moves every pending agent key file of the transaction onto its target (step 4).
+func installKeys(pend string) error {
+	for _, target := range pendingList(pend, "keys") {
+		if !filepath.IsAbs(target) {
+			continue
+		}
+		err := os.Rename(target+pendingKeySuffix, target)
+		if err != nil && !os.IsNotExist(err) {
+			return wrapErr(KindError, err, "cannot install the new key file %s", target)
+		}
+		if err == nil {
+			if err := syncDir(filepath.Dir(target)); err != nil {
+				return err
+			}
+		}
 	}
-	return os.RemoveAll(pend)
+	crashHook("keyed")
+	return nil
+}
+
+// discardKeys removes the pending agent key files of a transaction that never reached its commit point.
+func discardKeys(pend string) {
+	for _, target := range pendingList(pend, "keys") {
+		if filepath.IsAbs(target) {
+			os.Remove(target + pendingKeySuffix)
+		}
+	}
+}
+
+// pendingList reads one of the transaction's lists, one entry a line.
+func pendingList(pend, name string) []string {
+	data, err := os.ReadFile(filepath.Join(pend, name))
+	if err != nil || len(data) == 0 {
+		return nil
+	}
+	return strings.Split(string(data), "\n")
 }
 
 // checkParents refuses to write or remove rel when a directory on its way below dir is a symbolic link
@@ -253,7 +337,7 @@ func cloneRoot(r *Root) *Root {
 	c := *r
 	c.Files = cloneMap(r.Files)
 	c.Agents = cloneMap(r.Agents)
-	c.Placement = cloneMap(r.Placement)
+	c.Index = cloneMap(r.Index)
 	c.Groups = make(map[string]RootGroup, len(r.Groups))
 	for g, rg := range r.Groups {
 		rg.Members = append([]string{}, rg.Members...)
@@ -270,8 +354,8 @@ func cloneMap[V any](m map[string]V) map[string]V {
 	return c
 }
 
-func cloneIndex(ix *Index) *Index {
-	c := *ix
-	c.Secrets = cloneMap(ix.Secrets)
+func cloneShard(sh *Shard) *Shard {
+	c := *sh
+	c.Secrets = cloneMap(sh.Secrets)
 	return &c
 }

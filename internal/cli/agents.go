@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -47,28 +47,24 @@ func (o *addAgentOptions) run(name string) error {
 	if exists(path) {
 		return fmt.Errorf("%s already exists; pass --out PATH to write the new agent's key elsewhere", path)
 	}
-	var keyFile []byte
-	added := false
-	err = o.mutate(o.key, func(ow *vault.Owner) (string, error) {
-		keyFile, err = ow.AddAgent(name)
-		added = err == nil
-		return "add agent " + name, err
-	})
-	if !added {
-		return err
-	}
-	// Once the vault has changed, the key is written even when the Git commit failed.
-	commitErr := err
-	if err := vault.WriteNewPrivateFile(path, keyFile); err != nil {
-		return fmt.Errorf("agent %s was added, but its key could not be written (get it with 'agent-vault restore-agent %s --to PATH'): %w", name, name, err)
-	}
-	if commitErr != nil {
-		return fmt.Errorf("%w (the key of agent %s is in %s)", commitErr, name, path)
+	err = o.mutate(o.key, func(ow *vault.Owner) error { return ow.AddAgent(name, path) })
+	if err != nil {
+		return withKeyNote(err, name, path)
 	}
 	fmt.Fprintf(o.io.Out, "Added agent %s (no groups yet: agent-vault grant %s GROUP).\n", name, name)
 	fmt.Fprintf(o.io.Out, "Key: %s (0600; pinned to this vault and its owner)\n\n", path)
 	fmt.Fprintf(o.io.Out, "Hand the key to the agent as a file:\n  agent-vault get GROUP/NAME --key %s\nor through the environment:\n  export AGENT_VAULT_KEY=\"$(cat %s)\"\n", path, path)
 	return nil
+}
+
+// withKeyNote adds where the agent's key is to an error that came after the change was written (the
+// key is installed before the change is recorded in Git).
+func withKeyNote(err error, name, path string) error {
+	var rec *vault.RecordError
+	if errors.As(err, &rec) {
+		return fmt.Errorf("%w (the key of agent %s is in %s)", err, name, path)
+	}
+	return err
 }
 
 func keyOutPath(out, name string) (string, error) {
@@ -101,11 +97,11 @@ them: rotate each at its source.`,
 
 func (o *removeAgentOptions) run(name string) error {
 	var rotate []string
-	err := o.mutate(o.key, func(ow *vault.Owner) (string, error) {
+	err := o.mutate(o.key, func(ow *vault.Owner) error {
 		o.progress(ow)
 		var err error
 		rotate, err = ow.RemoveAgent(name)
-		return fmt.Sprintf("remove agent %s (%s re-encrypted)", name, count(len(rotate), "secret")), err
+		return err
 	})
 	if err != nil {
 		return err
@@ -218,37 +214,19 @@ func (o *recoverAgentOptions) run(name string) error {
 	if o.out != "" && exists(o.out) {
 		return fmt.Errorf("%s already exists; refusing to overwrite it", o.out)
 	}
-	var keyFile []byte
-	recovered := false
-	err := o.mutate(o.key, func(ow *vault.Owner) (string, error) {
-		o.progress(ow)
-		var err error
-		keyFile, err = ow.RecoverAgent(name)
-		recovered = err == nil
-		return "recover agent " + name + " with a new key", err
-	})
-	if !recovered {
-		return err
-	}
-	// Once the vault has changed, the new key is written even when the Git commit failed.
-	commitErr := err
 	path := o.out
 	if path == "" {
+		var err error
 		if path, err = agentKeyPath(name); err != nil {
 			return err
 		}
-		if err := vault.MkdirPrivate(filepath.Dir(path)); err != nil {
-			return err
-		}
-		err = vault.WriteFileAtomic(path, keyFile, 0o600)
-	} else {
-		err = vault.WriteNewPrivateFile(path, keyFile)
 	}
+	err := o.mutate(o.key, func(ow *vault.Owner) error {
+		o.progress(ow)
+		return ow.RecoverAgent(name, path)
+	})
 	if err != nil {
-		return fmt.Errorf("agent %s has a new key, but it could not be written (get it with 'agent-vault restore-agent %s --to PATH'): %w", name, name, err)
-	}
-	if commitErr != nil {
-		return fmt.Errorf("%w (the new key of agent %s is in %s)", commitErr, name, path)
+		return withKeyNote(err, name, path)
 	}
 	fmt.Fprintf(o.io.Out, "Agent %s has a new key: %s (0600). The old key no longer decrypts anything new.\n", name, path)
 	return nil

@@ -87,7 +87,9 @@ func newRepairCmd(g *global) *cobra.Command {
 		Short: "Finish or undo an interrupted change and commit the vault",
 		Long: `After a crash or a kill during a change, return the vault to a verified state with nothing lost: a
 change that was completely staged is finished, one that was not is discarded (the previous state was
-never touched). Then the vault is verified as its owner and any uncommitted vault change is committed.`,
+never touched); a change that was applied but not committed is committed (exactly the files it wrote).
+A Git index lock left by a Git command killed with the change is removed. Then the vault is verified as
+its owner. Every owner command does the same first, so repair is rarely needed by hand.`,
 		Example: "  agent-vault repair",
 		Args:    args(0, 0),
 		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run() },
@@ -103,13 +105,6 @@ func (o *repairOptions) run() error {
 	}
 	did, err := v.Repair(key)
 	if err != nil {
-		return err
-	}
-	msg := "repair: " + did
-	if did == vault.NothingToRepair {
-		msg = "commit vault changes left uncommitted"
-	}
-	if err := o.commit(v, msg); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.io.Out, "Repair: %s. The vault verifies.\n", did)

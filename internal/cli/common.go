@@ -15,7 +15,13 @@ import (
 // pullTimeout bounds the pull that reads make before they verify.
 const pullTimeout = 5 * time.Second
 
-func (g *global) findVault() (*vault.Vault, error) { return vault.Find(g.dir) }
+func (g *global) findVault() (*vault.Vault, error) {
+	v, err := vault.Find(g.dir)
+	if err == nil {
+		v.Recorder = g.recorder(v)
+	}
+	return v, err
+}
 
 // openOwner finds the vault and opens it for change with the resolved key (--key, AGENT_VAULT_KEY,
 // <home>/owner.key).
@@ -67,30 +73,37 @@ func (g *global) pull(v *vault.Vault) {
 	}
 }
 
-// commit records the vault's change in one Git commit.
-func (g *global) commit(v *vault.Vault, message string) error {
-	repo, err := gitrepo.Find(v.Top)
-	if err != nil {
-		if errors.Is(err, gitrepo.ErrNotRepo) {
-			fmt.Fprintf(g.io.Err, "agent-vault: warning: %s is not in a Git repository; the change is not committed\n", v.Top)
-			return nil
+// recorder commits exactly the files an owner change wrote or removed, in one Git commit (docs/format.md
+// section 9, step 5).
+func (g *global) recorder(v *vault.Vault) func(paths []string, message string) error {
+	return func(paths []string, message string) error {
+		repo, err := gitrepo.Find(v.Top)
+		if err != nil {
+			if errors.Is(err, gitrepo.ErrNotRepo) {
+				fmt.Fprintf(g.io.Err, "agent-vault: warning: %s is not in a Git repository; the change is not committed\n", v.Top)
+				return nil
+			}
+			return fmt.Errorf("cannot find the Git repository: %w", err)
 		}
-		return fmt.Errorf("the vault changed, but it cannot be committed (fix Git, then run 'agent-vault repair'): cannot find the Git repository: %w", err)
+		abs := make([]string, len(paths))
+		for i, p := range paths {
+			abs[i] = filepath.Join(v.Dir, filepath.FromSlash(p))
+		}
+		res, err := repo.Commit(context.Background(), "agent-vault: "+message, abs...)
+		if err != nil {
+			return err
+		}
+		if res.FallbackIdentity {
+			fmt.Fprintf(g.io.Err, "agent-vault: no Git identity is configured; committed as %q (set one with: git config --global user.name/user.email)\n", gitrepo.FallbackName+" <"+gitrepo.FallbackEmail+">")
+		}
+		return nil
 	}
-	res, err := repo.Commit(context.Background(), "agent-vault: "+message, v.Dir)
-	if err != nil {
-		return fmt.Errorf("the vault changed but the Git commit failed (run 'agent-vault repair' after fixing it): %w", err)
-	}
-	if res.FallbackIdentity {
-		fmt.Fprintf(g.io.Err, "agent-vault: no Git identity is configured; committed as %q (set one with: git config --global user.name/user.email)\n", gitrepo.FallbackName+" <"+gitrepo.FallbackEmail+">")
-	}
-	return nil
 }
 
-// mutate runs change on the vault opened by its owner, then commits with the message it returns. What
-// change prints on standard output is held back until the commit is made, so that stdout stays empty
-// when the command fails.
-func (g *global) mutate(keyFlag string, change func(o *vault.Owner) (string, error)) error {
+// mutate runs change on the vault opened by its owner; the change records itself in Git. What change
+// prints on standard output is held back until it succeeded, so that stdout stays empty when the
+// command fails.
+func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error {
 	o, err := g.openOwner(keyFlag)
 	if err != nil {
 		return err
@@ -100,10 +113,7 @@ func (g *global) mutate(keyFlag string, change func(o *vault.Owner) (string, err
 	var held bytes.Buffer
 	g.io.Out = &held
 	defer func() { g.io.Out = out }()
-	msg, err := change(o)
-	if err == nil && msg != "" {
-		err = g.commit(o.Vault, msg)
-	}
+	err = change(o)
 	g.io.Out = out
 	if err != nil {
 		return err

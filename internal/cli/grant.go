@@ -30,18 +30,18 @@ agent too. A group that does not exist yet is created empty.`,
 }
 
 func (o *grantOptions) run(agent, group string) error {
-	return o.mutate(o.key, func(ow *vault.Owner) (string, error) {
+	return o.mutate(o.key, func(ow *vault.Owner) error {
 		o.progress(ow)
 		n, changed, err := ow.Grant(agent, group)
 		if err != nil {
-			return "", err
+			return err
 		}
 		if !changed {
 			fmt.Fprintf(o.io.Out, "Agent %s is already a member of group %s; nothing changed.\n", agent, group)
-			return "", nil
+			return nil
 		}
 		fmt.Fprintf(o.io.Out, "Granted %s access to group %s (%s re-encrypted).\n", agent, group, count(n, "secret"))
-		return fmt.Sprintf("grant %s %s (%s re-encrypted)", agent, group, count(n, "secret")), nil
+		return nil
 	})
 }
 
@@ -68,11 +68,11 @@ holds the old ciphertexts, which the old key can decrypt.`,
 
 func (o *revokeOptions) run(agent, group string) error {
 	var rotate []string
-	err := o.mutate(o.key, func(ow *vault.Owner) (string, error) {
+	err := o.mutate(o.key, func(ow *vault.Owner) error {
 		o.progress(ow)
 		var err error
 		rotate, err = ow.Revoke(agent, group)
-		return fmt.Sprintf("revoke %s %s (%s re-encrypted)", agent, group, count(len(rotate), "secret")), err
+		return err
 	})
 	if err != nil {
 		return err

@@ -61,19 +61,17 @@ func (o *initOptions) run() error {
 	if err != nil {
 		return err
 	}
-	v, err := vault.Init(dir, key)
-	if err != nil {
-		return err
-	}
 	hook, err := repo.InstallPreCommitHook()
 	if err != nil {
-		return fmt.Errorf("vault created, but the pre-commit hook could not be installed: %w", err)
+		return fmt.Errorf("cannot install the pre-commit hook: %w", err)
+	}
+	v := vault.New(dir)
+	v.Recorder = o.recorder(v)
+	if err := v.Init(key); err != nil {
+		return err
 	}
 	s, err := v.Open(key)
 	if err != nil {
-		return err
-	}
-	if err := o.commit(v, "initialise vault "+s.Root.VaultID); err != nil {
 		return err
 	}
 	out := o.io.Out

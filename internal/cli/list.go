@@ -103,12 +103,12 @@ func newRmCmd(g *global) *cobra.Command {
 			if err := vault.CheckUserPath(a[0]); err != nil {
 				return err
 			}
-			return opts.mutate(opts.key, func(ow *vault.Owner) (string, error) {
+			return opts.mutate(opts.key, func(ow *vault.Owner) error {
 				if err := ow.Remove(a[0]); err != nil {
-					return "", err
+					return err
 				}
 				fmt.Fprintf(opts.io.Out, "Deleted %s.\n", a[0])
-				return "delete " + a[0], nil
+				return nil
 			})
 		},
 	}

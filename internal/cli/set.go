@@ -113,13 +113,13 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		// pipe); storing it would silently replace the secret.
 		return vault.Usagef("empty value for %s; nothing stored", path)
 	}
-	return o.mutate(o.key, func(ow *vault.Owner) (string, error) {
+	return o.mutate(o.key, func(ow *vault.Owner) error {
 		if err := ow.Set(path, value, opts); err != nil {
-			return "", err
+			return err
 		}
 		info, err := ow.Info(path)
 		if err != nil {
-			return "", err
+			return err
 		}
 		readers := append([]string{"owner"}, info.AuthorizedAgents...)
 		what := "set"
@@ -127,7 +127,7 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 			what = "update options of"
 		}
 		fmt.Fprintf(o.io.Out, "%s %s (group %s; readable by %s)\n", capitalize(what), path, info.Group, strings.Join(readers, ", "))
-		return what + " " + path, nil
+		return nil
 	})
 }
 

@@ -1,0 +1,138 @@
+package vault
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Reading while the vault changes (docs/format.md section 6.6): the owner's writer and Git replace files
+// one at a time, so a read may meet a root and a file of two versions. A vouching failure is reported only
+// when it persists on a stable state; every other failure is reported at once.
+
+// writerWait bounds how long a reader waits for a writer; a variable so that tests can shorten it.
+var writerWait = 10 * time.Second
+
+const (
+	readAttempts = 5
+	writerPoll   = 10 * time.Millisecond
+)
+
+// consistently runs op (nil: load the root) and retries it on a fresh snapshot while a vouching failure
+// may come from a change in progress.
+func (s *Snapshot) consistently(op func() error) error {
+	first := op
+	if op == nil {
+		first, op = s.load, func() error { return nil }
+	}
+	var err error
+	for attempt := 1; attempt <= readAttempts; attempt++ {
+		if attempt == 1 {
+			err = first()
+		} else {
+			time.Sleep(writerPoll << (attempt - 2))
+			if err = s.load(); err == nil {
+				err = op()
+			}
+		}
+		if !isVouching(err) {
+			return err
+		}
+		failedRoot := s.rootRaw
+		busy, werr := s.Vault.waitForWriters(failedRoot, s.anchor)
+		if werr != nil {
+			return werr
+		}
+		now, _ := readRepoFile(s.Vault.Dir, rootFile, LimitRoot)
+		if !busy && bytes.Equal(now, failedRoot) {
+			return err
+		}
+	}
+	return newErr(KindError, "the vault kept changing while it was read (%d attempts); try again", readAttempts)
+}
+
+// waitForWriters waits until neither an owner change that follows root nor a Git operation is under
+// way, and reports whether it saw one. A writer still there after writerWait is an error of kind error,
+// never an integrity error.
+func (v *Vault) waitForWriters(root []byte, a anchor) (bool, error) {
+	deadline := time.Now().Add(writerWait)
+	busy := false
+	for {
+		pending := v.pendingSuccessor(root, a)
+		gitLock := v.gitIndexLock()
+		if !pending && gitLock == "" {
+			return busy, nil
+		}
+		busy = true
+		if time.Now().After(deadline) {
+			if pending {
+				return true, newErr(KindError, "an owner change to this vault has been under way for over %s (%s exists): if no owner command is running, the owner runs 'agent-vault repair'", writerWait, filepath.Join(v.Dir, pendingDir, "root"))
+			}
+			return true, newErr(KindError, "Git has held %s for over %s: wait for the Git command to finish, or remove the file if no Git command is running", gitLock, writerWait)
+		}
+		time.Sleep(writerPoll)
+	}
+}
+
+// pendingSuccessor reports whether .pending/root holds a signed successor of root: an owner change to it
+// in progress, or interrupted. Anyone can push a file there; only the owner can sign one.
+func (v *Vault) pendingSuccessor(root []byte, a anchor) bool {
+	raw, err := readRepoFile(v.Dir, pendingDir+"/root", LimitRoot)
+	if err != nil {
+		return false
+	}
+	body, err := VerifyRoot(raw, a.pub)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		PrevSHA256 string `json:"prev_sha256"`
+	}
+	return json.Unmarshal(body, &h) == nil && root != nil && h.PrevSHA256 == Hash(root)
+}
+
+// gitIndexLock returns the path of the index lock of the Git repository that holds the vault when it
+// exists, else "".
+func (v *Vault) gitIndexLock() string {
+	gitDir := findGitDir(v.Top)
+	if gitDir == "" {
+		return ""
+	}
+	p := filepath.Join(gitDir, "index.lock")
+	if _, err := os.Lstat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// findGitDir returns the Git directory of the working tree that holds dir: a .git directory in dir or a
+// parent, or the directory a .git file names. "" when there is none.
+func findGitDir(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, ".git")
+		if fi, err := os.Stat(p); err == nil {
+			if fi.IsDir() {
+				return p
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return ""
+			}
+			line, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir:")
+			if !ok {
+				return ""
+			}
+			g := strings.TrimSpace(line)
+			if !filepath.IsAbs(g) {
+				g = filepath.Join(d, g)
+			}
+			return g
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}

@@ -18,6 +18,9 @@ const MAC_LINE = Buffer.from("\n--- ", "latin1");
 /** Errors of this module; the caller maps any failure to "cannot decrypt". */
 export class AgeFormatError extends Error {}
 
+/** The payload decrypts to more than the limit given to {@link decryptPayload}; decryption stopped there. */
+export class ValueTooLargeError extends Error {}
+
 /** Splits an age file into its header (through the MAC line's newline) and its payload. */
 export function splitAgeFile(file: Uint8Array): { header: Uint8Array; payload: Uint8Array } {
   const buf = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
@@ -28,13 +31,17 @@ export function splitAgeFile(file: Uint8Array): { header: Uint8Array; payload: U
   return { header: file.subarray(0, eol + 1), payload: file.subarray(eol + 1) };
 }
 
-/** Decrypts an age STREAM payload (nonce and chunks) with the file key. */
-export function decryptPayload(fileKey: Uint8Array, payload: Uint8Array): Uint8Array {
+/**
+ * Decrypts an age STREAM payload (nonce and chunks) with the file key. Throws {@link ValueTooLargeError} as soon
+ * as the plaintext exceeds `maxBytes` (so at most one chunk beyond the limit is ever decrypted).
+ */
+export function decryptPayload(fileKey: Uint8Array, payload: Uint8Array, maxBytes = Number.POSITIVE_INFINITY): Uint8Array {
   if (payload.length < 16 + TAG) throw new AgeFormatError("payload too short");
   const streamKey = Buffer.from(hkdfSync("sha256", fileKey, payload.subarray(0, 16), "payload", 32));
   const ct = payload.subarray(16);
   const parts: Buffer[] = [];
   const iv = Buffer.alloc(12);
+  let total = 0;
   try {
     for (let off = 0, counter = 0; off < ct.length; counter++) {
       const remaining = ct.length - off;
@@ -50,8 +57,13 @@ export function decryptPayload(fileKey: Uint8Array, payload: Uint8Array): Uint8A
       const plain = Buffer.concat([d.update(chunk.subarray(0, len - TAG)), d.final()]);
       if (last && plain.length === 0 && counter > 0) throw new AgeFormatError("empty last chunk");
       parts.push(plain);
+      total += plain.length;
+      if (total > maxBytes) throw new ValueTooLargeError(`the value is larger than ${maxBytes} bytes`);
       off += len;
     }
+  } catch (err) {
+    for (const p of parts) p.fill(0);
+    throw err;
   } finally {
     streamKey.fill(0);
   }
@@ -67,13 +79,14 @@ export function decryptPayload(fileKey: Uint8Array, payload: Uint8Array): Uint8A
 
 /**
  * Decrypts the age file `file` with the identities of `decrypter`. Rejects when no identity opens the header, the
- * header MAC is wrong, or the payload does not authenticate.
+ * header MAC is wrong, or the payload does not authenticate, and with {@link ValueTooLargeError} when the value
+ * exceeds `maxBytes` (checked as the chunks are decrypted).
  */
-export async function decryptAgeFile(decrypter: Decrypter, file: Uint8Array): Promise<Uint8Array> {
+export async function decryptAgeFile(decrypter: Decrypter, file: Uint8Array, maxBytes = Number.POSITIVE_INFINITY): Promise<Uint8Array> {
   const { header, payload } = splitAgeFile(file);
   const fileKey = await decrypter.decryptHeader(header);
   try {
-    return decryptPayload(fileKey, payload);
+    return decryptPayload(fileKey, payload, maxBytes);
   } finally {
     fileKey.fill(0);
   }

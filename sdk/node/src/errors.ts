@@ -59,3 +59,23 @@ export class IntegrityError extends AgentVaultError {
 export function usageError(message: string): AgentVaultError {
   return new AgentVaultError(message, "usage");
 }
+
+/**
+ * A vouching failure (format.md 6.6): `state/root` missing or failing its signature, or a vouched file missing or
+ * differing in size or hash. It may be a writer caught half way, so the reader waits for writers and reads again
+ * before it reports it; on a stable state it is reported as the IntegrityError it is (or as `stable()` says).
+ * Internal to the SDK: callers only ever see it as an IntegrityError.
+ */
+export class VouchingError extends IntegrityError {
+  readonly #stable: (() => AgentVaultError) | undefined;
+
+  constructor(message: string, stable?: () => AgentVaultError) {
+    super(message);
+    this.#stable = stable;
+  }
+
+  /** The error to report when the failure persists on a stable state. */
+  stable(): AgentVaultError {
+    return this.#stable?.() ?? this;
+  }
+}

@@ -9,7 +9,7 @@
  */
 
 export { Vault, type VaultOptions } from "./vault.js";
-export type { SecretInfo } from "./meta.js";
+export type { SecretInfo } from "./shard.js";
 export type { Logger } from "./gitsync.js";
 export {
   AgentVaultError,

@@ -1,22 +1,26 @@
 /**
- * The vault layout (format.md section 1) and safe reads below `.agent-vault/` (section 6.4): no symbolic link on
- * the path read (each directory component is lstat-ed and the file is opened with O_NOFOLLOW), regular files
- * only, and size limits.
+ * The vault layout (format.md section 1), finding the vault (section 6.4), and safe reads below `.agent-vault/`
+ * (section 6.5, limits): no symbolic link on the path read (each directory component is lstat-ed and the file is
+ * opened with O_NOFOLLOW), regular files only, the two fixed limits, and vouched files read at exactly the size
+ * that vouches for them.
  */
 
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { IntegrityError, VaultNotFoundError } from "./errors.js";
+import { IntegrityError, VaultNotFoundError, VouchingError } from "./errors.js";
+import type { Vouch } from "./json.js";
 
 /** Name of the vault directory inside a working tree. */
 export const VAULT_DIR = ".agent-vault";
 
-/** Size limits of format.md 6.4, in bytes. */
+/**
+ * The only fixed size limits of format.md 6.5, in bytes: the root, and the untrusted `config.yaml`. Every other
+ * file the reader reads is vouched for with its exact size.
+ */
 export const LIMITS = {
-  root: 4 * 1024 * 1024,
-  groupIndex: 64 * 1024 * 1024,
-  enc: 2 * 1024 * 1024,
-  other: 64 * 1024,
+  root: 16 * 1024 * 1024,
+  config: 64 * 1024,
 } as const;
 
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
@@ -28,12 +32,22 @@ export interface VaultLocation {
   readonly workTree: string;
 }
 
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
 /**
- * Finds `.agent-vault/` in `start` or the nearest of its parents. Throws VaultNotFoundError when `start` does
- * not exist or no directory up to the file-system root holds a `.agent-vault` directory, and IntegrityError when
- * the nearest `.agent-vault` is a symbolic link.
+ * Finds `.agent-vault/` in `start` or the nearest of its parents, as Git finds `.git` (format.md 6.4). The
+ * agent-vault home `home` (compared after resolving symbolic links) is never a vault, and neither is a plain file
+ * named `.agent-vault`: the search passes over both and goes on upwards. Throws VaultNotFoundError when `start`
+ * is not a directory or no vault is found up to the file-system root, and IntegrityError when the nearest
+ * `.agent-vault` is a symbolic link (other than one to the home).
  */
-export function locateVault(start: string): VaultLocation {
+export function locateVault(start: string, home: string): VaultLocation {
   let dir = path.resolve(start);
   try {
     if (!fs.statSync(dir).isDirectory()) throw new VaultNotFoundError(`${dir} is not a directory`);
@@ -41,16 +55,21 @@ export function locateVault(start: string): VaultLocation {
     if (err instanceof VaultNotFoundError) throw err;
     throw new VaultNotFoundError(`${dir} does not exist`);
   }
+  const homeReal = realpathOr(home);
   for (;;) {
     const candidate = path.join(dir, VAULT_DIR);
     const st = fs.lstatSync(candidate, { throwIfNoEntry: false });
-    if (st?.isSymbolicLink()) throw new IntegrityError(`${candidate} is a symbolic link, which a vault never is`);
-    if (st?.isDirectory()) return { vaultDir: candidate, workTree: dir };
+    if (st !== undefined && (st.isSymbolicLink() || st.isDirectory()) && realpathOr(candidate) !== homeReal) {
+      if (st.isSymbolicLink()) throw new IntegrityError(`${candidate} is a symbolic link, which a vault never is`);
+      return { vaultDir: candidate, workTree: dir };
+    }
     const parent = path.dirname(dir);
     if (parent === dir) break;
     dir = parent;
   }
-  throw new VaultNotFoundError(`no ${VAULT_DIR}/ directory in ${path.resolve(start)} or any parent directory`);
+  throw new VaultNotFoundError(
+    `no ${VAULT_DIR}/ vault in ${path.resolve(start)} or any parent directory (the agent-vault home ${home} is not a vault)`,
+  );
 }
 
 /** Identity of one version of a file, for caches: re-verify when any field changes. */
@@ -170,6 +189,49 @@ export function readInVault(
       n += r;
     }
     return { bytes: buf.subarray(0, n), stamp: stampOf(st) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads the file `rel` below `.agent-vault/` that `vouch` vouches for (format.md 6.5): the size first, then the
+ * hash. A missing file, or one whose size or hash differs, is a {@link VouchingError} naming `by` (what vouches
+ * for the file); a symbolic link or a non-regular file is an IntegrityError. Never reads more than the vouched
+ * size plus one byte. Returns the bytes and the stamp of the opened file.
+ */
+export function readVouched(vaultDir: string, rel: string, vouch: Vouch, by: string): { bytes: Buffer; stamp: FileStamp } {
+  const shown = `${VAULT_DIR}/${rel}`;
+  const missing = () => new VouchingError(`${shown} is missing, but ${by} vouches for it`);
+  const wrongSize = (n: number) => new VouchingError(`${shown} has ${n} bytes, but ${by} vouches for ${vouch.size}`);
+  if (statInVault(vaultDir, rel) === MISSING) throw missing();
+  let fd: number;
+  try {
+    fd = fs.openSync(path.join(vaultDir, ...rel.split("/")), fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    if (isMissing(err)) throw missing();
+    if (code(err) === "ELOOP" || code(err) === "EMLINK") throw new IntegrityError(`${shown} is a symbolic link`);
+    throw err;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new IntegrityError(`${shown} is not a regular file`);
+    if (st.size !== vouch.size) throw wrongSize(st.size);
+    // One byte more than vouched, so that a file that grew after fstat is caught.
+    const buf = Buffer.allocUnsafe(vouch.size + 1);
+    let n = 0;
+    for (;;) {
+      const r = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n === buf.length) break;
+    }
+    if (n !== vouch.size) throw wrongSize(n);
+    const bytes = buf.subarray(0, n);
+    if (createHash("sha256").update(bytes).digest("hex") !== vouch.sha256) {
+      throw new VouchingError(`${shown} does not match the hash that ${by} vouches for`);
+    }
+    return { bytes, stamp: stampOf(st) };
   } finally {
     fs.closeSync(fd);
   }

@@ -8,8 +8,10 @@
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { IntegrityError } from "./errors.js";
 
-/** Domain-separation prefix of the signed root. */
-export const ROOT_DOMAIN = "agent-vault/v1 root\n";
+/** Domain-separation prefix of the signed root (format 2). */
+export const ROOT_DOMAIN = "agent-vault/v2 root\n";
+/** Domain-separation prefix of a format 1 root (format.md 11), used only to recognise one. */
+export const ROOT_DOMAIN_V1 = "agent-vault/v1 root\n";
 
 const SIGLINE = /^signature: ed25519 ([A-Za-z0-9+/]{86}==)\n$/;
 const VERIFY_KEY = /^ed25519:([A-Za-z0-9+/]{43}=)$/;
@@ -60,15 +62,19 @@ export function splitSigned(bytes: Uint8Array, what: string): { body: Uint8Array
   return { body: bytes.subarray(0, cut + 1), signature: sig };
 }
 
+/** Reports whether `signature` is a valid Ed25519 signature of `domain || body` by `verifyKey`. */
+export function signatureValid(body: Uint8Array, signature: Uint8Array, domain: string, verifyKey: string): boolean {
+  const msg = Buffer.concat([Buffer.from(domain, "utf8"), body]);
+  return cryptoVerify(null, msg, verifyKeyObject(verifyKey), signature);
+}
+
 /**
  * Verifies the signed file `bytes` with `verifyKey` over `domain || body` and returns the body, which the caller
  * may then parse. Throws IntegrityError when the layout or the signature is bad.
  */
 export function verifySigned(bytes: Uint8Array, domain: string, verifyKey: string, what: string): Uint8Array {
   const { body, signature } = splitSigned(bytes, what);
-  const key = verifyKeyObject(verifyKey);
-  const msg = Buffer.concat([Buffer.from(domain, "utf8"), body]);
-  if (!cryptoVerify(null, msg, key, signature)) {
+  if (!signatureValid(body, signature, domain, verifyKey)) {
     throw new IntegrityError(`${what}: bad signature (not signed by owner key ${verifyKey})`);
   }
   return body;

@@ -1,29 +1,39 @@
 /**
  * The {@link Vault} reader: the read path of format.md section 6.
  *
- * A Vault verifies the signed root with its trust anchor before it parses it, checks every group index and
- * secret file against the hashes the root vouches for, applies the high-water marks shared with the CLI, and
- * decrypts with the reader's age identity. The verified root and group indexes are cached in the object and
- * re-verified whenever their file changes (inode, size, mtime or ctime); a secret's `.enc` is read and hashed on
- * every call. Local file reads are synchronous (small files on a local disk); Git runs asynchronously.
+ * A Vault verifies the signed root with its trust anchor before it parses it, checks every index shard and secret
+ * file against the size and hash that vouch for it, applies the high-water marks shared with the CLI, and decrypts
+ * with the reader's age identity. A read that meets a half-replaced state (an owner change or a `git pull` in
+ * progress) waits for the writer and reads again (format.md 6.6, snapshot.ts). The verified root and shards are
+ * cached in the object and re-verified whenever their file changes (inode, size, mtime or ctime); a secret's
+ * `.enc` is read and hashed on every call. Local file reads are synchronous (small files on a local disk); Git
+ * runs asynchronously.
  */
 
 import { createHash } from "node:crypto";
 import { Decrypter, identityToRecipient } from "age-encryption";
-import { AgentVaultError, IntegrityError, NotAuthorizedError, SecretNotFoundError, VaultNotFoundError, usageError } from "./errors.js";
+import {
+  AgentVaultError,
+  IntegrityError,
+  NotAuthorizedError,
+  SecretNotFoundError,
+  VaultNotFoundError,
+  VouchingError,
+  usageError,
+} from "./errors.js";
 import { agentVaultHome, expandTilde, type Env } from "./home.js";
 import { checkSecretPath, checkSegment } from "./names.js";
 import { deriveOwnerVerifyKey, identityBytes, isMachineOwnerKey, resolveKey, type KeyFile } from "./keys.js";
-import { LIMITS, MISSING, VAULT_DIR, existsInVault, locateVault, readInVault, sameStamp, statInVault, type FileStamp, type VaultLocation } from "./layout.js";
-import { ROOT_DOMAIN, verifySigned } from "./signed.js";
-import { ROOT_FILE, groupOf, parseRoot, type Root, type RootGroup } from "./root.js";
-import { groupIndexFile, parseGroupIndex, type GroupIndex, type IndexEntry } from "./groupindex.js";
-import { parseMeta, type SecretInfo } from "./meta.js";
-import { CONFIG_FILE, parseConfig } from "./config.js";
+import { LIMITS, MISSING, VAULT_DIR, existsInVault, locateVault, readInVault, readVouched, sameStamp, statInVault, type FileStamp, type VaultLocation } from "./layout.js";
+import { ROOT_DOMAIN, ROOT_DOMAIN_V1, signatureValid, splitSigned } from "./signed.js";
+import { ROOT_FILE, parseFormat1Root, parseRoot, type Root } from "./root.js";
+import { parseShard, secretInfo, shardFile, shardIdOf, type SecretEntry, type SecretInfo, type Shard } from "./shard.js";
+import { CONFIG_FILE, parseConfig, type VaultConfig } from "./config.js";
 import { checkKnownVault, checkRootMark, checkSecretMark, knownVaultsPath, marksPath, raiseMarks, readMarks, recordKnownVault, type Marks } from "./trust.js";
 import { NodeX25519Identity } from "./x25519.js";
-import { decryptAgeFile } from "./agefile.js";
+import { ValueTooLargeError, decryptAgeFile } from "./agefile.js";
 import { Puller, ensureClone, isGitUrl, redactUrl, type Logger } from "./gitsync.js";
+import { WRITER_WAIT_MS, WriterProbe, readSnapshot, type Attempt, type SnapshotIO } from "./snapshot.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -47,6 +57,11 @@ export interface VaultOptions {
   readonly pullTimeoutMs?: number | undefined;
   /** Time limit of the first `git clone` of a URL, in ms. Default 120000. */
   readonly cloneTimeoutMs?: number | undefined;
+  /**
+   * How long one read waits, in all, for a writer it meets (an owner change in progress or Git's index lock,
+   * format.md 6.6) before it gives up with an error of kind `error`, in ms. Default 10000.
+   */
+  readonly writerWaitMs?: number | undefined;
   /** Environment to read `AGENT_VAULT_KEY` and `AGENT_VAULT_HOME` from. Default `process.env`. */
   readonly env?: Env | undefined;
 }
@@ -69,17 +84,20 @@ interface Opened {
 
 interface RootState {
   readonly stamp: FileStamp;
+  readonly bytes: Uint8Array;
   readonly root: Root;
   readonly sha256: string;
+  /** The key the root verified with (the anchor's, or in trust on first use the one config.yaml published). */
+  readonly verifyKey: string;
   readonly role: Role;
   /** Set while a trust-on-first-use anchor is still to be recorded in known_vaults. */
   firstUse: { readonly vaultId: string; readonly verifyKey: string } | null;
 }
 
-interface IndexState {
+interface ShardState {
   readonly stamp: FileStamp;
   readonly root: Root;
-  readonly index: GroupIndex;
+  readonly shard: Shard;
 }
 
 interface MarksState {
@@ -108,26 +126,38 @@ function decrypterFor(identity: string): Decrypter {
   return d;
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /**
  * A read-only handle on one vault for one key.
  *
  * Contract: every method verifies before it returns anything; a value is returned only if the signed root (with
- * the anchor of format.md 6.1) vouches for it through its group index, no high-water mark is violated, and the
+ * the anchor of format.md 6.1) vouches for it through its index shard, no high-water mark is violated, and the
  * key decrypts it. Errors are {@link AgentVaultError}s whose `kind` follows format.md section 7; their messages
- * never contain a value. Opening (key resolution, locating or cloning the repository) happens on the first call.
+ * never contain a value. The constructor finds a local vault (format.md 6.4); the key is resolved, and a Git URL
+ * cloned, on the first call.
  */
 export class Vault {
   readonly #options: VaultOptions;
   readonly #env: Env;
   readonly #home: string;
   readonly #logger: Logger;
+  readonly #writerWaitMs: number;
+  /** The local vault found at construction; null for a Git URL (cloned on first use). */
+  readonly #location: VaultLocation | null;
   #opening: Promise<Opened> | null = null;
   #closed = false;
   #root: RootState | null = null;
-  #indexes = new Map<string, IndexState>();
+  #shards = new Map<string, ShardState>();
   #marks: MarksState | null = null;
 
-  /** Creates a handle. Throws a usage AgentVaultError on malformed options; touches neither disk nor network. */
+  /**
+   * Creates a handle. Throws a usage AgentVaultError on malformed options. For a local `repoPath`, finds the vault
+   * now: throws VaultNotFoundError when there is none (the agent-vault home and plain files named `.agent-vault`
+   * are passed over) and IntegrityError when `.agent-vault` is a symbolic link. Touches no network.
+   */
   constructor(options: VaultOptions) {
     if (typeof options !== "object" || options === null) throw usageError("new Vault(options): options must be an object");
     if (typeof options.repoPath !== "string" || options.repoPath.trim() === "") throw usageError("repoPath must be a non-empty string");
@@ -135,7 +165,7 @@ export class Vault {
     for (const k of ["keyPath", "keyStr", "home"] as const) {
       if (options[k] !== undefined && typeof options[k] !== "string") throw usageError(`${k} must be a string`);
     }
-    for (const k of ["pullIntervalMs", "pullTimeoutMs", "cloneTimeoutMs"] as const) {
+    for (const k of ["pullIntervalMs", "pullTimeoutMs", "cloneTimeoutMs", "writerWaitMs"] as const) {
       const v = options[k];
       if (v !== undefined && (typeof v !== "number" || !(v >= 0))) throw usageError(`${k} must be a non-negative number`);
     }
@@ -143,6 +173,8 @@ export class Vault {
     this.#env = options.env ?? process.env;
     this.#home = agentVaultHome(this.#env, options.home);
     this.#logger = options.logger ?? console;
+    this.#writerWaitMs = options.writerWaitMs ?? WRITER_WAIT_MS;
+    this.#location = isGitUrl(options.repoPath) ? null : locateVault(expandTilde(options.repoPath), this.#home);
   }
 
   /** The agent-vault home this handle uses. */
@@ -165,82 +197,81 @@ export class Vault {
     }
   }
 
-  /** Returns the exact bytes of the secret `secretPath` (format.md 6.4). */
+  /**
+   * Returns the exact bytes of the secret `secretPath` (format.md 6.5): reads the root, one index shard and one
+   * `.enc`, whatever the size of the vault; never a `.meta`.
+   */
   async getBytes(secretPath: string): Promise<Uint8Array> {
     this.#checkOpen();
     checkSecretPath(secretPath, "user", "secret path");
-    const { opened, rs, marks } = await this.#state();
-    const { root } = rs;
-    if (rs.role === null) throw this.#notAKey(opened, root);
+    const opened = await this.#ready();
+    return readSnapshot(this.#io(opened), async (a) => {
+      const { rs, marks } = this.#attemptRoot(opened, a);
+      const { root, role } = rs;
+      if (role === null) throw this.#notAKey(opened, root);
 
-    const group = groupOf(root, secretPath);
-    const g = root.groups.get(group);
-    const entry = g === undefined ? undefined : this.#loadIndex(opened, root, group, g).get(secretPath);
-    if (g === undefined || entry === undefined) {
-      this.#refuseUnsigned(opened, secretPath);
-      throw new SecretNotFoundError(`no secret ${secretPath} in vault ${root.vaultId}`);
-    }
-    if (!canRead(rs.role, g, entry)) {
-      throw new NotAuthorizedError(`agent ${(rs.role as { name: string }).name} is not granted secret ${secretPath}`);
-    }
-    const rises = checkSecretMark(marks, root.vaultId, secretPath, entry.version);
+      const id = shardIdOf(secretPath);
+      const entry = root.index.has(id) ? this.#loadShard(opened, root, id).get(secretPath) : undefined;
+      if (entry === undefined) {
+        this.#refuseUnsigned(opened, secretPath);
+        throw new SecretNotFoundError(`no secret ${secretPath} in vault ${root.vaultId}`);
+      }
+      if (!canRead(role, root, entry)) {
+        throw new NotAuthorizedError(`agent ${(role as { name: string }).name} is not granted secret ${secretPath}`);
+      }
+      const rises = checkSecretMark(marks, root.vaultId, secretPath, entry.version);
 
-    const rel = `secrets/${secretPath}.enc`;
-    const file = readInVault(opened.loc.vaultDir, rel, LIMITS.enc);
-    if (file === MISSING) throw new IntegrityError(`${VAULT_DIR}/${rel} is missing, but the index of group ${group} lists it`);
-    if (sha256hex(file.bytes) !== entry.encSha256) {
-      throw new IntegrityError(`${VAULT_DIR}/${rel} does not match the hash in the signed index of group ${group}`);
-    }
-    let value: Uint8Array;
-    try {
-      value = await decryptAgeFile(opened.decrypter, file.bytes);
-    } catch {
-      throw new NotAuthorizedError(`this key cannot decrypt secret ${secretPath}`);
-    }
-    if (value.length > MAX_VALUE_BYTES) {
-      value.fill(0);
-      throw new NotAuthorizedError(`secret ${secretPath} decrypts to more than ${MAX_VALUE_BYTES} bytes, the limit of a value`);
-    }
-    if (rises) {
-      this.#setMarks(raiseMarks(this.#home, root.vaultId, { secrets: new Map([[secretPath, entry.version]]) }), root.vaultId);
-    }
-    return value;
+      const rel = `secrets/${secretPath}.enc`;
+      const file = readVouched(opened.loc.vaultDir, rel, entry.enc, `the entry of ${secretPath} in ${shardFile(id)}`);
+      let value: Uint8Array;
+      try {
+        value = await decryptAgeFile(opened.decrypter, file.bytes, MAX_VALUE_BYTES);
+      } catch (err) {
+        if (err instanceof ValueTooLargeError) {
+          throw new IntegrityError(`secret ${secretPath} decrypts to more than ${MAX_VALUE_BYTES} bytes, the limit of a value`);
+        }
+        throw new NotAuthorizedError(`this key cannot decrypt secret ${secretPath}`);
+      }
+      if (rises) {
+        this.#setMarks(raiseMarks(this.#home, root.vaultId, { secrets: new Map([[secretPath, entry.version]]) }), root.vaultId);
+      }
+      return value;
+    });
   }
 
   /**
-   * Lists the secrets this key can read (all of them for the owner), sorted by name, optionally only those of
-   * `group`. Verifies the root, the indexes it uses and each `.meta` file's hash; decrypts nothing. An unknown
-   * group throws SecretNotFoundError.
+   * Lists the secrets this key can read (all of them for the owner), sorted by name, optionally only those whose
+   * entry names `group`. Verifies the root and every index shard; reads no `.meta` and decrypts nothing. Checks
+   * that the entries naming each group listed number what the root counts. An unknown group throws
+   * SecretNotFoundError.
    */
   async listSecrets(group?: string): Promise<SecretInfo[]> {
     this.#checkOpen();
     if (group !== undefined) checkSegment(group, "user", "group name");
-    const { opened, rs } = await this.#state();
-    const { root } = rs;
-    if (rs.role === null) throw this.#notAKey(opened, root);
-    let groups: string[];
-    if (group !== undefined) {
-      if (!root.groups.has(group)) throw new SecretNotFoundError(`no group ${group} in vault ${root.vaultId}`);
-      groups = [group];
-    } else {
-      groups = [...root.groups.keys()].sort();
-    }
-    const out: SecretInfo[] = [];
-    for (const name of groups) {
-      const g = root.groups.get(name)!;
-      const index = this.#loadIndex(opened, root, name, g);
-      for (const [secretPath, entry] of index) {
-        if (!canRead(rs.role, g, entry)) continue;
-        const rel = `secrets/${secretPath}.meta`;
-        const file = readInVault(opened.loc.vaultDir, rel, LIMITS.other);
-        if (file === MISSING) throw new IntegrityError(`${VAULT_DIR}/${rel} is missing, but the index of group ${name} lists it`);
-        if (sha256hex(file.bytes) !== entry.metaSha256) {
-          throw new IntegrityError(`${VAULT_DIR}/${rel} does not match the hash in the signed index of group ${name}`);
+    const opened = await this.#ready();
+    return readSnapshot(this.#io(opened), async (a) => {
+      const { rs } = this.#attemptRoot(opened, a);
+      const { root, role } = rs;
+      if (role === null) throw this.#notAKey(opened, root);
+      if (group !== undefined && !root.groups.has(group)) throw new SecretNotFoundError(`no group ${group} in vault ${root.vaultId}`);
+      const counts = new Map<string, number>();
+      const out: SecretInfo[] = [];
+      for (const id of [...root.index.keys()].sort()) {
+        for (const [secretPath, entry] of this.#loadShard(opened, root, id)) {
+          counts.set(entry.group, (counts.get(entry.group) ?? 0) + 1);
+          if (group !== undefined && entry.group !== group) continue;
+          if (canRead(role, root, entry)) out.push(secretInfo(root, secretPath, entry));
         }
-        out.push(parseMeta(file.bytes, secretPath, name));
       }
-    }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const [name, g] of root.groups) {
+        if (group !== undefined && name !== group) continue;
+        const n = counts.get(name) ?? 0;
+        if (n !== g.secrets) {
+          throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} counts ${g.secrets} secrets in group ${name}, but the index holds ${n}`);
+        }
+      }
+      return out.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+    });
   }
 
   /** Drops the cached state and the key; later calls throw a usage error. Idempotent. */
@@ -248,12 +279,20 @@ export class Vault {
     this.#closed = true;
     this.#opening = null;
     this.#root = null;
-    this.#indexes.clear();
+    this.#shards.clear();
     this.#marks = null;
   }
 
   #checkOpen(): void {
     if (this.#closed) throw usageError("this Vault is closed");
+  }
+
+  /** Opens, and pulls when due. */
+  async #ready(): Promise<Opened> {
+    const opened = await this.#open();
+    if (opened.puller !== null) await opened.puller.maybePull();
+    this.#checkOpen();
+    return opened;
   }
 
   /** Opens on first use; a failed open is retried by the next call. */
@@ -275,19 +314,19 @@ export class Vault {
     const pullOpts = { intervalMs: o.pullIntervalMs ?? 5000, timeoutMs: o.pullTimeoutMs ?? 15000, logger: this.#logger };
     let loc: VaultLocation;
     let puller: Puller | null = null;
-    if (isGitUrl(o.repoPath)) {
+    if (this.#location === null) {
       const { dir, fresh } = await ensureClone(this.#home, o.repoPath, o.cloneTimeoutMs ?? 120000);
       const vaultDir = path.join(dir, VAULT_DIR);
-      if (!fs.statSync(vaultDir, { throwIfNoEntry: false })?.isDirectory()) {
-        throw new VaultNotFoundError(`repository ${redactUrl(o.repoPath)} has no ${VAULT_DIR}/ at its top`);
-      }
+      const st = fs.lstatSync(vaultDir, { throwIfNoEntry: false });
+      if (st?.isSymbolicLink()) throw new IntegrityError(`${vaultDir} is a symbolic link, which a vault never is`);
+      if (!st?.isDirectory()) throw new VaultNotFoundError(`repository ${redactUrl(o.repoPath)} has no ${VAULT_DIR}/ at its top`);
       loc = { vaultDir, workTree: dir };
       if (autoPull) {
         puller = new Puller({ workTree: dir, ...pullOpts });
         if (fresh) puller.markFresh();
       }
     } else {
-      loc = locateVault(expandTilde(o.repoPath));
+      loc = this.#location;
       if (autoPull) puller = new Puller({ workTree: loc.workTree, ...pullOpts });
     }
     let anchor: Anchor;
@@ -303,12 +342,32 @@ export class Vault {
     return { loc, key, recipient, decrypter, anchor, puller };
   }
 
-  /** Opens, pulls when due, and returns the verified root and the marks it was checked against. */
-  async #state(): Promise<{ opened: Opened; rs: RootState; marks: Marks }> {
-    const opened = await this.#open();
-    if (opened.puller !== null) await opened.puller.maybePull();
+  /** The side effects of the snapshot protocol for one read. */
+  #io(opened: Opened): SnapshotIO {
+    const probe = new WriterProbe(opened.loc.vaultDir, opened.loc.workTree);
+    return {
+      writerWaitMs: this.#writerWaitMs,
+      readRoot: () => {
+        try {
+          const f = readInVault(opened.loc.vaultDir, ROOT_FILE, LIMITS.root);
+          return f === MISSING ? null : f.bytes;
+        } catch {
+          return null;
+        }
+      },
+      writer: (a) => probe.find(a),
+      sleep,
+      now: () => Date.now(),
+    };
+  }
+
+  /**
+   * One attempt's root: verified (or from the cache), checked against the high-water mark (raised when newer),
+   * and the first use recorded. Records in `a` what the snapshot protocol needs.
+   */
+  #attemptRoot(opened: Opened, a: Attempt): { rs: RootState; marks: Marks } {
     this.#checkOpen();
-    const rs = this.#loadRoot(opened);
+    const rs = this.#loadRoot(opened, a);
     let marks = this.#loadMarks(rs.root.vaultId);
     if (checkRootMark(marks, rs.root.vaultId, rs.root.version, rs.sha256)) {
       marks = raiseMarks(this.#home, rs.root.vaultId, { root: { version: rs.root.version, rootSha256: rs.sha256 } });
@@ -328,71 +387,125 @@ export class Vault {
         );
       }
     }
-    return { opened, rs, marks };
+    return { rs, marks };
   }
 
-  #loadRoot(opened: Opened): RootState {
+  #loadRoot(opened: Opened, a: Attempt): RootState {
     const { vaultDir } = opened.loc;
+    const what = `${VAULT_DIR}/${ROOT_FILE}`;
     const stamp = statInVault(vaultDir, ROOT_FILE);
-    if (stamp !== MISSING && this.#root !== null && sameStamp(this.#root.stamp, stamp)) return this.#root;
-
+    const cached = this.#root;
+    if (stamp !== MISSING && cached !== null && sameStamp(cached.stamp, stamp)) {
+      a.rootBytes = cached.bytes;
+      a.verifyKey = cached.verifyKey;
+      return cached;
+    }
     const file = stamp === MISSING ? MISSING : readInVault(vaultDir, ROOT_FILE, LIMITS.root);
     if (file === MISSING) {
       // A vault directory with a configuration but no signed state has lost it (or never had it): refuse. An
-      // empty or foreign `.agent-vault/` is not a vault at all.
-      if (existsInVault(vaultDir, CONFIG_FILE)) {
-        throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} is missing: the vault has no signed state`);
-      }
-      throw new VaultNotFoundError(`${vaultDir} is not an agent-vault vault (no ${ROOT_FILE})`);
+      // empty or foreign `.agent-vault/` is not a vault at all. Either is decided on a stable state only.
+      throw new VouchingError(`${what} is missing`, () =>
+        existsInVault(vaultDir, CONFIG_FILE)
+          ? new IntegrityError(`${what} is missing: the vault has no signed state`)
+          : new VaultNotFoundError(`${vaultDir} is not an agent-vault vault (no ${ROOT_FILE})`),
+      );
     }
-    const what = `${VAULT_DIR}/${ROOT_FILE}`;
-    const a = opened.anchor;
-    let root: Root;
+    a.rootBytes = file.bytes;
+    const anchor = opened.anchor;
+    let cfg: VaultConfig | null = null;
+    let verifyKey: string;
     let firstUse: { vaultId: string; verifyKey: string } | null = null;
-    if (a.kind === "tofu") {
-      const cfgFile = readInVault(vaultDir, CONFIG_FILE, LIMITS.other);
+    if (anchor.kind === "tofu") {
+      const cfgFile = readInVault(vaultDir, CONFIG_FILE, LIMITS.config);
       if (cfgFile === MISSING) throw new IntegrityError(`${VAULT_DIR}/${CONFIG_FILE} is missing`);
-      const cfg = parseConfig(cfgFile.bytes);
-      const known = checkKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey);
-      root = parseRoot(verifySigned(file.bytes, ROOT_DOMAIN, cfg.ownerVerifyKey, what));
-      if (root.vaultId !== cfg.vaultId) throw new IntegrityError(`${what}: vault_id differs from ${CONFIG_FILE}`);
-      if (root.ownerVerifyKey !== cfg.ownerVerifyKey) throw new IntegrityError(`${what}: owner.verify_key differs from ${CONFIG_FILE}`);
-      if (known === "unknown") firstUse = { vaultId: cfg.vaultId, verifyKey: cfg.ownerVerifyKey };
+      cfg = parseConfig(cfgFile.bytes);
+      if (checkKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey) === "unknown") {
+        firstUse = { vaultId: cfg.vaultId, verifyKey: cfg.ownerVerifyKey };
+      }
+      verifyKey = cfg.ownerVerifyKey;
     } else {
-      root = parseRoot(verifySigned(file.bytes, ROOT_DOMAIN, a.verifyKey, what));
-      if (root.ownerVerifyKey !== a.verifyKey) {
-        throw new IntegrityError(`${what}: owner.verify_key ${root.ownerVerifyKey} is not the ${a.kind === "pinned" ? "pinned" : "owner's"} key ${a.verifyKey}`);
-      }
-      if (a.kind === "pinned" && root.vaultId !== a.vaultId) {
-        throw new IntegrityError(`${what}: vault id ${root.vaultId} is not the pinned vault id ${a.vaultId}`);
-      }
+      verifyKey = anchor.verifyKey;
     }
+    a.verifyKey = verifyKey;
+
+    let signed: { body: Uint8Array; signature: Uint8Array };
+    try {
+      signed = splitSigned(file.bytes, what);
+    } catch (err) {
+      throw new VouchingError(err instanceof Error ? err.message : `${what}: malformed`);
+    }
+    if (!signatureValid(signed.body, signed.signature, ROOT_DOMAIN, verifyKey)) {
+      if (signatureValid(signed.body, signed.signature, ROOT_DOMAIN_V1, verifyKey)) {
+        throw this.#format1(opened, signed.body, file.bytes, verifyKey, cfg);
+      }
+      throw new VouchingError(`${what}: bad signature (not signed by owner key ${verifyKey})`);
+    }
+    const root = parseRoot(signed.body);
+    this.#checkAnchor(opened, root.vaultId, root.ownerVerifyKey, verifyKey, cfg);
     const role = roleOf(root, opened);
-    if (a.kind === "owner" && role?.kind !== "owner") {
+    if (anchor.kind === "owner" && role?.kind !== "owner") {
       throw new IntegrityError(`${what}: signed with this owner key's signing key, but names another owner recipient`);
     }
     // Trust on first use is recorded only for a vault this key belongs to, once the marks accept the root.
-    const rs: RootState = { stamp: file.stamp, root, sha256: sha256hex(file.bytes), role, firstUse: role === null ? null : firstUse };
+    const rs: RootState = {
+      stamp: file.stamp,
+      bytes: file.bytes,
+      root,
+      sha256: sha256hex(file.bytes),
+      verifyKey,
+      role,
+      firstUse: role === null ? null : firstUse,
+    };
     this.#root = rs;
-    this.#indexes.clear();
+    this.#shards.clear();
     return rs;
   }
 
-  #loadIndex(opened: Opened, root: Root, group: string, g: RootGroup): GroupIndex {
-    const rel = groupIndexFile(group);
-    const { vaultDir } = opened.loc;
-    const cached = this.#indexes.get(group);
-    const stamp = statInVault(vaultDir, rel);
-    if (stamp === MISSING) throw new IntegrityError(`${VAULT_DIR}/${rel} is missing, but the signed root lists group ${group}`);
-    if (cached !== undefined && cached.root === root && sameStamp(cached.stamp, stamp)) return cached.index;
-    const file = readInVault(vaultDir, rel, LIMITS.groupIndex);
-    if (file === MISSING) throw new IntegrityError(`${VAULT_DIR}/${rel} is missing, but the signed root lists group ${group}`);
-    if (sha256hex(file.bytes) !== g.indexSha256) {
-      throw new IntegrityError(`${VAULT_DIR}/${rel} does not match the hash in the signed root`);
+  /** Checks a verified root's vault id and verify key against the anchor (and, in trust on first use, config.yaml). */
+  #checkAnchor(opened: Opened, vaultId: string, ownerVerifyKey: string, verifyKey: string, cfg: VaultConfig | null): void {
+    const what = `${VAULT_DIR}/${ROOT_FILE}`;
+    const a = opened.anchor;
+    if (cfg !== null) {
+      if (vaultId !== cfg.vaultId) throw new IntegrityError(`${what}: vault_id differs from ${CONFIG_FILE}`);
+      if (ownerVerifyKey !== cfg.ownerVerifyKey) throw new IntegrityError(`${what}: owner.verify_key differs from ${CONFIG_FILE}`);
+      return;
     }
-    const index = parseGroupIndex(file.bytes, group, root);
-    this.#indexes.set(group, { stamp: file.stamp, root, index });
-    return index;
+    if (ownerVerifyKey !== verifyKey) {
+      throw new IntegrityError(`${what}: owner.verify_key ${ownerVerifyKey} is not the ${a.kind === "pinned" ? "pinned" : "owner's"} key ${verifyKey}`);
+    }
+    if (a.kind === "pinned" && vaultId !== a.vaultId) {
+      throw new IntegrityError(`${what}: vault id ${vaultId} is not the pinned vault id ${a.vaultId}`);
+    }
+  }
+
+  /**
+   * A root that verifies with the format 1 domain (format.md 11): after the anchor and the high-water mark (a
+   * rollback or fork is an IntegrityError, thrown), the error to throw: VaultNotFoundError naming the migration.
+   */
+  #format1(opened: Opened, body: Uint8Array, bytes: Uint8Array, verifyKey: string, cfg: VaultConfig | null): AgentVaultError {
+    const r1 = parseFormat1Root(body);
+    this.#checkAnchor(opened, r1.vaultId, r1.ownerVerifyKey, verifyKey, cfg);
+    checkRootMark(this.#loadMarks(r1.vaultId), r1.vaultId, r1.version, sha256hex(bytes));
+    return new VaultNotFoundError(
+      `${opened.loc.vaultDir} holds vault ${r1.vaultId} in format 1 (version ${r1.version}), which this SDK does not read: ` +
+        "the owner must convert it with `agent-vault migrate`",
+    );
+  }
+
+  #loadShard(opened: Opened, root: Root, id: string): Shard {
+    const rel = shardFile(id);
+    const { vaultDir } = opened.loc;
+    const cached = this.#shards.get(id);
+    if (cached !== undefined && cached.root === root) {
+      const stamp = statInVault(vaultDir, rel);
+      if (stamp !== MISSING && sameStamp(cached.stamp, stamp)) return cached.shard;
+    }
+    const vouch = root.index.get(id);
+    if (vouch === undefined) throw new Error(`internal: no shard ${id} in the root`);
+    const file = readVouched(vaultDir, rel, vouch, `the signed root (version ${root.version})`);
+    const shard = parseShard(file.bytes, id, root);
+    this.#shards.set(id, { stamp: file.stamp, root, shard });
+    return shard;
   }
 
   #loadMarks(vaultId: string): Marks {
@@ -417,12 +530,12 @@ export class Vault {
     this.#marks = st === undefined ? null : { stamp: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs }, marks };
   }
 
-  /** An index does not list `secretPath`: a `.enc` or `.meta` for it on disk is an unsigned secret. */
+  /** No entry lists `secretPath`: a `.enc` or `.meta` for it on disk is an unsigned secret. */
   #refuseUnsigned(opened: Opened, secretPath: string): void {
     for (const ext of [".enc", ".meta"]) {
       const rel = `secrets/${secretPath}${ext}`;
       if (existsInVault(opened.loc.vaultDir, rel)) {
-        throw new IntegrityError(`unsigned secret: ${VAULT_DIR}/${rel} exists, but no signed index lists ${secretPath}`);
+        throw new IntegrityError(`unsigned secret: ${VAULT_DIR}/${rel} exists, but no signed index entry lists ${secretPath}`);
       }
     }
   }
@@ -432,17 +545,18 @@ export class Vault {
   }
 }
 
-/** The role of the key in `root`: owner, agent (the pinned agent name first when several agents share the key), or null. */
+/** The role of the key in `root`: owner, the agent whose recipient it is (recipients are distinct), or null. */
 function roleOf(root: Root, opened: Opened): Role {
   if (opened.recipient === root.ownerRecipient) return { kind: "owner" };
-  const names = [...root.agents].filter(([, a]) => a.recipient === opened.recipient).map(([n]) => n).sort();
-  if (names.length === 0) return null;
-  const pinned = opened.key.agent;
-  return { kind: "agent", name: pinned !== null && names.includes(pinned) ? pinned : names[0]! };
+  for (const [name, a] of root.agents) {
+    if (a.recipient === opened.recipient) return { kind: "agent", name };
+  }
+  return null;
 }
 
-function canRead(role: Role, g: RootGroup, entry: IndexEntry): boolean {
+/** Whether `role` may read the secret of `entry`: the owner always; an agent that is a member of its group or an extra agent. */
+function canRead(role: Role, root: Root, entry: SecretEntry): boolean {
   if (role === null) return false;
   if (role.kind === "owner") return true;
-  return g.members.includes(role.name) || entry.extraAgents.includes(role.name);
+  return (root.groups.get(entry.group)?.members.includes(role.name) ?? false) || entry.extraAgents.includes(role.name);
 }

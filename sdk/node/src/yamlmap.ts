@@ -1,4 +1,4 @@
-/** Strict parsing of the vault's small YAML files (config.yaml, .meta). */
+/** Strict parsing of the untrusted `config.yaml`, the one YAML file readers read. */
 
 import { parse as parseYaml } from "yaml";
 import { IntegrityError } from "./errors.js";

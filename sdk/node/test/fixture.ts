@@ -43,12 +43,21 @@ export function ownerSigningKey(identity: string): KeyObject {
   return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
 }
 
-/** Signs a root body: returns body + signature line. */
-export function signRoot(body: string | Uint8Array, key: KeyObject): Buffer {
+/** Signs a root body with a domain (default format 2's): returns body + signature line. */
+export function signRoot(body: string | Uint8Array, key: KeyObject, domain = "agent-vault/v2 root\n"): Buffer {
   const b = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body);
-  const sig = sign(null, Buffer.concat([Buffer.from("agent-vault/v1 root\n"), b]), key);
+  const sig = sign(null, Buffer.concat([Buffer.from(domain), b]), key);
   return Buffer.concat([b, Buffer.from(`signature: ed25519 ${sig.toString("base64")}\n`)]);
 }
+
+/** A secret's shard id (format.md 5), computed independently of the SDK. */
+export function shardOf(secretPath: string): string {
+  return sha256hex(Buffer.from(secretPath, "utf8")).slice(0, 2);
+}
+
+/** A JSON object of a test, indexed freely. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = Record<string, any>;
 
 export interface FixtureSecret {
   path: string;
@@ -56,6 +65,7 @@ export interface FixtureSecret {
   /** Placement in a group other than the first segment. */
   group?: string;
   extraAgents?: string[];
+  allowHosts?: string[];
   /** Index version of the entry; default: the root version. */
   version?: number;
   expires?: string;
@@ -65,6 +75,11 @@ export interface FixtureSpec {
   agents: string[];
   groups: Record<string, string[]>;
   secrets: FixtureSecret[];
+}
+
+export interface WriteOptions {
+  /** Where the new root goes: `state/root` (default), or `.pending/root` to leave a change at its commit point. */
+  rootTo?: "state/root" | ".pending/root";
 }
 
 const TIME = "2026-11-29T13:50:00Z";
@@ -82,8 +97,10 @@ export class Fixture {
   readonly agentRecipients = new Map<string, string>();
   version = 0;
   prevSha256 = "";
+  /** The body object of the last root written. */
+  lastRoot: Record<string, unknown> | null = null;
   /** Mutates the root body object before it is serialised and signed. */
-  mutateRoot: ((root: Record<string, unknown>) => void) | null = null;
+  mutateRoot: ((root: Json) => void) | null = null;
 
   private constructor(repo: string, ownerIdentity: string, ownerRecipient: string) {
     this.repo = repo;
@@ -137,19 +154,26 @@ export class Fixture {
     return b;
   }
 
-  /** Writes a complete new version of the vault described by `spec` and returns the root bytes. */
-  async write(spec: FixtureSpec): Promise<Buffer> {
+  private vouch(rel: string, content: string | Uint8Array): { sha256: string; size: number } {
+    const b = this.put(rel, content);
+    return { sha256: sha256hex(b), size: b.length };
+  }
+
+  /**
+   * Writes a complete new version of the vault described by `spec` (format 2) and returns the root bytes. With
+   * `rootTo: ".pending/root"` the files are in place but the root is left at the owner's commit point.
+   */
+  async write(spec: FixtureSpec, opts: WriteOptions = {}): Promise<Buffer> {
     this.version += 1;
     const version = this.version;
     for (const a of spec.agents) await this.agentIdentity(a);
-    const gitignore = "*.key\n*.pem\n**/private.*\n!**/private.key.escrow\n.lock\n.pending/\n";
-    const config =
-      `format: 1\nvault_id: "${this.vaultId}"\nowner_verify_key: "${this.verifyKey}"\ncreated: "${TIME}"\n`;
-    const files: Record<string, string> = {
-      "config.yaml": sha256hex(this.put("config.yaml", config)),
-      "owner.pub": sha256hex(this.put("owner.pub", `${this.ownerRecipient}\n`)),
-      "manifest.yaml": sha256hex(this.put("manifest.yaml", "# view\n")),
-      ".gitignore": sha256hex(this.put(".gitignore", gitignore)),
+    const gitignore = "*.key\n!agents/*/public.key\n*.pem\n**/private.*\n!agents/*/private.key.escrow\n.lock\n.pending/\n.pending.done/\n";
+    const config = `format: 2\nvault_id: "${this.vaultId}"\nowner_verify_key: "${this.verifyKey}"\ncreated: "${TIME}"\n`;
+    const files: Record<string, unknown> = {
+      "config.yaml": this.vouch("config.yaml", config),
+      "owner.pub": this.vouch("owner.pub", `${this.ownerRecipient}\n`),
+      "manifest.yaml": this.vouch("manifest.yaml", "# view\n"),
+      ".gitignore": this.vouch(".gitignore", gitignore),
     };
     const agents: Record<string, unknown> = {};
     for (const a of [...spec.agents].sort()) {
@@ -158,46 +182,49 @@ export class Fixture {
       const escrow = this.put(`agents/${a}/private.key.escrow`, randomBytes(64));
       agents[a] = { recipient, public_key_sha256: sha256hex(pub), escrow_sha256: sha256hex(escrow) };
     }
-    const placement: Record<string, string> = {};
-    const byGroup = new Map<string, Record<string, unknown>>();
-    for (const g of Object.keys(spec.groups)) byGroup.set(g, {});
+    const groupCounts = new Map<string, number>(Object.keys(spec.groups).map((g) => [g, 0]));
+    const shards = new Map<string, Record<string, unknown>>();
     for (const s of spec.secrets) {
-      const first = s.path.split("/")[0]!;
-      const group = s.group ?? first;
-      if (group !== first) placement[s.path] = group;
+      const group = s.group ?? s.path.split("/")[0]!;
+      groupCounts.set(group, (groupCounts.get(group) ?? 0) + 1);
       const members = spec.groups[group] ?? [];
       const extra = s.extraAgents ?? [];
       const enc = new Encrypter();
       enc.addRecipient(this.ownerRecipient);
-      for (const a of [...members, ...extra]) enc.addRecipient(this.agentRecipients.get(a)!);
+      for (const a of new Set([...members, ...extra])) enc.addRecipient(this.agentRecipients.get(a)!);
       const ct = await enc.encrypt(typeof s.value === "string" ? Buffer.from(s.value, "utf8") : s.value);
-      const encBytes = this.put(`secrets/${s.path}.enc`, ct);
+      const encV = this.vouch(`secrets/${s.path}.enc`, ct);
       const authorized = [...new Set([...members, ...extra])].sort();
       let meta = `name: "${s.path}"\ngroup: "${group}"\ncreated: "${TIME}"\nrotated: "${TIME}"\n`;
       if (s.expires !== undefined) meta += `expires: "${s.expires}"\n`;
       meta += `authorized_agents: [${authorized.map((a) => `"${a}"`).join(", ")}]\n`;
-      const metaBytes = this.put(`secrets/${s.path}.meta`, meta);
-      byGroup.get(group)![s.path] = {
+      const metaV = this.vouch(`secrets/${s.path}.meta`, meta);
+      const id = shardOf(s.path);
+      if (!shards.has(id)) shards.set(id, {});
+      shards.get(id)![s.path] = {
+        group,
         version: s.version ?? version,
-        enc_sha256: sha256hex(encBytes),
-        meta_sha256: sha256hex(metaBytes),
+        enc_sha256: encV.sha256,
+        enc_size: encV.size,
+        meta_sha256: metaV.sha256,
+        meta_size: metaV.size,
+        created: TIME,
+        rotated: TIME,
+        expires: s.expires ?? "",
         extra_agents: extra,
-        allow_hosts: [],
+        allow_hosts: s.allowHosts ?? [],
       };
     }
     const groups: Record<string, unknown> = {};
-    for (const [g, secrets] of [...byGroup].sort()) {
-      const index = JSON.stringify(
-        { type: "agent-vault-group-index", format: 1, vault_id: this.vaultId, group: g, secrets },
-        null,
-        2,
-      ) + "\n";
-      const ib = this.put(`state/groups/${g}.json`, index);
-      groups[g] = { members: [...(spec.groups[g] ?? [])].sort(), index_sha256: sha256hex(ib), secrets: Object.keys(secrets).length };
+    for (const [g, n] of [...groupCounts].sort()) groups[g] = { members: [...(spec.groups[g] ?? [])].sort(), secrets: n };
+    const index: Record<string, unknown> = {};
+    for (const [id, secrets] of [...shards].sort()) {
+      const shard = JSON.stringify({ type: "agent-vault-index-shard", format: 2, vault_id: this.vaultId, shard: id, secrets }, null, 2) + "\n";
+      index[id] = { ...this.vouch(`state/index/${id}.json`, shard), secrets: Object.keys(secrets).length };
     }
     const root: Record<string, unknown> = {
       type: "agent-vault-root",
-      format: 1,
+      format: 2,
       vault_id: this.vaultId,
       version,
       prev_sha256: this.prevSha256,
@@ -206,10 +233,49 @@ export class Fixture {
       files,
       agents,
       groups,
-      placement,
+      index,
     };
     this.mutateRoot?.(root);
+    return this.installRoot(root, opts.rootTo ?? "state/root");
+  }
+
+  /** Signs `root` (format 2), writes it to `to`, and makes it the previous root of the next one. */
+  installRoot(root: Record<string, unknown>, to: "state/root" | ".pending/root" = "state/root"): Buffer {
     const signed = signRoot(JSON.stringify(root, null, 2) + "\n", this.signingKey);
+    this.put(to, signed);
+    this.lastRoot = root;
+    this.prevSha256 = sha256hex(signed);
+    return signed;
+  }
+
+  /** Re-signs the last root with the next version (and `mutate` applied) and installs it; returns its bytes. */
+  resign(mutate: (root: Json) => void = () => {}, to: "state/root" | ".pending/root" = "state/root"): Buffer {
+    const root = JSON.parse(JSON.stringify(this.lastRoot)) as Record<string, unknown>;
+    this.version += 1;
+    root["version"] = this.version;
+    root["prev_sha256"] = this.prevSha256;
+    mutate(root);
+    return this.installRoot(root, to);
+  }
+
+  /** Replaces the vault by a format 1 one as far as a reader gets: config.yaml and a root signed with the v1 domain. */
+  writeFormat1(version = this.version + 1): Buffer {
+    this.version = version;
+    this.put("config.yaml", `format: 1\nvault_id: "${this.vaultId}"\nowner_verify_key: "${this.verifyKey}"\ncreated: "${TIME}"\n`);
+    const root = {
+      type: "agent-vault-root",
+      format: 1,
+      vault_id: this.vaultId,
+      version,
+      prev_sha256: this.prevSha256,
+      time: TIME,
+      owner: { recipient: this.ownerRecipient, verify_key: this.verifyKey },
+      files: {},
+      agents: {},
+      groups: {},
+      placement: {},
+    };
+    const signed = signRoot(JSON.stringify(root, null, 2) + "\n", this.signingKey, "agent-vault/v1 root\n");
     this.put("state/root", signed);
     this.prevSha256 = sha256hex(signed);
     return signed;
@@ -245,7 +311,7 @@ export const BASIC: FixtureSpec = {
   agents: ["ci", "deployer", "reader"],
   groups: { stripe: ["ci"], db: ["deployer"], misc: [] },
   secrets: [
-    { path: "stripe/api-key", value: "sk_live_123", expires: "2027-02-27T13:50:00Z" },
+    { path: "stripe/api-key", value: "sk_live_123", expires: "2027-02-27T13:50:00Z", allowHosts: ["api.stripe.com"] },
     { path: "stripe/webhook", value: "whsec_abc", extraAgents: ["deployer"] },
     { path: "db/password", value: "hunter2" },
     { path: "shared/token", value: "tok", group: "stripe" },

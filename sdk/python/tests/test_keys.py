@@ -254,3 +254,47 @@ def test_derive_owner_verify_key(key: Key) -> None:
     # independent derivation in the test helper (HKDF with an explicitly empty salt)
     assert vk == key.verify_key
     assert derive_owner_verify_key(parse_key_file(Key.generate().identity_str, "t")) != vk
+
+
+# -- recipients in repository bytes (format.md section 3.1) ----------------------------------------------------------
+
+_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def _bech32_encode(hrp: str, values: list[int]) -> str:
+    """Bech32 with a valid checksum over 5-bit ``values`` (test helper)."""
+    from agent_vault.bech32 import _hrp_expand, _polymod
+
+    poly = _polymod(_hrp_expand(hrp) + values + [0] * 6) ^ 1
+    checksum = [(poly >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_CHARSET[v] for v in values + checksum)
+
+
+def test_is_recipient(key: Key) -> None:
+    from agent_vault.keys import is_recipient
+
+    r = key.recipient
+    assert is_recipient(r)
+    _, data = bech32.decode(r)
+    # re-encoding the same 32 bytes gives the same string
+    bits = "".join(f"{b:08b}" for b in data) + "0000"
+    assert _bech32_encode("age", [int(bits[i : i + 5], 2) for i in range(0, 260, 5)]) == r
+    # the same bytes with non-zero padding bits and a valid checksum: not a canonical recipient
+    padded = bits[:-4] + "0001"
+    assert not is_recipient(_bech32_encode("age", [int(padded[i : i + 5], 2) for i in range(0, 260, 5)]))
+    # 31 bytes (a valid Bech32 string, shorter)
+    assert not is_recipient(_bech32_encode("age", [0] * 50))
+    for bad in (
+        r.upper(),
+        r[:10] + r[10:].upper(),
+        r[:-1],
+        r + "q",
+        r[:-1] + ("q" if r[-1] != "q" else "p"),  # checksum
+        "age1" + "b" * 58,
+        " " + r,
+        r + "\n",
+        None,
+        42,
+        "",
+    ):
+        assert not is_recipient(bad), bad

@@ -1,20 +1,21 @@
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
 from agent_vault.errors import IntegrityError, VaultNotFoundError
-from agent_vault.layout import FileMissing, VaultDir
+from agent_vault.layout import FileMissing, VaultDir, VouchFailure
 
 
 @pytest.fixture()
 def vdir(tmp_path: Path) -> VaultDir:
     d = tmp_path / ".agent-vault"
-    (d / "state" / "groups").mkdir(parents=True)
+    (d / "state" / "index").mkdir(parents=True)
     (d / "state" / "root").write_bytes(b"root\n")
-    (d / "state" / "groups" / "g.json").write_bytes(b"{}\n")
+    (d / "state" / "index" / "3f.json").write_bytes(b"{}\n")
     return VaultDir(d)
 
 
@@ -88,7 +89,7 @@ def test_vault_dir_gone(tmp_path: Path) -> None:
 
 def test_directory_where_file_expected(vdir: VaultDir) -> None:
     with pytest.raises(IntegrityError, match="not a regular file"):
-        vdir.read(["state", "groups"], 100)
+        vdir.read(["state", "index"], 100)
 
 
 def test_file_where_directory_expected(vdir: VaultDir) -> None:
@@ -107,3 +108,44 @@ def test_exists(vdir: VaultDir) -> None:
     assert not vdir.exists(["state", "nope"])
     assert not vdir.exists(["secrets", "a", "b.enc"])
     assert not vdir.exists(["state", "root", "x"])
+
+
+def _vouch(data: bytes) -> tuple[int, str]:
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def test_read_vouched(vdir: VaultDir) -> None:
+    key, data = vdir.read_vouched(["state", "index", "3f.json"], *_vouch(b"{}\n"))
+    assert data == b"{}\n"
+    again, none = vdir.read_vouched(["state", "index", "3f.json"], *_vouch(b"{}\n"), known=key)
+    assert again == key and none is None
+
+
+def test_read_vouched_size_before_hash(vdir: VaultDir) -> None:
+    size, digest = _vouch(b"{}\n")
+    with pytest.raises(VouchFailure, match="size 3 differs from the 2 bytes"):
+        vdir.read_vouched(["state", "index", "3f.json"], size - 1, "0" * 64)
+    with pytest.raises(VouchFailure, match="size 3 differs from the 4 bytes"):
+        vdir.read_vouched(["state", "index", "3f.json"], size + 1, digest)
+    with pytest.raises(VouchFailure, match="hash does not match"):
+        vdir.read_vouched(["state", "index", "3f.json"], size, "0" * 64)
+
+
+def test_read_vouched_no_fixed_limit(vdir: VaultDir) -> None:
+    big = b"x" * (5 << 20)
+    (vdir.path / "state" / "big").write_bytes(big)
+    assert vdir.read_vouched(["state", "big"], *_vouch(big))[1] == big
+
+
+def test_read_vouched_missing(vdir: VaultDir) -> None:
+    for parts in (["state", "index", "00.json"], ["secrets", "a", "b.enc"]):
+        with pytest.raises(VouchFailure, match="missing"):
+            vdir.read_vouched(parts, 1, "0" * 64)
+
+
+def test_read_vouched_symlink_is_not_a_race(vdir: VaultDir, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").write_bytes(b"{}\n")
+    os.symlink(tmp_path / "elsewhere", vdir.path / "state" / "link")
+    with pytest.raises(IntegrityError, match="symbolic link") as e:
+        vdir.read_vouched(["state", "link"], *_vouch(b"{}\n"))
+    assert not isinstance(e.value, VouchFailure)

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from agent_vault.errors import AgentVaultError, IntegrityError
 from agent_vault.names import (
     check_name,
     check_secret_path,
-    group_of,
     is_name,
     is_secret_path,
     name_in_repo,
     secret_path_in_repo,
+    shard_of,
 )
 
 SEGMENTS = [
@@ -82,13 +84,14 @@ def test_secret_path(path: object, ok: bool) -> None:
             check_secret_path(path)
         assert e.value.kind == "usage"
         with pytest.raises(IntegrityError) as ie:
-            secret_path_in_repo(path, "state/groups/g.json")
+            secret_path_in_repo(path, "state/index/3f.json")
         assert ie.value.kind == "integrity"
-        assert "state/groups/g.json" in str(ie.value)
+        assert "state/index/3f.json" in str(ie.value)
 
 
-def test_group_of() -> None:
-    assert group_of("stripe/api-key", {}) == "stripe"
-    assert group_of("single", {}) == "single"
-    assert group_of("stripe/api-key", {"stripe/api-key": "payments"}) == "payments"
-    assert group_of("stripe/other", {"stripe/api-key": "payments"}) == "stripe"
+def test_shard_of() -> None:
+    # the first two hex characters of SHA-256 of the path's UTF-8 bytes
+    assert shard_of("stripe/api-key") == hashlib.sha256(b"stripe/api-key").hexdigest()[:2]
+    assert shard_of("a") == "ca"  # sha256("a") = ca978112...
+    assert all(len(shard_of(f"s/{i}")) == 2 for i in range(100))
+    assert len({shard_of(f"s/{i}") for i in range(5000)}) == 256

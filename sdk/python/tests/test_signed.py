@@ -8,9 +8,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent_vault.errors import IntegrityError
 from agent_vault.signed import (
     ROOT_DOMAIN,
+    ROOT_DOMAIN_V1,
     b64decode_strict,
     format_verify_key,
     parse_verify_key,
+    signature_ok,
     split_signed,
     verify_signed,
 )
@@ -96,6 +98,20 @@ def test_tampered_body(sk: Ed25519PrivateKey) -> None:
 def test_other_key(sk: Ed25519PrivateKey) -> None:
     with pytest.raises(IntegrityError, match="bad signature"):
         verify_signed(signed(sk), Ed25519PrivateKey.generate().public_key())
+
+
+def test_root_domain_is_format_2() -> None:
+    assert ROOT_DOMAIN == b"agent-vault/v2 root\n"
+    assert ROOT_DOMAIN_V1 == b"agent-vault/v1 root\n"
+
+
+def test_signature_ok(sk: Ed25519PrivateKey) -> None:
+    body, sig = split_signed(signed(sk, domain=ROOT_DOMAIN_V1))
+    assert signature_ok(body, sig, sk.public_key(), ROOT_DOMAIN_V1)
+    assert not signature_ok(body, sig, sk.public_key(), ROOT_DOMAIN)
+    assert not signature_ok(body, sig, sk.public_key())
+    with pytest.raises(IntegrityError, match="bad signature"):
+        verify_signed(signed(sk, domain=ROOT_DOMAIN_V1), sk.public_key())
 
 
 def test_domain_prefix_required(sk: Ed25519PrivateKey) -> None:

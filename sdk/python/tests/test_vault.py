@@ -22,7 +22,8 @@ from agent_vault import (
     Vault,
     VaultNotFoundError,
 )
-from vaultgen import Key, VaultBuilder, sha, write_key
+from agent_vault.names import shard_of
+from vaultgen import Key, VaultBuilder, sha, split_root, write_key
 
 VALUE = "sk_live_123"
 
@@ -147,12 +148,17 @@ def test_list_as_owner(vb: VaultBuilder, tmp_path: Path) -> None:
     assert names == ["aws/key", "aws/shared", "misc/token", "stripe/api-key", "stripe/webhook/secret"]
 
 
-def test_list_expires(vb: VaultBuilder, ci_key: Path) -> None:
-    meta = vb.dir / "secrets/stripe/api-key.meta"
-    meta.write_text(meta.read_text() + 'expires: "2027-02-27T13:50:00Z"\n')
-    _rehash_entry(vb, "stripe", "stripe/api-key", meta_sha256=sha(meta.read_bytes()))
+def test_list_expires_hosts_and_authorized_agents(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.set_secret("stripe/api-key", VALUE, expires="2027-02-27T13:50:00Z", allow_hosts=["api.stripe.com"])
+    vb.set_secret("stripe/webhook/secret", "whsec", extra_agents=["deployer"])
+    vb.write()
     info = {s.name: s for s in Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()}
     assert info["stripe/api-key"].expires == datetime(2027, 2, 27, 13, 50, tzinfo=timezone.utc)
+    assert info["stripe/api-key"].allow_hosts == ("api.stripe.com",)
+    assert info["stripe/webhook/secret"].expires is None and info["stripe/webhook/secret"].allow_hosts == ()
+    # the sorted union of the group's members and the secret's extra agents
+    assert info["stripe/webhook/secret"].authorized_agents == ("ci", "deployer")
+    assert info["aws/shared"].authorized_agents == ("ci", "deployer")
 
 
 def test_list_unknown_group(vb: VaultBuilder, ci_key: Path) -> None:
@@ -164,29 +170,56 @@ def test_list_unknown_group(vb: VaultBuilder, ci_key: Path) -> None:
     assert_kind(e.value, "usage")
 
 
-def test_list_checks_meta_hash(vb: VaultBuilder, ci_key: Path) -> None:
+def test_meta_is_never_read(vb: VaultBuilder, ci_key: Path) -> None:
+    """.meta files are a view for people: get and list decide from the index entries alone."""
     meta = vb.dir / "secrets/stripe/api-key.meta"
-    meta.write_text(meta.read_text().replace("2026", "2025"))
-    with pytest.raises(IntegrityError, match="api-key.meta: hash"):
-        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+    meta.write_text(meta.read_text().replace("2026", "2025") + 'expires: "2000-01-01T00:00:00Z"\n')
+    (vb.dir / "secrets/stripe/webhook/secret.meta").unlink()
+    (vb.dir / "secrets/aws/shared.meta").write_bytes(b"\xff" * (100 << 10))
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get("stripe/api-key") == VALUE
+    assert v.get("stripe/webhook/secret") == "whsec"
+    info = {s.name: s for s in v.list_secrets()}
+    assert info["stripe/api-key"].expires is None
+    assert info["stripe/api-key"].created == datetime(2026, 11, 29, 13, 50, tzinfo=timezone.utc)
 
 
-def test_list_missing_meta(vb: VaultBuilder, ci_key: Path) -> None:
-    (vb.dir / "secrets/stripe/api-key.meta").unlink()
-    with pytest.raises(IntegrityError, match="missing"):
-        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+def test_get_reads_root_one_shard_and_one_enc(vb: VaultBuilder, ci_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_vault.layout import VaultDir
+
+    for i in range(40):
+        vb.set_secret(f"stripe/bulk-{i}", f"v{i}")
+    vb.write()
+    reads: list[str] = []
+    orig_read, orig_vouched = VaultDir.read, VaultDir.read_vouched
+
+    def read(self: VaultDir, parts: Any, *a: Any, **k: Any) -> Any:
+        reads.append("/".join(parts))
+        return orig_read(self, parts, *a, **k)
+
+    def read_vouched(self: VaultDir, parts: Any, *a: Any, **k: Any) -> Any:
+        reads.append("/".join(parts))
+        return orig_vouched(self, parts, *a, **k)
+
+    monkeypatch.setattr(VaultDir, "read", read)
+    monkeypatch.setattr(VaultDir, "read_vouched", read_vouched)
+    assert Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/bulk-7") == "v7"
+    assert reads == ["state/root", f"state/index/{shard_of('stripe/bulk-7')}.json", "secrets/stripe/bulk-7.enc"]
+    reads.clear()
+    Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+    assert all(r.startswith("state/") for r in reads)
+    assert len(reads) == 1 + len(split_root((vb.dir / "state/root").read_bytes())["index"])
 
 
-@pytest.mark.parametrize(
-    ("old", "new"),
-    [('name: "stripe/api-key"', 'name: "stripe/other"'), ('group: "stripe"', 'group: "aws"')],
-)
-def test_meta_must_match_index(vb: VaultBuilder, ci_key: Path, old: str, new: str) -> None:
-    meta = vb.dir / "secrets/stripe/api-key.meta"
-    meta.write_text(meta.read_text().replace(old, new))
-    _rehash_entry(vb, "stripe", "stripe/api-key", meta_sha256=sha(meta.read_bytes()))
-    with pytest.raises(IntegrityError, match="does not match"):
-        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+def test_list_checks_group_counts(vb: VaultBuilder, tmp_path: Path) -> None:
+    vb.resign_root(lambda o: o["groups"]["aws"].update(secrets=3))
+    owner = open_as(vb, tmp_path, "owner")
+    assert owner.get("aws/key") == "AKIA"  # a get does not count entries
+    with pytest.raises(IntegrityError, match="entries name group 'aws'"):
+        owner.list_secrets("aws")
+    with pytest.raises(IntegrityError, match="entries name group 'aws'"):
+        owner.list_secrets()
+    assert [s.name for s in owner.list_secrets("stripe")] == ["misc/token", "stripe/api-key", "stripe/webhook/secret"]
 
 
 # -- not found / not authorized -----------------------------------------------------------------------------------
@@ -237,7 +270,7 @@ def test_signed_member_without_ciphertext_stanza(vb: VaultBuilder, tmp_path: Pat
 
     enc = vb.dir / "secrets/stripe/api-key.enc"
     enc.write_bytes(pyrage.encrypt(b"x", [vb.owner.identity.to_public()]))
-    _rehash_entry(vb, "stripe", "stripe/api-key", enc_sha256=sha(enc.read_bytes()))
+    vb.edit_entry("stripe/api-key", enc_sha256=sha(enc.read_bytes()), enc_size=enc.stat().st_size)
     with pytest.raises(NotAuthorizedError, match="cannot decrypt"):
         open_as(vb, tmp_path, "ci").get("stripe/api-key")
 
@@ -367,9 +400,49 @@ def test_tampered_root_body(vb: VaultBuilder, ci_key: Path) -> None:
 
 def test_tampered_enc(vb: VaultBuilder, ci_key: Path) -> None:
     enc = vb.dir / "secrets/stripe/api-key.enc"
-    enc.write_bytes(enc.read_bytes() + b"x")
+    data = bytearray(enc.read_bytes())
+    data[-1] ^= 1
+    enc.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="api-key.enc: hash"):
         Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_enc_of_another_size(vb: VaultBuilder, ci_key: Path) -> None:
+    enc = vb.dir / "secrets/stripe/api-key.enc"
+    enc.write_bytes(enc.read_bytes() + b"x")
+    with pytest.raises(IntegrityError, match=r"api-key.enc: size \d+ differs"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_size_checked_before_hash(vb: VaultBuilder, ci_key: Path) -> None:
+    # A signed entry vouching for another size than the file's (its hash unchanged) is refused on the size.
+    vb.edit_entry("stripe/api-key", enc_size=(vb.dir / "secrets/stripe/api-key.enc").stat().st_size + 1)
+    with pytest.raises(IntegrityError, match="size"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_large_enc_vouched_is_read(vb: VaultBuilder, ci_key: Path) -> None:
+    # No fixed limit on a vouched file: a 1 MiB value with many recipients reads fine.
+    for i in range(30):
+        vb.add_agent(f"a{i}")
+    vb.add_group("stripe", ["ci"] + [f"a{i}" for i in range(30)])
+    value = bytes(range(256)) * 4096
+    vb.set_secret("stripe/big", value)
+    vb.write()
+    assert Vault(vb.repo, key_path=ci_key, auto_pull=False).get_bytes("stripe/big") == value
+
+
+def test_oversized_value(vb: VaultBuilder, ci_key: Path, tmp_path: Path) -> None:
+    vb.set_secret("stripe/big", b"x" * ((1 << 20) + 1))
+    vb.set_secret("stripe/max", b"y" * (1 << 20))
+    vb.write()
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get_bytes("stripe/max") == b"y" * (1 << 20)
+    with pytest.raises(IntegrityError, match="larger than the limit of 1048576 bytes") as e:
+        v.get_bytes("stripe/big")
+    assert "xxxx" not in str(e.value)
+    with pytest.raises(IntegrityError):
+        open_as(vb, tmp_path, "owner").get_bytes("stripe/big")
 
 
 def test_swapped_enc(vb: VaultBuilder, ci_key: Path) -> None:
@@ -388,17 +461,26 @@ def test_missing_enc(vb: VaultBuilder, ci_key: Path) -> None:
         Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
 
 
-def test_tampered_index(vb: VaultBuilder, ci_key: Path) -> None:
-    idx = vb.dir / "state/groups/stripe.json"
-    idx.write_text(idx.read_text().replace('"allow_hosts": []', '"allow_hosts": ["evil"]', 1))
-    with pytest.raises(IntegrityError, match="stripe.json: hash"):
+def test_tampered_shard(vb: VaultBuilder, ci_key: Path) -> None:
+    shard = vb.shard_file("stripe/api-key")
+    shard.write_text(shard.read_text().replace('"created": "2026', '"created": "2025', 1))  # same size
+    with pytest.raises(IntegrityError, match=f"{shard.name}: hash"):
         Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
 
 
-def test_missing_index(vb: VaultBuilder, ci_key: Path) -> None:
-    (vb.dir / "state/groups/stripe.json").unlink()
+def test_shard_of_another_size(vb: VaultBuilder, ci_key: Path) -> None:
+    shard = vb.shard_file("stripe/api-key")
+    shard.write_text(shard.read_text() + " ")
+    with pytest.raises(IntegrityError, match=f"{shard.name}: size"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_missing_shard(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.shard_file("stripe/api-key").unlink()
     with pytest.raises(IntegrityError, match="missing"):
         Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+    with pytest.raises(IntegrityError, match="missing"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
 
 
 @pytest.mark.parametrize("suffix", [".enc", ".meta"])
@@ -437,40 +519,62 @@ def test_symlinked_vault_dir(vb: VaultBuilder, ci_key: Path, tmp_path: Path) -> 
         Vault(other, key_path=ci_key, auto_pull=False)
 
 
-def test_oversized_enc(vb: VaultBuilder, ci_key: Path) -> None:
-    enc = vb.dir / "secrets/stripe/api-key.enc"
-    with open(enc, "ab") as f:
-        f.truncate((2 << 20) + 1)
-    with pytest.raises(IntegrityError, match="limit"):
+def test_oversized_root(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.root_extra = {"padding": "x" * (16 << 20)}
+    vb.write()
+    with pytest.raises(IntegrityError, match="limit of 16777216 bytes"):
         Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
 
 
-def test_oversized_meta(vb: VaultBuilder, ci_key: Path) -> None:
-    meta = vb.dir / "secrets/stripe/api-key.meta"
-    meta.write_bytes(meta.read_bytes() + b"#" * (64 << 10))
-    with pytest.raises(IntegrityError, match="limit"):
-        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+def test_oversized_untrusted_config(vb: VaultBuilder, tmp_path: Path) -> None:
+    cfg = vb.dir / "config.yaml"
+    cfg.write_text(cfg.read_text() + "#" * (64 << 10))
+    with pytest.raises(IntegrityError, match="limit of 65536 bytes"):
+        open_as(vb, tmp_path, "ci", pinned=False).get("stripe/api-key")
 
 
 # -- signed content rules ---------------------------------------------------------------------------------------
 
+def _first_shard(o: dict[str, Any]) -> dict[str, Any]:
+    shards: dict[str, Any] = o["index"]
+    return shards[sorted(shards)[0]]
+
+
 ROOT_MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "wrong type": lambda o: o.update(type="agent-vault-index"),
-    "unknown format": lambda o: o.update(format=2),
+    "wrong type": lambda o: o.update(type="agent-vault-index-shard"),
+    "unknown format": lambda o: o.update(format=3),
+    "format 1 body under the format 2 domain": lambda o: o.update(format=1),
     "bad vault id": lambda o: o.update(vault_id="XYZ"),
     "version zero": lambda o: o.update(version=0),
     "version not int": lambda o: o.update(version="3"),
     "bool version": lambda o: o.update(version=True),
     "missing groups": lambda o: o.pop("groups"),
-    "missing placement": lambda o: o.pop("placement"),
+    "missing index": lambda o: o.pop("index"),
+    "missing files": lambda o: o.pop("files"),
+    "bad file size": lambda o: o["files"]["config.yaml"].update(size=-1),
     "bad agent name": lambda o: o["agents"].update({"../evil": o["agents"]["ci"]}),
     "bad group name": lambda o: o["groups"].update({"a/b": o["groups"]["stripe"]}),
     "unknown member": lambda o: o["groups"]["stripe"]["members"].append("ghost"),
     "bad member name": lambda o: o["groups"]["stripe"]["members"].append(".."),
-    "bad placement path": lambda o: o["placement"].update({"/abs": "stripe"}),
-    "bad placement group": lambda o: o["placement"].update({"misc/token": "a/b"}),
-    "bad index hash": lambda o: o["groups"]["stripe"].update(index_sha256="ABC"),
-    "wrong secret count": lambda o: o["groups"]["stripe"].update(secrets=2),
+    "negative group count": lambda o: o["groups"]["stripe"].update(secrets=-1),
+    "bad shard id": lambda o: o["index"].update({"ABC": _first_shard(o)}),
+    "upper-case shard id": lambda o: o["index"].update({"0A": o["index"].pop(sorted(o["index"])[0])}),
+    "bad shard hash": lambda o: _first_shard(o).update(sha256="ABC"),
+    "bad shard size": lambda o: _first_shard(o).update(size="12"),
+    "wrong shard count": lambda o: o["index"][shard_of("stripe/api-key")].update(
+        secrets=o["index"][shard_of("stripe/api-key")]["secrets"] + 1
+    ),
+    "upper-case agent recipient": lambda o: o["agents"]["ci"].update(recipient=o["agents"]["ci"]["recipient"].upper()),
+    "upper-case owner recipient": lambda o: o["owner"].update(recipient=o["owner"]["recipient"].upper()),
+    "recipient with a bad checksum": lambda o: o["agents"]["ci"].update(
+        recipient=o["agents"]["ci"]["recipient"][:-1] + ("q" if o["agents"]["ci"]["recipient"][-1] != "q" else "p")
+    ),
+    "recipient too short": lambda o: o["agents"]["ci"].update(recipient=o["agents"]["ci"]["recipient"][:-1]),
+    "recipient not age": lambda o: o["agents"]["ci"].update(recipient="npub1" + o["agents"]["ci"]["recipient"][5:]),
+    "two agents share a recipient": lambda o: o["agents"]["deployer"].update(recipient=o["agents"]["ci"]["recipient"]),
+    "an agent shares the owner's recipient": lambda o: o["agents"]["deployer"].update(
+        recipient=o["owner"]["recipient"]
+    ),
 }
 
 
@@ -487,28 +591,126 @@ def test_unknown_root_fields_ignored(vb: VaultBuilder, ci_key: Path) -> None:
     assert Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key") == VALUE
 
 
-INDEX_MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
+def _entry(o: dict[str, Any]) -> dict[str, Any]:
+    e: dict[str, Any] = o["secrets"]["stripe/api-key"]
+    return e
+
+
+def _path_in_other_shard(shard: str) -> str:
+    return next(f"stripe/x{i}" for i in range(1000) if shard_of(f"stripe/x{i}") != shard)
+
+
+def _path_in_shard(shard: str) -> str:
+    return next(f"stripe/y{i}" for i in range(100000) if shard_of(f"stripe/y{i}") == shard)
+
+
+SHARD_MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "wrong vault id": lambda o: o.update(vault_id="0" * 32),
-    "wrong group": lambda o: o.update(group="aws"),
-    "wrong type": lambda o: o.update(type="agent-vault-root"),
-    "unknown format": lambda o: o.update(format=2),
-    "bad secret path": lambda o: o["secrets"].update({"stripe/../x": o["secrets"]["stripe/api-key"]}),
-    "secret of another group": lambda o: o["secrets"].update({"aws/x": o["secrets"].pop("stripe/webhook/secret")}),
-    "bad extra agent": lambda o: o["secrets"]["stripe/api-key"].update(extra_agents=["a/b"]),
-    "unknown extra agent": lambda o: o["secrets"]["stripe/api-key"].update(extra_agents=["ghost"]),
-    "bad enc hash": lambda o: o["secrets"]["stripe/api-key"].update(enc_sha256="x"),
-    "missing version": lambda o: o["secrets"]["stripe/api-key"].pop("version"),
+    "wrong shard": lambda o: o.update(shard="zz"),
+    "wrong type": lambda o: o.update(type="agent-vault-group-index"),
+    "unknown format": lambda o: o.update(format=1),
+    "bad secret path": lambda o: o["secrets"].update({"stripe/../x": o["secrets"].pop("stripe/api-key")}),
+    "secret of another shard": lambda o: o["secrets"].update(
+        {_path_in_other_shard(o["shard"]): o["secrets"].pop("stripe/api-key")}
+    ),
+    "one entry too many": lambda o: o["secrets"].update({_path_in_shard(o["shard"]): dict(_entry(o))}),
+    "group not in the root": lambda o: _entry(o).update(group="nogroup"),
+    "bad group name": lambda o: _entry(o).update(group="a/b"),
+    "missing group": lambda o: _entry(o).pop("group"),
+    "bad extra agent": lambda o: _entry(o).update(extra_agents=["a/b"]),
+    "unknown extra agent": lambda o: _entry(o).update(extra_agents=["ghost"]),
+    "extra agents not a list": lambda o: _entry(o).update(extra_agents="ci"),
+    "allow_hosts not strings": lambda o: _entry(o).update(allow_hosts=[1]),
+    "bad enc hash": lambda o: _entry(o).update(enc_sha256="x"),
+    "missing enc size": lambda o: _entry(o).pop("enc_size"),
+    "negative enc size": lambda o: _entry(o).update(enc_size=-1),
+    "bool enc size": lambda o: _entry(o).update(enc_size=True),
+    "missing meta hash": lambda o: _entry(o).pop("meta_sha256"),
+    "missing version": lambda o: _entry(o).pop("version"),
+    "version zero": lambda o: _entry(o).update(version=0),
+    "missing created": lambda o: _entry(o).pop("created"),
+    "bad rotated": lambda o: _entry(o).update(rotated="yesterday"),
+    "bad expires": lambda o: _entry(o).update(expires="2026-13-01T00:00:00Z"),
 }
 
 
-@pytest.mark.parametrize("case", sorted(INDEX_MUTATIONS))
-def test_index_content_checked(vb: VaultBuilder, ci_key: Path, case: str) -> None:
-    idx = vb.dir / "state/groups/stripe.json"
-    obj = json.loads(idx.read_text())
-    INDEX_MUTATIONS[case](obj)
-    idx.write_text(json.dumps(obj))
-    vb.rehash_index("stripe")
+@pytest.mark.parametrize("case", sorted(SHARD_MUTATIONS))
+def test_shard_content_checked(vb: VaultBuilder, ci_key: Path, case: str) -> None:
+    vb.edit_shard(shard_of("stripe/api-key"), SHARD_MUTATIONS[case])
     with pytest.raises(IntegrityError):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+    with pytest.raises(IntegrityError):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).list_secrets()
+
+
+def test_optional_entry_fields(vb: VaultBuilder, ci_key: Path) -> None:
+    def strip(o: dict[str, Any]) -> None:
+        for k in ("expires", "extra_agents", "allow_hosts"):
+            _entry(o).pop(k)
+
+    vb.edit_shard(shard_of("stripe/api-key"), strip)
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get("stripe/api-key") == VALUE
+    info = {s.name: s for s in v.list_secrets()}["stripe/api-key"]
+    assert info.expires is None and info.allow_hosts == () and info.authorized_agents == ("ci",)
+
+
+def test_unknown_fields_ignored(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.edit_shard(shard_of("stripe/api-key"), lambda o: (o.update(future=1), _entry(o).update(future={"a": 1})))
+    assert Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key") == VALUE
+
+
+# -- format 1 ---------------------------------------------------------------------------------------------------
+
+
+def test_format1_vault_is_vault_not_found(vb: VaultBuilder, tmp_path: Path, ci_key: Path) -> None:
+    vb.write_format1_root()
+    for v in (
+        Vault(vb.repo, key_path=ci_key, auto_pull=False),
+        open_as(vb, tmp_path, "owner"),
+        open_as(vb, tmp_path, "ci", pinned=False),  # trust on first use: config.yaml says format 1
+    ):
+        with pytest.raises(VaultNotFoundError, match="agent-vault migrate"):
+            v.get("stripe/api-key")
+        with pytest.raises(VaultNotFoundError, match="agent-vault migrate"):
+            v.list_secrets()
+
+
+def test_format1_root_below_the_mark_is_rollback(vb: VaultBuilder, ci_key: Path) -> None:
+    v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
+    assert v.get("stripe/api-key") == VALUE  # mark: version 1
+    vb.write()
+    assert v.get("stripe/api-key") == VALUE  # mark: version 2
+    vb.write_format1_root(version=1)
+    with pytest.raises(IntegrityError, match="rollback"):
+        v.get("stripe/api-key")
+    vb.write_format1_root(version=2)
+    with pytest.raises(IntegrityError, match="fork"):
+        v.get("stripe/api-key")
+    vb.write_format1_root(version=3)
+    with pytest.raises(VaultNotFoundError, match="migrate"):
+        v.get("stripe/api-key")
+
+
+def test_format1_root_of_another_owner_is_integrity(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.owner = Key.generate()
+    vb.write_format1_root()
+    with pytest.raises(IntegrityError, match="bad signature"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_format1_root_of_another_vault_is_pin_mismatch(vb: VaultBuilder, ci_key: Path) -> None:
+    vb.vault_id = "e" * 32
+    vb.write_format1_root()
+    with pytest.raises(IntegrityError, match="pin mismatch"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+
+
+def test_format2_body_under_the_format1_domain(vb: VaultBuilder, ci_key: Path) -> None:
+    from vaultgen import ROOT_DOMAIN_V1
+
+    vb.resign_root(lambda o: None, domain=ROOT_DOMAIN_V1)
+    with pytest.raises(IntegrityError, match="format 2 is not supported"):
         Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
 
 
@@ -556,18 +758,13 @@ def test_fork_detected(vb: VaultBuilder, ci_key: Path) -> None:
 
 
 def test_per_secret_rollback(vb: VaultBuilder, ci_key: Path) -> None:
-    old_enc = (vb.dir / "secrets/stripe/api-key.enc").read_bytes()
-    old_meta = (vb.dir / "secrets/stripe/api-key.meta").read_bytes()
-    old_version = vb.secrets["stripe/api-key"].version
+    old = vb.secrets["stripe/api-key"]
     vb.set_secret("stripe/api-key", "rotated")
     vb.write()
     v = Vault(vb.repo, key_path=ci_key, auto_pull=False)
     assert v.get("stripe/api-key") == "rotated"
     # the owner's key (or a bug) signs a newer root that puts the old entry back
-    (vb.dir / "secrets/stripe/api-key.enc").write_bytes(old_enc)
-    (vb.dir / "secrets/stripe/api-key.meta").write_bytes(old_meta)
-    vb.secrets["stripe/api-key"].dirty = False
-    vb.secrets["stripe/api-key"].version = old_version
+    vb.secrets["stripe/api-key"] = old
     vb.write()
     with pytest.raises(IntegrityError, match="rollback.*stripe/api-key"):
         v.get("stripe/api-key")
@@ -673,14 +870,3 @@ def test_error_classes() -> None:
     assert AgentVaultError("m", kind="usage").exit_code == 2
     with pytest.raises(ValueError):
         AgentVaultError("m", kind="nope")
-
-
-# -- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _rehash_entry(vb: VaultBuilder, group: str, path: str, **hashes: str) -> None:
-    idx = vb.dir / f"state/groups/{group}.json"
-    obj = json.loads(idx.read_text())
-    obj["secrets"][path].update(hashes)
-    idx.write_text(json.dumps(obj, indent=2) + "\n")
-    vb.rehash_index(group)

@@ -1,7 +1,8 @@
-"""A small writer of format-v1 vaults, for the tests only (the real writer is the Go CLI).
+"""A small writer of format 2 vaults, for the tests only (the real writer is the Go CLI).
 
-It follows docs/format.md so the reader can be exercised end to end before the shared vectors exist, and it lets
-tests tamper with exactly one thing at a time.
+It follows docs/format.md so the reader can be exercised end to end independently of the shared vectors, and it
+lets tests tamper with exactly one thing at a time. :meth:`VaultBuilder.render` computes the next state without
+touching the disk, so tests can also apply a change file by file (as the owner's writer or Git would).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyrage import x25519
 
 from agent_vault import bech32
+from agent_vault.names import shard_of
 
-ROOT_DOMAIN = b"agent-vault/v1 root\n"
+ROOT_DOMAIN = b"agent-vault/v2 root\n"
+ROOT_DOMAIN_V1 = b"agent-vault/v1 root\n"
 TIME = "2026-11-29T13:50:00Z"
 
 
@@ -64,9 +67,16 @@ class Key:
         return "ed25519:" + base64.b64encode(raw).decode()
 
 
-def sign_root(body: bytes, signing_key: Ed25519PrivateKey) -> bytes:
-    sig = signing_key.sign(ROOT_DOMAIN + body)
+def sign_root(body: bytes, signing_key: Ed25519PrivateKey, domain: bytes = ROOT_DOMAIN) -> bytes:
+    sig = signing_key.sign(domain + body)
     return body + b"signature: ed25519 " + base64.b64encode(sig) + b"\n"
+
+
+def split_root(data: bytes) -> dict[str, Any]:
+    """The parsed body of a signed root file."""
+    cut = data.rfind(b"\n", 0, len(data) - 1)
+    obj: dict[str, Any] = json.loads(data[: cut + 1])
+    return obj
 
 
 @dataclass
@@ -75,8 +85,14 @@ class Secret:
     group: str
     extra_agents: list[str] = field(default_factory=list)
     allow_hosts: list[str] = field(default_factory=list)
+    expires: str = ""
     version: int = 0
-    dirty: bool = True
+    enc: bytes | None = None  # the ciphertext written for the current value and recipients (None: to write)
+    meta: bytes | None = None
+
+
+def secret_rel(path: str, suffix: str) -> str:
+    return f"secrets/{path}{suffix}"
 
 
 class VaultBuilder:
@@ -90,10 +106,10 @@ class VaultBuilder:
         self.agents: dict[str, Key] = {}
         self.groups: dict[str, list[str]] = {}
         self.secrets: dict[str, Secret] = {}
-        self.placement: dict[str, str] = {}
         self.version = 0
         self.prev_sha = ""
         self.root_extra: dict[str, Any] = {}
+        self._written: set[str] = set()  # secret files on disk, relative to the vault directory
 
     # -- policy ----------------------------------------------------------------------------------------------
 
@@ -105,28 +121,30 @@ class VaultBuilder:
         self.groups[name] = sorted(members)
         for s in self.secrets.values():
             if s.group == name:
-                s.dirty = True
+                s.enc = None
 
     def set_secret(
-        self, path: str, value: bytes | str, group: str | None = None, extra_agents: list[str] | None = None
+        self,
+        path: str,
+        value: bytes | str,
+        group: str | None = None,
+        extra_agents: list[str] | None = None,
+        allow_hosts: list[str] | None = None,
+        expires: str = "",
     ) -> None:
-        first = path.split("/")[0]
-        group = group or first
-        if group != first:
-            self.placement[path] = group
+        group = group or path.split("/")[0]
         self.groups.setdefault(group, [])
         self.secrets[path] = Secret(
             value=value.encode() if isinstance(value, str) else value,
             group=group,
             extra_agents=sorted(extra_agents or []),
+            allow_hosts=list(allow_hosts or []),
+            expires=expires,
             version=self.secrets[path].version if path in self.secrets else 0,
         )
 
     def delete_secret(self, path: str) -> None:
         del self.secrets[path]
-        self.placement.pop(path, None)
-        for suffix in (".enc", ".meta"):
-            (self.dir / "secrets" / f"{path}{suffix}").unlink(missing_ok=True)
 
     # -- key files -------------------------------------------------------------------------------------------
 
@@ -152,99 +170,168 @@ class VaultBuilder:
         p.write_bytes(data)
         return data
 
-    def write(self) -> bytes:
-        """Write every file and a new signed root (version + 1); return the root file bytes."""
+    def authorized(self, s: Secret) -> list[str]:
+        return sorted(set(self.groups[s.group]) | set(s.extra_agents))
+
+    def render(self) -> tuple[dict[str, bytes], list[str]]:
+        """The next version (version + 1) without writing it: ``(files, removed)``, relative paths under the vault
+        directory, ``state/root`` included in ``files``. Builder state (versions, hashes) advances as if written."""
         self.version += 1
-        files = {
-            "config.yaml": self._put(
-                "config.yaml",
-                (
-                    f'format: 1\nvault_id: "{self.vault_id}"\nowner_verify_key: "{self.owner.verify_key}"\n'
-                    f'created: "{TIME}"\n'
-                ).encode(),
-            ),
-            "owner.pub": self._put("owner.pub", (self.owner.recipient + "\n").encode()),
-            "manifest.yaml": self._put("manifest.yaml", b"# view only\n"),
-            ".gitignore": self._put(".gitignore", b"*.key\n*.pem\n**/private.*\n!**/private.key.escrow\n.lock\n.pending/\n"),
+        files: dict[str, bytes] = {
+            "config.yaml": (
+                f'format: 2\nvault_id: "{self.vault_id}"\nowner_verify_key: "{self.owner.verify_key}"\n'
+                f'created: "{TIME}"\n'
+            ).encode(),
+            "owner.pub": (self.owner.recipient + "\n").encode(),
+            "manifest.yaml": b"# view only\n",
+            ".gitignore": b"*.key\n!agents/*/public.key\n*.pem\n**/private.*\n!agents/*/private.key.escrow\n"
+            b".lock\n.pending/\n.pending.done/\n",
         }
+        root_files = {k: {"sha256": sha(v), "size": len(v)} for k, v in files.items()}
         agents: dict[str, Any] = {}
         for name, key in sorted(self.agents.items()):
-            pub = self._put(f"agents/{name}/public.key", (key.recipient + "\n").encode())
-            escrow = self._put(
-                f"agents/{name}/private.key.escrow",
-                pyrage.encrypt(self.key_file(name).encode(), [self.owner.identity.to_public()]),
+            pub = files[f"agents/{name}/public.key"] = (key.recipient + "\n").encode()
+            escrow = files[f"agents/{name}/private.key.escrow"] = pyrage.encrypt(
+                self.key_file(name).encode(), [self.owner.identity.to_public()]
             )
             agents[name] = {"recipient": key.recipient, "public_key_sha256": sha(pub), "escrow_sha256": sha(escrow)}
-        groups: dict[str, Any] = {}
-        for gname, members in sorted(self.groups.items()):
-            entries: dict[str, Any] = {}
-            for path, s in sorted(self.secrets.items()):
-                if s.group != gname:
-                    continue
-                names = sorted(set(members) | set(s.extra_agents))
-                if s.dirty or not (self.dir / "secrets" / f"{path}.enc").exists():
-                    recips = [self.owner.identity.to_public()] + [self.agents[n].identity.to_public() for n in names]
-                    self._put(f"secrets/{path}.enc", pyrage.encrypt(s.value, recips))
-                    meta = (
-                        f'name: "{path}"\ngroup: "{gname}"\ncreated: "{TIME}"\nrotated: "{TIME}"\n'
-                        f"authorized_agents: [{', '.join(json.dumps(n) for n in names)}]\n"
-                    )
-                    self._put(f"secrets/{path}.meta", meta.encode())
-                    s.version = self.version
-                    s.dirty = False
-                entries[path] = {
-                    "version": s.version,
-                    "enc_sha256": sha((self.dir / "secrets" / f"{path}.enc").read_bytes()),
-                    "meta_sha256": sha((self.dir / "secrets" / f"{path}.meta").read_bytes()),
-                    "extra_agents": s.extra_agents,
-                    "allow_hosts": s.allow_hosts,
-                }
-            index = {
-                "type": "agent-vault-group-index",
-                "format": 1,
+        shards: dict[str, dict[str, Any]] = {}
+        counts: dict[str, int] = {g: 0 for g in self.groups}
+        live: set[str] = set()
+        for path, s in sorted(self.secrets.items()):
+            names = self.authorized(s)
+            if s.enc is None:
+                recips = [self.owner.identity.to_public()] + [self.agents[n].identity.to_public() for n in names]
+                s.enc = pyrage.encrypt(s.value, recips)
+                expires = f'expires: "{s.expires}"\n' if s.expires else ""
+                s.meta = (
+                    f'name: "{path}"\ngroup: "{s.group}"\ncreated: "{TIME}"\nrotated: "{TIME}"\n{expires}'
+                    f"authorized_agents: [{', '.join(json.dumps(n) for n in names)}]\n"
+                ).encode()
+                s.version = self.version
+            assert s.meta is not None
+            for suffix, data in ((".enc", s.enc), (".meta", s.meta)):
+                on_disk = self.dir / secret_rel(path, suffix)
+                if not on_disk.is_file() or on_disk.read_bytes() != data:
+                    files[secret_rel(path, suffix)] = data
+            live |= {secret_rel(path, ".enc"), secret_rel(path, ".meta")}
+            counts[s.group] += 1
+            shards.setdefault(shard_of(path), {})[path] = {
+                "group": s.group,
+                "version": s.version,
+                "enc_sha256": sha(s.enc),
+                "enc_size": len(s.enc),
+                "meta_sha256": sha(s.meta),
+                "meta_size": len(s.meta),
+                "created": TIME,
+                "rotated": TIME,
+                "expires": s.expires,
+                "extra_agents": s.extra_agents,
+                "allow_hosts": s.allow_hosts,
+            }
+        index: dict[str, Any] = {}
+        for shard, entries in sorted(shards.items()):
+            doc = {
+                "type": "agent-vault-index-shard",
+                "format": 2,
                 "vault_id": self.vault_id,
-                "group": gname,
+                "shard": shard,
                 "secrets": entries,
             }
-            data = self._put(f"state/groups/{gname}.json", (json.dumps(index, indent=2) + "\n").encode())
-            groups[gname] = {"members": members, "index_sha256": sha(data), "secrets": len(entries)}
+            data = files[f"state/index/{shard}.json"] = (json.dumps(doc, indent=2) + "\n").encode()
+            index[shard] = {"sha256": sha(data), "size": len(data), "secrets": len(entries)}
+        groups = {
+            g: {"members": members, "secrets": counts[g]}
+            for g, members in sorted(self.groups.items())
+            if members or counts[g]
+        }
         body_obj: dict[str, Any] = {
             "type": "agent-vault-root",
-            "format": 1,
+            "format": 2,
             "vault_id": self.vault_id,
             "version": self.version,
             "prev_sha256": self.prev_sha,
             "time": TIME,
             "owner": {"recipient": self.owner.recipient, "verify_key": self.owner.verify_key},
-            "files": {k: sha(v) for k, v in files.items()},
+            "files": root_files,
             "agents": agents,
             "groups": groups,
-            "placement": dict(sorted(self.placement.items())),
+            "index": index,
         }
         body_obj.update(self.root_extra)
         body = (json.dumps(body_obj, indent=2) + "\n").encode()
-        root = self._put("state/root", sign_root(body, self.owner.signing_key))
+        files["state/root"] = root = sign_root(body, self.owner.signing_key)
+        self.prev_sha = sha(root)
+        old_shards = {f"state/index/{p.name}" for p in (self.dir / "state" / "index").glob("*.json")}
+        removed = sorted((self._written - live) | (old_shards - {f"state/index/{s}.json" for s in shards}))
+        self._written = live
+        return files, removed
+
+    def write(self) -> bytes:
+        """Write every file and a new signed root (version + 1); return the root file bytes."""
+        files, removed = self.render()
+        for rel in removed:
+            (self.dir / rel).unlink(missing_ok=True)
+        for rel, data in files.items():
+            if rel != "state/root":
+                self._put(rel, data)
+        return self._put("state/root", files["state/root"])
+
+    def resign_root(self, mutate: Any, domain: bytes = ROOT_DOMAIN) -> bytes:
+        """Re-sign the current root after ``mutate(body_obj)`` changed its parsed body (same version)."""
+        obj = split_root((self.dir / "state/root").read_bytes())
+        mutate(obj)
+        root = sign_root((json.dumps(obj, indent=2) + "\n").encode(), self.owner.signing_key, domain)
+        self._put("state/root", root)
         self.prev_sha = sha(root)
         return root
 
-    def resign_root(self, mutate: Any) -> bytes:
-        """Re-sign the current root after ``mutate(body_obj)`` changed its parsed body (same version)."""
-        data = (self.dir / "state/root").read_bytes()
-        cut = data.rfind(b"\n", 0, len(data) - 1)
-        obj = json.loads(data[: cut + 1])
-        mutate(obj)
-        root = sign_root((json.dumps(obj, indent=2) + "\n").encode(), self.owner.signing_key)
-        self._put("state/root", root)
-        return root
+    def shard_file(self, path: str) -> Path:
+        """The index shard file holding secret ``path``."""
+        return self.dir / "state" / "index" / f"{shard_of(path)}.json"
 
-    def rehash_index(self, group: str) -> None:
-        """After a test edited ``state/groups/<group>.json``, put its new hash into a re-signed root."""
-        data = (self.dir / f"state/groups/{group}.json").read_bytes()
+    def rehash_shard(self, shard: str) -> None:
+        """After a test edited ``state/index/<shard>.json``, put its new hash and size into a re-signed root."""
+        data = (self.dir / f"state/index/{shard}.json").read_bytes()
 
         def mutate(obj: dict[str, Any]) -> None:
-            obj["groups"][group]["index_sha256"] = sha(data)
+            obj["index"][shard].update(sha256=sha(data), size=len(data))
 
         self.resign_root(mutate)
+
+    def edit_shard(self, shard: str, mutate: Any) -> None:
+        """Apply ``mutate`` to the parsed shard, write it back and vouch for it in a re-signed root."""
+        p = self.dir / f"state/index/{shard}.json"
+        obj = json.loads(p.read_text())
+        mutate(obj)
+        p.write_text(json.dumps(obj, indent=2) + "\n")
+        self.rehash_shard(shard)
+
+    def edit_entry(self, path: str, **fields: Any) -> None:
+        """Change fields of the entry of secret ``path`` and vouch for the result in a re-signed root."""
+        self.edit_shard(shard_of(path), lambda o: o["secrets"][path].update(fields))
+
+    def write_format1_root(self, version: int | None = None) -> bytes:
+        """Replace the root by a format 1 root of this vault (signed with the format 1 domain) and config.yaml by
+        a format 1 one: enough for a reader to recognise a vault to migrate."""
+        version = self.version if version is None else version
+        body_obj = {
+            "type": "agent-vault-root",
+            "format": 1,
+            "vault_id": self.vault_id,
+            "version": version,
+            "prev_sha256": "",
+            "time": TIME,
+            "owner": {"recipient": self.owner.recipient, "verify_key": self.owner.verify_key},
+            "files": {},
+            "agents": {},
+            "groups": {},
+            "placement": {},
+        }
+        cfg = self.dir / "config.yaml"
+        cfg.write_text(cfg.read_text().replace("format: 2", "format: 1"))
+        body = (json.dumps(body_obj, indent=2) + "\n").encode()
+        return self._put("state/root", sign_root(body, self.owner.signing_key, ROOT_DOMAIN_V1))
 
 
 def write_key(path: Path, content: str, mode: int = 0o600) -> Path:

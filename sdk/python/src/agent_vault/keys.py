@@ -34,6 +34,7 @@ __all__ = [
     "Pins",
     "ResolvedKey",
     "derive_owner_verify_key",
+    "is_recipient",
     "is_vault_id",
     "parse_key_file",
     "read_key_path",
@@ -46,11 +47,24 @@ OWNER_SIGNING_INFO = b"agent-vault/v1 owner signing key"
 
 _PIN = re.compile(r"^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$")
 _VAULT_ID = re.compile(r"[0-9a-f]{32}")
+_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
 
 
 def is_vault_id(value: object) -> bool:
     """True when ``value`` is 32 lowercase hex characters."""
     return isinstance(value, str) and _VAULT_ID.fullmatch(value) is not None
+
+
+def is_recipient(value: object) -> bool:
+    """True when ``value`` is an age X25519 recipient as repository bytes must write it (format.md section 3.1):
+    ``age1`` and 58 lower-case Bech32 characters that decode to 32 bytes."""
+    if not isinstance(value, str) or _RECIPIENT.fullmatch(value) is None:
+        return False
+    try:
+        hrp, data = bech32.decode(value)
+    except bech32.Bech32Error:
+        return False
+    return hrp == "age" and len(data) == 32
 
 
 @dataclass(frozen=True)

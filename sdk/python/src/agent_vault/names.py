@@ -9,8 +9,8 @@ The ``check_*`` functions raise a *usage* error (a name typed by the user); the 
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
 
 from .errors import IntegrityError, usage_error
 
@@ -19,11 +19,11 @@ __all__ = [
     "MAX_SEGMENTS",
     "check_name",
     "check_secret_path",
-    "group_of",
     "is_name",
     "is_secret_path",
     "name_in_repo",
     "secret_path_in_repo",
+    "shard_of",
 ]
 
 MAX_SEGMENTS = 8
@@ -86,9 +86,7 @@ def secret_path_in_repo(value: object, where: str) -> str:
     return value
 
 
-def group_of(path: str, placement: Mapping[str, str]) -> str:
-    """The group of secret ``path``: ``placement[path]`` when present, else its first segment."""
-    group = placement.get(path)
-    if group is not None:
-        return group
-    return path.split("/", 1)[0]
+def shard_of(path: str) -> str:
+    """The index shard of secret ``path`` (format.md section 5): the first two lowercase hex characters of the
+    SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:2]

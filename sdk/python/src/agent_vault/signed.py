@@ -20,16 +20,21 @@ from .errors import IntegrityError
 
 __all__ = [
     "ROOT_DOMAIN",
+    "ROOT_DOMAIN_V1",
     "SIG_PREFIX",
     "b64decode_strict",
     "format_verify_key",
     "parse_verify_key",
+    "signature_ok",
     "split_signed",
     "verify_signed",
 ]
 
-#: Domain-separation prefix of the root signature.
-ROOT_DOMAIN = b"agent-vault/v1 root\n"
+#: Domain-separation prefix of the root signature (format 2).
+ROOT_DOMAIN = b"agent-vault/v2 root\n"
+#: Domain-separation prefix of a format 1 root (format.md section 11): recognised only to send the user to
+#: ``agent-vault migrate``.
+ROOT_DOMAIN_V1 = b"agent-vault/v1 root\n"
 #: Start of the signature line.
 SIG_PREFIX = b"signature: ed25519 "
 _VK_PREFIX = "ed25519:"
@@ -86,6 +91,15 @@ def split_signed(data: bytes, what: str = "state/root") -> tuple[bytes, bytes]:
     return body, sig
 
 
+def signature_ok(body: bytes, sig: bytes, verify_key: Ed25519PublicKey, domain: bytes = ROOT_DOMAIN) -> bool:
+    """True when ``sig`` is ``verify_key``'s signature over ``domain || body``."""
+    try:
+        verify_key.verify(sig, domain + body)
+    except InvalidSignature:
+        return False
+    return True
+
+
 def verify_signed(
     data: bytes,
     verify_key: Ed25519PublicKey,
@@ -98,8 +112,6 @@ def verify_signed(
     or the signature does not verify.
     """
     body, sig = split_signed(data, what)
-    try:
-        verify_key.verify(sig, domain + body)
-    except InvalidSignature:
-        raise IntegrityError(f"{what}: bad signature (not signed by the trusted owner key)") from None
+    if not signature_ok(body, sig, verify_key, domain):
+        raise IntegrityError(f"{what}: bad signature (not signed by the trusted owner key)")
     return body

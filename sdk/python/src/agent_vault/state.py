@@ -1,10 +1,11 @@
-"""Parsing of the vault's state files (format.md sections 3.5, 4, 5 and 5.1).
+"""Parsing of the vault's state files (format.md sections 3.5, 4, 5 and 11).
 
 These functions take bytes that have already been authenticated (the root body after its signature verified; an
-index or ``.meta`` file after its hash matched) -- except :func:`parse_config`, whose result is only ever used as
-a trust-on-first-use candidate and is checked against the signed root afterwards. They validate every field they
+index shard after its size and hash matched) -- except :func:`parse_config`, whose result is only ever used as a
+trust-on-first-use candidate and is checked against the signed root afterwards. They validate every field they
 use and raise :class:`~agent_vault.errors.IntegrityError` (naming the file) when repository bytes are malformed,
-including a ``format`` this reader does not know. Unknown fields are ignored.
+including a ``format`` this reader does not know. Unknown fields are ignored. ``.meta`` files are a view for
+people: no reader parses them.
 """
 
 from __future__ import annotations
@@ -19,30 +20,37 @@ from typing import Any
 import yaml
 
 from .errors import IntegrityError
-from .keys import is_vault_id
-from .names import group_of, name_in_repo, secret_path_in_repo
+from .keys import is_recipient, is_vault_id
+from .names import name_in_repo, secret_path_in_repo, shard_of
 from .signed import parse_verify_key
 
 __all__ = [
     "FORMAT",
+    "FORMAT_V1",
     "AgentEntry",
+    "Entry",
     "GroupEntry",
-    "GroupIndex",
-    "IndexEntry",
     "Root",
+    "RootV1",
     "SecretInfo",
+    "Shard",
+    "ShardRef",
     "is_sha256",
+    "is_shard_id",
     "parse_config",
-    "parse_index",
-    "parse_meta",
     "parse_root",
+    "parse_root_v1",
+    "parse_shard",
 ]
 
-FORMAT = 1
+FORMAT = 2
+#: The earlier format (section 11): recognised only to send the user to ``agent-vault migrate``.
+FORMAT_V1 = 1
 ROOT_TYPE = "agent-vault-root"
-INDEX_TYPE = "agent-vault-group-index"
+SHARD_TYPE = "agent-vault-index-shard"
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHARD_ID = re.compile(r"[0-9a-f]{2}")
 _TIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
@@ -51,6 +59,11 @@ _TIME = re.compile(
 def is_sha256(value: object) -> bool:
     """True when ``value`` is 64 lowercase hex characters."""
     return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
+def is_shard_id(value: object) -> bool:
+    """True when ``value`` is two lowercase hex characters."""
+    return isinstance(value, str) and _SHARD_ID.fullmatch(value) is not None
 
 
 # -- small typed accessors ---------------------------------------------------------------------------------------
@@ -81,12 +94,20 @@ def _get(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], what: s
     return value
 
 
-def _check_format(obj: Mapping[str, Any], what: str) -> None:
+def _check_format(obj: Mapping[str, Any], what: str, known: tuple[int, ...] = (FORMAT,)) -> int:
     fmt = obj.get("format")
     if type(fmt) is not int:
         raise IntegrityError(f"{what}: field 'format' is missing or not an integer")
-    if fmt != FORMAT:
+    if fmt not in known:
         raise IntegrityError(f"{what}: format {fmt} is not supported (this reader knows format {FORMAT})")
+    return fmt
+
+
+def _count(obj: Mapping[str, Any], key: str, what: str) -> int:
+    value = _get(obj, key, int, what)
+    if value < 0:
+        raise IntegrityError(f"{what}: field {key!r} is negative")
+    return int(value)
 
 
 def _sha(obj: Mapping[str, Any], key: str, what: str) -> str:
@@ -111,10 +132,11 @@ def _yaml_mapping(data: bytes, what: str) -> dict[Any, Any]:
 
 
 def parse_config(data: bytes) -> tuple[str, str]:
-    """Return ``(vault_id, owner_verify_key)`` from ``config.yaml`` bytes. The result is untrusted."""
+    """Return ``(vault_id, owner_verify_key)`` from ``config.yaml`` bytes. The result is untrusted. Format 1 is
+    accepted too (the root then decides: section 11)."""
     what = "config.yaml"
     obj = _yaml_mapping(data, what)
-    _check_format(obj, what)
+    _check_format(obj, what, (FORMAT, FORMAT_V1))
     vault_id = obj.get("vault_id")
     if not is_vault_id(vault_id):
         raise IntegrityError(f"{what}: vault_id is missing or not 32 lowercase hex characters")
@@ -139,17 +161,25 @@ class AgentEntry:
 
 @dataclass(frozen=True)
 class GroupEntry:
-    """A group of the signed root."""
+    """A group of the signed root: its members and the number of secrets whose entry names it."""
 
     name: str
     members: frozenset[str]
-    index_sha256: str
+    secrets: int
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    """An index shard as the root vouches for it."""
+
+    sha256: str
+    size: int
     secrets: int
 
 
 @dataclass(frozen=True)
 class Root:
-    """A verified, parsed root. ``sha256`` is the hash of the whole root file."""
+    """A verified, parsed format 2 root. ``sha256`` is the hash of the whole root file."""
 
     vault_id: str
     version: int
@@ -159,46 +189,72 @@ class Root:
     owner_verify_key: str
     agents: Mapping[str, AgentEntry]
     groups: Mapping[str, GroupEntry]
-    placement: Mapping[str, str]
+    index: Mapping[str, ShardRef]
     sha256: str
-    by_recipient: Mapping[str, frozenset[str]]
+    agent_by_recipient: Mapping[str, str]
 
-    def group_of(self, path: str) -> str:
-        """The group of secret ``path`` under this root's placement."""
-        return group_of(path, self.placement)
+
+def _check_vault_id(obj: Mapping[str, Any], what: str) -> str:
+    vault_id = _get(obj, "vault_id", str, what)
+    if not is_vault_id(vault_id):
+        raise IntegrityError(f"{what}: vault_id is not 32 lowercase hex characters")
+    return str(vault_id)
+
+
+def _check_version(obj: Mapping[str, Any], what: str) -> int:
+    version = _get(obj, "version", int, what)
+    if version < 1:
+        raise IntegrityError(f"{what}: version {version} is below 1")
+    return int(version)
+
+
+def _recipient(obj: Mapping[str, Any], what: str) -> str:
+    value = _get(obj, "recipient", str, what)
+    if not is_recipient(value):
+        raise IntegrityError(
+            f"{what}: recipient {value!r} is not an age recipient in lower case (age1 and 58 Bech32 characters)"
+        )
+    return str(value)
 
 
 def parse_root(body: bytes, sha256: str) -> Root:
-    """Parse and validate a root body whose signature has already been verified."""
+    """Parse and validate a format 2 root body whose signature has already been verified."""
     what = "state/root"
     obj = _load_json(body, what)
     if obj.get("type") != ROOT_TYPE:
         raise IntegrityError(f"{what}: type is not {ROOT_TYPE!r}")
     _check_format(obj, what)
-    vault_id = _get(obj, "vault_id", str, what)
-    if not is_vault_id(vault_id):
-        raise IntegrityError(f"{what}: vault_id is not 32 lowercase hex characters")
-    version = _get(obj, "version", int, what)
-    if version < 1:
-        raise IntegrityError(f"{what}: version {version} is below 1")
+    vault_id = _check_vault_id(obj, what)
+    version = _check_version(obj, what)
     prev = _get(obj, "prev_sha256", str, what)
     if prev and not is_sha256(prev):
         raise IntegrityError(f"{what}: prev_sha256 is not a SHA-256 hex digest")
     time = _get(obj, "time", str, what)
     owner = _get(obj, "owner", dict, what)
-    owner_recipient = _get(owner, "recipient", str, f"{what} owner")
+    owner_recipient = _recipient(owner, f"{what} owner")
     owner_vk = _get(owner, "verify_key", str, f"{what} owner")
-    _get(obj, "files", dict, what)
+    for name, ref in _get(obj, "files", dict, what).items():
+        fwhat = f"{what} files {name!r}"
+        if not isinstance(ref, dict):
+            raise IntegrityError(f"{fwhat}: not an object")
+        _sha(ref, "sha256", fwhat)
+        _count(ref, "size", fwhat)
 
     agents: dict[str, AgentEntry] = {}
-    by_recipient: dict[str, set[str]] = {}
+    by_recipient: dict[str, str] = {owner_recipient: ""}
     for name, entry in _get(obj, "agents", dict, what).items():
         name_in_repo(name, f"{what} agents")
+        awhat = f"{what} agent {name!r}"
         if not isinstance(entry, dict):
-            raise IntegrityError(f"{what}: agent {name!r} is not an object")
-        recipient = _get(entry, "recipient", str, f"{what} agent {name!r}")
+            raise IntegrityError(f"{awhat}: not an object")
+        recipient = _recipient(entry, awhat)
+        other = by_recipient.get(recipient)
+        if other is not None:
+            holder = f"agent {other!r}" if other else "the owner"
+            raise IntegrityError(f"{awhat}: recipient {recipient} is also the recipient of {holder}")
+        by_recipient[recipient] = name
         agents[name] = AgentEntry(name=name, recipient=recipient)
-        by_recipient.setdefault(recipient.lower(), set()).add(name)
+    del by_recipient[owner_recipient]
 
     groups: dict[str, GroupEntry] = {}
     for name, entry in _get(obj, "groups", dict, what).items():
@@ -211,20 +267,18 @@ def parse_root(body: bytes, sha256: str) -> Root:
             name_in_repo(m, f"{gwhat} members")
             if m not in agents:
                 raise IntegrityError(f"{gwhat}: member {m!r} is not an agent of the root")
-        count = _get(entry, "secrets", int, gwhat)
-        if count < 0:
-            raise IntegrityError(f"{gwhat}: negative secret count")
-        groups[name] = GroupEntry(
-            name=name,
-            members=frozenset(members),
-            index_sha256=_sha(entry, "index_sha256", gwhat),
-            secrets=count,
-        )
+        groups[name] = GroupEntry(name=name, members=frozenset(members), secrets=_count(entry, "secrets", gwhat))
 
-    placement: dict[str, str] = {}
-    for path, group in _get(obj, "placement", dict, what).items():
-        secret_path_in_repo(path, f"{what} placement")
-        placement[path] = name_in_repo(group, f"{what} placement of {path!r}")
+    index: dict[str, ShardRef] = {}
+    for shard, ref in _get(obj, "index", dict, what).items():
+        if not is_shard_id(shard):
+            raise IntegrityError(f"{what}: index shard {shard!r} is not two lowercase hex characters")
+        swhat = f"{what} index shard {shard!r}"
+        if not isinstance(ref, dict):
+            raise IntegrityError(f"{swhat}: not an object")
+        index[shard] = ShardRef(
+            sha256=_sha(ref, "sha256", swhat), size=_count(ref, "size", swhat), secrets=_count(ref, "secrets", swhat)
+        )
 
     return Root(
         vault_id=vault_id,
@@ -235,87 +289,138 @@ def parse_root(body: bytes, sha256: str) -> Root:
         owner_verify_key=owner_vk,
         agents=agents,
         groups=groups,
-        placement=placement,
+        index=index,
         sha256=sha256,
-        by_recipient={r: frozenset(n) for r, n in by_recipient.items()},
+        agent_by_recipient=by_recipient,
     )
 
 
-# -- state/groups/<group>.json -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RootV1:
+    """What a reader takes from a verified format 1 root: enough to apply the trust anchor and the high-water
+    mark before it sends the user to ``agent-vault migrate`` (section 11)."""
+
+    vault_id: str
+    version: int
+    owner_verify_key: str
+    sha256: str
+
+
+def parse_root_v1(body: bytes, sha256: str) -> RootV1:
+    """Parse the few fields of a format 1 root body whose signature (format 1 domain) has been verified."""
+    what = "state/root (format 1)"
+    obj = _load_json(body, what)
+    if obj.get("type") != ROOT_TYPE:
+        raise IntegrityError(f"{what}: type is not {ROOT_TYPE!r}")
+    _check_format(obj, what, (FORMAT_V1,))
+    owner = _get(obj, "owner", dict, what)
+    return RootV1(
+        vault_id=_check_vault_id(obj, what),
+        version=_check_version(obj, what),
+        owner_verify_key=str(_get(owner, "verify_key", str, f"{what} owner")),
+        sha256=sha256,
+    )
+
+
+# -- state/index/<xx>.json ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class IndexEntry:
-    """One secret of a group index."""
+class Entry:
+    """One secret's entry in an index shard. Times are timezone-aware (UTC); ``expires`` is ``None`` when the
+    secret does not expire."""
 
+    group: str
     version: int
     enc_sha256: str
+    enc_size: int
     meta_sha256: str
+    meta_size: int
+    created: datetime
+    rotated: datetime
+    expires: datetime | None
     extra_agents: frozenset[str]
     allow_hosts: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class GroupIndex:
-    """A verified, parsed group index."""
+class Shard:
+    """A verified, parsed index shard."""
 
-    group: str
-    secrets: Mapping[str, IndexEntry]
+    shard: str
+    secrets: Mapping[str, Entry]
 
 
-def parse_index(data: bytes, root: Root, group: str) -> GroupIndex:
-    """Parse and validate the index of ``group``, whose hash has already been checked against ``root``."""
-    what = f"state/groups/{group}.json"
+def _names_list(entry: Mapping[str, Any], key: str, what: str) -> list[Any]:
+    value = entry.get(key, [])
+    if not isinstance(value, list):
+        raise IntegrityError(f"{what}: {key} is not a list")
+    return value
+
+
+def parse_shard(data: bytes, root: Root, shard: str) -> Shard:
+    """Parse and validate index shard ``shard``, whose size and hash have already been checked against ``root``."""
+    what = f"state/index/{shard}.json"
     obj = _load_json(data, what)
-    if obj.get("type") != INDEX_TYPE:
-        raise IntegrityError(f"{what}: type is not {INDEX_TYPE!r}")
+    if obj.get("type") != SHARD_TYPE:
+        raise IntegrityError(f"{what}: type is not {SHARD_TYPE!r}")
     _check_format(obj, what)
     if obj.get("vault_id") != root.vault_id:
         raise IntegrityError(f"{what}: vault_id does not match the root")
-    if obj.get("group") != group:
-        raise IntegrityError(f"{what}: group field does not match the group it was reached through")
-    secrets: dict[str, IndexEntry] = {}
+    if obj.get("shard") != shard:
+        raise IntegrityError(f"{what}: shard field does not match the shard it was reached through")
+    secrets: dict[str, Entry] = {}
     for path, entry in _get(obj, "secrets", dict, what).items():
         secret_path_in_repo(path, f"{what} secrets")
-        if root.group_of(path) != group:
-            raise IntegrityError(f"{what}: secret {path!r} does not belong to group {group!r}")
+        if shard_of(path) != shard:
+            raise IntegrityError(f"{what}: secret {path!r} belongs to shard {shard_of(path)!r}")
         ewhat = f"{what} secret {path!r}"
         if not isinstance(entry, dict):
             raise IntegrityError(f"{ewhat}: not an object")
+        group = name_in_repo(_get(entry, "group", str, ewhat), f"{ewhat} group")
+        if group not in root.groups:
+            raise IntegrityError(f"{ewhat}: group {group!r} is not a group of the root")
         version = _get(entry, "version", int, ewhat)
         if version < 1:
             raise IntegrityError(f"{ewhat}: version {version} is below 1")
-        extra = entry.get("extra_agents", [])
-        if not isinstance(extra, list):
-            raise IntegrityError(f"{ewhat}: extra_agents is not a list")
+        extra = _names_list(entry, "extra_agents", ewhat)
         for a in extra:
             name_in_repo(a, f"{ewhat} extra_agents")
             if a not in root.agents:
                 raise IntegrityError(f"{ewhat}: extra agent {a!r} is not an agent of the root")
-        hosts = entry.get("allow_hosts", [])
-        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        hosts = _names_list(entry, "allow_hosts", ewhat)
+        if not all(isinstance(h, str) for h in hosts):
             raise IntegrityError(f"{ewhat}: allow_hosts is not a list of strings")
-        secrets[path] = IndexEntry(
+        created = _parse_time(entry.get("created"), "created", ewhat, True)
+        rotated = _parse_time(entry.get("rotated"), "rotated", ewhat, True)
+        assert created is not None and rotated is not None
+        secrets[path] = Entry(
+            group=group,
             version=version,
             enc_sha256=_sha(entry, "enc_sha256", ewhat),
+            enc_size=_count(entry, "enc_size", ewhat),
             meta_sha256=_sha(entry, "meta_sha256", ewhat),
+            meta_size=_count(entry, "meta_size", ewhat),
+            created=created,
+            rotated=rotated,
+            expires=_parse_time(entry.get("expires", ""), "expires", ewhat, False),
             extra_agents=frozenset(extra),
             allow_hosts=tuple(hosts),
         )
-    if len(secrets) != root.groups[group].secrets:
-        raise IntegrityError(
-            f"{what}: holds {len(secrets)} secrets but the root says {root.groups[group].secrets}"
-        )
-    return GroupIndex(group=group, secrets=secrets)
+    ref = root.index[shard]
+    if len(secrets) != ref.secrets:
+        raise IntegrityError(f"{what}: holds {len(secrets)} secrets but the root says {ref.secrets}")
+    return Shard(shard=shard, secrets=secrets)
 
 
-# -- secrets/<path>.meta -----------------------------------------------------------------------------------------
+# -- metadata as readers show it ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SecretInfo:
-    """Metadata of one secret, from its verified ``.meta`` file. Times are timezone-aware (UTC); ``expires`` is
-    ``None`` when the secret does not expire."""
+    """Metadata of one secret, from its verified index entry. Times are timezone-aware (UTC); ``expires`` is
+    ``None`` when the secret does not expire. ``authorized_agents`` is the sorted union of the group's members and
+    the secret's extra agents (the owner excluded); ``allow_hosts`` the hosts a brokered request may send it to."""
 
     name: str
     group: str
@@ -323,6 +428,20 @@ class SecretInfo:
     rotated: datetime
     expires: datetime | None
     authorized_agents: tuple[str, ...]
+    allow_hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, name: str, entry: Entry, root: Root) -> SecretInfo:
+        """The metadata of secret ``name`` from its ``entry`` under ``root``."""
+        return cls(
+            name=name,
+            group=entry.group,
+            created=entry.created,
+            rotated=entry.rotated,
+            expires=entry.expires,
+            authorized_agents=tuple(sorted(root.groups[entry.group].members | entry.extra_agents)),
+            allow_hosts=entry.allow_hosts,
+        )
 
 
 def _parse_time(value: object, field: str, what: str, required: bool) -> datetime | None:
@@ -330,8 +449,6 @@ def _parse_time(value: object, field: str, what: str, required: bool) -> datetim
         if required:
             raise IntegrityError(f"{what}: {field} is missing")
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
     m = _TIME.fullmatch(value) if isinstance(value, str) else None
     if m is None:
         raise IntegrityError(f"{what}: {field} is not an RFC 3339 time")
@@ -347,30 +464,3 @@ def _parse_time(value: object, field: str, what: str, required: bool) -> datetim
         return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz).astimezone(timezone.utc)
     except ValueError:
         raise IntegrityError(f"{what}: {field} is not a valid time") from None
-
-
-def parse_meta(data: bytes, name: str, group: str) -> SecretInfo:
-    """Parse a ``.meta`` file whose hash has been checked; its ``name`` and ``group`` must equal those of the
-    index entry that vouched for it."""
-    what = f"secrets/{name}.meta"
-    obj = _yaml_mapping(data, what)
-    if obj.get("name") != name:
-        raise IntegrityError(f"{what}: name does not match the secret {name!r}")
-    if obj.get("group") != group:
-        raise IntegrityError(f"{what}: group does not match the group {group!r} that lists it")
-    agents = obj.get("authorized_agents") or []
-    if not isinstance(agents, list):
-        raise IntegrityError(f"{what}: authorized_agents is not a list")
-    for a in agents:
-        name_in_repo(a, f"{what} authorized_agents")
-    created = _parse_time(obj.get("created"), "created", what, True)
-    rotated = _parse_time(obj.get("rotated"), "rotated", what, True)
-    assert created is not None and rotated is not None
-    return SecretInfo(
-        name=name,
-        group=group,
-        created=created,
-        rotated=rotated,
-        expires=_parse_time(obj.get("expires"), "expires", what, False),
-        authorized_agents=tuple(agents),
-    )

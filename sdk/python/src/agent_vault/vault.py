@@ -1,24 +1,31 @@
 """The :class:`Vault` reader (format.md section 6).
 
 A Vault opens one ``.agent-vault/`` directory (a local path, or a Git URL cloned into ``<home>/cache/``) with one
-key, and reads secrets from it. Every read decides only from the signed root and from files whose hash the root
-vouches for, directly or through a group index. The verified root and group indexes are cached in the object,
-keyed by the file's stat (device, inode, size, mtime, ctime), and re-verified whenever it changes; a secret's
-``.enc`` is read and hashed on every call.
+key, and reads secrets from it. Every read decides only from the signed root and from files whose size and hash the
+root vouches for, directly (index shards) or through an index shard (``.enc`` files): a ``get`` reads the root, one
+shard and one ``.enc``; a listing reads the root and the shards, never a ``.meta``. Reads follow the snapshot
+protocol of section 6.6 (:mod:`agent_vault.snapshot`), so a change by the owner or a ``git pull`` in progress is
+waited for rather than reported as tampering. The verified root and shards are cached in the object, keyed by the
+file's stat (device, inode, size, mtime, ctime), and re-verified whenever it changes; a secret's ``.enc`` is read
+and hashed on every call.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import threading
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
-import pyrage
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .decrypt import decrypt_value
+from .discovery import locate_vault
 from .errors import (
     AgentVaultError,
     IntegrityError,
@@ -30,35 +37,16 @@ from .errors import (
 from .gitsync import PULL_INTERVAL, PULL_TIMEOUT, Puller, clone_or_reuse, is_git_url, redact
 from .home import home_dir
 from .keys import ResolvedKey, derive_owner_verify_key, resolve_key
-from .layout import LIMIT_ENC, LIMIT_INDEX, LIMIT_OTHER, LIMIT_ROOT, VAULT_DIR, FileMissing, StatKey, VaultDir
-from .names import check_name, check_secret_path
-from .signed import parse_verify_key, verify_signed
-from .state import GroupIndex, Root, SecretInfo, parse_config, parse_index, parse_meta, parse_root
+from .layout import LIMIT_ROOT, LIMIT_UNTRUSTED, VAULT_DIR, FileMissing, StatKey, VaultDir, VouchFailure
+from .names import check_name, check_secret_path, shard_of
+from .signed import ROOT_DOMAIN, ROOT_DOMAIN_V1, parse_verify_key, signature_ok, split_signed
+from .snapshot import WRITER_WAIT, Failed, WriterProbe, read_snapshot
+from .state import Root, SecretInfo, Shard, parse_config, parse_root, parse_root_v1, parse_shard
 from .trust import KnownVaults, MarkStore
 
 __all__ = ["Vault", "locate_vault"]
 
-
-def locate_vault(repo_path: str | os.PathLike[str]) -> Path:
-    """Return the ``.agent-vault`` directory in ``repo_path`` or in the nearest parent that has one.
-
-    Raises VaultNotFoundError when ``repo_path`` does not exist or no such directory is found, and IntegrityError
-    when the nearest ``.agent-vault`` is a symbolic link (a vault never is one).
-    """
-    start = Path(os.path.abspath(os.path.expanduser(os.fspath(repo_path))))
-    if not start.exists():
-        raise VaultNotFoundError(f"{start} does not exist")
-    for d in (start, *start.parents):
-        candidate = d / VAULT_DIR
-        try:
-            st = os.lstat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            raise IntegrityError(f"{candidate} is a symbolic link, which a vault never is")
-        if stat.S_ISDIR(st.st_mode):
-            return candidate
-    raise VaultNotFoundError(f"no {VAULT_DIR}/ directory in {start} or any parent directory")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,6 +57,17 @@ class _Anchor:
     first_use: bool
 
 
+@dataclass(frozen=True)
+class _VerifiedRoot:
+    stat: StatKey
+    root: Root
+    role: str | None  # None: the owner; else the agent's name
+
+
+class _RootMissing(VouchFailure):
+    """``state/root`` does not exist (a vouching failure until the state is stable)."""
+
+
 def _secret_file(path: str, suffix: str) -> list[str]:
     parts = path.split("/")
     return ["secrets", *parts[:-1], parts[-1] + suffix]
@@ -77,14 +76,19 @@ def _secret_file(path: str, suffix: str) -> list[str]:
 class Vault:
     """Read access to one agent-vault with one key.
 
-    ``repo_path`` is a local path (the directory holding ``.agent-vault/``, or any directory below it) or a Git
-    URL (``https://``, ``ssh://``, ``git://``, ``file://`` or ``user@host:path``), cloned with ``git`` into
-    ``<home>/cache/<sha256(url)[:16]>/``. The key is ``key_path`` (a key file), or ``key_str`` (key-file content,
-    a bare ``AGE-SECRET-KEY-1...`` line, or a path), else ``$AGENT_VAULT_KEY``, else ``<home>/owner.key``.
+    ``repo_path`` is a local path (the directory holding ``.agent-vault/``, or any directory below it; the search
+    upwards passes over the agent-vault home) or a Git URL (``https://``, ``ssh://``, ``git://``, ``file://`` or
+    ``user@host:path``), cloned with ``git`` into ``<home>/cache/<sha256(url)[:16]>/``. The key is ``key_path`` (a
+    key file), or ``key_str`` (key-file content, a bare ``AGE-SECRET-KEY-1...`` line, or a path), else
+    ``$AGENT_VAULT_KEY``, else ``<home>/owner.key``.
 
     With ``auto_pull`` (the default), reads first run ``git pull --ff-only`` when the working tree's branch has
     an upstream, at most once every ``pull_interval`` seconds (default 5), bounded by ``pull_timeout`` seconds
     (default 10); a failure logs one warning on the ``agent_vault`` logger and the local copy is used.
+
+    A read that meets the vault half-changed (an owner command or Git at work) waits for the writer, at most
+    ``writer_wait`` seconds in all (default 10), and reads again; a writer still at work then raises
+    AgentVaultError of kind ``error`` naming it (format.md section 6.6).
 
     The constructor raises :class:`VaultNotFoundError` when no key or no vault is found. Instances are safe to
     share between threads. Use as a context manager, or call :meth:`close`.
@@ -99,6 +103,7 @@ class Vault:
         *,
         pull_timeout: float = PULL_TIMEOUT,
         pull_interval: float = PULL_INTERVAL,
+        writer_wait: float = WRITER_WAIT,
     ) -> None:
         self._lock = threading.RLock()
         self._closed = False
@@ -111,12 +116,12 @@ class Vault:
         if not os.path.exists(os.path.expanduser(repo)) and is_git_url(repo):
             top, cloned_now = clone_or_reuse(repo, self._home)
             vault_path = top / VAULT_DIR
-            if not os.path.lexists(vault_path):
-                raise VaultNotFoundError(f"the repository {redact(repo)} has no {VAULT_DIR}/ directory at its top")
             if os.path.islink(vault_path):
                 raise IntegrityError(f"{vault_path} is a symbolic link, which a vault never is")
+            if not os.path.isdir(vault_path):
+                raise VaultNotFoundError(f"the repository {redact(repo)} has no {VAULT_DIR}/ directory at its top")
         else:
-            vault_path = locate_vault(repo)
+            vault_path = locate_vault(repo, self._home)
         self._dir = VaultDir(vault_path)
         self._puller = Puller(vault_path.parent, timeout=pull_timeout, interval=pull_interval) if auto_pull else None
         if self._puller is not None and cloned_now:
@@ -124,9 +129,11 @@ class Vault:
 
         self._known = KnownVaults(self._home)
         self._derived_vk: str | None = None
-        self._root: tuple[StatKey, Root, frozenset[str] | None] | None = None
-        self._indexes: dict[str, tuple[StatKey, GroupIndex]] = {}
+        self._root: _VerifiedRoot | None = None
+        self._shards: dict[str, tuple[StatKey, Shard]] = {}
         self._marks: MarkStore | None = None
+        self._writer_wait = writer_wait
+        self._probe = WriterProbe(self._dir, self._anchor_verify_key)
 
     # -- public API ------------------------------------------------------------------------------------------
 
@@ -154,40 +161,17 @@ class Vault:
         raise AgentVaultError(f"secret {path!r} is not UTF-8 text; read it with get_bytes()")
 
     def get_bytes(self, path: str) -> bytes:
-        """Return the exact bytes of secret ``path`` (format.md section 6.4)."""
+        """Return the exact bytes of secret ``path`` (format.md section 6.5)."""
         with self._lock:
             key = self._open_key()
             path = check_secret_path(path)
             self._pull()
-            root, agents = self._verified_root()
-            group = root.group_of(path)
-            gentry = root.groups.get(group)
-            entry = self._index(root, group).secrets.get(path) if gentry is not None else None
-            if gentry is None or entry is None:
-                if self._dir.exists(_secret_file(path, ".enc")) or self._dir.exists(_secret_file(path, ".meta")):
-                    raise IntegrityError(
-                        f"secret {path!r} has files under {VAULT_DIR}/secrets/ but is not in the signed state "
-                        f"(unsigned secret)"
-                    )
-                raise SecretNotFoundError(f"secret {path!r} not found in vault {root.vault_id}")
-            if agents is not None and not (agents & (gentry.members | entry.extra_agents)):
-                raise NotAuthorizedError(
-                    f"agent {_names(agents)} is not granted secret {path!r} (group {group!r})"
-                )
-            marks = self._mark_store(root)
-            rises = marks.check_secret(path, entry.version)
-            enc = self._read_vouched(path, ".enc", LIMIT_ENC, entry.enc_sha256)
-            try:
-                value: bytes = pyrage.decrypt(enc, [key.key.identity])
-            except pyrage.DecryptError:
-                raise NotAuthorizedError(f"the key cannot decrypt secret {path!r}") from None
-            if rises:
-                marks.raise_marks(secrets={path: entry.version})
-            return value
+            return self._snapshot(lambda: self._attempt(lambda root, role: self._get_once(path, key, root, role)))
 
     def list_secrets(self, group: str | None = None) -> list[SecretInfo]:
         """Return the metadata of the secrets this key can read (all of them for the owner), sorted by name,
-        optionally only those of ``group``. Each ``.meta`` file's hash is verified; nothing is decrypted.
+        optionally only those of ``group``. The metadata comes from the verified index shards: no ``.meta`` is
+        read and nothing is decrypted.
 
         Raises SecretNotFoundError when ``group`` is not a group of the vault.
         """
@@ -196,33 +180,7 @@ class Vault:
             if group is not None:
                 check_name(group, "group name")
             self._pull()
-            root, agents = self._verified_root()
-            if group is not None and group not in root.groups:
-                raise SecretNotFoundError(f"group {group!r} not found in vault {root.vault_id}")
-            out: list[SecretInfo] = []
-            for g in [group] if group is not None else sorted(root.groups):
-                gentry = root.groups[g]
-                member = agents is None or bool(agents & gentry.members)
-                for path, entry in self._index(root, g).secrets.items():
-                    if not member and not (agents is not None and agents & entry.extra_agents):
-                        continue
-                    meta = self._read_vouched(path, ".meta", LIMIT_OTHER, entry.meta_sha256)
-                    out.append(parse_meta(meta, path, g))
-            out.sort(key=lambda s: s.name)
-            return out
-
-    def _read_vouched(self, path: str, suffix: str, limit: int, want_sha256: str) -> bytes:
-        """Read a secret's ``.enc`` or ``.meta`` file, which the signed state vouches for, and check its hash.
-        A missing file or a hash mismatch is an IntegrityError."""
-        rel = f"secrets/{path}{suffix}"
-        try:
-            _, data = self._dir.read(_secret_file(path, suffix), limit)
-        except FileMissing:
-            raise IntegrityError(f"{VAULT_DIR}/{rel} is missing but the signed state lists it") from None
-        assert data is not None
-        if hashlib.sha256(data).hexdigest() != want_sha256:
-            raise IntegrityError(f"{VAULT_DIR}/{rel}: hash does not match the signed state")
-        return data
+            return self._snapshot(lambda: self._attempt(lambda root, role: self._list_once(group, root, role)))
 
     def close(self) -> None:
         """Forget the key and the caches. Later calls raise AgentVaultError (kind ``usage``)."""
@@ -230,7 +188,7 @@ class Vault:
             self._closed = True
             self._key = None
             self._root = None
-            self._indexes.clear()
+            self._shards.clear()
 
     def __enter__(self) -> Vault:
         return self
@@ -247,6 +205,53 @@ class Vault:
         state = "closed" if self._closed else "open"
         return f"<agent_vault.Vault {str(self._dir.path)!r} recipient={self._recipient!r} {state}>"
 
+    # -- one attempt of a read ---------------------------------------------------------------------------------
+
+    def _get_once(self, path: str, key: ResolvedKey, root: Root, role: str | None) -> bytes:
+        """Steps 3 to 6 of format.md section 6.5, from a verified root."""
+        shard_id = shard_of(path)
+        entry = self._shard(root, shard_id).secrets.get(path) if shard_id in root.index else None
+        if entry is None:
+            if self._dir.exists(_secret_file(path, ".enc")) or self._dir.exists(_secret_file(path, ".meta")):
+                raise IntegrityError(
+                    f"secret {path!r} has files under {VAULT_DIR}/secrets/ but is not in the signed state "
+                    f"(unsigned secret)"
+                )
+            raise SecretNotFoundError(f"secret {path!r} not found in vault {root.vault_id}")
+        if role is not None and role not in root.groups[entry.group].members and role not in entry.extra_agents:
+            raise NotAuthorizedError(f"agent {role!r} is not granted secret {path!r} (group {entry.group!r})")
+        marks = self._mark_store(root.vault_id)
+        rises = marks.check_secret(path, entry.version)
+        _, enc = self._dir.read_vouched(_secret_file(path, ".enc"), entry.enc_size, entry.enc_sha256)
+        assert enc is not None
+        value = decrypt_value(enc, key.key.identity, f"secret {path!r}")
+        if rises:
+            marks.raise_marks(secrets={path: entry.version})
+        return value
+
+    def _list_once(self, group: str | None, root: Root, role: str | None) -> list[SecretInfo]:
+        """Listing (format.md section 6.5), from a verified root: every shard is read and verified."""
+        if group is not None and group not in root.groups:
+            raise SecretNotFoundError(f"group {group!r} not found in vault {root.vault_id}")
+        out: list[SecretInfo] = []
+        counts: Counter[str] = Counter()
+        for shard_id in sorted(root.index):
+            for path, entry in self._shard(root, shard_id).secrets.items():
+                counts[entry.group] += 1
+                if group is not None and entry.group != group:
+                    continue
+                if role is not None and role not in root.groups[entry.group].members and role not in entry.extra_agents:
+                    continue
+                out.append(SecretInfo.of(path, entry, root))
+        for g in [group] if group is not None else sorted(root.groups):
+            if counts[g] != root.groups[g].secrets:
+                raise IntegrityError(
+                    f"{VAULT_DIR}/state/index: {counts[g]} entries name group {g!r} but the root says "
+                    f"{root.groups[g].secrets}"
+                )
+        out.sort(key=lambda s: s.name)
+        return out
+
     # -- internals -------------------------------------------------------------------------------------------
 
     def _open_key(self) -> ResolvedKey:
@@ -257,6 +262,35 @@ class Vault:
     def _pull(self) -> None:
         if self._puller is not None:
             self._puller.maybe_pull()
+
+    def _snapshot(self, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` under the snapshot protocol (format.md section 6.6) and settle a failure that stands."""
+        try:
+            return read_snapshot(attempt, self._current_root_sha256, self._probe, self._writer_wait)
+        except _RootMissing:
+            if self._dir.exists(["config.yaml"]):
+                raise IntegrityError(f"{VAULT_DIR}/state/root is missing: the vault has no signed state") from None
+            raise VaultNotFoundError(f"{self._dir.path} is not an agent-vault vault (no state/root)") from None
+        except VouchFailure as f:
+            raise IntegrityError(str(f)) from None
+
+    def _attempt(self, read: Callable[[Root, str | None], T]) -> T:
+        """One attempt: verify the root, then ``read`` from it; a vouching failure is raised as :class:`Failed`
+        with the hash of the root the attempt used."""
+        verified = self._verified_root()
+        try:
+            return read(verified.root, verified.role)
+        except VouchFailure as f:
+            raise Failed(f, verified.root.sha256) from None
+
+    def _current_root_sha256(self) -> str | None:
+        """The hash of ``state/root`` as it is now (read afresh), or None when it is missing."""
+        try:
+            _, data = self._dir.read(["state", "root"], LIMIT_ROOT)
+        except FileMissing:
+            return None
+        assert data is not None
+        return hashlib.sha256(data).hexdigest()
 
     def _anchor(self) -> _Anchor:
         """The trust anchor (format.md section 6.1): the key's pins; else, for this machine's owner key, the verify
@@ -271,7 +305,7 @@ class Vault:
                 self._derived_vk = derive_owner_verify_key(resolved.key)
             return _Anchor(None, self._derived_vk, "owner", False)
         try:
-            _, data = self._dir.read(["config.yaml"], LIMIT_OTHER)
+            _, data = self._dir.read(["config.yaml"], LIMIT_UNTRUSTED)
         except FileMissing:
             raise IntegrityError(f"{VAULT_DIR}/config.yaml is missing") from None
         assert data is not None
@@ -279,30 +313,36 @@ class Vault:
         known = self._known.check(vault_id, verify_key)
         return _Anchor(vault_id, verify_key, "tofu", not known)
 
-    def _verified_root(self) -> tuple[Root, frozenset[str] | None]:
-        """Read, verify and parse ``state/root`` (or reuse the cached result while the file is unchanged), work out
-        the key's role, then apply the high-water mark. Returns the root and the role (see :meth:`_role`).
+    def _anchor_verify_key(self) -> Ed25519PublicKey | None:
+        """The anchor's verify key for the writer probe, or None when it cannot be known now."""
+        try:
+            return parse_verify_key(self._anchor().verify_key)
+        except (AgentVaultError, ValueError):
+            return None
 
-        The order follows format.md section 6.4: signature and anchor, then the mark, then the role; a vault is
+    def _verified_root(self) -> _VerifiedRoot:
+        """Read, verify and parse ``state/root`` (or reuse the cached result while the file is unchanged), work out
+        the key's role, then apply the high-water mark.
+
+        The order follows format.md section 6.5: signature and anchor, then the mark, then the role; a vault is
         recorded in ``known_vaults`` and the mark raised only once the key is known to be the owner's or an
-        agent's."""
+        agent's. A missing root or one that fails its signature raises :class:`Failed`; a format 1 root that
+        verifies raises VaultNotFoundError naming ``agent-vault migrate`` (section 11)."""
         cached = self._root
         try:
-            stat_key, data = self._dir.read(["state", "root"], LIMIT_ROOT, cached[0] if cached else None)
+            stat_key, data = self._dir.read(["state", "root"], LIMIT_ROOT, cached.stat if cached else None)
         except FileMissing:
-            if self._dir.exists(["config.yaml"]):
-                raise IntegrityError(f"{VAULT_DIR}/state/root is missing: the vault has no signed state") from None
-            raise VaultNotFoundError(f"{self._dir.path} is not an agent-vault vault (no state/root)") from None
+            raise Failed(_RootMissing(f"{VAULT_DIR}/state/root is missing"), None) from None
         if data is None:
             assert cached is not None
-            _, root, role = cached
-            marks = self._mark_store(root)
-            if marks.check_root(root.version, root.sha256):
-                marks.raise_marks(root=(root.version, root.sha256))
-            return root, role
+            marks = self._mark_store(cached.root.vault_id)
+            if marks.check_root(cached.root.version, cached.root.sha256):
+                marks.raise_marks(root=(cached.root.version, cached.root.sha256))
+            return cached
 
         self._root = None
-        self._indexes.clear()
+        self._shards.clear()
+        sha = hashlib.sha256(data).hexdigest()
         anchor = self._anchor()
         signer = {
             "pinned": f"the owner key pinned in {self._open_key().key.source}",
@@ -313,14 +353,18 @@ class Vault:
             vk = parse_verify_key(anchor.verify_key)
         except ValueError as e:  # pragma: no cover - anchors are validated when read
             raise IntegrityError(f"trust anchor: {e}") from None
-        body = verify_signed(data, vk, what=f"{VAULT_DIR}/state/root (checked with {signer})")
-        root = parse_root(body, hashlib.sha256(data).hexdigest())
-        if anchor.vault_id is not None and root.vault_id != anchor.vault_id:
-            what = "pin mismatch: the key file is pinned to" if anchor.mode == "pinned" else "config.yaml says"
-            raise IntegrityError(f"{VAULT_DIR}/state/root belongs to vault {root.vault_id}; {what} {anchor.vault_id}")
-        if root.owner_verify_key != anchor.verify_key:
-            raise IntegrityError(f"{VAULT_DIR}/state/root names another owner verify key than {signer}")
-        marks = self._mark_store(root)
+        what = f"{VAULT_DIR}/state/root (checked with {signer})"
+        try:
+            body, sig = split_signed(data, what)
+        except IntegrityError as e:
+            raise Failed(VouchFailure(str(e)), sha) from None
+        if not signature_ok(body, sig, vk, ROOT_DOMAIN):
+            if signature_ok(body, sig, vk, ROOT_DOMAIN_V1):
+                self._format1(body, sha, anchor, signer)
+            raise Failed(VouchFailure(f"{what}: bad signature (not signed by the trusted owner key)"), sha)
+        root = parse_root(body, sha)
+        self._check_anchor(root.vault_id, root.owner_verify_key, anchor, signer)
+        marks = self._mark_store(root.vault_id)
         rises = marks.check_root(root.version, root.sha256)
         role = self._role(root)
         if anchor.mode == "owner" and role is not None:
@@ -332,45 +376,56 @@ class Vault:
             self._known.record(anchor.vault_id, anchor.verify_key)
         if rises:
             marks.raise_marks(root=(root.version, root.sha256))
-        self._root = (stat_key, root, role)
-        return root, role
+        self._root = _VerifiedRoot(stat_key, root, role)
+        return self._root
 
-    def _mark_store(self, root: Root) -> MarkStore:
-        if self._marks is None or self._marks.vault_id != root.vault_id:
-            self._marks = MarkStore(self._home, root.vault_id)
+    @staticmethod
+    def _check_anchor(vault_id: str, verify_key: str, anchor: _Anchor, signer: str) -> None:
+        if anchor.vault_id is not None and vault_id != anchor.vault_id:
+            what = "pin mismatch: the key file is pinned to" if anchor.mode == "pinned" else "config.yaml says"
+            raise IntegrityError(f"{VAULT_DIR}/state/root belongs to vault {vault_id}; {what} {anchor.vault_id}")
+        if verify_key != anchor.verify_key:
+            raise IntegrityError(f"{VAULT_DIR}/state/root names another owner verify key than {signer}")
+
+    def _format1(self, body: bytes, sha: str, anchor: _Anchor, signer: str) -> None:
+        """A root signed with the format 1 domain by the anchor (format.md section 11): rollback and fork are
+        integrity errors; otherwise the vault must be migrated (VaultNotFoundError). Always raises."""
+        old = parse_root_v1(body, sha)
+        self._check_anchor(old.vault_id, old.owner_verify_key, anchor, signer)
+        self._mark_store(old.vault_id).check_root(old.version, old.sha256)
+        raise VaultNotFoundError(
+            f"{self._dir.path} holds a format 1 vault (version {old.version}), which this reader no longer reads: "
+            f"the owner must convert it with `agent-vault migrate`"
+        )
+
+    def _mark_store(self, vault_id: str) -> MarkStore:
+        if self._marks is None or self._marks.vault_id != vault_id:
+            self._marks = MarkStore(self._home, vault_id)
         return self._marks
 
-    def _role(self, root: Root) -> frozenset[str] | None:
-        """None for the owner, else the names of the agents whose recipient is this key's; neither: not
+    def _role(self, root: Root) -> str | None:
+        """None for the owner, else the name of the agent whose recipient is this key's; neither: not
         authorized."""
-        if self._recipient == root.owner_recipient.lower():
+        if self._recipient == root.owner_recipient:
             return None
-        agents = root.by_recipient.get(self._recipient)
-        if not agents:
+        agent = root.agent_by_recipient.get(self._recipient)
+        if agent is None:
             raise NotAuthorizedError(
                 f"the key {self._recipient} is neither the owner nor an agent of vault {root.vault_id}"
             )
-        return agents
+        return agent
 
-    def _index(self, root: Root, group: str) -> GroupIndex:
-        """The verified index of ``group`` (which must be in ``root.groups``), cached by stat."""
-        cached = self._indexes.get(group)
-        rel = f"state/groups/{group}.json"
-        try:
-            stat_key, data = self._dir.read(
-                ["state", "groups", f"{group}.json"], LIMIT_INDEX, cached[0] if cached else None
-            )
-        except FileMissing:
-            raise IntegrityError(f"{VAULT_DIR}/{rel} is missing but the signed root lists group {group!r}") from None
+    def _shard(self, root: Root, shard_id: str) -> Shard:
+        """The verified index shard ``shard_id`` (which must be in ``root.index``), cached by stat while the root
+        is unchanged."""
+        ref = root.index[shard_id]
+        cached = self._shards.get(shard_id)
+        stat_key, data = self._dir.read_vouched(
+            ["state", "index", f"{shard_id}.json"], ref.size, ref.sha256, cached[0] if cached else None
+        )
         if data is None:
             assert cached is not None
             return cached[1]
-        if hashlib.sha256(data).hexdigest() != root.groups[group].index_sha256:
-            raise IntegrityError(f"{VAULT_DIR}/{rel}: hash does not match the signed root")
-        index = parse_index(data, root, group)
-        self._indexes[group] = (stat_key, index)
-        return index
-
-
-def _names(agents: frozenset[str]) -> str:
-    return "/".join(sorted(agents))
+        shard = parse_shard(data, root, shard_id)
+        self._shards[shard_id] = (stat_key, shard)
+        return shard

@@ -1,0 +1,58 @@
+"""Decryption of a secret's ``.enc`` with the value cap of format.md section 5.1.
+
+A value is at most 1 MiB. A reader that decrypts more than that stops there and reports an integrity error: the
+plaintext is streamed out of age and never held beyond 1 MiB + 1 byte, whatever the ciphertext's size.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pyrage
+
+from .errors import IntegrityError, NotAuthorizedError
+
+__all__ = ["MAX_VALUE", "decrypt_value"]
+
+#: The largest value a writer stores and a reader returns.
+MAX_VALUE = 1 << 20
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _CappedSink:
+    """A writable sink for ``pyrage.decrypt_io`` that refuses to grow past ``cap`` bytes."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.buf = bytearray()
+
+    def write(self, data: bytes) -> int:
+        if len(self.buf) + len(data) > self.cap:
+            raise _TooLarge()
+        self.buf += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def decrypt_value(enc: bytes, identity: object, what: str, cap: int = MAX_VALUE) -> bytes:
+    """Decrypt the age file ``enc`` with ``identity`` (a ``pyrage.x25519.Identity``).
+
+    Raises NotAuthorizedError when the identity cannot decrypt it (not a recipient, or a malformed file: the hash the
+    signed state vouches for matched, so the owner wrote it) and IntegrityError, naming ``what``, when the value is
+    larger than ``cap`` bytes. No error carries any plaintext.
+    """
+    sink = _CappedSink(cap)
+    try:
+        pyrage.decrypt_io(io.BytesIO(enc), sink, [identity])
+    except _TooLarge:
+        sink.buf[:] = b"\0" * len(sink.buf)
+        raise IntegrityError(f"{what}: the value is larger than the limit of {cap} bytes") from None
+    except pyrage.DecryptError:
+        sink.buf[:] = b"\0" * len(sink.buf)
+        raise NotAuthorizedError(f"the key cannot decrypt {what}") from None
+    return bytes(sink.buf)

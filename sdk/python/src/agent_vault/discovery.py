@@ -1,0 +1,61 @@
+"""Finding the vault (format.md section 6.4).
+
+A reader given a directory looks for ``.agent-vault`` in it and in its parents, as Git looks for ``.git``. The
+agent-vault home (``$AGENT_VAULT_HOME``, or ``~/.agent-vault``, compared after resolving symbolic links) holds keys,
+not a vault: the search passes over it and goes on upwards, and so it does over a plain file named
+``.agent-vault``. Any other ``.agent-vault`` that is a symbolic link is an integrity error (a vault never is one).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .errors import IntegrityError, VaultNotFoundError
+from .home import home_dir
+from .layout import VAULT_DIR
+
+__all__ = ["is_home", "locate_vault"]
+
+
+def is_home(candidate: Path, home: Path) -> bool:
+    """True when ``candidate`` is the agent-vault ``home`` once symbolic links are resolved (or is the same
+    directory on disk)."""
+    try:
+        if os.path.realpath(candidate) == os.path.realpath(home):
+            return True
+        return os.path.samefile(candidate, home)
+    except OSError:
+        return False
+
+
+def locate_vault(repo_path: str | os.PathLike[str], home: Path | None = None) -> Path:
+    """Return the ``.agent-vault`` directory in ``repo_path`` or in the nearest parent that has one, passing over
+    the agent-vault ``home`` (default: :func:`~agent_vault.home.home_dir`) and plain files.
+
+    Raises VaultNotFoundError when ``repo_path`` does not exist or no vault is found, and IntegrityError when the
+    nearest candidate is a symbolic link that is not the home.
+    """
+    home = home if home is not None else home_dir()
+    start = Path(os.path.abspath(os.path.expanduser(os.fspath(repo_path))))
+    if not start.exists():
+        raise VaultNotFoundError(f"{start} does not exist")
+    passed_home = False
+    for d in (start, *start.parents):
+        candidate = d / VAULT_DIR
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            continue
+        if is_home(candidate, home):
+            passed_home = True
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise IntegrityError(f"{candidate} is a symbolic link, which a vault never is")
+        if stat.S_ISDIR(st.st_mode):
+            return candidate
+    note = f" ({home} is the agent-vault home, which holds keys, not a vault)" if passed_home else ""
+    raise VaultNotFoundError(f"no {VAULT_DIR}/ vault directory in {start} or any parent directory{note}")

@@ -9,9 +9,13 @@ import { asObject, field, intField, optionalStringArray, parseJsonBytes, stringF
 import { checkSecretPath, checkSegment } from "./names.js";
 import { FORMAT, type Root } from "./root.js";
 
-/** A secret's shard id: the first two lowercase hex characters of SHA-256 of its path's UTF-8 bytes. */
+/**
+ * A secret's shard id: the first two lowercase hex characters of SHA-256 of its path converted to ASCII lower
+ * case (so two paths differing only in case, which a writer refuses, meet in one shard).
+ */
 export function shardIdOf(secretPath: string): string {
-  return createHash("sha256").update(secretPath, "utf8").digest("hex").slice(0, 2);
+  const lower = secretPath.replace(/[A-Z]+/g, (c) => c.toLowerCase());
+  return createHash("sha256").update(lower, "utf8").digest("hex").slice(0, 2);
 }
 
 /** Path of a shard below `.agent-vault/`. The id must be valid. */
@@ -49,7 +53,7 @@ function parseTime(v: string, name: string, what: string): Date {
 /**
  * Parses the shard `id` (bytes already size- and hash-checked) and checks it against `root`: `type`, `format` 2,
  * `vault_id` and `shard` equal to the root's and to the id it was reached through, every secret path valid and
- * hashing to this shard, the number of entries equal to the root's count, every entry's group a group of the
+ * hashing to this shard, every entry's version at least 1, the number of entries equal to the root's count, every entry's group a group of the
  * root and every extra agent an agent of the root, and the times. `extra_agents` and `allow_hosts` may be absent
  * or null (empty). Throws IntegrityError on any violation.
  */
@@ -75,9 +79,11 @@ export function parseShard(bytes: Uint8Array, id: string, root: Root): Shard {
       if (!root.agents.has(a)) throw new IntegrityError(`${ew}: extra agent ${a} is not an agent of the root`);
     }
     const expires = stringField(e, "expires", ew);
+    const version = intField(e, "version", ew);
+    if (version < 1) throw new IntegrityError(`${ew}: version ${version} is below 1`);
     entries.set(p, {
       group,
-      version: intField(e, "version", ew),
+      version,
       enc: vouchFields(e, "enc_sha256", "enc_size", ew),
       meta: vouchFields(e, "meta_sha256", "meta_size", ew),
       created: parseTime(stringField(e, "created", ew), "created", ew),

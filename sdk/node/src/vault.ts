@@ -242,7 +242,7 @@ export class Vault {
   /**
    * Lists the secrets this key can read (all of them for the owner), sorted by name, optionally only those whose
    * entry names `group`. Verifies the root and every index shard; reads no `.meta` and decrypts nothing. Checks
-   * that the entries naming each group listed number what the root counts. An unknown group throws
+   * that the entries naming each group number what the root counts. An unknown group throws
    * SecretNotFoundError.
    */
   async listSecrets(group?: string): Promise<SecretInfo[]> {
@@ -263,8 +263,8 @@ export class Vault {
           if (canRead(role, root, entry)) out.push(secretInfo(root, secretPath, entry));
         }
       }
+      // Every shard was read, so every group is counted (the group listed included).
       for (const [name, g] of root.groups) {
-        if (group !== undefined && name !== group) continue;
         const n = counts.get(name) ?? 0;
         if (n !== g.secrets) {
           throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} counts ${g.secrets} secrets in group ${name}, but the index holds ${n}`);
@@ -530,12 +530,16 @@ export class Vault {
     this.#marks = st === undefined ? null : { stamp: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs }, marks };
   }
 
-  /** No entry lists `secretPath`: a `.enc` or `.meta` for it on disk is an unsigned secret. */
+  /**
+   * No entry lists `secretPath`: a `.enc` or `.meta` for it on disk is an unsigned secret. It is a vouching failure
+   * (a file the signed state does not vouch for), since a writer adding the secret puts its files in place before
+   * the root that lists it: reported only on a stable state (format.md 6.6).
+   */
   #refuseUnsigned(opened: Opened, secretPath: string): void {
     for (const ext of [".enc", ".meta"]) {
       const rel = `secrets/${secretPath}${ext}`;
       if (existsInVault(opened.loc.vaultDir, rel)) {
-        throw new IntegrityError(`unsigned secret: ${VAULT_DIR}/${rel} exists, but no signed index entry lists ${secretPath}`);
+        throw new VouchingError(`unsigned secret: ${VAULT_DIR}/${rel} exists, but no signed index entry lists ${secretPath}`);
       }
     }
   }

@@ -50,9 +50,9 @@ export function signRoot(body: string | Uint8Array, key: KeyObject, domain = "ag
   return Buffer.concat([b, Buffer.from(`signature: ed25519 ${sig.toString("base64")}\n`)]);
 }
 
-/** A secret's shard id (format.md 5), computed independently of the SDK. */
+/** A secret's shard id (format.md 5: SHA-256 of the path in ASCII lower case), computed independently of the SDK. */
 export function shardOf(secretPath: string): string {
-  return sha256hex(Buffer.from(secretPath, "utf8")).slice(0, 2);
+  return sha256hex(Buffer.from(secretPath.toLowerCase(), "utf8")).slice(0, 2);
 }
 
 /** A JSON object of a test, indexed freely. */

@@ -277,6 +277,7 @@ test("entries that break the rules of format.md 5 are integrity errors", async (
     ["group not in the root", (sh) => { sh["secrets"]["stripe/api-key"].group = "nogroup"; }],
     ["bad time", (sh) => { sh["secrets"]["stripe/api-key"].created = "yesterday"; }],
     ["enc_size missing", (sh) => { delete sh["secrets"]["stripe/api-key"].enc_size; }],
+    ["version 0", (sh) => { sh["secrets"]["stripe/api-key"].version = 0; }],
     ["shard names another shard", (sh) => { sh["shard"] = "00"; }],
     ["another vault id", (sh) => { sh["vault_id"] = "0".repeat(32); }],
     ["format 1", (sh) => { sh["format"] = 1; }],
@@ -533,6 +534,7 @@ test("listing checks the group counts of the root", async () => {
   const s = await setup();
   s.fx.resign((r) => { r["groups"]["stripe"].secrets += 1; });
   await assert.rejects(s.open("ci.key").listSecrets("stripe"), (e: unknown) => kind("integrity")(e) && /counts 4 secrets in group stripe/.test((e as Error).message));
+  await assert.rejects(s.open("ci.key").listSecrets("db"), /counts 4 secrets in group stripe/, "every group is counted");
   await assert.rejects(s.open("owner.key").listSecrets(), kind("integrity"));
   // get reads one shard and does not count.
   assert.equal(await s.open("ci.key").get("stripe/api-key"), "sk_live_123");

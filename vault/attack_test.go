@@ -33,7 +33,7 @@ const forgedValue = "sk_live_FORGED_by_the_attacker"
 func newAttackVault(t *testing.T) *attackVault {
 	t.Helper()
 	tv := newTestVault(t)
-	otherFile := tv.owned(func(o *Owner) ([]byte, error) { return o.AddAgent("other") })
+	otherFile := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "other") })
 	other, err := ParseKeyFile(otherFile, "other.key")
 	if err != nil {
 		t.Fatal(err)
@@ -177,23 +177,32 @@ func (av *attackVault) writeUnsigned(r *Root, raw, body []byte) {
 	av.writeFile(rootFile, append(encodeJSON(r), raw[len(body):]...))
 }
 
-func (av *attackVault) index(group string) *Index {
+// shard returns the verified index shard that holds path.
+func (av *attackVault) shard(path string) *Shard {
 	av.t.Helper()
 	r, _, _ := av.root()
-	ix, err := parseIndex(av.read(indexFile(group)), r, group)
+	id := ShardOf(path)
+	sh, err := parseShard(av.read(shardFile(id)), r, id)
 	if err != nil {
 		av.t.Fatal(err)
 	}
-	return ix
+	return sh
 }
 
-// writeIndex writes a group index and records its hash in r.
-func (av *attackVault) writeIndex(r *Root, group string, ix *Index) {
-	b := encodeJSON(ix)
-	av.writeFile(indexFile(group), b)
-	g := r.Groups[group]
-	g.IndexSHA256, g.Secrets = Hash(b), len(ix.Secrets)
-	r.Groups[group] = g
+// writeShard writes an index shard and records its hash, size and count in r.
+func (av *attackVault) writeShard(r *Root, sh *Shard) {
+	b := encodeCompact(sh)
+	av.writeFile(shardFile(sh.Shard), b)
+	r.Index[sh.Shard] = ShardRef{SHA256: Hash(b), Size: int64(len(b)), Secrets: len(sh.Secrets)}
+}
+
+// editEntry changes path's entry through edit and writes its shard, recording it in r.
+func (av *attackVault) editEntry(r *Root, path string, edit func(e *Entry)) {
+	sh := av.shard(path)
+	e := sh.Secrets[path]
+	edit(&e)
+	sh.Secrets[path] = e
+	av.writeShard(r, sh)
 }
 
 func encryptTo(t *testing.T, value []byte, recipients ...string) []byte {
@@ -271,7 +280,7 @@ func TestAttackForgedCiphertext(t *testing.T) {
 	_, err := av.readAs(av.ci, "stripe/api-key")
 	av.expect(err, KindIntegrity, "secrets/stripe/api-key.enc does not match the signed state")
 	_, err = av.readAs(av.owner, "stripe/api-key")
-	av.expect(err, KindIntegrity, "hash mismatch")
+	av.expect(err, KindIntegrity, "does not match the signed state")
 	av.mustRead(av.ci, "stripe/webhook-secret")
 	// The owner refuses to re-encrypt (and so launder) the forged value.
 	o, err := av.v.OpenOwner(av.owner)
@@ -293,7 +302,7 @@ func TestAttackSwappedCiphertexts(t *testing.T) {
 		_, err := av.readAs(av.ci, p)
 		av.expect(err, KindIntegrity, encFile(p)+" does not match")
 		_, err = av.readAs(av.owner, p)
-		av.expect(err, KindIntegrity, "hash mismatch")
+		av.expect(err, KindIntegrity, "does not match the signed state")
 	}
 	av.checkReports(encFile("stripe/api-key"))
 }
@@ -333,13 +342,10 @@ func TestAttackRecipientAddedToPolicy(t *testing.T) {
 	t.Run("index edited", func(t *testing.T) {
 		av := newAttackVault(t)
 		r, _, _ := av.root()
-		ix := av.index("stripe")
-		e := ix.Secrets["stripe/api-key"]
-		e.ExtraAgents = append(e.ExtraAgents, "other")
-		ix.Secrets["stripe/api-key"] = e
-		av.writeIndex(r, "stripe", ix) // r is not written: the root still vouches for the old index
+		// r is not written: the root still vouches for the old shard.
+		av.editEntry(r, "stripe/api-key", func(e *Entry) { e.ExtraAgents = append(e.ExtraAgents, "other") })
 		_, err := av.readAs(av.other, "stripe/api-key")
-		av.expect(err, KindIntegrity, "state/groups/stripe.json does not match")
+		av.expect(err, KindIntegrity, "state/index/")
 		_, err = av.readAs(av.ci, "stripe/webhook-secret")
 		av.expect(err, KindIntegrity, "state/groups/stripe.json")
 		o, err := av.v.OpenOwner(av.owner)
@@ -375,7 +381,7 @@ func TestAttackAgentPublicKeyReplaced(t *testing.T) {
 			av.mustRead(av.ci, p)
 		}
 		// Recovering the agent writes a fresh key for it, again never the attacker's.
-		keyFile := av.owned(func(o *Owner) ([]byte, error) { return o.RecoverAgent("ci") })
+		keyFile := av.owned(func(o *Owner) ([]byte, error) { return recoverAgent(o, "ci") })
 		ci2, err := ParseKeyFile(keyFile, "ci.key")
 		if err != nil {
 			t.Fatal(err)
@@ -523,7 +529,7 @@ func TestAttackStateFromAnotherVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ci2File, err := o2.AddAgent("ci")
+	ci2File, err := addAgent(o2, "ci")
 	if err == nil {
 		err = o2.Set("stripe/api-key", []byte("sk_live_value_of_vault_two"), SetOptions{})
 	}
@@ -640,14 +646,8 @@ func TestAttackSymlink(t *testing.T) {
 		if err := os.Symlink(p, av.file(metaFile("stripe/api-key"))); err != nil {
 			t.Fatal(err)
 		}
-		s, err := av.v.Open(av.ci)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = s.Info("stripe/api-key")
-		av.expect(err, KindIntegrity, "symbolic link")
-		_, err = s.List("")
-		av.expect(err, KindIntegrity, "symbolic link")
+		av.mustRead(av.ci, "stripe/api-key") // readers do not read .meta
+		av.checkReports(metaFile("stripe/api-key"))
 	})
 	t.Run("directory", func(t *testing.T) {
 		av := newAttackVault(t)
@@ -698,45 +698,39 @@ func TestAttackSymlink(t *testing.T) {
 }
 
 func TestAttackOversizedFile(t *testing.T) {
-	t.Run("meta", func(t *testing.T) {
+	t.Run("meta over its vouched size", func(t *testing.T) {
 		av := newAttackVault(t)
-		r, raw, _ := av.root()
-		meta := append(av.read(metaFile("stripe/api-key")), strings.Repeat("# padding\n", LimitOther/10+1)...)
-		if _, err := parseMeta(meta, "stripe/api-key", "stripe"); err != nil {
-			t.Fatalf("the padded meta should be valid YAML: %v", err)
-		}
+		meta := append(av.read(metaFile("stripe/api-key")), strings.Repeat("# padding\n", 100)...)
 		av.writeFile(metaFile("stripe/api-key"), meta)
-		ix := av.index("stripe")
-		e := ix.Secrets["stripe/api-key"]
-		e.MetaSHA256 = Hash(meta)
-		ix.Secrets["stripe/api-key"] = e
-		av.writeIndex(r, "stripe", ix)
-		av.resign(r, raw)
+		av.mustRead(av.ci, "stripe/api-key") // get and list read no .meta
 		s, err := av.v.Open(av.ci)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.Info("stripe/api-key")
-		av.expect(err, KindIntegrity, "limit")
-		_, err = s.List("stripe")
-		av.expect(err, KindIntegrity, "limit")
-		av.mustRead(av.ci, "stripe/api-key") // get reads no .meta
+		if _, err := s.List("stripe"); err != nil {
+			t.Fatal(err)
+		}
 		av.checkReports(metaFile("stripe/api-key"))
 	})
-	t.Run("ciphertext", func(t *testing.T) {
+	t.Run("ciphertext over its vouched size", func(t *testing.T) {
+		av := newAttackVault(t)
+		enc := append(av.read(encFile("stripe/api-key")), make([]byte, 4096)...)
+		av.writeFile(encFile("stripe/api-key"), enc)
+		for _, k := range []*Key{av.ci, av.owner} {
+			_, err := av.readAs(k, "stripe/api-key")
+			av.expect(err, KindIntegrity, "size mismatch")
+		}
+	})
+	t.Run("value over the limit", func(t *testing.T) {
 		av := newAttackVault(t)
 		r, raw, _ := av.root()
-		enc := append(av.read(encFile("stripe/api-key")), make([]byte, LimitEnc)...)
+		enc := encryptTo(t, make([]byte, MaxValueSize+1), av.ci.Recipient, av.owner.Recipient)
 		av.writeFile(encFile("stripe/api-key"), enc)
-		ix := av.index("stripe")
-		e := ix.Secrets["stripe/api-key"]
-		e.EncSHA256 = Hash(enc)
-		ix.Secrets["stripe/api-key"] = e
-		av.writeIndex(r, "stripe", ix)
+		av.editEntry(r, "stripe/api-key", func(e *Entry) { e.EncSHA256, e.EncSize = Hash(enc), int64(len(enc)) })
 		av.resign(r, raw)
 		for _, k := range []*Key{av.ci, av.owner} {
 			_, err := av.readAs(k, "stripe/api-key")
-			av.expect(err, KindIntegrity, "over the 2097152-byte limit")
+			av.expect(err, KindIntegrity, "over the 1048576-byte limit")
 		}
 	})
 	t.Run("root", func(t *testing.T) {
@@ -756,7 +750,7 @@ func TestAttackOversizedFile(t *testing.T) {
 		r, raw, _ := av.root()
 		cfg := append(av.read(configFile), strings.Repeat("# padding\n", LimitOther/10+1)...)
 		av.writeFile(configFile, cfg)
-		r.Files[configFile] = Hash(cfg)
+		r.Files[configFile] = refOf(cfg)
 		av.resign(r, raw)
 		bare := &Key{Identity: av.ci.Identity, Recipient: av.ci.Recipient, Source: "bare"}
 		_, err := av.readAs(bare, "stripe/api-key")
@@ -765,6 +759,8 @@ func TestAttackOversizedFile(t *testing.T) {
 	})
 }
 
+// The .meta files are a view for people: readers decide from the signed entries, and check reports a
+// .meta that disagrees.
 func TestAttackMetaRenamedOrEdited(t *testing.T) {
 	t.Run("edited", func(t *testing.T) {
 		av := newAttackVault(t)
@@ -774,52 +770,35 @@ func TestAttackMetaRenamedOrEdited(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.Info("stripe/api-key")
-		av.expect(err, KindIntegrity, "secrets/stripe/api-key.meta does not match")
-		_, err = s.List("")
-		av.expect(err, KindIntegrity, "secrets/stripe/api-key.meta")
+		info, err := s.Info("stripe/api-key")
+		if err != nil || slices.Contains(info.AuthorizedAgents, "other") {
+			t.Fatalf("Info = %+v, %v; want the signed entry's agents", info, err)
+		}
 		_, err = av.readAs(av.other, "stripe/api-key")
 		av.expect(err, KindNotAuthorized, "not granted")
-		// The owner will not re-encrypt on a state whose metadata it cannot verify.
-		o, err := av.v.OpenOwner(av.owner)
-		if err != nil {
-			t.Fatal(err)
+		av.checkReports(metaFile("stripe/api-key"))
+		// The owner's next change of the secret rewrites the view from the signed entry.
+		av.set("stripe/api-key", "sk_live_rotated_after_meta_edit", SetOptions{})
+		if bytes.Contains(av.read(metaFile("stripe/api-key")), []byte("other")) {
+			t.Fatal("the owner kept the edited .meta")
 		}
-		_, _, err = o.Grant("other", "stripe")
-		o.Close()
-		av.expect(err, KindIntegrity, "secrets/stripe/api-key.meta")
 	})
 	t.Run("renamed", func(t *testing.T) {
 		av := newAttackVault(t)
-		// The metadata of one secret moved over another's.
 		av.writeFile(metaFile("stripe/webhook-secret"), av.read(metaFile("stripe/api-key")))
 		os.Remove(av.file(metaFile("stripe/api-key")))
-		s, err := av.v.Open(av.ci)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = s.Info("stripe/webhook-secret")
-		av.expect(err, KindIntegrity, "does not match")
-		_, err = s.Info("stripe/api-key")
-		av.expect(err, KindIntegrity, "in the signed state but missing")
+		av.mustRead(av.ci, "stripe/api-key")
+		av.checkReports(metaFile("stripe/webhook-secret"))
+		av.checkReports(metaFile("stripe/api-key"))
 	})
 	t.Run("vouched but naming another secret", func(t *testing.T) {
 		av := newAttackVault(t)
 		r, raw, _ := av.root()
 		meta := av.read(metaFile("stripe/api-key"))
 		av.writeFile(metaFile("stripe/webhook-secret"), meta)
-		ix := av.index("stripe")
-		e := ix.Secrets["stripe/webhook-secret"]
-		e.MetaSHA256 = Hash(meta)
-		ix.Secrets["stripe/webhook-secret"] = e
-		av.writeIndex(r, "stripe", ix)
+		av.editEntry(r, "stripe/webhook-secret", func(e *Entry) { e.MetaSHA256, e.MetaSize = Hash(meta), int64(len(meta)) })
 		av.resign(r, raw)
-		s, err := av.v.Open(av.ci)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = s.Info("stripe/webhook-secret")
-		av.expect(err, KindIntegrity, "names stripe/api-key")
+		av.checkReports(metaFile("stripe/webhook-secret"))
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,11 +119,14 @@ func checkRootInvariants(t *testing.T, r *Root) {
 	if r.Type != rootType || r.Format != FormatVersion || !validVaultID(r.VaultID) || r.Version == 0 {
 		t.Fatalf("accepted a root with type %q, format %d, vault id %q, version %d", r.Type, r.Format, r.VaultID, r.Version)
 	}
-	if r.Agents == nil || r.Groups == nil || r.Placement == nil || r.Files == nil {
+	if r.Agents == nil || r.Groups == nil || r.Index == nil || r.Files == nil {
 		t.Fatal("a map of the root is nil")
 	}
+	if !ValidRecipient(r.Owner.Recipient) {
+		t.Fatalf("accepted owner recipient %q", r.Owner.Recipient)
+	}
 	for name, a := range r.Agents {
-		if CheckSegment(name) != nil || a.Recipient == "" {
+		if CheckSegment(name) != nil || !ValidRecipient(a.Recipient) || a.Recipient == r.Owner.Recipient {
 			t.Fatalf("accepted agent %q with recipient %q", name, a.Recipient)
 		}
 		if got, ok := r.AgentByRecipient(a.Recipient); !ok || r.Agents[got].Recipient != a.Recipient {
@@ -139,9 +143,9 @@ func checkRootInvariants(t *testing.T, r *Root) {
 			}
 		}
 	}
-	for p, g := range r.Placement {
-		if CheckPath(p) != nil || CheckSegment(g) != nil || r.GroupOf(p) != g {
-			t.Fatalf("accepted placement %q -> %q", p, g)
+	for id, ref := range r.Index {
+		if !validShardID(id) || ref.Secrets <= 0 || ref.Size < 0 {
+			t.Fatalf("accepted index entry %q: %+v", id, ref)
 		}
 	}
 }
@@ -154,8 +158,8 @@ func FuzzParseRoot(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	f.Add([]byte(`{"type":"agent-vault-root","format":1,"vault_id":"0123456789abcdef0123456789abcdef","version":1}`))
-	f.Add([]byte(`{"type":"agent-vault-root","format":1,"vault_id":"0123456789abcdef0123456789abcdef","version":18446744073709551615,"agents":{"a":{"recipient":"x"}},"groups":{"g":{"members":["a","a"]}},"placement":{"x/y":"g"}}`))
+	f.Add([]byte(`{"type":"agent-vault-root","format":2,"vault_id":"0123456789abcdef0123456789abcdef","version":1}`))
+	f.Add([]byte(`{"type":"agent-vault-root","format":2,"vault_id":"0123456789abcdef0123456789abcdef","version":18446744073709551615,"agents":{"a":{"recipient":"x"}},"groups":{"g":{"members":["a","a"]}},"index":{"0g":{"sha256":"","size":-1,"secrets":0}}}`))
 	f.Add([]byte("null"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := parseRoot(data)
@@ -169,30 +173,38 @@ func FuzzParseRoot(f *testing.F) {
 	})
 }
 
-func FuzzParseIndex(f *testing.F) {
+func FuzzParseShard(f *testing.F) {
 	root := vectorsRoot(f)
-	for _, b := range vectorFiles(f, "vaults/*/.agent-vault/state/groups/*.json") {
-		f.Add(b, "stripe")
-	}
-	f.Add([]byte(`{"type":"agent-vault-group-index","format":1,"vault_id":"`+root.VaultID+`","group":"stripe","secrets":{"legacy/db-password":{"version":1,"extra_agents":["other"]}}}`), "stripe")
-	f.Add([]byte(`{}`), "text")
-	f.Fuzz(func(t *testing.T, data []byte, group string) {
-		if _, ok := root.Groups[group]; !ok {
-			return // parseIndex is only reached through a group of the root
+	for _, b := range vectorFiles(f, "vaults/basic/.agent-vault/state/index/*.json") {
+		var sh struct {
+			Shard string `json:"shard"`
 		}
-		ix, err := parseIndex(data, root, group)
+		json.Unmarshal(b, &sh)
+		f.Add(b, sh.Shard)
+	}
+	id := ShardOf("legacy/db-password")
+	f.Add([]byte(`{"type":"agent-vault-index-shard","format":2,"vault_id":"`+root.VaultID+`","shard":"`+id+`","secrets":{"legacy/db-password":{"group":"stripe","version":1,"created":"2026-11-29T13:50:00Z","rotated":"2026-11-29T13:50:00Z","extra_agents":["other"]}}}`), id)
+	f.Add([]byte(`{}`), "00")
+	f.Fuzz(func(t *testing.T, data []byte, id string) {
+		if _, ok := root.Index[id]; !ok {
+			return // parseShard is only reached through a shard of the root
+		}
+		sh, err := parseShard(data, root, id)
 		if err != nil {
 			if KindOf(err) != KindIntegrity {
-				t.Fatalf("parseIndex: %s error %v", KindOf(err), err)
+				t.Fatalf("parseShard: %s error %v", KindOf(err), err)
 			}
 			return
 		}
-		if ix.Type != indexType || ix.Format != FormatVersion || ix.VaultID != root.VaultID || ix.Group != group || ix.Secrets == nil {
-			t.Fatalf("accepted index %+v", ix)
+		if sh.Type != shardType || sh.Format != FormatVersion || sh.VaultID != root.VaultID || sh.Shard != id || sh.Secrets == nil || len(sh.Secrets) != root.Index[id].Secrets {
+			t.Fatalf("accepted shard %+v", sh)
 		}
-		for p, e := range ix.Secrets {
-			if CheckPath(p) != nil || root.GroupOf(p) != group {
-				t.Fatalf("accepted entry %q in group %q", p, group)
+		for p, e := range sh.Secrets {
+			if CheckPath(p) != nil || ShardOf(p) != id {
+				t.Fatalf("accepted entry %q in shard %q", p, id)
+			}
+			if _, ok := root.Groups[e.Group]; !ok {
+				t.Fatalf("entry %q names unknown group %q", p, e.Group)
 			}
 			for _, a := range e.ExtraAgents {
 				if _, ok := root.Agents[a]; !ok {
@@ -262,7 +274,7 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			return
 		}
-		if c.Format != FormatVersion || !validVaultID(c.VaultID) {
+		if c.Format != FormatVersion && c.Format != formatV1 || !validVaultID(c.VaultID) {
 			t.Fatalf("accepted config %+v", c)
 		}
 		// A config the owner could have written survives a round trip.

@@ -38,12 +38,44 @@ func newTestVault(t testing.TB) *testVault {
 		t.Fatal(err)
 	}
 	tv := &testVault{t: t, home: home, v: v, owner: owner}
-	keyFile := tv.owned(func(o *Owner) ([]byte, error) { return o.AddAgent("ci") })
+	keyFile := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "ci") })
 	tv.ci, err = ParseKeyFile(keyFile, "ci.key")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tv
+}
+
+// addAgent adds an agent whose key file goes to a fresh path in the agent-vault home, and returns the
+// key file's content.
+func addAgent(o *Owner, name string) ([]byte, error) {
+	return agentKeyVia(name, func(path string) error { return o.AddAgent(name, path) })
+}
+
+// recoverAgent gives an agent a new key, written to a fresh path, and returns the key file's content.
+func recoverAgent(o *Owner, name string) ([]byte, error) {
+	return agentKeyVia(name, func(path string) error { return o.RecoverAgent(name, path) })
+}
+
+func agentKeyVia(name string, write func(path string) error) ([]byte, error) {
+	home, err := Home()
+	if err != nil {
+		return nil, err
+	}
+	if err := MkdirPrivate(filepath.Join(home, "agents")); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(filepath.Join(home, "agents"), name+"-*.key")
+	if err != nil {
+		return nil, err
+	}
+	path := f.Name()
+	f.Close()
+	os.Remove(path)
+	if err := write(path); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
 }
 
 // owned runs f on the vault opened by its owner and fails the test on error.

@@ -114,7 +114,7 @@ func (v *Vault) Init(ownerKey *Key) error {
 	t.root = &Root{Type: rootType, Format: FormatVersion, VaultID: hex.EncodeToString(id),
 		Owner: RootOwner{Recipient: ownerKey.Recipient, VerifyKey: verifyKey},
 		Files: map[string]FileRef{}, Agents: map[string]RootAgent{}, Groups: map[string]RootGroup{}, Index: map[string]ShardRef{}}
-	t.message = "init vault " + t.root.VaultID
+	t.message = "initialise vault " + t.root.VaultID
 	t.writeViewFiles(now())
 	rootBytes, err := t.commit()
 	if err != nil {
@@ -395,9 +395,13 @@ func (o *Owner) checkNewPath(t *tx, path string) error {
 	if err != nil {
 		return err
 	}
-	if other := caseTwin(path, sortedKeys(sh.Secrets)); other != "" {
+	if other := caseTwin(path, append(sortedKeys(sh.Secrets), t.newPaths...)); other != "" {
 		return newErr(KindUsage, "secret path %q differs from %q only in case, which collides on case-insensitive file systems", path, other)
 	}
+	if exists(o.Vault.Dir, encFile(path)) || exists(o.Vault.Dir, metaFile(path)) {
+		return newErr(KindIntegrity, "%s has files in the repository but is not in the signed state (unsigned secret); remove them before setting it", path)
+	}
+	t.newPaths = append(t.newPaths, path)
 	return nil
 }
 

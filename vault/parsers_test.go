@@ -524,13 +524,27 @@ func TestVerifyKeyFormat(t *testing.T) {
 	}
 }
 
+// Recipients for the parser tables: valid lower-case X25519 recipients.
+var (
+	tableOwner = mustRecipient()
+	tableCI    = mustRecipient()
+)
+
+func mustRecipient() string {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		panic(err)
+	}
+	return id.Recipient().String()
+}
+
 func TestParseRootTable(t *testing.T) {
 	const id = "0123456789abcdef0123456789abcdef"
 	base := func(extra string) string {
-		return `{"type":"agent-vault-root","format":1,"vault_id":"` + id + `","version":3,"prev_sha256":"","time":"2026-11-29T13:50:00Z",
-"owner":{"recipient":"age1x","verify_key":"ed25519:x"},"files":{},
-"agents":{"ci":{"recipient":"age1ci","public_key_sha256":"","escrow_sha256":""}},
-"groups":{"stripe":{"members":["ci"],"index_sha256":"","secrets":0}},"placement":{}` + extra + "}\n"
+		return `{"type":"agent-vault-root","format":2,"vault_id":"` + id + `","version":3,"prev_sha256":"","time":"2026-11-29T13:50:00Z",
+"owner":{"recipient":"` + tableOwner + `","verify_key":"ed25519:x"},"files":{"config.yaml":{"sha256":"","size":3}},
+"agents":{"ci":{"recipient":"` + tableCI + `","public_key_sha256":"","escrow_sha256":""}},
+"groups":{"stripe":{"members":["ci"],"secrets":1}},"index":{"3f":{"sha256":"","size":10,"secrets":1}}` + extra + "}\n"
 	}
 	for _, tc := range []struct {
 		name string
@@ -539,21 +553,27 @@ func TestParseRootTable(t *testing.T) {
 	}{
 		{"minimal", base(""), true},
 		{"unknown fields are ignored", base(`,"future":{"x":1}`), true},
-		{"empty maps may be absent", `{"type":"agent-vault-root","format":1,"vault_id":"` + id + `","version":1}` + "\n", true},
-		{"placement", strings.Replace(base(""), `"placement":{}`, `"placement":{"legacy/db":"stripe"}`, 1), true},
+		{"empty maps may be absent", `{"type":"agent-vault-root","format":2,"vault_id":"` + id + `","version":1,"owner":{"recipient":"` + tableOwner + `"}}` + "\n", true},
 		{"wrong type", strings.Replace(base(""), "agent-vault-root", "agent-vault-index", 1), false},
-		{"format 2", strings.Replace(base(""), `"format":1`, `"format":2`, 1), false},
-		{"format as string", strings.Replace(base(""), `"format":1`, `"format":"1"`, 1), false},
+		{"format 1", strings.Replace(base(""), `"format":2`, `"format":1`, 1), false},
+		{"format 3", strings.Replace(base(""), `"format":2`, `"format":3`, 1), false},
+		{"format as string", strings.Replace(base(""), `"format":2`, `"format":"2"`, 1), false},
 		{"upper-case vault id", strings.Replace(base(""), id, strings.ToUpper(id), 1), false},
 		{"short vault id", strings.Replace(base(""), id, id[:30], 1), false},
 		{"version 0", strings.Replace(base(""), `"version":3`, `"version":0`, 1), false},
 		{"negative version", strings.Replace(base(""), `"version":3`, `"version":-1`, 1), false},
 		{"bad agent name", strings.Replace(base(""), `"agents":{"ci"`, `"agents":{"c i"`, 1), false},
-		{"agent without recipient", strings.Replace(base(""), `"recipient":"age1ci"`, `"recipient":""`, 1), false},
+		{"agent without recipient", strings.Replace(base(""), tableCI, "", 1), false},
+		{"upper-case recipient", strings.Replace(base(""), tableCI, strings.ToUpper(tableCI), 1), false},
+		{"recipient with a bad checksum", strings.Replace(base(""), tableCI, tableCI[:61]+map[bool]string{true: "q", false: "p"}[tableCI[61] != 'q'], 1), false},
+		{"owner recipient malformed", strings.Replace(base(""), tableOwner, "age1x", 1), false},
+		{"agent sharing the owner's recipient", strings.Replace(base(""), tableCI, tableOwner, 1), false},
+		{"two agents sharing a recipient", strings.Replace(base(""), `"agents":{`, `"agents":{"ci2":{"recipient":"`+tableCI+`"},`, 1), false},
 		{"bad group name", strings.Replace(base(""), `"groups":{"stripe"`, `"groups":{"../x"`, 1), false},
 		{"member not an agent", strings.Replace(base(""), `"members":["ci"]`, `"members":["ci","ghost"]`, 1), false},
-		{"bad placement path", strings.Replace(base(""), `"placement":{}`, `"placement":{"../x":"stripe"}`, 1), false},
-		{"bad placement group", strings.Replace(base(""), `"placement":{}`, `"placement":{"a/b":"a b"}`, 1), false},
+		{"bad shard id", strings.Replace(base(""), `"3f":`, `"3F":`, 1), false},
+		{"empty shard", strings.Replace(base(""), `"size":10,"secrets":1`, `"size":10,"secrets":0`, 1), false},
+		{"negative size", strings.Replace(base(""), `"size":3`, `"size":-3`, 1), false},
 		{"not JSON", "signature: ed25519 x\n", false},
 		{"truncated", base("")[:50], false},
 		{"an array", "[]\n", false},
@@ -566,47 +586,55 @@ func TestParseRootTable(t *testing.T) {
 			if err != nil && KindOf(err) != KindIntegrity {
 				t.Errorf("kind %s", KindOf(err))
 			}
-			if err == nil && (r.Agents == nil || r.Groups == nil || r.Placement == nil || r.Files == nil) {
+			if err == nil && (r.Agents == nil || r.Groups == nil || r.Index == nil || r.Files == nil) {
 				t.Error("nil maps")
 			}
 		})
 	}
 }
 
-func TestParseIndexTable(t *testing.T) {
+func TestParseShardTable(t *testing.T) {
 	const id = "0123456789abcdef0123456789abcdef"
-	root, err := parseRoot([]byte(`{"type":"agent-vault-root","format":1,"vault_id":"` + id + `","version":3,
-"agents":{"ci":{"recipient":"age1ci"}},"groups":{"stripe":{"members":["ci"]},"legacy":{"members":[]}},
-"placement":{"legacy/moved":"stripe"}}` + "\n"))
+	sid := ShardOf("stripe/api-key")
+	root, err := parseRoot([]byte(`{"type":"agent-vault-root","format":2,"vault_id":"` + id + `","version":3,
+"owner":{"recipient":"` + tableOwner + `"},"agents":{"ci":{"recipient":"` + tableCI + `"}},"groups":{"stripe":{"members":["ci"]},"legacy":{"members":[]}},
+"index":{"` + sid + `":{"sha256":"","size":1,"secrets":1}}}` + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix := func(group, secrets string) string {
-		return `{"type":"agent-vault-group-index","format":1,"vault_id":"` + id + `","group":"` + group + `","secrets":{` + secrets + "}}\n"
+	shard := func(shardID, secrets string) string {
+		return `{"type":"agent-vault-index-shard","format":2,"vault_id":"` + id + `","shard":"` + shardID + `","secrets":{` + secrets + "}}\n"
 	}
-	entry := `{"version":2,"enc_sha256":"","meta_sha256":"","extra_agents":[],"allow_hosts":[]}`
+	entry := func(group, extra string) string {
+		return `{"group":"` + group + `","version":2,"enc_sha256":"","enc_size":3,"meta_sha256":"","meta_size":3,"created":"2026-11-29T13:50:00Z","rotated":"2026-11-29T13:50:00Z","expires":""` + extra + `,"extra_agents":[],"allow_hosts":[]}`
+	}
+	key := `"stripe/api-key":`
 	for _, tc := range []struct {
-		name, group, data string
-		ok                bool
+		name, data string
+		ok         bool
 	}{
-		{"empty", "stripe", ix("stripe", ""), true},
-		{"entry", "stripe", ix("stripe", `"stripe/api-key":`+entry), true},
-		{"placed entry", "stripe", ix("stripe", `"legacy/moved":`+entry), true},
-		{"extra agent", "stripe", ix("stripe", `"stripe/x":{"version":1,"extra_agents":["ci"]}`), true},
-		{"entry of another group", "stripe", ix("stripe", `"legacy/x":`+entry), false},
-		{"placed entry in its first segment's group", "legacy", ix("legacy", `"legacy/moved":`+entry), false},
-		{"bad secret name", "stripe", ix("stripe", `"stripe/../x":`+entry), false},
-		{"unknown extra agent", "stripe", ix("stripe", `"stripe/x":{"version":1,"extra_agents":["ghost"]}`), false},
-		{"group mismatch", "stripe", ix("legacy", ""), false},
-		{"vault mismatch", "stripe", strings.Replace(ix("stripe", ""), id, "ffffffffffffffffffffffffffffffff", 1), false},
-		{"wrong type", "stripe", strings.Replace(ix("stripe", ""), "group-index", "root", 1), false},
-		{"format 2", "stripe", strings.Replace(ix("stripe", ""), `"format":1`, `"format":2`, 1), false},
-		{"not JSON", "stripe", "stripe\n", false},
+		{"entry", shard(sid, key+entry("stripe", "")), true},
+		{"placed in another group", shard(sid, key+entry("legacy", "")), true},
+		{"extra agent", shard(sid, key+strings.Replace(entry("stripe", ""), `"extra_agents":[]`, `"extra_agents":["ci"]`, 1)), true},
+		{"count differs from the root", shard(sid, ""), false},
+		{"entry of another shard", shard(sid, `"stripe/other-key-0":`+entry("stripe", "")+","+key+entry("stripe", "")), false},
+		{"unknown group", shard(sid, key+entry("ghost", "")), false},
+		{"bad secret name", shard(sid, `"stripe/../x":`+entry("stripe", "")), false},
+		{"unknown extra agent", shard(sid, key+strings.Replace(entry("stripe", ""), `"extra_agents":[]`, `"extra_agents":["ghost"]`, 1)), false},
+		{"bad created time", shard(sid, key+strings.Replace(entry("stripe", ""), "2026-11-29T13:50:00Z", "yesterday", 1)), false},
+		{"bad expires time", shard(sid, key+strings.Replace(entry("stripe", ""), `"expires":""`, `"expires":"never"`, 1)), false},
+		{"version 0", shard(sid, key+strings.Replace(entry("stripe", ""), `"version":2`, `"version":0`, 1)), false},
+		{"negative size", shard(sid, key+strings.Replace(entry("stripe", ""), `"enc_size":3`, `"enc_size":-3`, 1)), false},
+		{"shard id mismatch", shard("00", key+entry("stripe", "")), false},
+		{"vault mismatch", strings.Replace(shard(sid, key+entry("stripe", "")), id, "ffffffffffffffffffffffffffffffff", 1), false},
+		{"wrong type", strings.Replace(shard(sid, key+entry("stripe", "")), "index-shard", "root", 1), false},
+		{"format 1", strings.Replace(shard(sid, key+entry("stripe", "")), `"format":2`, `"format":1`, 1), false},
+		{"not JSON", "stripe\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseIndex([]byte(tc.data), root, tc.group)
+			got, err := parseShard([]byte(tc.data), root, sid)
 			if tc.ok != (err == nil) {
-				t.Fatalf("parseIndex: %v, want ok=%v", err, tc.ok)
+				t.Fatalf("parseShard: %v, want ok=%v", err, tc.ok)
 			}
 			if err != nil && KindOf(err) != KindIntegrity {
 				t.Errorf("kind %s", KindOf(err))
@@ -652,15 +680,16 @@ func TestParseMetaAndConfigTable(t *testing.T) {
 			}
 		})
 	}
-	cfg := "format: 1\nvault_id: \"0123456789abcdef0123456789abcdef\"\nowner_verify_key: \"ed25519:x\"\ncreated: \"2026-11-29T13:50:00Z\"\n"
+	cfg := "format: 2\nvault_id: \"0123456789abcdef0123456789abcdef\"\nowner_verify_key: \"ed25519:x\"\ncreated: \"2026-11-29T13:50:00Z\"\n"
 	for _, tc := range []struct {
 		name, data string
 		ok         bool
 	}{
 		{"written form", cfg, true},
 		{"comments", "# hello\n" + cfg + "# bye\n", true},
-		{"format 2", strings.Replace(cfg, "format: 1", "format: 2", 1), false},
-		{"no format", strings.Replace(cfg, "format: 1\n", "", 1), false},
+		{"format 1, read to ask for a migration", strings.Replace(cfg, "format: 2", "format: 1", 1), true},
+		{"format 3", strings.Replace(cfg, "format: 2", "format: 3", 1), false},
+		{"no format", strings.Replace(cfg, "format: 2\n", "", 1), false},
 		{"bad vault id", strings.Replace(cfg, "0123456789abcdef0123456789abcdef", "0123", 1), false},
 		{"upper-case vault id", strings.Replace(cfg, "0123456789abcdef0123456789abcdef", "0123456789ABCDEF0123456789ABCDEF", 1), false},
 		{"not YAML", "format: [\n", false},

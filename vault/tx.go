@@ -33,6 +33,8 @@ type tx struct {
 	removes map[string]bool
 	shards  map[string]*Shard // every shard the change touched, as edited
 	keys    map[string][]byte // absolute target path → agent key file the change installs
+	// newPaths are the secrets the change creates, so that two of them differing only in case are refused.
+	newPaths []string
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {

@@ -57,7 +57,7 @@ func TestNamesThatCollideOnDiskAreRefused(t *testing.T) {
 			t.Errorf("Set(%q) = %v, want a usage error about %q", c.path, err, c.want)
 		}
 	}
-	if _, err := o.AddAgent("CI"); KindOf(err) != KindUsage {
+	if _, err := addAgent(o, "CI"); KindOf(err) != KindUsage {
 		t.Errorf("AddAgent(CI) beside ci = %v, want a usage error", err)
 	}
 	if exists(tv.v.Dir, pendingDir) {

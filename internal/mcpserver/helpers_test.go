@@ -58,14 +58,8 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, home: home, v: v, owner: owner, log: &syncBuffer{}}
 	keys := t.TempDir()
 	for name, dst := range map[string]*string{"ci": &f.ciKey, "other": &f.otherKy} {
-		f.owned(func(o *vault.Owner) error {
-			kf, err := o.AddAgent(name)
-			if err != nil {
-				return err
-			}
-			*dst = filepath.Join(keys, name+".key")
-			return os.WriteFile(*dst, kf, 0o600)
-		})
+		*dst = filepath.Join(keys, name+".key")
+		f.owned(func(o *vault.Owner) error { return o.AddAgent(name, *dst) })
 	}
 	f.set("stripe/api-key", canary, vault.SetOptions{})
 	f.set("stripe/webhook", "whsec_second", vault.SetOptions{})

@@ -26,6 +26,8 @@ type Owner struct {
 	unlock func()
 	// Progress, when set, is told how far a re-encryption has come.
 	Progress func(done, total int)
+	// Migrated is true when opening converted a format 1 vault to the current format.
+	Migrated bool
 }
 
 // OpenOwner locks the vault, finishes or discards an interrupted change (docs/format.md section 9.1),
@@ -55,11 +57,13 @@ func (v *Vault) openOwnerLocked(key *Key, unlock func()) (*Owner, error) {
 		return nil, err
 	}
 	s, err := v.open(key, true)
+	migrated := false
 	if errors.Is(err, errFormat1) {
 		if err := v.migrateFormat1(key, signer); err != nil {
 			return nil, err
 		}
 		s, err = v.open(key, true)
+		migrated = true
 	}
 	if err != nil {
 		return nil, err
@@ -67,7 +71,7 @@ func (v *Vault) openOwnerLocked(key *Key, unlock func()) (*Owner, error) {
 	if !s.Role.Owner {
 		return nil, newErr(KindNotAuthorized, "key %s is not the owner key of this vault", key.Source)
 	}
-	return &Owner{Snapshot: s, signer: signer, unlock: unlock}, nil
+	return &Owner{Snapshot: s, signer: signer, unlock: unlock, Migrated: migrated}, nil
 }
 
 // Close releases the vault lock.

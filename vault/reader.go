@@ -184,7 +184,7 @@ func (v *Vault) anchorFor(key *Key, asOwner bool, home string) (anchor, error) {
 }
 
 // errFormat1 marks a genuine format 1 vault, which the owner converts and readers ask to have converted.
-var errFormat1 = errors.New("format 1 vault")
+var errFormat1 = errors.New("the owner runs 'agent-vault migrate' (any owner command also converts it) and pushes the change")
 
 // load reads and verifies the root and makes it the snapshot's state.
 func (s *Snapshot) load() error {
@@ -276,7 +276,7 @@ func (s *Snapshot) checkFormat1(raw []byte) error {
 	if err := marks.checkRoot(h.Version, Hash(raw)); err != nil {
 		return err
 	}
-	return wrapErr(KindVaultNotFound, errFormat1, "vault %s is in format 1, which this version reads only after a conversion: the owner runs 'agent-vault migrate' (or any change) and pushes it", h.VaultID)
+	return wrapErr(KindVaultNotFound, errFormat1, "vault %s is in format 1, which this version reads only once it is converted", h.VaultID)
 }
 
 func roleOf(root *Root, key *Key, asOwner bool) (Role, error) {

@@ -142,7 +142,7 @@ remote is never trusted.`,
 	root.AddCommand(
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newGetCmd(g), newListCmd(g), newRmCmd(g), newGrantCmd(g),
-		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newCompletionsCmd(g), newMCPCmd(g),
+		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newMigrateCmd(g), newCompletionsCmd(g), newMCPCmd(g),
 		newRunCmd(g), newInjectCmd(g),
 	)
 	return root, g

@@ -29,7 +29,8 @@ import (
 //
 // Environment of every script: HOME=$WORK/home (so ~/.agent-vault is $WORK/home/.agent-vault),
 // AGENT_VAULT_HOME and AGENT_VAULT_KEY unset, GIT_CONFIG_GLOBAL=$WORK/.gitconfig holding a Git identity
-// (init.defaultBranch main), GIT_CONFIG_NOSYSTEM=1, and umask 022 for agent-vault.
+// (init.defaultBranch main), GIT_CONFIG_NOSYSTEM=1, FIXTURES=the absolute path of testdata/, and umask
+// 022 for agent-vault.
 //
 // The scripts use sh, git, sed, grep, printf, head and, when installed, the age CLI; they run on Unix.
 //
@@ -137,6 +138,11 @@ func setup(env *testscript.Env) error {
 	env.Setenv("GIT_TERMINAL_PROMPT", "0")
 	env.Setenv("AV_TEST_UMASK", "022")
 	env.Setenv("AV_TEST_STATUS", filepath.Join(env.WorkDir, ".av-status"))
+	fixtures, err := filepath.Abs("testdata")
+	if err != nil {
+		return err
+	}
+	env.Setenv("FIXTURES", fixtures)
 	return nil
 }
 

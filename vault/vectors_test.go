@@ -3,6 +3,8 @@ package vault
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +23,7 @@ func loadVectors(t *testing.T) *vectors.Expected {
 	if err != nil {
 		t.Fatalf("the test vectors are missing or malformed (go run ./vault/internal/vectorgen -out testdata/vectors): %v", err)
 	}
-	if vf.Format != 1 || len(vf.Cases) == 0 {
+	if vf.Format != vectors.Format || len(vf.Cases) == 0 {
 		t.Fatalf("expected.json: format %d with %d cases", vf.Format, len(vf.Cases))
 	}
 	return vf
@@ -40,24 +42,41 @@ func copyPrivate(t *testing.T, src, dst string) {
 	}
 }
 
-// runVector reads the case's secret as a reader would, in the current (fresh) home.
-func runVector(t *testing.T, c *vectors.Case, keyPath string) ([]byte, error) {
+// runVector runs the case's operation as a reader would, in the current (fresh) home: the value of a
+// get, the listing of a list.
+func runVector(t *testing.T, c *vectors.Case, keyPath string) ([]byte, []vectors.Item, error) {
 	key, err := ResolveKey(keyPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.OwnerKey != key.IsOwner {
 		t.Errorf("owner_key is %v but ResolveKey says IsOwner=%v", c.OwnerKey, key.IsOwner)
 	}
 	v, err := Find(filepath.Join(vectorsDir, "vaults", c.Vault))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := v.Open(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.Get(c.Secret)
+	if c.Op == vectors.OpGet {
+		val, err := s.Get(*c.Secret)
+		return val, nil, err
+	}
+	group := ""
+	if c.ListGroup != nil {
+		group = *c.ListGroup
+	}
+	infos, err := s.List(group)
+	if err != nil {
+		return nil, nil, err
+	}
+	list := []vectors.Item{}
+	for _, in := range infos {
+		list = append(list, vectors.NewItem(in.Name, in.Group, in.Created, in.Rotated, in.Expires, in.AuthorizedAgents, in.AllowHosts))
+	}
+	return nil, list, nil
 }
 
 func TestVectors(t *testing.T) {
@@ -70,8 +89,8 @@ func TestVectors(t *testing.T) {
 			t.Fatalf("two cases named %q", c.Name)
 		}
 		names[c.Name] = true
-		if (c.ValueBase64 == nil) == (c.Error == nil) {
-			t.Fatalf("case %q: exactly one of value_base64 and error must be set", c.Name)
+		if err := c.Check(); err != nil {
+			t.Fatal(err)
 		}
 		if c.ValueBase64 != nil {
 			v, err := base64.StdEncoding.DecodeString(*c.ValueBase64)
@@ -110,18 +129,11 @@ func TestVectors(t *testing.T) {
 			keyPath := filepath.Join(t.TempDir(), "key")
 			copyPrivate(t, filepath.Join(vectorsDir, "keys", c.Key), keyPath)
 
-			val, err := runVector(t, c, keyPath)
-			if c.ValueBase64 != nil {
-				if err != nil {
-					t.Fatalf("want the value, got %s error: %v", KindOf(err), err)
-				}
-				want, _ := base64.StdEncoding.DecodeString(*c.ValueBase64)
-				if !bytes.Equal(val, want) {
-					t.Fatalf("got %q, want %q", val, want)
-				}
-			} else {
+			val, list, err := runVector(t, c, keyPath)
+			switch {
+			case c.Error != nil:
 				if err == nil {
-					t.Fatalf("want a %s error, got the value %q", *c.Error, val)
+					t.Fatalf("want a %s error, got success", *c.Error)
 				}
 				if got := KindOf(err).String(); got != *c.Error {
 					t.Fatalf("want a %s error, got %s: %v", *c.Error, got, err)
@@ -130,6 +142,19 @@ func TestVectors(t *testing.T) {
 					if strings.Contains(err.Error(), string(v)) {
 						t.Fatalf("the error message contains a secret value: %v", err)
 					}
+				}
+			case err != nil:
+				t.Fatalf("want success, got %s error: %v", KindOf(err), err)
+			case c.ValueBase64 != nil:
+				want, _ := base64.StdEncoding.DecodeString(*c.ValueBase64)
+				if !bytes.Equal(val, want) {
+					t.Fatalf("got %q, want %q", val, want)
+				}
+			default:
+				if !vectors.SameList(list, c.List) {
+					got, _ := json.MarshalIndent(list, "", "  ")
+					want, _ := json.MarshalIndent(c.List, "", "  ")
+					t.Fatalf("got the list\n%s\nwant\n%s", got, want)
 				}
 			}
 			// Trust on first use is announced once, and only when it happens.
@@ -142,7 +167,7 @@ func TestVectors(t *testing.T) {
 			if len(warnings) > 1 || len(warnings) == 1 && (hadKnown || c.Key != "bare.key" && c.Key != "outsider.key") {
 				t.Errorf("warnings %q", warnings)
 			}
-			if c.ValueBase64 != nil && c.Key == "bare.key" && !hadKnown {
+			if c.Error == nil && c.Key == "bare.key" && !hadKnown {
 				if len(warnings) != 1 {
 					t.Errorf("trust on first use was not announced (warnings %q)", warnings)
 				}
@@ -150,7 +175,7 @@ func TestVectors(t *testing.T) {
 					t.Errorf("trust on first use was not recorded: %v", err)
 				}
 				warnings = nil
-				if _, err := runVector(t, c, keyPath); err != nil || len(warnings) != 0 {
+				if _, _, err := runVector(t, c, keyPath); err != nil || len(warnings) != 0 {
 					t.Errorf("second read: %v, warnings %q", err, warnings)
 				}
 			}
@@ -166,14 +191,18 @@ func TestVectorsCoverage(t *testing.T) {
 	vaults := map[string]bool{}
 	for _, c := range vf.Cases {
 		if c.Error != nil {
-			kinds[*c.Error] = true
+			kinds[c.Op+" "+*c.Error] = true
+		} else {
+			kinds[c.Op+" success"] = true
 		}
 		keys[c.Key] = true
 		vaults[c.Vault] = true
 	}
-	for _, k := range []string{"not_found", "not_authorized", "integrity", "usage"} {
-		if !kinds[k] {
-			t.Errorf("no case expects a %s error", k)
+	for _, op := range []string{vectors.OpGet, vectors.OpList} {
+		for _, k := range []string{"success", "not_found", "not_authorized", "integrity", "usage", "vault_not_found"} {
+			if !kinds[op+" "+k] {
+				t.Errorf("no %q case expects %s", op, k)
+			}
 		}
 	}
 	for _, k := range []string{"owner.key", "ci.key", "bare.key", "other.key", "outsider.key"} {
@@ -184,6 +213,15 @@ func TestVectorsCoverage(t *testing.T) {
 	readme, err := os.ReadFile(filepath.Join(vectorsDir, "README.md"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	gets := 0
+	for _, c := range vf.Cases {
+		if c.Op == vectors.OpGet {
+			gets++
+		}
+	}
+	if count := fmt.Sprintf("these %d cases (%d get, %d list)", len(vf.Cases), gets, len(vf.Cases)-gets); !bytes.Contains(readme, []byte(count)) {
+		t.Errorf("README.md does not say it held %q at generation time", count)
 	}
 	entries, err := os.ReadDir(filepath.Join(vectorsDir, "vaults"))
 	if err != nil {

@@ -3,27 +3,37 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 
 	"github.com/agent-vault/agent-vault/vault"
+	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
 
+// farFuture is the expiry of the secrets that have one: far enough that no reader's clock passes it.
+var farFuture = time.Date(2099, 12, 31, 23, 59, 59, 0, time.UTC)
+
 // The secrets of the base vault. Values are test-only and chosen to exercise readers: binary bytes,
-// line endings, non-ASCII text and the empty value.
+// line endings, non-ASCII text and the empty value. Paths are chosen so that some index shards hold
+// two entries (the shard id is the first byte of SHA-256 of the lower-cased path): stripe/test-key
+// shares shard f6 with bin/all-bytes, and ops/client-secret shares shard 27 with legacy/db-password.
 var secrets = []struct {
 	path  string
 	value []byte
 	opts  vault.SetOptions
 }{
-	{"stripe/api-key", []byte("sk_test_vectors_4eC39HqLyjWDarjtT1zdp7dc"), vault.SetOptions{}},
-	{"stripe/webhook-secret", []byte("whsec_test_vectors_0123456789abcdef"), vault.SetOptions{}},
+	{"stripe/api-key", []byte("sk_test_vectors_4eC39HqLyjWDarjtT1zdp7dc"), vault.SetOptions{AllowHosts: []string{"api.stripe.com"}}},
+	{"stripe/webhook-secret", []byte("whsec_test_vectors_0123456789abcdef"), vault.SetOptions{Expires: &farFuture}},
+	{"stripe/test-key", []byte("sk_test_vectors_shard_mate_of_bin_all_bytes"), vault.SetOptions{AllowHosts: []string{"files.stripe.com", "api.stripe.com"}, Expires: &farFuture}},
 	{"legacy/db-password", []byte("postgres://app:hunter2-vectors@db.internal:5432/app"), vault.SetOptions{Group: "stripe"}},
 	{"bin/all-bytes", allBytes(), vault.SetOptions{}},
 	{"text/multi-line", []byte("-----BEGIN TEST KEY-----\nline two\r\nline three ends in spaces   \n\n\tindented line\n-----END TEST KEY-----\n"), vault.SetOptions{}},
@@ -31,7 +41,14 @@ var secrets = []struct {
 	{"text/empty", []byte{}, vault.SetOptions{}},
 	{"misc/shared-token", []byte("shared-token-for-agent-other-only"), vault.SetOptions{Agents: []string{"other"}}},
 	{"ops/owner-only", []byte("owner-eyes-only-vectors"), vault.SetOptions{}},
+	{"ops/client-secret", []byte("client-secret-vectors-owner-only"), vault.SetOptions{}},
 }
+
+// Shard ids the tampered vaults rely on; the generator checks them.
+const (
+	apiKeyShard = "25" // stripe/api-key, alone in its shard
+	badName     = "stripe/../x47"
+)
 
 func allBytes() []byte {
 	b := make([]byte, 256)
@@ -91,6 +108,10 @@ func (g *gen) build() (cases []*Case, err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
+	if vault.ShardOf("stripe/api-key") != apiKeyShard || vault.ShardOf(badName) != apiKeyShard ||
+		vault.ShardOf("stripe/restricted-key-129") != vault.ShardOf("legacy/db-password") {
+		panic("shard ids changed: update apiKeyShard and badName")
+	}
 	g.makeBasic()
 	return g.cases(), nil
 }
@@ -100,10 +121,12 @@ func (g *gen) writeKey(name string, data []byte) {
 	g.keys[name] = true
 }
 
+var testOnly = []byte("# TEST-ONLY KEY of the agent-vault test vectors: never use it for anything else.\n")
+
 func (g *gen) makeBasic() {
 	ownerFile, err := vault.NewOwnerKeyFile()
 	must(err)
-	ownerFile = append([]byte("# TEST-ONLY KEY of the agent-vault test vectors: never use it for anything else.\n"), ownerFile...)
+	ownerFile = append(slices.Clone(testOnly), ownerFile...)
 	must(vault.WriteNewPrivateFile(filepath.Join(g.home, "owner.key"), ownerFile))
 	g.owner, err = vault.ResolveKey("")
 	must(err)
@@ -115,15 +138,13 @@ func (g *gen) makeBasic() {
 	g.ownerPub = g.signer.Public().(ed25519.PublicKey)
 	g.writeKey("owner.key", ownerFile)
 
-	top := filepath.Join(g.work, "basic")
-	v, err := vault.Init(top, g.owner)
-	must(err)
+	v := vault.New(filepath.Join(g.work, "basic"))
+	must(v.Init(g.owner))
 	o, err := v.OpenOwner(g.owner)
 	must(err)
-	ciFile, err := o.AddAgent("ci")
-	must(err)
-	otherFile, err := o.AddAgent("other")
-	must(err)
+	ciPath, otherPath := filepath.Join(g.work, "agent-keys", "ci.key"), filepath.Join(g.work, "agent-keys", "other.key")
+	must(o.AddAgent("ci", ciPath))
+	must(o.AddAgent("other", otherPath))
 	for _, s := range secrets {
 		must(o.Set(s.path, s.value, s.opts))
 	}
@@ -133,7 +154,7 @@ func (g *gen) makeBasic() {
 	}
 	o.Close()
 
-	testOnly := []byte("# TEST-ONLY KEY of the agent-vault test vectors: never use it for anything else.\n")
+	ciFile, otherFile := fileBytes(ciPath), fileBytes(otherPath)
 	g.ci, err = vault.ParseKeyFile(ciFile, "ci.key")
 	must(err)
 	g.other, err = vault.ParseKeyFile(otherFile, "other.key")
@@ -156,6 +177,19 @@ func (g *gen) makeBasic() {
 	g.root, _, _ = g.readRoot(g.basic)
 	g.vaultID = g.root.VaultID
 	g.rootSHA = vault.Hash(fileBytes(filepath.Join(g.basic, "state", "root")))
+	shards := map[string]int{}
+	for _, s := range secrets {
+		shards[vault.ShardOf(s.path)]++
+	}
+	if len(shards) == len(secrets) || shards[apiKeyShard] != 1 {
+		panic("the base vault must have a shard with two entries and stripe/api-key alone in its shard")
+	}
+	// The not-found cases rely on these shards being absent, or present.
+	for p, present := range map[string]bool{"stripe/does-not-exist": false, "nosuchgroup/token": false, "stripe/restricted-key-129": true} {
+		if _, ok := g.root.Index[vault.ShardOf(p)]; ok != present {
+			panic("the shard of " + p + " is not as the cases say")
+		}
+	}
 }
 
 // copyVault copies a vault directory to vaults/<name>/.agent-vault in the stage and returns the copy.
@@ -197,17 +231,37 @@ func writeUnsigned(dir string, r *vault.Root, oldRaw, oldBody []byte) {
 	must(os.WriteFile(filepath.Join(dir, "state", "root"), append(jsonIndent(r), sigLine...), 0o644))
 }
 
-func readIndex(dir, group string) *vault.Index {
-	var ix vault.Index
-	must(json.Unmarshal(fileBytes(filepath.Join(dir, "state", "groups", group+".json")), &ix))
-	return &ix
+func shardPath(dir, id string) string { return filepath.Join(dir, "state", "index", id+".json") }
+
+// readShard reads an index shard the generator wrote.
+func readShard(dir, id string) *vault.Shard {
+	data := fileBytes(shardPath(dir, id))
+	var sh vault.Shard
+	must(json.Unmarshal(data, &sh))
+	if !bytes.Equal(jsonCompact(&sh), data) {
+		panic("shard " + id + " does not round-trip through vault.Shard")
+	}
+	return &sh
 }
 
-// writeIndex writes a group index and returns its hash.
-func writeIndex(dir, group string, ix *vault.Index) string {
-	b := jsonIndent(ix)
-	must(os.WriteFile(filepath.Join(dir, "state", "groups", group+".json"), b, 0o644))
-	return vault.Hash(b)
+// writeShard writes an index shard and vouches for it in r (hash, size and count).
+func writeShard(dir string, r *vault.Root, sh *vault.Shard) {
+	b := jsonCompact(sh)
+	must(os.WriteFile(shardPath(dir, sh.Shard), b, 0o644))
+	r.Index[sh.Shard] = vault.ShardRef{SHA256: vault.Hash(b), Size: int64(len(b)), Secrets: len(sh.Secrets)}
+}
+
+// editEntry changes the entry of path in its shard of dir with edit, writes the shard and vouches for it
+// in r.
+func editEntry(dir string, r *vault.Root, path string, edit func(e *vault.Entry)) {
+	sh := readShard(dir, vault.ShardOf(path))
+	e, ok := sh.Secrets[path]
+	if !ok {
+		panic("no entry for " + path)
+	}
+	edit(&e)
+	sh.Secrets[path] = e
+	writeShard(dir, r, sh)
 }
 
 func rel(dir, p string) string { return filepath.Join(dir, filepath.FromSlash(p)) }
@@ -232,284 +286,32 @@ func (g *gen) knownVaults(verifyKey string) map[string]string {
 	return map[string]string{"known_vaults": g.vaultID + " " + verifyKey + "\n"}
 }
 
-// cases builds the attack vaults and returns every case.
-func (g *gen) cases() []*Case {
-	var cs []*Case
-	add := func(c Case) {
-		if c.Home == nil {
-			c.Home = map[string]string{}
+// listing is what list must return on the basic vault for role ("" for the owner) in group ("" for every
+// group), worked out from the generator's own files rather than by the reader under test.
+func (g *gen) listing(role, group string) []vectors.Item {
+	out := []vectors.Item{}
+	for id := range g.root.Index {
+		for p, e := range readShard(g.basic, id).Secrets {
+			if group != "" && e.Group != group {
+				continue
+			}
+			members := g.root.Groups[e.Group].Members
+			agents := slices.Concat(members, e.ExtraAgents)
+			sort.Strings(agents)
+			agents = slices.Compact(agents)
+			if role != "" && !slices.Contains(agents, role) {
+				continue
+			}
+			it := vectors.Item{Name: p, Group: e.Group, Created: e.Created, Rotated: e.Rotated, Expires: e.Expires,
+				AuthorizedAgents: agents, AllowHosts: slices.Clone(e.AllowHosts)}
+			if it.AllowHosts == nil {
+				it.AllowHosts = []string{}
+			}
+			out = append(out, it)
 		}
-		cs = append(cs, &c)
 	}
-	ok := func(name, vaultName, key string, ownerKey bool, secret string, home map[string]string, desc string) {
-		add(Case{Name: name, Vault: vaultName, Key: key, OwnerKey: ownerKey, Secret: secret, Home: home,
-			ValueBase64: value(valueOf(secret)), Description: desc})
-	}
-	fail := func(name, vaultName, key string, ownerKey bool, secret string, home map[string]string, errKind, goMessage, desc string) {
-		add(Case{Name: name, Vault: vaultName, Key: key, OwnerKey: ownerKey, Secret: secret, Home: home,
-			Error: kind(errKind), Description: desc, GoMessage: goMessage})
-	}
-	ownerVerify := vault.FormatVerifyKey(g.ownerPub)
-	owner2Verify := vault.FormatVerifyKey(g.signer2.Public().(ed25519.PublicKey))
-	ix := readIndex(g.basic, "stripe")
-	apiKeyVersion := ix.Secrets["stripe/api-key"].Version
-
-	// Reading the untampered vault.
-	ok("owner reads a secret with the owner key", "basic", "owner.key", true, "stripe/api-key", nil,
-		"The owner key, also stored as <home>/owner.key, reads a secret: the Go reader anchors trust in the verify key derived from it; an SDK without that rule uses trust on first use.")
-	ok("owner reads a secret of a group without members", "basic", "owner.key", true, "ops/owner-only", nil,
-		"The owner is a recipient of every secret, also of a group no agent is a member of.")
-	ok("pinned agent reads a granted secret", "basic", "ci.key", false, "stripe/api-key", nil,
-		"Agent ci's key file pins the vault id and the owner verify key; ci is a member of group stripe.")
-	ok("pinned agent reads another secret of the group", "basic", "ci.key", false, "stripe/webhook-secret", nil,
-		"A second secret of the same group.")
-	ok("unpinned key is trusted on first use", "basic", "bare.key", false, "stripe/api-key", nil,
-		"bare.key is ci's identity without pins: the reader takes the vault id and verify key from config.yaml, records them in known_vaults, says so once, and returns the value.")
-	ok("unpinned key with the vault already in known_vaults", "basic", "bare.key", false, "stripe/api-key", g.knownVaults(ownerVerify),
-		"known_vaults already records this vault with its real verify key.")
-	ok("binary value with all 256 byte values", "basic", "ci.key", false, "bin/all-bytes", nil,
-		"The value is the bytes 0x00 to 0xff in order: a reader must return bytes, not text.")
-	ok("multi-line value", "basic", "ci.key", false, "text/multi-line", nil,
-		"The value mixes \\n and \\r\\n line endings, a tab, trailing spaces and an empty line; it is returned exactly.")
-	ok("non-ASCII UTF-8 value", "basic", "ci.key", false, "text/utf8", nil,
-		"Latin, Greek, Japanese and an emoji, in UTF-8.")
-	ok("empty value", "basic", "ci.key", false, "text/empty", nil,
-		"A secret whose value is empty: value_base64 is the empty string, not null.")
-	ok("secret placed in another group", "basic", "ci.key", false, "legacy/db-password", nil,
-		"legacy/db-password was stored with --group stripe: the root's placement puts it in group stripe, of which ci is a member.")
-	ok("extra agent reads a secret granted to it alone", "basic", "other.key", false, "misc/shared-token", nil,
-		"Agent other is in no group, but misc/shared-token lists it in extra_agents (set with --agent other).")
-	ok("high-water mark below the current version", "basic", "ci.key", false, "stripe/api-key",
-		g.marks(g.root.Version-1, strings.Repeat("0", 64), nil),
-		"The home saw an older version of this vault: a newer one is accepted.")
-	ok("high-water marks equal to the current state", "basic", "ci.key", false, "stripe/api-key",
-		g.marks(g.root.Version, g.rootSHA, map[string]uint64{"stripe/api-key": apiKeyVersion}),
-		"The home saw exactly this state and this secret version: no rollback, no fork.")
-	fail("pinned agent not granted the group", "basic", "other.key", false, "stripe/api-key", nil, "not_authorized", "is not granted",
-		"Agent other is neither a member of group stripe nor an extra agent of the secret.")
-	fail("pinned agent not granted a group without members", "basic", "ci.key", false, "ops/owner-only", nil, "not_authorized", "is not granted",
-		"Only the owner can read group ops.")
-	fail("member of another group reads an extra-agent secret", "basic", "ci.key", false, "misc/shared-token", nil, "not_authorized", "is not granted",
-		"misc/shared-token is readable by the owner and agent other only.")
-	fail("key unknown to the vault", "basic", "outsider.key", false, "stripe/api-key", nil, "not_authorized", "neither the owner nor an agent",
-		"outsider.key is neither the owner's nor an agent's key (trust on first use, then no role).")
-	fail("missing secret in an existing group", "basic", "ci.key", false, "stripe/does-not-exist", nil, "not_found", "no secret",
-		"The group index has no such entry and there are no files for it.")
-	fail("missing secret in a group that does not exist", "basic", "ci.key", false, "nosuchgroup/token", nil, "not_found", "no secret",
-		"The root has no such group and there are no files for it.")
-	fail("missing secret is not found before authorization", "basic", "other.key", false, "stripe/does-not-exist", nil, "not_found", "no secret",
-		"format.md 6.4: existence (step 4) is decided before authorization (step 5).")
-	fail("invalid secret path", "basic", "ci.key", false, "stripe/../api-key", nil, "usage", "invalid secret path",
-		"A path with a '..' segment typed by the user is a usage error.")
-
-	// The agent-vault home records trust: rollback, fork, trust on first use.
-	fail("rollback: the home saw a newer version", "basic", "ci.key", false, "stripe/api-key",
-		g.marks(g.root.Version+5, strings.Repeat("ab", 32), nil), "integrity", "rollback",
-		"The high-water mark of this vault is above the signed version: an older signed state was restored.")
-	fail("fork: the home saw another state with the same version", "basic", "ci.key", false, "stripe/api-key",
-		g.marks(g.root.Version, strings.Repeat("cd", 32), nil), "integrity", "fork",
-		"Same version, different root hash: two signed states claim the same version.")
-	fail("rollback of one secret", "basic", "ci.key", false, "stripe/api-key",
-		g.marks(g.root.Version, g.rootSHA, map[string]uint64{"stripe/api-key": apiKeyVersion + 1}), "integrity", "rollback",
-		"The vault-wide mark matches, but this secret was already seen at a higher version than its index entry.")
-	fail("trust on first use mismatch", "basic", "bare.key", false, "stripe/api-key", g.knownVaults(owner2Verify), "integrity", "trusted on first use",
-		"known_vaults records another verify key for this vault id; the unpinned key must not accept the published one.")
-
-	// One vault per attack class; each is the basic vault with one change.
-	v := g.attack("forged-ciphertext", func(dir string) {
-		rs := []age.Recipient{mustRecipient(g.root.Owner.Recipient), mustRecipient(g.ci.Recipient)}
-		var buf bytes.Buffer
-		w, err := age.Encrypt(&buf, rs...)
-		must(err)
-		_, err = w.Write([]byte("sk_test_vectors_FORGED_by_attacker"))
-		must(err)
-		must(w.Close())
-		must(os.WriteFile(rel(dir, "secrets/stripe/api-key.enc"), buf.Bytes(), 0o644))
-	})
-	fail("forged ciphertext", v, "ci.key", false, "stripe/api-key", nil, "integrity", "hash mismatch",
-		"secrets/stripe/api-key.enc was replaced by a valid age file of another value to the same recipients (owner and ci): it decrypts, but its hash is not the signed one.")
-	fail("forged ciphertext, read by the owner", v, "owner.key", true, "stripe/api-key", nil, "integrity", "hash mismatch",
-		"The owner is refused the forged file too.")
-
-	v = g.attack("swapped-ciphertexts", func(dir string) {
-		a, b := rel(dir, "secrets/stripe/api-key.enc"), rel(dir, "secrets/stripe/webhook-secret.enc")
-		ab, bb := fileBytes(a), fileBytes(b)
-		must(os.WriteFile(a, bb, 0o644))
-		must(os.WriteFile(b, ab, 0o644))
-	})
-	fail("swapped ciphertexts", v, "ci.key", false, "stripe/api-key", nil, "integrity", "hash mismatch",
-		"The .enc files of stripe/api-key and stripe/webhook-secret were swapped: both decrypt for ci, neither hash matches.")
-	fail("swapped ciphertexts, other secret", v, "ci.key", false, "stripe/webhook-secret", nil, "integrity", "hash mismatch",
-		"The other half of the swap.")
-
-	v = g.attack("policy-edited", func(dir string) {
-		r, raw, body := g.readRoot(dir)
-		grp := r.Groups["stripe"]
-		grp.Members = append(grp.Members, "other")
-		slices.Sort(grp.Members)
-		r.Groups["stripe"] = grp
-		writeUnsigned(dir, r, raw, body)
-	})
-	fail("policy edited without a signature", v, "other.key", false, "stripe/api-key", nil, "integrity", "signature does not verify",
-		"The root body was edited to add agent other to group stripe; the signature line was left as it was.")
-
-	v = g.attack("public-key-replaced", func(dir string) {
-		r, raw, body := g.readRoot(dir)
-		pub := []byte(g.outsider.Recipient + "\n")
-		a := r.Agents["ci"]
-		a.Recipient, a.PublicKeySHA256 = g.outsider.Recipient, vault.Hash(pub)
-		r.Agents["ci"] = a
-		must(os.WriteFile(rel(dir, "agents/ci/public.key"), pub, 0o644))
-		writeUnsigned(dir, r, raw, body)
-	})
-	fail("agent public key replaced, read by the attacker", v, "outsider.key", false, "stripe/api-key", nil, "integrity", "signature does not verify",
-		"Agent ci's recipient in the root (and agents/ci/public.key) was replaced by the outsider's; the signature was left as it was.")
-	fail("agent public key replaced, read by the agent", v, "ci.key", false, "stripe/api-key", nil, "integrity", "signature does not verify",
-		"The real agent is refused too: the state is not signed.")
-
-	v = g.attack("index-edited", func(dir string) {
-		ix := readIndex(dir, "stripe")
-		e := ix.Secrets["stripe/api-key"]
-		e.ExtraAgents = append(e.ExtraAgents, "other")
-		ix.Secrets["stripe/api-key"] = e
-		writeIndex(dir, "stripe", ix)
-	})
-	fail("group index edited", v, "other.key", false, "stripe/api-key", nil, "integrity", "stripe.json does not match",
-		"state/groups/stripe.json was edited to list agent other in extra_agents; the root's index_sha256 no longer matches.")
-
-	v = g.attack("missing-ciphertext", func(dir string) {
-		must(os.Remove(rel(dir, "secrets/stripe/api-key.enc")))
-	})
-	fail("ciphertext missing", v, "ci.key", false, "stripe/api-key", nil, "integrity", "missing",
-		"The index vouches for secrets/stripe/api-key.enc, which was deleted.")
-
-	v = g.attack("root-unsigned", func(dir string) {
-		_, _, body := g.readRoot(dir)
-		must(os.WriteFile(rel(dir, "state/root"), body, 0o644))
-	})
-	fail("root without a signature line", v, "ci.key", false, "stripe/api-key", nil, "integrity", "signature",
-		"state/root holds its JSON body only.")
-
-	v = g.attack("root-signature-crlf", func(dir string) {
-		raw := fileBytes(rel(dir, "state/root"))
-		must(os.WriteFile(rel(dir, "state/root"), append(raw[:len(raw)-1], '\r', '\n'), 0o644))
-	})
-	fail("root signature line ending in CRLF", v, "ci.key", false, "stripe/api-key", nil, "integrity", "malformed signature",
-		"The signature line ends in \\r\\n: the signature is valid, but the line is not \"signature: ed25519 \" base64 \"\\n\" (format.md section 4); a lenient base64 decoder would accept it, and the root's hash would differ from the signed file's.")
-
-	v = g.attack("other-vault-state", func(dir string) {
-		other := g.otherVault()
-		for _, d := range []string{"state", "secrets", "agents"} {
-			must(os.RemoveAll(rel(dir, d)))
-			must(os.MkdirAll(rel(dir, d), 0o755))
-			must(copyTree(rel(other, d), rel(dir, d)))
-		}
-		must(os.WriteFile(rel(dir, "manifest.yaml"), fileBytes(rel(other, "manifest.yaml")), 0o644))
-	})
-	fail("state from another vault of the same owner", v, "ci.key", false, "stripe/api-key", nil, "integrity", "belongs to vault",
-		"The root, indexes, agents and secrets of another vault signed by the same owner key were copied in: the signature verifies, the vault id is not the pinned one.")
-
-	v = g.attack("unsigned-secret", func(dir string) {
-		for _, p := range []string{"stripe/planted", "planted/token"} {
-			must(os.MkdirAll(filepath.Dir(rel(dir, "secrets/"+p)), 0o755))
-			must(os.WriteFile(rel(dir, "secrets/"+p+".enc"), fileBytes(rel(dir, "secrets/stripe/api-key.enc")), 0o644))
-			must(os.WriteFile(rel(dir, "secrets/"+p+".meta"), []byte(fmt.Sprintf(
-				"name: %q\ngroup: %q\ncreated: \"2026-11-29T13:50:00Z\"\nrotated: \"2026-11-29T13:50:00Z\"\nauthorized_agents: [\"ci\"]\n",
-				p, vault.DefaultGroup(p))), 0o644))
-		}
-	})
-	fail("unsigned secret in a signed group", v, "ci.key", false, "stripe/planted", nil, "integrity", "unsigned secret",
-		"secrets/stripe/planted.enc and .meta were added without an index entry: an unsigned secret, not a missing one.")
-	fail("unsigned secret in an unsigned group", v, "ci.key", false, "planted/token", nil, "integrity", "unsigned secret",
-		"secrets/planted/token.enc and .meta were added; the root has no group planted.")
-
-	v = g.attack("bad-group-name", func(dir string) {
-		r, raw, _ := g.readRoot(dir)
-		r.Groups["../x"] = r.Groups["stripe"]
-		g.resign(dir, r, raw, g.signer)
-	})
-	fail("bad group name in the signed root", v, "ci.key", false, "stripe/api-key", nil, "integrity", "bad group name",
-		"A validly signed root names a group \"../x\": only the name rule catches it.")
-
-	v = g.attack("bad-agent-name", func(dir string) {
-		r, raw, _ := g.readRoot(dir)
-		r.Agents["evil agent"] = r.Agents["other"]
-		g.resign(dir, r, raw, g.signer)
-	})
-	fail("bad agent name in the signed root", v, "ci.key", false, "stripe/api-key", nil, "integrity", "bad agent name",
-		"A validly signed root names an agent \"evil agent\" (a space): only the name rule catches it.")
-
-	v = g.attack("bad-placement", func(dir string) {
-		r, raw, _ := g.readRoot(dir)
-		r.Placement["../legacy/x"] = "stripe"
-		g.resign(dir, r, raw, g.signer)
-	})
-	fail("bad secret path in the signed placement", v, "ci.key", false, "stripe/api-key", nil, "integrity", "bad placement",
-		"A validly signed root places a secret \"../legacy/x\": only the name rule catches it.")
-
-	v = g.attack("bad-secret-name", func(dir string) {
-		r, raw, _ := g.readRoot(dir)
-		ix := readIndex(dir, "stripe")
-		ix.Secrets["stripe/../x"] = ix.Secrets["stripe/api-key"]
-		grp := r.Groups["stripe"]
-		grp.IndexSHA256, grp.Secrets = writeIndex(dir, "stripe", ix), len(ix.Secrets)
-		r.Groups["stripe"] = grp
-		g.resign(dir, r, raw, g.signer)
-	})
-	fail("bad secret name in a signed group index", v, "ci.key", false, "stripe/api-key", nil, "integrity", "bad secret name",
-		"The stripe index, vouched for by a validly signed root, has an entry \"stripe/../x\": only the name rule catches it.")
-
-	v = g.attack("oversized-config", func(dir string) {
-		r, raw, _ := g.readRoot(dir)
-		cfg := fileBytes(rel(dir, "config.yaml"))
-		pad := strings.Repeat("# padding: a YAML comment line of sixty-four bytes in total ....\n", (vault.LimitOther/64)+16)
-		cfg = append(cfg, pad...)
-		must(os.WriteFile(rel(dir, "config.yaml"), cfg, 0o644))
-		r.Files["config.yaml"] = vault.Hash(cfg)
-		g.resign(dir, r, raw, g.signer)
-	})
-	fail("oversized file", v, "bare.key", false, "stripe/api-key", nil, "integrity", "limit",
-		"config.yaml is over the 64 KiB limit of 'any other file' (valid YAML, its hash vouched for by a validly signed root); an unpinned reader must read it and refuses it by size. (A reader's get reads no .meta, and an .enc over 2 MiB would bloat the repository.)")
-
-	v = g.attack("symlink-file", func(dir string) {
-		enc := rel(dir, "secrets/stripe/api-key.enc")
-		must(os.WriteFile(filepath.Join(filepath.Dir(dir), "outside.enc"), fileBytes(enc), 0o644))
-		must(os.Remove(enc))
-		must(os.Symlink("../../../outside.enc", enc))
-	})
-	fail("symbolic link to a file", v, "ci.key", false, "stripe/api-key", nil, "integrity", "symbolic link",
-		"secrets/stripe/api-key.enc is a symbolic link to a file with the very bytes the index vouches for (vaults/symlink-file/outside.enc). Git keeps the link; copy the vault preserving links, or read it in place.")
-
-	v = g.attack("symlink-dir", func(dir string) {
-		sec := rel(dir, "secrets/stripe")
-		target := filepath.Join(filepath.Dir(dir), "stripe-real")
-		must(os.MkdirAll(target, 0o755))
-		must(copyTree(sec, target))
-		must(os.RemoveAll(sec))
-		must(os.Symlink("../../stripe-real", sec))
-	})
-	fail("symbolic link to a directory", v, "ci.key", false, "stripe/api-key", nil, "integrity", "not a directory",
-		"secrets/stripe is a symbolic link to a directory holding the same files (vaults/symlink-dir/stripe-real).")
-
-	v = g.attack("resigned-by-other-owner", func(dir string) {
-		r, raw, _ := g.readRoot(dir)
-		verify2 := vault.FormatVerifyKey(g.signer2.Public().(ed25519.PublicKey))
-		cfg := bytes.Replace(fileBytes(rel(dir, "config.yaml")), []byte(ownerVerify), []byte(verify2), 1)
-		pub := []byte(g.owner2.Recipient().String() + "\n")
-		must(os.WriteFile(rel(dir, "config.yaml"), cfg, 0o644))
-		must(os.WriteFile(rel(dir, "owner.pub"), pub, 0o644))
-		r.Files["config.yaml"], r.Files["owner.pub"] = vault.Hash(cfg), vault.Hash(pub)
-		r.Owner = vault.RootOwner{Recipient: g.owner2.Recipient().String(), VerifyKey: verify2}
-		g.resign(dir, r, raw, g.signer2)
-	})
-	fail("pinned key against a vault re-signed by another owner", v, "ci.key", false, "stripe/api-key", nil, "integrity", "signature does not verify",
-		"Someone re-signed the vault with their own owner key (root, config.yaml and owner.pub changed consistently): the pinned verify key refuses it.")
-	fail("owner key against a vault re-signed by another owner", v, "owner.key", true, "stripe/api-key", nil, "integrity", "not signed by this owner key",
-		"The owner's own key refuses a vault that another key signed.")
-	fail("known vault re-signed by another owner", v, "bare.key", false, "stripe/api-key", g.knownVaults(ownerVerify), "integrity", "trusted on first use",
-		"An unpinned key that trusted the real owner key on first use refuses the new one.")
-
-	return cs
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 func mustRecipient(s string) *age.X25519Recipient {
@@ -518,19 +320,177 @@ func mustRecipient(s string) *age.X25519Recipient {
 	return r
 }
 
+func encryptTo(value []byte, recipients ...string) []byte {
+	var rs []age.Recipient
+	for _, r := range recipients {
+		rs = append(rs, mustRecipient(r))
+	}
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, rs...)
+	must(err)
+	_, err = w.Write(value)
+	must(err)
+	must(w.Close())
+	return buf.Bytes()
+}
+
 // otherVault makes a second vault owned by the same owner key, with its own agent ci and a secret at
 // the same path, and returns its directory (outside the stage).
 func (g *gen) otherVault() string {
-	top := filepath.Join(g.work, "other-vault")
-	v, err := vault.Init(top, g.owner)
-	must(err)
+	v := vault.New(filepath.Join(g.work, "other-vault"))
+	must(v.Init(g.owner))
 	o, err := v.OpenOwner(g.owner)
 	must(err)
 	defer o.Close()
-	_, err = o.AddAgent("ci")
-	must(err)
+	must(o.AddAgent("ci", filepath.Join(g.work, "agent-keys", "other-vault-ci.key")))
 	must(o.Set("stripe/api-key", []byte("sk_test_vectors_of_ANOTHER_vault"), vault.SetOptions{}))
 	_, _, err = o.Grant("ci", "stripe")
 	must(err)
 	return v.Dir
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// caseSet collects the cases.
+type caseSet struct{ cs []*Case }
+
+func (c *caseSet) add(x Case) {
+	if x.Home == nil {
+		x.Home = map[string]string{}
+	}
+	c.cs = append(c.cs, &x)
+}
+
+// ok: a get that returns the secret's value.
+func (c *caseSet) ok(name, vaultName, key string, ownerKey bool, secret string, home map[string]string, desc string) {
+	c.add(Case{Name: name, Vault: vaultName, Key: key, OwnerKey: ownerKey, Secret: &secret, Home: home,
+		ValueBase64: value(valueOf(secret)), Description: desc})
+}
+
+// fail: a get that fails with errKind; goMessage is part of the Go reader's message (the rule that fired).
+func (c *caseSet) fail(name, vaultName, key string, ownerKey bool, secret string, home map[string]string, errKind, goMessage, desc string) {
+	c.add(Case{Name: name, Vault: vaultName, Key: key, OwnerKey: ownerKey, Secret: &secret, Home: home,
+		Error: kind(errKind), Description: desc, GoMessage: goMessage})
+}
+
+// list: a listing of grp (nil: every group) that returns want.
+func (c *caseSet) list(name, vaultName, key string, ownerKey bool, grp *string, home map[string]string, want []vectors.Item, desc string) {
+	c.add(Case{Name: name, Op: vectors.OpList, Vault: vaultName, Key: key, OwnerKey: ownerKey, ListGroup: grp, Home: home,
+		List: want, Description: desc})
+}
+
+// listFail: a listing that fails with errKind.
+func (c *caseSet) listFail(name, vaultName, key string, ownerKey bool, grp *string, home map[string]string, errKind, goMessage, desc string) {
+	c.add(Case{Name: name, Op: vectors.OpList, Vault: vaultName, Key: key, OwnerKey: ownerKey, ListGroup: grp, Home: home,
+		Error: kind(errKind), Description: desc, GoMessage: goMessage})
+}
+
+func group(s string) *string { return &s }
+
+// all is the list_group of a listing of every group.
+var all *string
+
+// cases builds the attack vaults and returns every case.
+func (g *gen) cases() []*Case {
+	c := &caseSet{}
+	ownerVerify := vault.FormatVerifyKey(g.ownerPub)
+	owner2Verify := vault.FormatVerifyKey(g.signer2.Public().(ed25519.PublicKey))
+	apiKeyVersion := readShard(g.basic, apiKeyShard).Secrets["stripe/api-key"].Version
+
+	// Reading the untampered vault.
+	c.ok("owner reads a secret with the owner key", "basic", "owner.key", true, "stripe/api-key", nil,
+		"The owner key, also stored as <home>/owner.key, reads a secret: the Go reader anchors trust in the verify key derived from it; an SDK without that rule uses trust on first use.")
+	c.ok("owner reads a secret of a group without members", "basic", "owner.key", true, "ops/owner-only", nil,
+		"The owner is a recipient of every secret, also of a group no agent is a member of.")
+	c.ok("owner reads a secret that shares its shard with another group's", "basic", "owner.key", true, "ops/client-secret", nil,
+		"ops/client-secret (group ops) and legacy/db-password (group stripe) are both in index shard 27.")
+	c.ok("pinned agent reads a granted secret", "basic", "ci.key", false, "stripe/api-key", nil,
+		"Agent ci's key file pins the vault id and the owner verify key; ci is a member of group stripe.")
+	c.ok("pinned agent reads another secret of the group", "basic", "ci.key", false, "stripe/webhook-secret", nil,
+		"A second secret of the same group; it has an expiry (far in the future), which does not stop a read.")
+	c.ok("pinned agent reads a secret from a shard with two entries", "basic", "ci.key", false, "stripe/test-key", nil,
+		"stripe/test-key and bin/all-bytes are both in index shard f6: the reader picks the entry of the path it reads.")
+	c.ok("unpinned key is trusted on first use", "basic", "bare.key", false, "stripe/api-key", nil,
+		"bare.key is ci's identity without pins: the reader takes the vault id and verify key from config.yaml, records them in known_vaults, says so once, and returns the value.")
+	c.ok("unpinned key with the vault already in known_vaults", "basic", "bare.key", false, "stripe/api-key", g.knownVaults(ownerVerify),
+		"known_vaults already records this vault with its real verify key.")
+	c.ok("binary value with all 256 byte values", "basic", "ci.key", false, "bin/all-bytes", nil,
+		"The value is the bytes 0x00 to 0xff in order: a reader must return bytes, not text.")
+	c.ok("multi-line value", "basic", "ci.key", false, "text/multi-line", nil,
+		"The value mixes \\n and \\r\\n line endings, a tab, trailing spaces and an empty line; it is returned exactly.")
+	c.ok("non-ASCII UTF-8 value", "basic", "ci.key", false, "text/utf8", nil,
+		"Latin, Greek, Japanese and an emoji, in UTF-8.")
+	c.ok("empty value", "basic", "ci.key", false, "text/empty", nil,
+		"A secret whose value is empty: value_base64 is the empty string, not null.")
+	c.ok("secret placed in another group", "basic", "ci.key", false, "legacy/db-password", nil,
+		"legacy/db-password was stored with --group stripe: its index entry names group stripe, of which ci is a member. Readers take the group from the entry, never from the path.")
+	c.ok("extra agent reads a secret granted to it alone", "basic", "other.key", false, "misc/shared-token", nil,
+		"Agent other is in no group, but the entry of misc/shared-token lists it in extra_agents (set with --agent other).")
+	c.ok("high-water mark below the current version", "basic", "ci.key", false, "stripe/api-key",
+		g.marks(g.root.Version-1, strings.Repeat("0", 64), nil),
+		"The home saw an older version of this vault: a newer one is accepted.")
+	c.ok("high-water marks equal to the current state", "basic", "ci.key", false, "stripe/api-key",
+		g.marks(g.root.Version, g.rootSHA, map[string]uint64{"stripe/api-key": apiKeyVersion}),
+		"The home saw exactly this state and this secret version: no rollback, no fork.")
+	c.fail("pinned agent not granted the group", "basic", "other.key", false, "stripe/api-key", nil, "not_authorized", "is not granted",
+		"Agent other is neither a member of group stripe nor an extra agent of the secret.")
+	c.fail("pinned agent not granted a group without members", "basic", "ci.key", false, "ops/owner-only", nil, "not_authorized", "is not granted",
+		"Only the owner can read group ops.")
+	c.fail("pinned agent not granted a secret that shares its shard with a granted one", "basic", "ci.key", false, "ops/client-secret", nil, "not_authorized", "is not granted",
+		"ops/client-secret shares index shard 27 with legacy/db-password, which ci can read; the entry's group (ops) decides.")
+	c.fail("member of another group reads an extra-agent secret", "basic", "ci.key", false, "misc/shared-token", nil, "not_authorized", "is not granted",
+		"misc/shared-token is readable by the owner and agent other only.")
+	c.fail("key unknown to the vault", "basic", "outsider.key", false, "stripe/api-key", nil, "not_authorized", "neither the owner nor an agent",
+		"outsider.key is neither the owner's nor an agent's key (trust on first use, then no role).")
+	c.fail("missing secret in an existing group", "basic", "ci.key", false, "stripe/does-not-exist", nil, "not_found", "no secret",
+		"No index entry and no files for this path (its shard is absent from the root).")
+	c.fail("missing secret in an existing shard", "basic", "ci.key", false, "stripe/restricted-key-129", nil, "not_found", "no secret",
+		"The path's shard (27) exists and holds other secrets, but no entry for this path, and there are no files for it.")
+	c.fail("missing secret in a group that does not exist", "basic", "ci.key", false, "nosuchgroup/token", nil, "not_found", "no secret",
+		"The root has no such group and there are no files for it.")
+	c.fail("missing secret is not found before authorization", "basic", "other.key", false, "stripe/does-not-exist", nil, "not_found", "no secret",
+		"format.md 6.5: existence (step 4) is decided before authorization (step 5).")
+	c.fail("invalid secret path", "basic", "ci.key", false, "stripe/../api-key", nil, "usage", "invalid secret path",
+		"A path with a '..' segment typed by the user is a usage error.")
+
+	// The agent-vault home records trust: rollback, fork, trust on first use.
+	c.fail("rollback: the home saw a newer version", "basic", "ci.key", false, "stripe/api-key",
+		g.marks(g.root.Version+5, strings.Repeat("ab", 32), nil), "integrity", "rollback",
+		"The high-water mark of this vault is above the signed version: an older signed state was restored.")
+	c.fail("fork: the home saw another state with the same version", "basic", "ci.key", false, "stripe/api-key",
+		g.marks(g.root.Version, strings.Repeat("cd", 32), nil), "integrity", "fork",
+		"Same version, different root hash: two signed states claim the same version.")
+	c.fail("rollback of one secret", "basic", "ci.key", false, "stripe/api-key",
+		g.marks(g.root.Version, g.rootSHA, map[string]uint64{"stripe/api-key": apiKeyVersion + 1}), "integrity", "rollback",
+		"The vault-wide mark matches, but this secret was already seen at a higher version than its index entry.")
+	c.fail("trust on first use mismatch", "basic", "bare.key", false, "stripe/api-key", g.knownVaults(owner2Verify), "integrity", "trusted on first use",
+		"known_vaults records another verify key for this vault id; the unpinned key must not accept the published one.")
+
+	// Listing the untampered vault.
+	c.list("owner lists every secret", "basic", "owner.key", true, all, nil, g.listing("", ""),
+		"The owner sees every secret, with the metadata of its index entry: group (from the entry), times, expires (\"\" for none), authorized agents (members of the group and extra agents, sorted, without the owner) and allowed hosts.")
+	c.list("pinned agent lists what it can read", "basic", "ci.key", false, all, nil, g.listing("ci", ""),
+		"Agent ci sees the secrets of its groups (stripe, bin, text), including legacy/db-password placed in stripe; not ops/* or misc/shared-token.")
+	c.list("extra agent lists the secret granted to it alone", "basic", "other.key", false, all, nil, g.listing("other", ""),
+		"Agent other is in no group; it sees misc/shared-token, of which it is an extra agent, and nothing else.")
+	c.list("agent lists one group", "basic", "ci.key", false, group("stripe"), nil, g.listing("ci", "stripe"),
+		"Group stripe: its entries name it, including legacy/db-password, whose path starts with legacy.")
+	c.list("agent lists a group it is not a member of", "basic", "ci.key", false, group("ops"), nil, g.listing("ci", "ops"),
+		"Group ops exists but ci reads none of its secrets: an empty list, not an error.")
+	c.list("unpinned key lists on first use", "basic", "bare.key", false, group("text"), nil, g.listing("ci", "text"),
+		"Trust on first use applies to listing as to get: recorded in known_vaults and said once.")
+	c.list("listing ignores per-secret marks", "basic", "ci.key", false, group("stripe"),
+		g.marks(g.root.Version, g.rootSHA, map[string]uint64{"stripe/api-key": apiKeyVersion + 1}), g.listing("ci", "stripe"),
+		"format.md 6.7: per-secret marks are applied by reads of a value, not by listing; the vault-wide mark matches.")
+	c.listFail("list of a group that does not exist", "basic", "ci.key", false, group("nosuchgroup"), nil, "not_found", "no group",
+		"The root has no group nosuchgroup.")
+	c.listFail("list of an invalid group name", "basic", "ci.key", false, group("../x"), nil, "usage", "group",
+		"A group name typed by the user that breaks the name rules is a usage error.")
+	c.listFail("list by a key unknown to the vault", "basic", "outsider.key", false, all, nil, "not_authorized", "neither the owner nor an agent",
+		"outsider.key is neither the owner's nor an agent's key.")
+	c.listFail("list after a rollback", "basic", "ci.key", false, all, g.marks(g.root.Version+5, strings.Repeat("ab", 32), nil), "integrity", "rollback",
+		"The vault-wide high-water mark applies to listing.")
+
+	g.attackCases(c)
+	return c.cs
 }

@@ -61,7 +61,7 @@ func run(out string) error {
 	if err != nil {
 		return err
 	}
-	exp := &Expected{Format: 1, Cases: cases}
+	exp := &Expected{Format: vectors.Format, Cases: cases}
 	var js bytes.Buffer
 	enc := json.NewEncoder(&js)
 	enc.SetEscapeHTML(false)
@@ -134,17 +134,22 @@ func selfCheck(stage string, cases []*Case) error {
 			return fmt.Errorf("two cases named %q", c.Name)
 		}
 		seen[c.Name] = true
-		val, err := runCase(stage, c)
+		if err := c.Check(); err != nil {
+			return err
+		}
+		val, list, err := runCase(stage, c)
 		switch {
-		case c.ValueBase64 != nil:
-			if err != nil {
-				return fmt.Errorf("case %q: want a value, got %v", c.Name, err)
-			}
-			if base64.StdEncoding.EncodeToString(val) != *c.ValueBase64 {
-				return fmt.Errorf("case %q: wrong value", c.Name)
-			}
+		case c.Error == nil && err != nil:
+			return fmt.Errorf("case %q: want success, got %v", c.Name, err)
+		case c.ValueBase64 != nil && base64.StdEncoding.EncodeToString(val) != *c.ValueBase64:
+			return fmt.Errorf("case %q: wrong value", c.Name)
+		case c.List != nil && !vectors.SameList(list, c.List):
+			got, _ := json.Marshal(list)
+			want, _ := json.Marshal(c.List)
+			return fmt.Errorf("case %q: wrong list:\n got %s\nwant %s", c.Name, got, want)
+		case c.Error == nil:
 		case err == nil:
-			return fmt.Errorf("case %q: want error %s, got a value", c.Name, *c.Error)
+			return fmt.Errorf("case %q: want error %s, got success", c.Name, *c.Error)
 		case vault.KindOf(err).String() != *c.Error:
 			return fmt.Errorf("case %q: want error %s, got %s: %v", c.Name, *c.Error, vault.KindOf(err), err)
 		case c.GoMessage != "" && !strings.Contains(err.Error(), c.GoMessage):
@@ -154,53 +159,91 @@ func selfCheck(stage string, cases []*Case) error {
 	return nil
 }
 
-func runCase(stage string, c *Case) ([]byte, error) {
+// withHome runs fn with AGENT_VAULT_HOME set to a fresh directory, which it removes afterwards.
+func withHome(fn func(home string) error) error {
 	home, err := os.MkdirTemp("", "vectorgen-home-")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer os.RemoveAll(home)
 	restore := setEnv(map[string]string{"AGENT_VAULT_HOME": home, "AGENT_VAULT_KEY": ""})
 	defer restore()
-	for rel, content := range c.Home {
-		p := filepath.Join(home, filepath.FromSlash(rel))
-		if err := vault.MkdirPrivate(filepath.Dir(p)); err != nil {
-			return nil, err
+	return fn(home)
+}
+
+// runCase runs one case in a fresh home and returns what the reader returned: a value for a get, a
+// listing for a list.
+func runCase(stage string, c *Case) (val []byte, list []vectors.Item, err error) {
+	herr := withHome(func(home string) error {
+		for rel, content := range c.Home {
+			p := filepath.Join(home, filepath.FromSlash(rel))
+			if err := vault.MkdirPrivate(filepath.Dir(p)); err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				return err
+			}
 		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			return nil, err
+		if c.OwnerKey {
+			data, err := os.ReadFile(filepath.Join(stage, "keys", "owner.key"))
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(home, "owner.key"), data, 0o600); err != nil {
+				return err
+			}
 		}
-	}
-	if c.OwnerKey {
-		data, err := os.ReadFile(filepath.Join(stage, "keys", "owner.key"))
-		if err != nil {
-			return nil, err
+		keyData, rerr := os.ReadFile(filepath.Join(stage, "keys", c.Key))
+		if rerr != nil {
+			return rerr
 		}
-		if err := os.WriteFile(filepath.Join(home, "owner.key"), data, 0o600); err != nil {
-			return nil, err
+		keyPath := filepath.Join(home, "case.key")
+		if err := os.WriteFile(keyPath, keyData, 0o600); err != nil {
+			return err
 		}
+		val, list, err = read(filepath.Join(stage, "vaults", c.Vault), keyPath, c)
+		return nil
+	})
+	if herr != nil {
+		return nil, nil, herr
 	}
-	keyData, err := os.ReadFile(filepath.Join(stage, "keys", c.Key))
-	if err != nil {
-		return nil, err
-	}
-	keyPath := filepath.Join(home, "case.key")
-	if err := os.WriteFile(keyPath, keyData, 0o600); err != nil {
-		return nil, err
-	}
+	return val, list, err
+}
+
+// read runs the case's operation with the Go reader.
+func read(dir, keyPath string, c *Case) ([]byte, []vectors.Item, error) {
 	key, err := vault.ResolveKey(keyPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	v, err := vault.Find(filepath.Join(stage, "vaults", c.Vault))
+	if key.IsOwner != c.OwnerKey {
+		return nil, nil, fmt.Errorf("owner_key is %v but the Go reader says IsOwner=%v", c.OwnerKey, key.IsOwner)
+	}
+	v, err := vault.Find(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := v.Open(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.Get(c.Secret)
+	if c.Op == vectors.OpGet {
+		val, err := s.Get(*c.Secret)
+		return val, nil, err
+	}
+	group := ""
+	if c.ListGroup != nil {
+		group = *c.ListGroup
+	}
+	infos, err := s.List(group)
+	if err != nil {
+		return nil, nil, err
+	}
+	list := []vectors.Item{}
+	for _, in := range infos {
+		list = append(list, vectors.NewItem(in.Name, in.Group, in.Created, in.Rotated, in.Expires, in.AuthorizedAgents, in.AllowHosts))
+	}
+	return nil, list, nil
 }
 
 // setEnv sets environment variables and returns a function that restores them.
@@ -241,6 +284,13 @@ func fileBytes(p string) []byte {
 // jsonIndent encodes v as the vault package does (two-space indent, final newline).
 func jsonIndent(v any) []byte {
 	b, err := json.MarshalIndent(v, "", "  ")
+	must(err)
+	return append(b, '\n')
+}
+
+// jsonCompact encodes v as the vault package encodes index shards (no indentation, final newline).
+func jsonCompact(v any) []byte {
+	b, err := json.Marshal(v)
 	must(err)
 	return append(b, '\n')
 }

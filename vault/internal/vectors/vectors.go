@@ -8,17 +8,33 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Format is the on-disk format the vectors hold (expected.json "format").
+const Format = 2
+
+// Operations a case runs.
+const (
+	OpGet  = ""     // absent "op": read the value of Secret
+	OpList = "list" // list the secrets the key can read, in ListGroup when it is not null
 )
 
 // Case is one entry of expected.json.
 type Case struct {
-	Name        string            `json:"name"`
-	Vault       string            `json:"vault"`
-	Key         string            `json:"key"`
-	OwnerKey    bool              `json:"owner_key"`
-	Secret      string            `json:"secret"`
+	Name     string  `json:"name"`
+	Op       string  `json:"op,omitempty"`
+	Vault    string  `json:"vault"`
+	Key      string  `json:"key"`
+	OwnerKey bool    `json:"owner_key"`
+	Secret   *string `json:"secret"`
+	// ListGroup is the group a list case lists, nil for every group. Written as null in list cases and
+	// left out of get cases.
+	ListGroup   *string           `json:"list_group"`
 	Home        map[string]string `json:"home"`
 	ValueBase64 *string           `json:"value_base64"`
+	List        []Item            `json:"list"`
 	Error       *string           `json:"error"`
 	Description string            `json:"description"`
 
@@ -26,6 +42,115 @@ type Case struct {
 	// is about is the one that fired (and not some other check further up). The generator checks it; it
 	// is not written to expected.json.
 	GoMessage string `json:"-"`
+}
+
+// Item is one secret of a list case's expected listing.
+type Item struct {
+	Name             string   `json:"name"`
+	Group            string   `json:"group"`
+	Created          string   `json:"created"`
+	Rotated          string   `json:"rotated"`
+	Expires          string   `json:"expires"` // "" when the secret does not expire
+	AuthorizedAgents []string `json:"authorized_agents"`
+	AllowHosts       []string `json:"allow_hosts"`
+}
+
+// NewItem builds an Item from a reader's listing, writing times as the format does (RFC 3339, UTC,
+// seconds) and nil lists as empty ones.
+func NewItem(name, group string, created, rotated time.Time, expires *time.Time, agents, hosts []string) Item {
+	it := Item{Name: name, Group: group, Created: fmtTime(created), Rotated: fmtTime(rotated),
+		AuthorizedAgents: orEmpty(agents), AllowHosts: orEmpty(hosts)}
+	if expires != nil {
+		it.Expires = fmtTime(*expires)
+	}
+	return it
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func orEmpty(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return slices.Clone(xs)
+}
+
+// SameList reports whether two listings are equal, item by item and in order.
+func SameList(a, b []Item) bool {
+	return slices.EqualFunc(a, b, func(x, y Item) bool {
+		return x.Name == y.Name && x.Group == y.Group && x.Created == y.Created && x.Rotated == y.Rotated &&
+			x.Expires == y.Expires && slices.Equal(x.AuthorizedAgents, y.AuthorizedAgents) && slices.Equal(x.AllowHosts, y.AllowHosts)
+	})
+}
+
+// MarshalJSON writes a get case without list fields and a list case without value_base64, with "secret"
+// and "list_group" present (null where they do not apply).
+func (c *Case) MarshalJSON() ([]byte, error) {
+	if c.Op == OpGet {
+		return json.Marshal(struct {
+			Name        string            `json:"name"`
+			Vault       string            `json:"vault"`
+			Key         string            `json:"key"`
+			OwnerKey    bool              `json:"owner_key"`
+			Secret      *string           `json:"secret"`
+			Home        map[string]string `json:"home"`
+			ValueBase64 *string           `json:"value_base64"`
+			Error       *string           `json:"error"`
+			Description string            `json:"description"`
+		}{c.Name, c.Vault, c.Key, c.OwnerKey, c.Secret, c.Home, c.ValueBase64, c.Error, c.Description})
+	}
+	return json.Marshal(struct {
+		Name        string            `json:"name"`
+		Op          string            `json:"op"`
+		Vault       string            `json:"vault"`
+		Key         string            `json:"key"`
+		OwnerKey    bool              `json:"owner_key"`
+		Secret      *string           `json:"secret"`
+		ListGroup   *string           `json:"list_group"`
+		Home        map[string]string `json:"home"`
+		List        []Item            `json:"list"`
+		Error       *string           `json:"error"`
+		Description string            `json:"description"`
+	}{c.Name, c.Op, c.Vault, c.Key, c.OwnerKey, c.Secret, c.ListGroup, c.Home, c.List, c.Error, c.Description})
+}
+
+// Check reports what is wrong with the shape of a case.
+func (c *Case) Check() error {
+	if c.Home == nil {
+		return fmt.Errorf("case %q: home is missing", c.Name)
+	}
+	switch c.Op {
+	case OpGet:
+		if c.Secret == nil || c.ListGroup != nil || c.List != nil {
+			return fmt.Errorf("case %q: a get case has a secret and no list_group or list", c.Name)
+		}
+		if (c.ValueBase64 == nil) == (c.Error == nil) {
+			return fmt.Errorf("case %q: exactly one of value_base64 and error must be set", c.Name)
+		}
+	case OpList:
+		if c.Secret != nil || c.ValueBase64 != nil {
+			return fmt.Errorf("case %q: a list case has no secret and no value_base64", c.Name)
+		}
+		if (c.List == nil) == (c.Error == nil) {
+			return fmt.Errorf("case %q: exactly one of list and error must be set", c.Name)
+		}
+		if !slices.IsSortedFunc(c.List, func(a, b Item) int { return cmpString(a.Name, b.Name) }) {
+			return fmt.Errorf("case %q: the list is not sorted by name", c.Name)
+		}
+	default:
+		return fmt.Errorf("case %q: unknown op %q", c.Name, c.Op)
+	}
+	return nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // Expected is expected.json.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -336,7 +337,85 @@ func (g *gen) attackCases(c *caseSet) {
 		"The agent's listing is the basic vault's too.")
 
 	g.shardCountCases(c)
+	g.moreRootAndShardCases(c)
 	g.format1Cases(c)
+}
+
+// moreRootAndShardCases: a missing root, shards that do not belong where the root puts them, recipients
+// and formats a reader must refuse, and fields it must ignore.
+func (g *gen) moreRootAndShardCases(c *caseSet) {
+	v := g.attack("root-missing", func(dir string) {
+		must(os.Remove(rel(dir, "state/root")))
+	})
+	c.fail("signed root deleted", v, "ci.key", false, "stripe/api-key", nil, "integrity", "state/root is missing",
+		"state/root was deleted; config.yaml is still there, so the state was deleted: an integrity error, not vault_not_found (format.md 6.7).")
+	c.fail("signed root deleted, read by an unpinned key", v, "bare.key", false, "stripe/api-key", nil, "integrity", "state/root is missing",
+		"The unpinned key reads config.yaml first (trust on first use), then finds no root.")
+
+	webhookShard := vault.ShardOf("stripe/webhook-secret")
+	v = g.attack("entry-wrong-shard", func(dir string) {
+		r, raw, _ := g.readRoot(dir)
+		sh, from := readShard(dir, apiKeyShard), readShard(dir, webhookShard)
+		sh.Secrets["stripe/webhook-secret"] = from.Secrets["stripe/webhook-secret"]
+		writeShard(dir, r, sh)
+		delete(r.Index, webhookShard)
+		must(os.Remove(shardPath(dir, webhookShard)))
+		g.resign(dir, r, raw, g.signer)
+	})
+	c.fail("index entry in the wrong shard", v, "ci.key", false, "stripe/api-key", nil, "integrity", "which belongs to shard",
+		"A re-signed root vouches for shard "+apiKeyShard+" holding the entries of stripe/api-key and of stripe/webhook-secret, whose path hash starts with "+webhookShard+" (that shard is gone): every key of a shard must hash to it (format.md 5).")
+	c.fail("secret whose entry sits in the wrong shard", v, "ci.key", false, "stripe/webhook-secret", nil, "integrity", "unsigned secret",
+		"The reader looks in shard "+webhookShard+", which the root does not have, and finds the secret's files: an unsigned secret.")
+	c.listFail("list with an index entry in the wrong shard", v, "ci.key", false, all, nil, "integrity", "which belongs to shard",
+		"A listing reads shard "+apiKeyShard+" and refuses it.")
+
+	v = g.attack("shard-other-vault", func(dir string) {
+		r, raw, _ := g.readRoot(dir)
+		sh := readShard(dir, apiKeyShard)
+		sh.VaultID = strings.Repeat("0f", 16)
+		writeShard(dir, r, sh)
+		g.resign(dir, r, raw, g.signer)
+	})
+	c.fail("index shard of another vault id", v, "ci.key", false, "stripe/api-key", nil, "integrity", "belongs to another vault or shard",
+		"A re-signed root vouches for shard "+apiKeyShard+" (right size and hash) whose vault_id is not the root's.")
+
+	v = g.attack("unknown-format", func(dir string) {
+		r, raw, _ := g.readRoot(dir)
+		r.Format = 3
+		g.resign(dir, r, raw, g.signer)
+	})
+	c.fail("root of an unknown format", v, "ci.key", false, "stripe/api-key", nil, "integrity", "format 3 is not supported",
+		"A re-signed root says format 3 (signed with the format 2 domain): a reader refuses a format it does not know (format.md 10).")
+
+	v = g.attack("recipient-bad-checksum", func(dir string) {
+		r, raw, _ := g.readRoot(dir)
+		a := r.Agents["ci"]
+		last := a.Recipient[len(a.Recipient)-1]
+		repl := byte('q')
+		if last == 'q' {
+			repl = 'p'
+		}
+		a.Recipient = a.Recipient[:len(a.Recipient)-1] + string(repl)
+		r.Agents["ci"] = a
+		g.resign(dir, r, raw, g.signer)
+	})
+	c.fail("recipient with a bad Bech32 checksum", v, "ci.key", false, "stripe/api-key", nil, "integrity", "malformed recipient",
+		"A re-signed root gives agent ci a recipient that matches ^age1[02-9ac-hj-np-z]{58}$ but whose last character was changed, so its Bech32 checksum fails (format.md 3.1).")
+
+	v = g.attack("unknown-fields", func(dir string) {
+		r, raw, _ := g.readRoot(dir)
+		r.Version++
+		r.PrevSHA256 = vault.Hash(raw)
+		var m map[string]any
+		must(json.Unmarshal(jsonIndent(r), &m))
+		m["x_future_field"] = map[string]any{"note": "a field a later format version may add", "list": []int{1, 2, 3}}
+		m["x_future_flag"] = true
+		must(os.WriteFile(rel(dir, "state/root"), vault.SignRoot(g.signer, jsonIndent(m)), 0o644))
+	})
+	c.ok("root with unknown fields", v, "ci.key", false, "stripe/api-key", nil,
+		"A re-signed root has two top-level fields that format 2 does not define (an object and a boolean): unknown fields MUST be ignored (format.md 4).")
+	c.list("list of a root with unknown fields", v, "ci.key", false, all, nil, g.listing("ci", ""),
+		"The listing is the basic vault's.")
 }
 
 // shardCountCases: counts in a validly signed root that disagree with the entries.

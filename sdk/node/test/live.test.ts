@@ -13,7 +13,7 @@
 
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -309,6 +309,7 @@ test("listSecrets returns the metadata the CLI lists", async () => {
     const i = byName.get(c["name"] as string)!;
     assert.equal(c["group"], i.group);
     assert.deepEqual(c["authorized_agents"], i.authorizedAgents);
+    assert.deepEqual(c["allow_hosts"] ?? [], i.allowHosts);
     assert.equal(new Date(c["created"] as string).getTime(), i.created.getTime());
     assert.equal(new Date(c["rotated"] as string).getTime(), i.rotated.getTime());
     assert.equal(c["expires"] === null ? null : new Date(c["expires"] as string).getTime(), i.expires?.getTime() ?? null);
@@ -360,13 +361,25 @@ test("a recovered agent key replaces the old one", async () => {
 
 // -- every error kind ------------------------------------------------------------------------------------------
 
-test("no vault: VaultNotFoundError (CLI exit 3)", async () => {
+test("no vault: VaultNotFoundError from the constructor (CLI exit 3)", async () => {
   const w = world();
   const empty = tempDir("av-live-empty-");
-  await assert.rejects(w.open({ repoPath: empty }).get("app/text"), kind("vault_not_found", VaultNotFoundError));
+  assert.throws(() => w.open({ repoPath: empty }), kind("vault_not_found", VaultNotFoundError));
   const res = w.cli(["get", "app/text", "--key", w.agentKey()], { cwd: empty, home: w.agentHome, check: false });
   assert.equal(res.status, EXIT["vault_not_found"]);
   assert.equal(res.stdout.length, 0);
+});
+
+test("the agent-vault home is never a vault: a project below HOME with no vault is VaultNotFoundError (CLI exit 3)", async () => {
+  const w = world();
+  // The owner's HOME: ~/.agent-vault holds owner.key and agent keys made by the CLI.
+  assert.ok(fs.existsSync(path.join(w.ownerAV, "owner.key")));
+  const project = path.join(w.ownerHome, "project");
+  fs.mkdirSync(path.join(project, "src"), { recursive: true });
+  assert.throws(() => new Vault({ repoPath: project, home: w.ownerAV, env: {} }), kind("vault_not_found", VaultNotFoundError));
+  assert.throws(() => new Vault({ repoPath: path.join(project, "src"), env: { AGENT_VAULT_HOME: w.ownerAV } }), kind("vault_not_found", VaultNotFoundError));
+  const res = w.cli(["get", "app/text"], { cwd: project, check: false });
+  assert.equal(res.status, EXIT["vault_not_found"], res.stderr);
 });
 
 test("no key: VaultNotFoundError (CLI exit 3)", async () => {
@@ -602,4 +615,174 @@ test("marks raised by the SDK make the CLI refuse an older copy", async () => {
   assert.equal(res.status, EXIT["integrity"]);
   assert.equal(res.stdout.length, 0);
   assert.match(res.stderr, /rollback/);
+});
+
+// -- reading while the vault changes (format.md 6.6) ---------------------------------------------------------------
+
+/** Number of secrets in group `load` of the big template. */
+const LOAD_SECRETS = 200;
+const loadPath = (i: number) => `load/k${String(i).padStart(3, "0")}`;
+const loadValue = (i: number, round: number) => `value ${i} of round ${round}`;
+
+let bigTemplate: World | null = null;
+
+// The template of the churn tests, made once by the CLI (a few seconds per hundred secrets): group `load` of
+// LOAD_SECRETS secrets granted to `ci`, and an agent `temp` to grant and revoke.
+before(() => {
+  const t = new World(path.join(tempDir("av-live-big-"), "world"));
+  copyTree(template.base, t.base);
+  t.cli(["add-agent", "temp"]);
+  for (let i = 0; i < LOAD_SECRETS; i++) t.set(loadPath(i), loadValue(i, 0));
+  t.cli(["grant", "ci", "load"]);
+  bigTemplate = t;
+});
+
+/** A private copy of the churn tests' template. */
+function bigWorld(): World {
+  assert.ok(bigTemplate !== null, "the big template was made");
+  const w = new World(path.join(tempDir("av-live-"), "world"));
+  copyTree(bigTemplate.base, w.base);
+  return w;
+}
+
+/** Runs the CLI (as the owner) or git without blocking the event loop, so that a reader runs meanwhile. */
+function runAsync(w: World, cmd: string, args: string[], cwd: string, stdin = ""): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: baseEnv(w.ownerHome, w.gitcfg), stdio: ["pipe", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(cmd)} ${args.join(" ")} exited ${code}: ${stderr}`))));
+    child.stdin.end(stdin);
+  });
+}
+
+interface Churn {
+  /** Every value each secret has had: a read may return any of them, and nothing else. */
+  readonly accepted: Map<string, Set<string>>;
+  /** The owner's changes, run until `until()` says stop (at least `minCycles` grant/set/revoke cycles). */
+  run(until: () => boolean): Promise<number>;
+}
+
+/** The owner's churn on group `load`: grant temp, set one secret, revoke temp; `after` runs after each command. */
+function churn(w: World, minCycles: number, after: () => Promise<void> = async () => {}): Churn {
+  const accepted = new Map<string, Set<string>>();
+  for (let i = 0; i < LOAD_SECRETS; i++) accepted.set(loadPath(i), new Set([loadValue(i, 0)]));
+  return {
+    accepted,
+    async run(until) {
+      let cycles = 0;
+      for (; cycles < minCycles || !until(); cycles++) {
+        assert.ok(cycles < 200, "the reader never reached its count");
+        await runAsync(w, BIN, ["grant", "temp", "load"], w.repo);
+        await after();
+        const i = (cycles * 37) % LOAD_SECRETS;
+        const value = loadValue(i, cycles + 1);
+        accepted.get(loadPath(i))!.add(value); // before the set: a reader may see it as soon as set starts
+        await runAsync(w, BIN, ["set", loadPath(i)], w.repo, value);
+        await after();
+        await runAsync(w, BIN, ["revoke", "temp", "load"], w.repo);
+        await after();
+      }
+      return cycles;
+    },
+  };
+}
+
+/** What a reader loop and the writer it runs against share. */
+interface Progress {
+  gets: number;
+  lists: number;
+  writing: boolean;
+}
+
+/** A reader looping over gets (and a list every 40 gets) while the writer writes; returns every failure. */
+async function readLoop(v: Vault, accepted: Map<string, Set<string>>, progress: Progress): Promise<string[]> {
+  const failures: string[] = [];
+  const describe = (e: unknown) => (e instanceof AgentVaultError ? `${e.kind}: ${e.message}` : String(e));
+  const deadline = Date.now() + 60_000;
+  for (let n = 0; progress.writing; n++) {
+    assert.ok(Date.now() < deadline, "the read loop ran for a minute");
+    const p = loadPath((n * 7919) % LOAD_SECRETS);
+    try {
+      const value = await v.get(p);
+      if (!accepted.get(p)!.has(value)) failures.push(`${p}: a value that was never set`);
+    } catch (e) {
+      failures.push(`get ${p}: ${describe(e)}`);
+    }
+    progress.gets++;
+    // A get whose awaits all settle at once never yields to I/O: let the writer's process events through.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (progress.gets % 40 === 0) {
+      try {
+        const names = (await v.listSecrets("load")).map((i) => i.name);
+        if (names.length !== LOAD_SECRETS) failures.push(`list: ${names.length} secrets`);
+      } catch (e) {
+        failures.push(`list: ${describe(e)}`);
+      }
+      progress.lists++;
+    }
+  }
+  return failures;
+}
+
+const MIN_GETS = 500;
+
+/**
+ * The reader's agent-vault home for the churn tests: in memory when the machine has /dev/shm. Nearly every get
+ * there raises a per-secret mark (each grant or revoke gives every entry a new version), and each raise is an
+ * fsynced write; on a busy disk those writes, not the reads, would make up the test's time.
+ */
+function readerHome(w: World): string {
+  const shm = "/dev/shm";
+  if (!fs.existsSync(shm)) return w.agentAV;
+  const dir = fs.mkdtempSync(path.join(shm, "av-live-home-"));
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test("reads during grant, revoke and set in the same working tree: every value right, no integrity error", async () => {
+  const w = bigWorld();
+  const c = churn(w, 3);
+  const v = w.open({ home: readerHome(w) });
+  const progress: Progress = { gets: 0, lists: 0, writing: true };
+  const writer = c.run(() => progress.gets >= MIN_GETS).finally(() => (progress.writing = false));
+  const started = Date.now();
+  const failures = await readLoop(v, c.accepted, progress);
+  const cycles = await writer;
+  assert.deepEqual(failures, []);
+  assert.ok(progress.gets >= MIN_GETS, `${progress.gets} gets`);
+  assert.ok(progress.lists >= 10, `${progress.lists} lists`);
+  // After the churn the last values are read, and the CLI agrees.
+  const last = loadValue(((cycles - 1) * 37) % LOAD_SECRETS, cycles);
+  assert.equal(await v.get(loadPath(((cycles - 1) * 37) % LOAD_SECRETS)), last);
+  assert.ok(Date.now() - started < 60_000);
+});
+
+test("reads of a clone during git pull of the owner's pushes: every value right, no integrity error", async () => {
+  const w = bigWorld();
+  const remote = path.join(w.base, "remote.git");
+  publish(w, remote);
+  const clone = agentClone(w, remote);
+  const c = churn(w, 3, () => runAsync(w, "git", ["push", "-q"], w.repo));
+  const v = w.open({ repoPath: clone, home: readerHome(w) });
+  const progress: Progress = { gets: 0, lists: 0, writing: true };
+  let pulls = 0;
+  const writer = c.run(() => progress.gets >= MIN_GETS).finally(() => (progress.writing = false));
+  const puller = (async () => {
+    while (progress.writing) {
+      await runAsync(w, "git", ["pull", "-q", "--ff-only"], clone);
+      pulls++;
+    }
+  })();
+  const failures = await readLoop(v, c.accepted, progress);
+  const cycles = await writer;
+  await puller;
+  await runAsync(w, "git", ["pull", "-q", "--ff-only"], clone);
+  assert.deepEqual(failures, []);
+  assert.ok(progress.gets >= MIN_GETS, `${progress.gets} gets`);
+  assert.ok(progress.lists >= 10, `${progress.lists} lists`);
+  assert.ok(pulls >= cycles, `${pulls} pulls for ${cycles} cycles`);
+  const i = ((cycles - 1) * 37) % LOAD_SECRETS;
+  assert.equal(await v.get(loadPath(i)), loadValue(i, cycles));
 });

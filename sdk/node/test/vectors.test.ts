@@ -17,15 +17,41 @@ import { RecordingLogger, freshHome, tempDir, writePrivate } from "./fixture.js"
 const VECTORS = process.env["AGENT_VAULT_VECTORS"] ?? fileURLToPath(new URL("../../../../testdata/vectors/", import.meta.url));
 const KINDS = new Set(["usage", "vault_not_found", "not_found", "not_authorized", "integrity", "error"]);
 
+interface ListItem {
+  name: string;
+  group: string;
+  created: string;
+  rotated: string;
+  /** "" when the secret does not expire. */
+  expires: string;
+  authorized_agents: string[];
+  allow_hosts: string[];
+}
+
 interface VectorCase {
   name: string;
+  /** "get" when absent. */
+  op?: "get" | "list";
   vault: string;
   key: string | null;
   owner_key?: boolean;
-  secret: string;
+  /** The secret of a get; null for a list. */
+  secret: string | null;
+  /** The group of a list, or null for every group. */
+  list_group?: string | null;
   home?: Record<string, string> | null;
-  value_base64: string | null;
+  value_base64?: string | null;
+  /** The result of a successful list. */
+  list?: ListItem[] | null;
   error: string | null;
+}
+
+/** A time of the vectors (RFC 3339) as milliseconds; "" stays null. */
+function timeOf(s: string): number | null {
+  if (s === "") return null;
+  const t = new Date(s).getTime();
+  assert.ok(!Number.isNaN(t), `bad time ${JSON.stringify(s)} in expected.json`);
+  return t;
 }
 
 /** A relative path that stays inside its base directory. */
@@ -35,9 +61,13 @@ function inside(base: string, rel: string): string {
 }
 
 async function runCase(c: VectorCase): Promise<void> {
+  const op = c.op ?? "get";
+  assert.ok(op === "get" || op === "list", `unknown op ${String(op)}`);
   assert.equal(typeof c.vault, "string", "case.vault");
-  assert.equal(typeof c.secret, "string", "case.secret");
-  assert.ok((c.value_base64 === null) !== (c.error === null), "exactly one of value_base64 and error is non-null");
+  const result = op === "get" ? c.value_base64 ?? null : c.list ?? null;
+  assert.ok((result === null) !== (c.error === null), `exactly one of ${op === "get" ? "value_base64" : "list"} and error is non-null`);
+  if (op === "get") assert.equal(typeof c.secret, "string", "case.secret");
+  else assert.ok(c.list_group === undefined || c.list_group === null || typeof c.list_group === "string", "case.list_group");
 
   const home = freshHome();
   for (const [rel, content] of Object.entries(c.home ?? {})) writePrivate(inside(home, rel), content);
@@ -52,18 +82,58 @@ async function runCase(c: VectorCase): Promise<void> {
   }
 
   const logger = new RecordingLogger();
-  const vault = new Vault({
-    repoPath: inside(path.join(VECTORS, "vaults"), c.vault),
-    ...(keyPath !== undefined ? { keyPath } : {}),
-    home,
-    autoPull: false,
-    env: {},
-    logger,
-  });
+  const checkError = (e: unknown): boolean => {
+    assert.ok(e instanceof AgentVaultError, `not an AgentVaultError: ${String(e)}`);
+    assert.equal(e.kind, c.error, `kind ${e.kind} (${e.message})`);
+    return true;
+  };
+  assert.ok(c.error === null || KINDS.has(c.error), `unknown error kind ${c.error}`);
+  // The constructor finds the vault (format.md 6.4), so an error may come from it already.
+  let vault: Vault;
   try {
-    if (c.value_base64 !== null) {
+    vault = new Vault({
+      repoPath: inside(path.join(VECTORS, "vaults"), c.vault),
+      ...(keyPath !== undefined ? { keyPath } : {}),
+      home,
+      autoPull: false,
+      env: {},
+      logger,
+    });
+  } catch (e) {
+    assert.ok(c.error !== null, `the constructor threw ${String(e)}`);
+    checkError(e);
+    return;
+  }
+  try {
+    if (op === "list") {
+      const group = c.list_group ?? undefined;
+      if (c.list === null || c.list === undefined) {
+        await assert.rejects(vault.listSecrets(group), checkError);
+        return;
+      }
+      const got = (await vault.listSecrets(group)).map((i) => ({
+        name: i.name,
+        group: i.group,
+        created: i.created.getTime(),
+        rotated: i.rotated.getTime(),
+        expires: i.expires?.getTime() ?? null,
+        authorized_agents: [...i.authorizedAgents],
+        allow_hosts: [...i.allowHosts],
+      }));
+      const want = c.list.map((w) => ({
+        name: w.name,
+        group: w.group,
+        created: timeOf(w.created),
+        rotated: timeOf(w.rotated),
+        expires: timeOf(w.expires),
+        authorized_agents: w.authorized_agents,
+        allow_hosts: w.allow_hosts,
+      }));
+      assert.deepEqual(got, want);
+    } else if (c.value_base64 !== null && c.value_base64 !== undefined) {
+      const secret = c.secret!;
       const want = Buffer.from(c.value_base64, "base64");
-      const got = await vault.getBytes(c.secret);
+      const got = await vault.getBytes(secret);
       assert.deepEqual(Buffer.from(got), want);
       let text: string | null = null;
       try {
@@ -71,15 +141,10 @@ async function runCase(c: VectorCase): Promise<void> {
       } catch {
         // not text: get must refuse it
       }
-      if (text !== null) assert.equal(await vault.get(c.secret), text);
-      else await assert.rejects(vault.get(c.secret), (e: unknown) => e instanceof AgentVaultError && /getBytes/.test(e.message));
+      if (text !== null) assert.equal(await vault.get(secret), text);
+      else await assert.rejects(vault.get(secret), (e: unknown) => e instanceof AgentVaultError && /getBytes/.test(e.message));
     } else {
-      assert.ok(KINDS.has(c.error!), `unknown error kind ${c.error}`);
-      await assert.rejects(vault.getBytes(c.secret), (e: unknown) => {
-        assert.ok(e instanceof AgentVaultError, `not an AgentVaultError: ${String(e)}`);
-        assert.equal(e.kind, c.error, `kind ${e.kind} (${e.message})`);
-        return true;
-      });
+      await assert.rejects(vault.getBytes(c.secret!), checkError);
     }
   } finally {
     vault.close();
@@ -90,7 +155,7 @@ test("shared test vectors (testdata/vectors/expected.json)", async (t) => {
   const file = path.join(VECTORS, "expected.json");
   assert.ok(fs.existsSync(file), `${file} is missing: run the Go vector generator (make vectors)`);
   const doc = JSON.parse(fs.readFileSync(file, "utf8")) as { format: number; cases: VectorCase[] };
-  assert.equal(doc.format, 1, "expected.json format");
+  assert.equal(doc.format, 2, "expected.json format");
   assert.ok(Array.isArray(doc.cases) && doc.cases.length > 0, "expected.json has cases");
   const names = new Set<string>();
   for (const c of doc.cases) {

@@ -346,15 +346,17 @@ func TestAttackRecipientAddedToPolicy(t *testing.T) {
 		av.editEntry(r, "stripe/api-key", func(e *Entry) { e.ExtraAgents = append(e.ExtraAgents, "other") })
 		_, err := av.readAs(av.other, "stripe/api-key")
 		av.expect(err, KindIntegrity, "state/index/")
-		_, err = av.readAs(av.ci, "stripe/webhook-secret")
-		av.expect(err, KindIntegrity, "state/groups/stripe.json")
+		if ShardOf("stripe/webhook-secret") != ShardOf("stripe/api-key") {
+			av.mustRead(av.ci, "stripe/webhook-secret") // a read of another shard does not touch it
+		}
+		// The owner reads every shard before it re-encrypts, and refuses the edited one.
 		o, err := av.v.OpenOwner(av.owner)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, _, err = o.Grant("other", "ops")
 		o.Close()
-		av.expect(err, KindIntegrity, "state/groups/stripe.json")
+		av.expect(err, KindIntegrity, "state/index/")
 	})
 }
 

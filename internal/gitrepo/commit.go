@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,29 +61,28 @@ type CommitResult struct {
 // commit on the current branch.
 //
 // paths are files or directories, absolute or relative to r.Top, taken
-// literally (no glob magic); at least one is required. A path that exists
-// neither in the work tree nor in the index nor in HEAD is ignored. Commit:
+// literally; at least one is required. A directory stands for the files
+// under it that git tracks or would add (ignored files are left out); a file
+// is recorded as named, added when it exists and removed when it does not.
+// A path that exists neither in the work tree nor in the index is ignored.
+// Commit:
 //
-//  1. stages every change under paths, including new and deleted files
-//     (git add -A -- paths);
-//  2. reads every blob that the commit would add or change under paths and
-//     refuses, with a *PrivateKeyError (wrapping ErrPrivateKey) naming the
-//     first such file and the kind of key, if any holds private key material
-//     (see ScanPrivateKey);
-//  3. returns Committed=false, without committing, when nothing under paths
-//     differs from HEAD;
-//  4. runs `git commit -q -m message -- paths`, which commits those paths
-//     only: changes the user staged elsewhere stay staged and uncommitted.
-//     The user's hooks and commit signing apply.
+//  1. builds the commit in a private index: HEAD's tree with every named
+//     path updated from the work tree (one `git update-index`, whatever the
+//     number of paths), so the cost follows the paths, not the repository,
+//     and nothing the user staged elsewhere is touched or committed;
+//  2. reads every blob that the commit would add or change and refuses,
+//     with a *PrivateKeyError (wrapping ErrPrivateKey) naming the first such
+//     file and the kind of key, if any holds private key material (see
+//     ScanPrivateKey);
+//  3. returns Committed=false, without committing, when nothing differs from
+//     HEAD;
+//  4. runs `git commit -q -m message` on the private index: the user's hooks
+//     and commit signing apply, and hooks see exactly the commit's content;
+//  5. updates the entries of paths in the real index to match the commit.
 //
-// Files that .gitignore excludes are not staged, as with git add; naming an
-// ignored file explicitly is an error from git.
-//
-// On any failure after step 1 (a refusal, a hook that rejects the commit, a
-// cancelled ctx) the index entries under paths are put back as they were
-// before the call (same modes, blobs and stages), so a failed Commit leaves
-// the index as it found it. On success, and on a no-op, the index entries
-// under paths match the work tree.
+// On any failure the real index is as it was before the call. On success,
+// and on a no-op, the real index entries of paths match the work tree.
 //
 // Identity: when neither git configuration nor the environment supplies a
 // user name (user.name, or GIT_AUTHOR_NAME and GIT_COMMITTER_NAME) or an email
@@ -91,8 +91,8 @@ type CommitResult struct {
 // `-c user.email=agent-vault@localhost` and FallbackIdentity is reported.
 //
 // Commit must not run concurrently with other writers of the same paths (the
-// caller holds the vault lock): git commit -- paths records the work tree as
-// it is when git runs, which is then the content that was scanned.
+// caller holds the vault lock): the work tree is read once, in step 1, and
+// that content is what is scanned and committed.
 func (r *Repo) Commit(ctx context.Context, message string, paths ...string) (CommitResult, error) {
 	var res CommitResult
 	if strings.TrimSpace(message) == "" {
@@ -106,100 +106,191 @@ func (r *Repo) Commit(ctx context.Context, message string, paths ...string) (Com
 			return res, errors.New("gitrepo: empty path")
 		}
 	}
-	lit := runOpts{global: []string{"--literal-pathspecs"}}
-	toAdd, paths, err := r.existingPaths(ctx, paths)
+	files, err := r.expandPaths(ctx, paths)
+	if err != nil || len(files) == 0 {
+		return res, err
+	}
+	gitPaths, err := r.git(ctx, runOpts{}, "rev-parse", "--git-path", "index", "--git-path", "agent-vault-index")
 	if err != nil {
 		return res, err
 	}
-	if len(paths) == 0 {
-		return res, nil
+	realIndex, tmpIndex, _ := strings.Cut(strings.TrimSpace(string(gitPaths)), "\n")
+	if !filepath.IsAbs(realIndex) {
+		realIndex = filepath.Join(r.Top, realIndex)
 	}
-
-	before, err := r.indexEntries(ctx, paths)
+	if !filepath.IsAbs(tmpIndex) {
+		tmpIndex = filepath.Join(r.Top, tmpIndex)
+	}
+	tmpIndex += "." + strconv.Itoa(os.Getpid())
+	defer os.Remove(tmpIndex)
+	private := runOpts{env: []string{"GIT_INDEX_FILE=" + tmpIndex}}
+	base := emptyTree
+	if _, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
+		base = "HEAD"
+	}
+	if err := r.privateIndex(ctx, private, realIndex, tmpIndex, base, files); err != nil {
+		return res, err
+	}
+	if err := r.updateIndex(ctx, private, files); err != nil {
+		return res, err
+	}
+	changes, err := r.stagedChanges(ctx, private, base)
 	if err != nil {
 		return res, err
 	}
-	restore := func(cause error) error {
-		if rerr := r.restoreIndex(context.WithoutCancel(ctx), paths, before); rerr != nil {
-			return fmt.Errorf("%w (and restoring the index failed: %v)", cause, rerr)
+	if len(changes) > 0 {
+		if err := r.scanBlobs(ctx, changes); err != nil {
+			return res, err
 		}
-		return cause
-	}
-
-	if len(toAdd) > 0 {
-		if _, err := r.git(ctx, lit, append([]string{"add", "-A", "--"}, toAdd...)...); err != nil {
-			return res, restore(err)
+		global, fallback, err := r.identityFlags(ctx)
+		if err != nil {
+			return res, err
 		}
+		commitOpts := private
+		commitOpts.global = global
+		if _, err := r.git(ctx, commitOpts, "commit", "-q", "-m", message); err != nil {
+			return res, err
+		}
+		out, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD")
+		if err != nil {
+			return res, err
+		}
+		res = CommitResult{Committed: true, Hash: strings.TrimSpace(string(out)), FallbackIdentity: fallback}
 	}
-
-	changes, err := r.stagedChanges(ctx, paths)
-	if err != nil {
-		return res, restore(err)
-	}
-	if len(changes) == 0 {
-		return res, nil
-	}
-	if err := r.scanBlobs(ctx, changes); err != nil {
-		return res, restore(err)
-	}
-
-	global, fallback, err := r.identityFlags(ctx)
-	if err != nil {
-		return res, restore(err)
-	}
-	commitOpts := runOpts{global: append([]string{"--literal-pathspecs"}, global...)}
-	args := append([]string{"commit", "-q", "-m", message, "--"}, paths...)
-	if _, err := r.git(ctx, commitOpts, args...); err != nil {
-		return res, restore(err)
-	}
-	out, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD")
-	if err != nil {
-		return res, err
-	}
-	return CommitResult{Committed: true, Hash: strings.TrimSpace(string(out)), FallbackIdentity: fallback}, nil
+	return res, r.updateIndex(ctx, runOpts{}, files)
 }
 
-// existingPaths sorts out the paths: toAdd exist in the work tree or the
-// index (git add refuses a pathspec that matches nothing there); toCommit
-// also has those that exist only in HEAD (a deletion already staged).
-// Paths that exist nowhere are dropped.
-func (r *Repo) existingPaths(ctx context.Context, paths []string) (toAdd, toCommit []string, err error) {
-	lit := runOpts{global: []string{"--literal-pathspecs"}}
-	haveHead := false
-	if _, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
-		haveHead = true
+// privateIndex makes tmpIndex hold base's tree. It starts from a copy of the
+// real index, whose stat data spares git from reading every file of the work
+// tree again, and puts back to base every entry the user staged, except
+// those of files, which the caller updates next.
+func (r *Repo) privateIndex(ctx context.Context, private runOpts, realIndex, tmpIndex, base string, files []string) error {
+	data, err := os.ReadFile(realIndex)
+	if errors.Is(err, fs.ErrNotExist) {
+		if base == emptyTree {
+			return nil
+		}
+		_, err = r.git(ctx, private, "read-tree", base)
+		return err
 	}
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(tmpIndex, data, 0o644); err != nil {
+		return err
+	}
+	staged, err := r.stagedChanges(ctx, private, base)
+	if err != nil {
+		return err
+	}
+	ours := make(map[string]bool, len(files))
+	for _, f := range files {
+		ours[f] = true
+	}
+	var others []string
+	for _, c := range staged {
+		if !ours[c.path] {
+			others = append(others, c.path)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	var in bytes.Buffer
+	for _, p := range others {
+		fmt.Fprintf(&in, "0 %s\t%s\x00", strings.Repeat("0", 40), p)
+	}
+	if base != emptyTree {
+		out, err := r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}}, append([]string{"ls-tree", "-z", "--full-tree", base, "--"}, others...)...)
+		if err != nil {
+			return err
+		}
+		for _, rec := range bytes.Split(out, []byte{0}) {
+			meta, path, ok := strings.Cut(string(rec), "\t")
+			if f := strings.Fields(meta); ok && len(f) == 3 {
+				fmt.Fprintf(&in, "%s %s\t%s\x00", f[0], f[2], path)
+			}
+		}
+	}
+	private.stdin = &in
+	_, err = r.git(ctx, private, "update-index", "-z", "--index-info")
+	return err
+}
+
+// emptyTree is the hash of the empty tree, the base of the first commit.
+const emptyTree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+// expandPaths turns paths into the files, relative to r.Top and
+// slash-separated, that Commit records: each named file, and for a
+// directory the files under it that git tracks or would add.
+func (r *Repo) expandPaths(ctx context.Context, paths []string) ([]string, error) {
+	var files, missing []string
 	for _, p := range paths {
 		abs := p
 		if !filepath.IsAbs(abs) {
 			abs = filepath.Join(r.Top, p)
 		}
-		if _, err := os.Lstat(abs); err == nil {
-			toAdd, toCommit = append(toAdd, p), append(toCommit, p)
-			continue
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, err
+		rel, err := filepath.Rel(r.Top, abs)
+		if err != nil || !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("gitrepo: %s is outside the working tree %s", p, r.Top)
 		}
-		out, err := r.git(ctx, lit, "ls-files", "-z", "--", p)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(out) > 0 {
-			toAdd, toCommit = append(toAdd, p), append(toCommit, p)
-			continue
-		}
-		if !haveHead {
-			continue
-		}
-		out, err = r.git(ctx, lit, "ls-tree", "-z", "--name-only", "HEAD", "--", p)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(out) > 0 {
-			toCommit = append(toCommit, p)
+		rel = filepath.ToSlash(rel)
+		fi, err := os.Lstat(abs)
+		switch {
+		case err == nil && fi.IsDir():
+			out, err := r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}},
+				"ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", rel)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range bytes.Split(out, []byte{0}) {
+				if len(f) > 0 {
+					files = append(files, string(f))
+				}
+			}
+		case err == nil:
+			files = append(files, rel)
+		case errors.Is(err, fs.ErrNotExist):
+			files, missing = append(files, rel), append(missing, rel)
+		default:
+			return nil, err
 		}
 	}
-	return toAdd, toCommit, nil
+	// A missing path may have been a directory: its files in the index or in HEAD are removed too.
+	if len(missing) > 0 {
+		lit := runOpts{global: []string{"--literal-pathspecs"}}
+		listings := [][]string{append([]string{"ls-files", "-z", "--cached", "--"}, missing...)}
+		if _, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
+			listings = append(listings, append([]string{"ls-tree", "-r", "-z", "--name-only", "HEAD", "--"}, missing...))
+		}
+		for _, args := range listings {
+			out, err := r.git(ctx, lit, args...)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range bytes.Split(out, []byte{0}) {
+				if len(f) > 0 {
+					files = append(files, string(f))
+				}
+			}
+		}
+	}
+	sort.Strings(files)
+	return slices.Compact(files), nil
+}
+
+// updateIndex brings the entries of files in the index that opts selects in
+// line with the work tree: changed and new files are added, missing ones
+// removed.
+func (r *Repo) updateIndex(ctx context.Context, opts runOpts, files []string) error {
+	var in bytes.Buffer
+	for _, f := range files {
+		in.WriteString(f)
+		in.WriteByte(0)
+	}
+	opts.stdin = &in
+	_, err := r.git(ctx, opts, "update-index", "--add", "--remove", "-z", "--stdin")
+	return err
 }
 
 // identityFlags returns the -c options that supply a missing identity.
@@ -235,87 +326,6 @@ func (r *Repo) configGet(ctx context.Context, key string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// indexEntry is one line of `git ls-files -s`.
-type indexEntry struct {
-	mode, oid, stage, path string
-}
-
-// indexEntries returns the index entries under paths, keyed by stage and
-// path.
-func (r *Repo) indexEntries(ctx context.Context, paths []string) (map[string]indexEntry, error) {
-	out, err := r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}},
-		append([]string{"ls-files", "-s", "-z", "--"}, paths...)...)
-	if err != nil {
-		return nil, err
-	}
-	entries := make(map[string]indexEntry)
-	for _, rec := range bytes.Split(out, []byte{0}) {
-		if len(rec) == 0 {
-			continue
-		}
-		meta, path, ok := strings.Cut(string(rec), "\t")
-		f := strings.Fields(meta)
-		if !ok || len(f) != 3 {
-			return nil, fmt.Errorf("gitrepo: unexpected ls-files output %q", meta)
-		}
-		e := indexEntry{mode: f[0], oid: f[1], stage: f[2], path: path}
-		entries[e.stage+"\t"+e.path] = e
-	}
-	return entries, nil
-}
-
-// restoreIndex puts the index entries under paths back to before.
-func (r *Repo) restoreIndex(ctx context.Context, paths []string, before map[string]indexEntry) error {
-	after, err := r.indexEntries(ctx, paths)
-	if err != nil {
-		return err
-	}
-	if sameEntries(before, after) {
-		return nil
-	}
-	hexLen := 0
-	affected := make(map[string]bool)
-	for _, m := range []map[string]indexEntry{before, after} {
-		for _, e := range m {
-			affected[e.path] = true
-			hexLen = len(e.oid)
-		}
-	}
-	var in bytes.Buffer
-	zero := strings.Repeat("0", hexLen)
-	// Mode 0 removes every stage of a path; then the old entries go back.
-	for _, p := range sortedKeys(affected) {
-		fmt.Fprintf(&in, "0 %s\t%s\x00", zero, p)
-	}
-	for _, k := range sortedKeys(before) {
-		e := before[k]
-		fmt.Fprintf(&in, "%s %s %s\t%s\x00", e.mode, e.oid, e.stage, e.path)
-	}
-	_, err = r.git(ctx, runOpts{stdin: &in}, "update-index", "-z", "--index-info")
-	return err
-}
-
-func sameEntries(a, b map[string]indexEntry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // stagedChange is one path whose staged content differs from HEAD.
 type stagedChange struct {
 	path   string
@@ -323,11 +333,10 @@ type stagedChange struct {
 	status byte
 }
 
-// stagedChanges lists the paths under paths whose index entry differs from
-// HEAD (from the empty tree on an unborn branch).
-func (r *Repo) stagedChanges(ctx context.Context, paths []string) ([]stagedChange, error) {
-	out, err := r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}},
-		append([]string{"diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", "--no-ext-diff", "--"}, paths...)...)
+// stagedChanges lists the paths whose entry in the index that opts selects
+// differs from base (HEAD, or the empty tree on an unborn branch).
+func (r *Repo) stagedChanges(ctx context.Context, opts runOpts, base string) ([]stagedChange, error) {
+	out, err := r.git(ctx, opts, "diff-index", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", base)
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,12 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +56,7 @@ SET_FLAGS: dict[str, tuple[str, ...]] = {
     "app/expiring": ("--expires", EXPIRES),
     "shared/token": ("--group", "app"),  # placed in a group other than its first segment
     "infra/extra": ("--agents", "ci"),  # ci is not a member of infra, but an extra recipient of this secret
+    "infra/db-url": ("--allow-host", "db.internal"),
 }
 # What agent ci (granted group app) can read.
 CI_READABLE = sorted([p for p in VALUES if p.startswith("app/")] + ["shared/token", "infra/extra"])
@@ -279,6 +282,7 @@ def test_list_secrets_metadata(world: World, monkeypatch: pytest.MonkeyPatch) ->
     assert exp.group == "app" and exp.authorized_agents == ("ci",)
     assert by_name["shared/token"].group == "app"
     assert by_name["infra/extra"].group == "infra" and by_name["infra/extra"].authorized_agents == ("ci",)
+    assert by_name["infra/extra"].allow_hosts == ()
     for info in infos:
         assert info.created.tzinfo is not None and info.rotated >= info.created
         if info.name != "app/expiring":
@@ -290,6 +294,7 @@ def test_list_secrets_metadata(world: World, monkeypatch: pytest.MonkeyPatch) ->
     for c in cli:
         i = by_name[c["name"]]
         assert c["group"] == i.group and tuple(c["authorized_agents"]) == i.authorized_agents
+        assert tuple(c["allow_hosts"]) == i.allow_hosts
         assert datetime.fromisoformat(c["created"].replace("Z", "+00:00")) == i.created
         assert datetime.fromisoformat(c["rotated"].replace("Z", "+00:00")) == i.rotated
         assert (c["expires"] and datetime.fromisoformat(c["expires"].replace("Z", "+00:00"))) == (i.expires or None)
@@ -300,6 +305,10 @@ def test_list_secrets_metadata(world: World, monkeypatch: pytest.MonkeyPatch) ->
         assert {i.name: i.authorized_agents for i in owner.list_secrets("infra")} == {
             "infra/db-url": (),
             "infra/extra": ("ci",),
+        }
+        assert {i.name: i.allow_hosts for i in owner.list_secrets("infra")} == {
+            "infra/db-url": ("db.internal",),
+            "infra/extra": (),
         }
 
 
@@ -573,3 +582,271 @@ def test_marks_raised_by_the_sdk_refuse_an_older_copy_in_the_cli(world: World, t
     res = world.cli("get", "app/text", "--key", key, cwd=old, home=world.agent_home, check=False)
     assert res.returncode == 6 and res.stdout == b""
     assert b"rollback" in res.stderr
+
+
+# -- what readers no longer read ---------------------------------------------------------------------------------
+
+
+def test_meta_files_are_a_view_that_readers_do_not_read(world: World) -> None:
+    """The index entry holds a secret's metadata: an edited or missing .meta changes nothing for get and list."""
+    secrets = world.repo / ".agent-vault" / "secrets"
+    meta = secrets / "app" / "text.meta"
+    meta.write_text(meta.read_text().replace('"app"', '"evil"') + 'expires: "2000-01-01T00:00:00Z"\n')
+    (secrets / "app" / "unicode.meta").unlink()
+    with Vault(world.repo, key_path=world.agent_key(), auto_pull=False) as v:
+        assert v.get("app/text") == "sk_live_abc123"
+        assert v.get_bytes("app/unicode") == VALUES["app/unicode"]
+        info = {i.name: i for i in v.list_secrets()}
+        assert info["app/text"].group == "app" and info["app/text"].expires is None
+        assert [i.name for i in v.list_secrets()] == CI_READABLE
+    key = str(world.agent_key())
+    assert world.cli("get", "app/text", "--key", key, home=world.agent_home).stdout == b"sk_live_abc123"
+
+
+# -- finding the vault -------------------------------------------------------------------------------------------
+
+
+def test_the_agent_vault_home_is_not_a_vault(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owner's HOME has ~/.agent-vault full of keys (made by init and add-agent); a project below HOME with no
+    vault of its own is not a vault, for the constructor as for the CLI."""
+    as_owner(monkeypatch, world)
+    assert (world.owner_home / ".agent-vault" / "owner.key").is_file()
+    project = world.owner_home / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    with pytest.raises(VaultNotFoundError) as e:
+        Vault(".", auto_pull=False)
+    assert e.value.exit_code == 3
+    assert world.cli("get", "app/text", cwd=project, check=False).returncode == 3
+
+
+# -- reading while the vault changes (format.md section 6.6) -------------------------------------------------------
+
+BULK = 200
+CYCLES = 3
+
+
+def bulk_path(i: int) -> str:
+    return f"bulk/s{i:03d}"
+
+
+def bulk_value(i: int, generation: int) -> bytes:
+    return f"value {generation} of secret {i}: ".encode() + bytes([i % 256]) * (i % 7 + 1)
+
+
+@pytest.fixture(scope="session")
+def bulk_template(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template plus a group ``bulk`` of BULK secrets that ``ci`` is granted. The secrets are set with Git
+    moved aside (no commit each, which keeps this fixture fast) and then committed at once."""
+    w = World(tmp_path_factory.mktemp("live-bulk"))
+    shutil.copytree(template, w.base, symlinks=True, dirs_exist_ok=True)
+    os.rename(w.repo / ".git", w.base / "git-aside")
+    try:
+        for i in range(BULK):
+            w.set(bulk_path(i), bulk_value(i, 0))
+    finally:
+        os.rename(w.base / "git-aside", w.repo / ".git")
+    w.git(w.repo, "add", "-A", ".agent-vault")
+    w.git(w.repo, "commit", "-q", "-m", "bulk secrets")
+    w.cli("grant", "ci", "bulk")
+    return w.base
+
+
+@pytest.fixture()
+def bulk_world(bulk_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    w = World(tmp_path / "bulk-world")
+    shutil.copytree(bulk_template, w.base, symlinks=True)
+    for k in list(os.environ):
+        if k.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(w.gitcfg))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    as_home(monkeypatch, w.agent_home)
+    return w
+
+
+class Reader(threading.Thread):
+    """Reads random bulk secrets (and now and then lists the group) until stopped and at least ``min_gets`` gets
+    are done. Every value must be one the owner set (``accepted``), never older than one this reader already saw;
+    ``may_be_revoked`` readers may also meet NotAuthorizedError. Anything else is recorded in ``errors``."""
+
+    def __init__(
+        self,
+        name: str,
+        vault: Vault,
+        accepted: dict[str, list[bytes]],
+        lock: threading.Lock,
+        stop: threading.Event,
+        may_be_revoked: bool,
+        min_gets: int = 500,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.vault, self.accepted, self.lock, self.stop = vault, accepted, lock, stop
+        self.may_be_revoked, self.min_gets = may_be_revoked, min_gets
+        self.gets = self.lists = self.denied = 0
+        self.errors: list[str] = []
+        self.seen: dict[str, int] = {}
+
+    def run(self) -> None:
+        rng = random.Random(self.name)
+        n = 0
+        try:
+            while not (self.stop.is_set() and self.gets >= self.min_gets):
+                n += 1
+                if n % 25 == 0:
+                    self._list()
+                else:
+                    self._get(rng.randrange(BULK))
+                if self.errors:
+                    return
+        except BaseException as e:  # pragma: no cover - reported by the test
+            self.errors.append(f"{type(e).__name__}: {e}")
+
+    def _get(self, i: int) -> None:
+        path = bulk_path(i)
+        try:
+            value = self.vault.get_bytes(path)
+        except NotAuthorizedError:
+            if not self.may_be_revoked:
+                raise
+            self.denied += 1
+            return
+        except AgentVaultError as e:
+            self.errors.append(f"get {path}: {type(e).__name__} (kind {e.kind}): {e}")
+            return
+        self.gets += 1
+        with self.lock:
+            history = list(self.accepted[path])
+        if value not in history:
+            self.errors.append(f"get {path}: a value the owner never set ({len(value)} bytes)")
+            return
+        generation = history.index(value)
+        if generation < self.seen.get(path, 0):
+            self.errors.append(f"get {path}: generation {generation} after {self.seen[path]}")
+        self.seen[path] = generation
+
+    def _list(self) -> None:
+        try:
+            names = [i.name for i in self.vault.list_secrets("bulk")]
+        except AgentVaultError as e:
+            self.errors.append(f"list: {type(e).__name__} (kind {e.kind}): {e}")
+            return
+        self.lists += 1
+        full = [bulk_path(i) for i in range(BULK)]
+        if names != full and not (self.may_be_revoked and names == []):
+            self.errors.append(f"list: {len(names)} names, not the {BULK} of the group")
+
+
+def run_readers(readers: list[Reader], stop: threading.Event, writer: Callable[[], None]) -> None:
+    for r in readers:
+        r.start()
+    try:
+        writer()
+    finally:
+        stop.set()
+        for r in readers:
+            r.join(timeout=60)
+    for r in readers:
+        assert not r.is_alive(), f"reader {r.name} did not finish"
+        assert r.errors == [], f"reader {r.name}: {r.errors[:5]}"
+        assert r.gets >= r.min_gets and r.lists > 0, (r.name, r.gets, r.lists)
+
+
+def test_reads_stay_consistent_while_the_owner_changes_the_vault(
+    bulk_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers loop over get and list while the CLI, in the same working tree, revokes and grants the group of
+    BULK secrets (re-encrypting every one) and sets values: no integrity error, every value right."""
+    w = bulk_world
+    accepted = {bulk_path(i): [bulk_value(i, 0)] for i in range(BULK)}
+    lock, stop = threading.Lock(), threading.Event()
+    as_owner(monkeypatch, w)
+    owner = Vault(w.repo, auto_pull=False)  # <home>/owner.key: the owner anchor, the owner's marks
+    as_home(monkeypatch, w.agent_home)
+    agent = Vault(w.repo, key_path=w.agent_key(), auto_pull=False)
+    assert owner.get_bytes(bulk_path(0)) == agent.get_bytes(bulk_path(0)) == bulk_value(0, 0)
+    readers = [
+        Reader("owner", owner, accepted, lock, stop, may_be_revoked=False),
+        Reader("ci", agent, accepted, lock, stop, may_be_revoked=True),
+    ]
+
+    def set_next(generation: int, i: int) -> None:
+        value = bulk_value(i, generation)
+        with lock:
+            accepted[bulk_path(i)].append(value)  # acceptable from before the change starts
+        w.set(bulk_path(i), value)
+
+    def writer() -> None:
+        for cycle in range(1, CYCLES + 1):
+            w.cli("revoke", "ci", "bulk")
+            set_next(cycle, cycle)
+            w.cli("grant", "ci", "bulk")
+            set_next(cycle, BULK - cycle)
+
+    run_readers(readers, stop, writer)
+    for i in (1, BULK - 1):
+        assert agent.get_bytes(bulk_path(i)) == accepted[bulk_path(i)][-1]
+    assert readers[1].denied > 0 or readers[1].gets > 0
+
+
+def test_reads_stay_consistent_while_git_pull_updates_the_clone(
+    bulk_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers loop over a second clone while Git pulls into it what the owner pushes: no integrity error."""
+    w = bulk_world
+    remote = w.base / "remote.git"
+    publish(w, remote)
+    clone = w.base / "agent-clone"
+    w.git(w.base, "clone", "-q", str(remote), str(clone))
+    accepted = {bulk_path(i): [bulk_value(i, 0)] for i in range(BULK)}
+    lock, stop = threading.Lock(), threading.Event()
+    agent = Vault(clone, key_path=w.agent_key(), auto_pull=False)
+    other_key = w.owner_home / ".agent-vault" / "owner.key"  # the owner key, read with the agent's home
+    owner = Vault(clone, key_path=other_key, auto_pull=False)
+    readers = [
+        Reader("owner", owner, accepted, lock, stop, may_be_revoked=False),
+        Reader("ci", agent, accepted, lock, stop, may_be_revoked=True),
+    ]
+    pulled = threading.Event()
+    pull_errors: list[str] = []
+
+    def puller() -> None:
+        while not pulled.is_set():
+            after_the_last_push = stop.is_set()  # the writer pushed everything before it set stop
+            try:
+                w.git(clone, "pull", "-q", "--ff-only")
+            except AssertionError as e:  # pragma: no cover - reported below
+                pull_errors.append(str(e))
+                return
+            if after_the_last_push:
+                pulled.set()
+            time.sleep(0.02)
+
+    def set_next(generation: int, i: int) -> None:
+        value = bulk_value(i, generation)
+        with lock:
+            accepted[bulk_path(i)].append(value)
+        w.set(bulk_path(i), value)
+
+    def writer() -> None:
+        pulling.start()
+        for cycle in range(1, CYCLES + 1):
+            w.cli("revoke", "ci", "bulk")
+            w.git(w.repo, "push", "-q")
+            set_next(cycle, cycle)
+            w.cli("grant", "ci", "bulk")
+            w.git(w.repo, "push", "-q")
+            set_next(cycle, BULK - cycle)
+            w.git(w.repo, "push", "-q")
+            time.sleep(0.3)  # let the clone catch up now and then
+
+    pulling = threading.Thread(target=puller, daemon=True)
+    try:
+        run_readers(readers, stop, writer)
+    finally:
+        stop.set()
+        pulling.join(timeout=60)
+    assert pull_errors == [] and pulled.is_set()
+    assert w.git(clone, "rev-parse", "HEAD") == w.git(w.repo, "rev-parse", "HEAD")
+    for i in (1, BULK - 1):
+        assert agent.get_bytes(bulk_path(i)) == accepted[bulk_path(i)][-1]

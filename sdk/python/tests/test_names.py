@@ -90,8 +90,10 @@ def test_secret_path(path: object, ok: bool) -> None:
 
 
 def test_shard_of() -> None:
-    # the first two hex characters of SHA-256 of the path's UTF-8 bytes
+    # the first two hex characters of SHA-256 of the path in ASCII lower case
     assert shard_of("stripe/api-key") == hashlib.sha256(b"stripe/api-key").hexdigest()[:2]
+    assert shard_of("Stripe/API-Key") == shard_of("stripe/api-key")
+    assert shard_of("A") == "ca"
     assert shard_of("a") == "ca"  # sha256("a") = ca978112...
     assert all(len(shard_of(f"s/{i}")) == 2 for i in range(100))
     assert len({shard_of(f"s/{i}") for i in range(5000)}) == 256

@@ -1,7 +1,9 @@
 """The shared test vectors (testdata/vectors/, written by the Go generator; see its README.md).
 
-Every case of expected.json runs in a fresh agent-vault home, with no pull, and must end with exactly the bytes
-of ``value_base64`` or an error of the kind named by ``error``. A missing expected.json is a failure, not a skip.
+Every case of expected.json runs in a fresh agent-vault home, with no pull. A ``get`` case (``op`` absent or
+``"get"``) must end with exactly the bytes of ``value_base64``; a ``list`` case (``op: "list"``, optionally for the
+group ``list_group``) with exactly the entries of ``list``; either may instead expect an error of the kind named by
+``error``. A missing expected.json is a failure, not a skip.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import base64
 import json
 import os
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from agent_vault import (
     IntegrityError,
     NotAuthorizedError,
     SecretNotFoundError,
+    SecretInfo,
     Vault,
     VaultNotFoundError,
 )
@@ -44,15 +48,49 @@ def _cases() -> list[Any]:
     return [pytest.param(case, id=f"{i:03d}-{case.get('name', '?')}") for i, case in enumerate(doc["cases"])]
 
 
+def _op(case: dict[str, Any]) -> str:
+    op = case.get("op") or "get"
+    assert op in ("get", "list"), f"unknown op {op!r} in case {case.get('name')!r}"
+    return str(op)
+
+
 def test_expected_json_format() -> None:
     assert EXPECTED.is_file(), f"{EXPECTED} is missing: run 'make vectors'"
     doc = json.loads(EXPECTED.read_text(encoding="utf-8"))
-    assert doc["format"] == 1
+    assert doc["format"] == 2
     assert doc["cases"], "expected.json has no cases"
     for case in doc["cases"]:
-        assert (case.get("value_base64") is None) != (case.get("error") is None), case["name"]
+        result = case.get("list") if _op(case) == "list" else case.get("value_base64")
+        assert (result is None) != (case.get("error") is None), case["name"]
         if case.get("error") is not None:
             assert case["error"] in KIND_CLASS, case["name"]
+
+
+def _time(text: str) -> str:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).isoformat()
+
+
+def _as_listed(info: SecretInfo) -> dict[str, Any]:
+    """An entry of the SDK's listing in the shape of expected.json (times normalised for comparison)."""
+    return {
+        "name": info.name,
+        "group": info.group,
+        "created": info.created.isoformat(),
+        "rotated": info.rotated.isoformat(),
+        "expires": info.expires.isoformat() if info.expires is not None else "",
+        "authorized_agents": list(info.authorized_agents),
+        "allow_hosts": list(info.allow_hosts),
+    }
+
+
+def _expected_listed(entry: dict[str, Any]) -> dict[str, Any]:
+    out = dict(entry)
+    for k in ("created", "rotated"):
+        out[k] = _time(entry[k])
+    out["expires"] = _time(entry["expires"]) if entry.get("expires") else ""
+    out["allow_hosts"] = list(entry.get("allow_hosts") or [])
+    out["authorized_agents"] = list(entry.get("authorized_agents") or [])
+    return out
 
 
 def _write_private(path: Path, data: bytes, home: Path) -> None:
@@ -96,16 +134,24 @@ def test_vector(case: dict[str, Any] | None, tmp_path: Path, isolated_home: Path
     if src_vault.exists():
         shutil.copytree(src_vault, repo, symlinks=True)
 
-    expected_value = case.get("value_base64")
+    op = _op(case)
+    expected: Any = case.get("list") if op == "list" else case.get("value_base64")
     try:
         with Vault(repo, key_path=key_path, auto_pull=False) as vault:
-            got = vault.get_bytes(case["secret"])
+            if op == "list":
+                got: Any = [_as_listed(i) for i in vault.list_secrets(case.get("list_group"))]
+            else:
+                got = vault.get_bytes(case["secret"])
     except AgentVaultError as e:
-        if expected_value is not None:
-            pytest.fail(f"expected a value, got {type(e).__name__} (kind {e.kind}): {e}")
+        if expected is not None:
+            pytest.fail(f"expected a result, got {type(e).__name__} (kind {e.kind}): {e}")
         assert e.kind == case["error"], f"expected kind {case['error']}, got {e.kind}: {e}"
         assert isinstance(e, KIND_CLASS[case["error"]])
         return
-    if expected_value is None:
-        pytest.fail(f"expected an error of kind {case['error']}, got a value of {len(got)} bytes")
-    assert got == base64.b64decode(expected_value)
+    if expected is None:
+        pytest.fail(f"expected an error of kind {case['error']}, got a result")
+    if op == "list":
+        assert got == [_expected_listed(e) for e in expected]
+        assert [e["name"] for e in expected] == sorted(e["name"] for e in expected)
+    else:
+        assert got == base64.b64decode(expected)

@@ -88,5 +88,5 @@ def secret_path_in_repo(value: object, where: str) -> str:
 
 def shard_of(path: str) -> str:
     """The index shard of secret ``path`` (format.md section 5): the first two lowercase hex characters of the
-    SHA-256 of its UTF-8 bytes."""
-    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:2]
+    SHA-256 of the path converted to ASCII lower case (so paths that differ only in case meet in one shard)."""
+    return hashlib.sha256(path.encode("utf-8").lower()).hexdigest()[:2]

@@ -276,9 +276,10 @@ def parse_root(body: bytes, sha256: str) -> Root:
         swhat = f"{what} index shard {shard!r}"
         if not isinstance(ref, dict):
             raise IntegrityError(f"{swhat}: not an object")
-        index[shard] = ShardRef(
-            sha256=_sha(ref, "sha256", swhat), size=_count(ref, "size", swhat), secrets=_count(ref, "secrets", swhat)
-        )
+        count = _count(ref, "secrets", swhat)
+        if count < 1:
+            raise IntegrityError(f"{swhat}: lists no secret (the root lists only shards that hold one)")
+        index[shard] = ShardRef(sha256=_sha(ref, "sha256", swhat), size=_count(ref, "size", swhat), secrets=count)
 
     return Root(
         vault_id=vault_id,

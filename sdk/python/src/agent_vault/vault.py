@@ -213,7 +213,8 @@ class Vault:
         entry = self._shard(root, shard_id).secrets.get(path) if shard_id in root.index else None
         if entry is None:
             if self._dir.exists(_secret_file(path, ".enc")) or self._dir.exists(_secret_file(path, ".meta")):
-                raise IntegrityError(
+                # A vouching failure: a writer (or Git) puts a new secret's files in place before the root.
+                raise VouchFailure(
                     f"secret {path!r} has files under {VAULT_DIR}/secrets/ but is not in the signed state "
                     f"(unsigned secret)"
                 )
@@ -221,7 +222,7 @@ class Vault:
         if role is not None and role not in root.groups[entry.group].members and role not in entry.extra_agents:
             raise NotAuthorizedError(f"agent {role!r} is not granted secret {path!r} (group {entry.group!r})")
         marks = self._mark_store(root.vault_id)
-        rises = marks.check_secret(path, entry.version)
+        rises = self._mark_checked(root.sha256, lambda: marks.check_secret(path, entry.version))
         _, enc = self._dir.read_vouched(_secret_file(path, ".enc"), entry.enc_size, entry.enc_sha256)
         assert enc is not None
         value = decrypt_value(enc, key.key.identity, f"secret {path!r}")
@@ -230,7 +231,8 @@ class Vault:
         return value
 
     def _list_once(self, group: str | None, root: Root, role: str | None) -> list[SecretInfo]:
-        """Listing (format.md section 6.5), from a verified root: every shard is read and verified."""
+        """Listing (format.md section 6.5), from a verified root: every shard is read and verified, and every
+        group's count of secrets is checked against the entries that name it."""
         if group is not None and group not in root.groups:
             raise SecretNotFoundError(f"group {group!r} not found in vault {root.vault_id}")
         out: list[SecretInfo] = []
@@ -243,7 +245,7 @@ class Vault:
                 if role is not None and role not in root.groups[entry.group].members and role not in entry.extra_agents:
                     continue
                 out.append(SecretInfo.of(path, entry, root))
-        for g in [group] if group is not None else sorted(root.groups):
+        for g in sorted(root.groups):
             if counts[g] != root.groups[g].secrets:
                 raise IntegrityError(
                     f"{VAULT_DIR}/state/index: {counts[g]} entries name group {g!r} but the root says "
@@ -336,8 +338,9 @@ class Vault:
         if data is None:
             assert cached is not None
             marks = self._mark_store(cached.root.vault_id)
-            if marks.check_root(cached.root.version, cached.root.sha256):
-                marks.raise_marks(root=(cached.root.version, cached.root.sha256))
+            version, sha = cached.root.version, cached.root.sha256
+            if self._mark_checked(sha, lambda: marks.check_root(version, sha)):
+                marks.raise_marks(root=(version, sha))
             return cached
 
         self._root = None
@@ -365,7 +368,7 @@ class Vault:
         root = parse_root(body, sha)
         self._check_anchor(root.vault_id, root.owner_verify_key, anchor, signer)
         marks = self._mark_store(root.vault_id)
-        rises = marks.check_root(root.version, root.sha256)
+        rises = self._mark_checked(sha, lambda: marks.check_root(root.version, root.sha256))
         role = self._role(root)
         if anchor.mode == "owner" and role is not None:
             raise IntegrityError(
@@ -392,11 +395,28 @@ class Vault:
         integrity errors; otherwise the vault must be migrated (VaultNotFoundError). Always raises."""
         old = parse_root_v1(body, sha)
         self._check_anchor(old.vault_id, old.owner_verify_key, anchor, signer)
-        self._mark_store(old.vault_id).check_root(old.version, old.sha256)
+        marks = self._mark_store(old.vault_id)
+        self._mark_checked(sha, lambda: marks.check_root(old.version, old.sha256))
         raise VaultNotFoundError(
             f"{self._dir.path} holds a format 1 vault (version {old.version}), which this reader no longer reads: "
             f"the owner must convert it with `agent-vault migrate`"
         )
+
+    def _mark_checked(self, root_sha256: str, check: Callable[[], bool]) -> bool:
+        """Run a high-water-mark ``check`` for a read from the root ``root_sha256``.
+
+        A rollback or fork is decided on the first attempt (format.md section 6.6) -- unless ``state/root`` has
+        changed since this attempt read it: the owner's writer on this machine raises the mark right after it
+        replaces the root (and another reader right after it reads the new one), so a reader that read the old
+        root just before can meet the new mark. Its read then starts over from the new root, as for a vouching
+        failure; a rollback on a root that stays is reported.
+        """
+        try:
+            return check()
+        except IntegrityError as e:
+            if self._current_root_sha256() != root_sha256:
+                raise Failed(VouchFailure(str(e)), root_sha256) from None
+            raise
 
     def _mark_store(self, vault_id: str) -> MarkStore:
         if self._marks is None or self._marks.vault_id != vault_id:

@@ -11,14 +11,14 @@ import (
 // group under state/groups/, placements in the root and metadata only in .meta files.
 
 type rootV1 struct {
-	Type       string               `json:"type"`
-	Format     int                  `json:"format"`
-	VaultID    string               `json:"vault_id"`
-	Version    uint64               `json:"version"`
-	Owner      RootOwner            `json:"owner"`
-	Files      map[string]string    `json:"files"`
-	Agents     map[string]RootAgent `json:"agents"`
-	Groups     map[string]struct {
+	Type    string               `json:"type"`
+	Format  int                  `json:"format"`
+	VaultID string               `json:"vault_id"`
+	Version uint64               `json:"version"`
+	Owner   RootOwner            `json:"owner"`
+	Files   map[string]string    `json:"files"`
+	Agents  map[string]RootAgent `json:"agents"`
+	Groups  map[string]struct {
 		Members     []string `json:"members"`
 		IndexSHA256 string   `json:"index_sha256"`
 	} `json:"groups"`

@@ -10,7 +10,7 @@ FUZZTIME ?= 2s
 # A static binary starts faster than one that loads the C library, which matters for `get`.
 GOBUILDFLAGS ?= -trimpath -ldflags=-s
 
-.PHONY: all build deps test test-go test-fuzz test-python test-node test-mcp test-recipes demo bench bench-mcp vectors fuzz clean
+.PHONY: all build deps test test-go test-fuzz test-python test-node test-mcp test-recipes demo bench bench-quick bench-mcp vectors fuzz clean
 
 all: build
 
@@ -72,9 +72,18 @@ test-node: build
 demo: build
 	@scripts/demo.sh $(BIN)/agent-vault
 
+# The benchmark table: agent-vault against the stock age CLI, the original agent-vault (when installed:
+# scripts/install-original.sh, or ORIGINAL_AGENT_VAULT=PATH) and the crypto-only floor, at 10 and 10,000
+# secrets. Vaults are built once per binary and kept in BENCH_CACHE (the first run builds them: several
+# minutes). bench-quick: 10 and 1,000 secrets, fewer runs, no MCP figures.
+BENCH_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/agent-vault-bench
+
 bench: deps build
-	$(GO) run ./bench -bin $(BIN)/agent-vault
+	$(GO) run ./bench -bin $(BIN)/agent-vault -cache $(BENCH_CACHE)
 	@$(MAKE) --no-print-directory bench-mcp
+
+bench-quick: deps build
+	$(GO) run ./bench -bin $(BIN)/agent-vault -cache $(BENCH_CACHE) -sizes 10,1000 -runs 100 -list-runs 10 -set-runs 7 -repeat 1
 
 bench-mcp: build $(VENV_MCP)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV_MCP)/bin/python tests/mcp/bench_mcp.py

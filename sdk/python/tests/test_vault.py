@@ -69,7 +69,7 @@ def test_agent_reads_granted_secret(vb: VaultBuilder, ci_key: Path) -> None:
         assert v.get("stripe/api-key") == VALUE
         assert v.get_bytes("stripe/api-key") == VALUE.encode()
         assert v.get("stripe/webhook/secret") == "whsec"
-        assert v.get("misc/token") == "tok"  # placement
+        assert v.get("misc/token") == "tok"  # placed in group stripe (its entry names the group)
         assert v.get("aws/shared") == "shared"  # extra agent
 
 

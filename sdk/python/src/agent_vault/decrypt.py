@@ -52,7 +52,7 @@ def decrypt_value(enc: bytes, identity: object, what: str, cap: int = MAX_VALUE)
     except _TooLarge:
         sink.buf[:] = b"\0" * len(sink.buf)
         raise IntegrityError(f"{what}: the value is larger than the limit of {cap} bytes") from None
-    except pyrage.DecryptError:
+    except (pyrage.DecryptError, OSError):  # OSError: a payload that fails authentication part-way
         sink.buf[:] = b"\0" * len(sink.buf)
         raise NotAuthorizedError(f"the key cannot decrypt {what}") from None
     return bytes(sink.buf)

@@ -1,4 +1,4 @@
-"""Safe reading of files below ``.agent-vault/`` (format.md sections 1 and 6.4).
+"""Safe reading of files below ``.agent-vault/`` (format.md sections 1 and 6.5).
 
 Every component below the vault directory is opened relative to its parent's descriptor with ``O_NOFOLLOW``, so a
 symbolic link anywhere on the path (the vault directory itself included) is refused as an integrity error rather
@@ -64,8 +64,9 @@ class FileMissing(IntegrityError):
 
 
 class VouchFailure(IntegrityError):
-    """A *vouching failure* (format.md section 6.6): ``state/root`` missing or failing its signature, or a file the
-    signed state vouches for missing or of another size or hash. During a change by the owner or Git such a failure
+    """A *vouching failure* (format.md section 6.6): ``state/root`` missing or failing its signature, a file the
+    signed state vouches for missing or of another size or hash, or the files of a secret the state does not
+    list. During a change by the owner or Git such a failure
     is a race, not tampering, so readers retry it (see :mod:`agent_vault.snapshot`); on a stable state it stands as
     an integrity error."""
 

@@ -2,8 +2,8 @@
 
 The owner's writer and Git replace files one at a time, so a read can meet a root and a file of two different
 versions. Only *vouching failures* (:class:`~agent_vault.layout.VouchFailure`: ``state/root`` missing or failing its
-signature, a vouched file missing or of another size or hash) can come from such a race; :func:`read_snapshot` runs
-a read and treats them as section 6.6 says:
+signature, a vouched file missing or of another size or hash, an unsigned secret's files) can come from such a
+race; :func:`read_snapshot` runs a read and treats them as section 6.6 says:
 
 1. remember the root the failed attempt used;
 2. wait for writers -- a ``.pending/root`` that is a signed successor of that root (an owner change), or Git's
@@ -18,7 +18,6 @@ Every other failure (rollback, fork, a bad name, an unknown format, ...) is rais
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -208,7 +207,3 @@ def read_snapshot(
         f"the vault at {probe.vault_path} kept changing while it was read ({len(pauses) + 1} attempts); try again"
     )
 
-
-def sha256_or_none(data: bytes | None) -> str | None:
-    """The SHA-256 of ``data``, or None."""
-    return None if data is None else hashlib.sha256(data).hexdigest()

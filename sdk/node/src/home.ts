@@ -21,6 +21,17 @@ export function agentVaultHome(env: Env, override?: string): string {
   return path.join(os.homedir(), ".agent-vault");
 }
 
+/**
+ * The agent-vault homes a search for a vault passes over (format.md 6.4): `home` (the one this reader uses), the
+ * environment's `$AGENT_VAULT_HOME` when set, and `~/.agent-vault`.
+ */
+export function agentVaultHomes(env: Env, home: string): string[] {
+  const out = [home, path.join(os.homedir(), ".agent-vault")];
+  const fromEnv = env["AGENT_VAULT_HOME"];
+  if (fromEnv !== undefined && fromEnv !== "") out.push(path.resolve(expandTilde(fromEnv)));
+  return out;
+}
+
 /** Replaces a leading `~/` (or a lone `~`) by the user's home directory. */
 export function expandTilde(p: string): string {
   if (p === "~") return os.homedir();

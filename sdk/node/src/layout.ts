@@ -41,13 +41,13 @@ function realpathOr(p: string): string {
 }
 
 /**
- * Finds `.agent-vault/` in `start` or the nearest of its parents, as Git finds `.git` (format.md 6.4). The
- * agent-vault home `home` (compared after resolving symbolic links) is never a vault, and neither is a plain file
- * named `.agent-vault`: the search passes over both and goes on upwards. Throws VaultNotFoundError when `start`
- * is not a directory or no vault is found up to the file-system root, and IntegrityError when the nearest
- * `.agent-vault` is a symbolic link (other than one to the home).
+ * Finds `.agent-vault/` in `start` or the nearest of its parents, as Git finds `.git` (format.md 6.4). An
+ * agent-vault home (any of `homes`, compared after resolving symbolic links) is never a vault, and neither is a
+ * plain file named `.agent-vault`: the search passes over both and goes on upwards. Throws VaultNotFoundError when
+ * `start` is not a directory or no vault is found up to the file-system root, and IntegrityError when the nearest
+ * `.agent-vault` is a symbolic link (other than one to a home).
  */
-export function locateVault(start: string, home: string): VaultLocation {
+export function locateVault(start: string, homes: readonly string[]): VaultLocation {
   let dir = path.resolve(start);
   try {
     if (!fs.statSync(dir).isDirectory()) throw new VaultNotFoundError(`${dir} is not a directory`);
@@ -55,21 +55,25 @@ export function locateVault(start: string, home: string): VaultLocation {
     if (err instanceof VaultNotFoundError) throw err;
     throw new VaultNotFoundError(`${dir} does not exist`);
   }
-  const homeReal = realpathOr(home);
+  const homesReal = new Set(homes.map(realpathOr));
+  let passed: string | null = null;
   for (;;) {
     const candidate = path.join(dir, VAULT_DIR);
     const st = fs.lstatSync(candidate, { throwIfNoEntry: false });
-    if (st !== undefined && (st.isSymbolicLink() || st.isDirectory()) && realpathOr(candidate) !== homeReal) {
-      if (st.isSymbolicLink()) throw new IntegrityError(`${candidate} is a symbolic link, which a vault never is`);
-      return { vaultDir: candidate, workTree: dir };
+    if (st !== undefined && (st.isSymbolicLink() || st.isDirectory())) {
+      if (homesReal.has(realpathOr(candidate))) {
+        passed = candidate;
+      } else {
+        if (st.isSymbolicLink()) throw new IntegrityError(`${candidate} is a symbolic link, which a vault never is`);
+        return { vaultDir: candidate, workTree: dir };
+      }
     }
     const parent = path.dirname(dir);
     if (parent === dir) break;
     dir = parent;
   }
-  throw new VaultNotFoundError(
-    `no ${VAULT_DIR}/ vault in ${path.resolve(start)} or any parent directory (the agent-vault home ${home} is not a vault)`,
-  );
+  const note = passed === null ? "" : ` (${passed} is the agent-vault home, which holds keys, not a vault)`;
+  throw new VaultNotFoundError(`no ${VAULT_DIR}/ vault in ${path.resolve(start)} or any parent directory${note}`);
 }
 
 /** Identity of one version of a file, for caches: re-verify when any field changes. */

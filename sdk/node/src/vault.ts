@@ -21,7 +21,7 @@ import {
   VouchingError,
   usageError,
 } from "./errors.js";
-import { agentVaultHome, expandTilde, type Env } from "./home.js";
+import { agentVaultHome, agentVaultHomes, expandTilde, type Env } from "./home.js";
 import { checkSecretPath, checkSegment } from "./names.js";
 import { deriveOwnerVerifyKey, identityBytes, isMachineOwnerKey, resolveKey, type KeyFile } from "./keys.js";
 import { LIMITS, MISSING, VAULT_DIR, existsInVault, locateVault, readInVault, readVouched, sameStamp, statInVault, type FileStamp, type VaultLocation } from "./layout.js";
@@ -155,8 +155,9 @@ export class Vault {
 
   /**
    * Creates a handle. Throws a usage AgentVaultError on malformed options. For a local `repoPath`, finds the vault
-   * now: throws VaultNotFoundError when there is none (the agent-vault home and plain files named `.agent-vault`
-   * are passed over) and IntegrityError when `.agent-vault` is a symbolic link. Touches no network.
+   * now: throws VaultNotFoundError when there is none (the agent-vault homes — this reader's, `$AGENT_VAULT_HOME`
+   * and `~/.agent-vault` — and plain files named `.agent-vault` are passed over) and IntegrityError when
+   * `.agent-vault` is a symbolic link. Touches no network.
    */
   constructor(options: VaultOptions) {
     if (typeof options !== "object" || options === null) throw usageError("new Vault(options): options must be an object");
@@ -174,7 +175,7 @@ export class Vault {
     this.#home = agentVaultHome(this.#env, options.home);
     this.#logger = options.logger ?? console;
     this.#writerWaitMs = options.writerWaitMs ?? WRITER_WAIT_MS;
-    this.#location = isGitUrl(options.repoPath) ? null : locateVault(expandTilde(options.repoPath), this.#home);
+    this.#location = isGitUrl(options.repoPath) ? null : locateVault(expandTilde(options.repoPath), agentVaultHomes(this.#env, this.#home));
   }
 
   /** The agent-vault home this handle uses. */
@@ -219,7 +220,7 @@ export class Vault {
       if (!canRead(role, root, entry)) {
         throw new NotAuthorizedError(`agent ${(role as { name: string }).name} is not granted secret ${secretPath}`);
       }
-      const rises = checkSecretMark(marks, root.vaultId, secretPath, entry.version);
+      const rises = markChecked(opened, a, () => checkSecretMark(marks, root.vaultId, secretPath, entry.version));
 
       const rel = `secrets/${secretPath}.enc`;
       const file = readVouched(opened.loc.vaultDir, rel, entry.enc, `the entry of ${secretPath} in ${shardFile(id)}`);
@@ -347,14 +348,7 @@ export class Vault {
     const probe = new WriterProbe(opened.loc.vaultDir, opened.loc.workTree);
     return {
       writerWaitMs: this.#writerWaitMs,
-      readRoot: () => {
-        try {
-          const f = readInVault(opened.loc.vaultDir, ROOT_FILE, LIMITS.root);
-          return f === MISSING ? null : f.bytes;
-        } catch {
-          return null;
-        }
-      },
+      readRoot: () => currentRoot(opened.loc.vaultDir),
       writer: (a) => probe.find(a),
       sleep,
       now: () => Date.now(),
@@ -368,12 +362,13 @@ export class Vault {
   #attemptRoot(opened: Opened, a: Attempt): { rs: RootState; marks: Marks } {
     this.#checkOpen();
     const rs = this.#loadRoot(opened, a);
-    let marks = this.#loadMarks(rs.root.vaultId);
-    if (checkRootMark(marks, rs.root.vaultId, rs.root.version, rs.sha256)) {
-      marks = raiseMarks(this.#home, rs.root.vaultId, { root: { version: rs.root.version, rootSha256: rs.sha256 } });
-      this.#setMarks(marks, rs.root.vaultId);
+    const { vaultId, version } = rs.root;
+    let marks = this.#loadMarks(vaultId);
+    if (markChecked(opened, a, () => checkRootMark(marks, vaultId, version, rs.sha256))) {
+      marks = raiseMarks(this.#home, vaultId, { root: { version, rootSha256: rs.sha256 } });
+      this.#setMarks(marks, vaultId);
       // Another process may have raised the mark past this root meanwhile.
-      checkRootMark(marks, rs.root.vaultId, rs.root.version, rs.sha256);
+      markChecked(opened, a, () => checkRootMark(marks, vaultId, version, rs.sha256));
     }
     if (rs.firstUse !== null) {
       const { vaultId, verifyKey } = rs.firstUse;
@@ -436,7 +431,7 @@ export class Vault {
     }
     if (!signatureValid(signed.body, signed.signature, ROOT_DOMAIN, verifyKey)) {
       if (signatureValid(signed.body, signed.signature, ROOT_DOMAIN_V1, verifyKey)) {
-        throw this.#format1(opened, signed.body, file.bytes, verifyKey, cfg);
+        throw this.#format1(opened, a, signed.body, file.bytes, verifyKey, cfg);
       }
       throw new VouchingError(`${what}: bad signature (not signed by owner key ${verifyKey})`);
     }
@@ -482,10 +477,11 @@ export class Vault {
    * A root that verifies with the format 1 domain (format.md 11): after the anchor and the high-water mark (a
    * rollback or fork is an IntegrityError, thrown), the error to throw: VaultNotFoundError naming the migration.
    */
-  #format1(opened: Opened, body: Uint8Array, bytes: Uint8Array, verifyKey: string, cfg: VaultConfig | null): AgentVaultError {
+  #format1(opened: Opened, a: Attempt, body: Uint8Array, bytes: Uint8Array, verifyKey: string, cfg: VaultConfig | null): AgentVaultError {
     const r1 = parseFormat1Root(body);
     this.#checkAnchor(opened, r1.vaultId, r1.ownerVerifyKey, verifyKey, cfg);
-    checkRootMark(this.#loadMarks(r1.vaultId), r1.vaultId, r1.version, sha256hex(bytes));
+    const marks = this.#loadMarks(r1.vaultId);
+    markChecked(opened, a, () => checkRootMark(marks, r1.vaultId, r1.version, sha256hex(bytes)));
     return new VaultNotFoundError(
       `${opened.loc.vaultDir} holds vault ${r1.vaultId} in format 1 (version ${r1.version}), which this SDK does not read: ` +
         "the owner must convert it with `agent-vault migrate`",
@@ -546,6 +542,35 @@ export class Vault {
 
   #notAKey(opened: Opened, root: Root): NotAuthorizedError {
     return new NotAuthorizedError(`this key (${opened.recipient}) is neither the owner nor an agent of vault ${root.vaultId}`);
+  }
+}
+
+/** The current bytes of `state/root`, or null when it is missing or cannot be read. */
+function currentRoot(vaultDir: string): Uint8Array | null {
+  try {
+    const f = readInVault(vaultDir, ROOT_FILE, LIMITS.root);
+    return f === MISSING ? null : f.bytes;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs a high-water-mark check for attempt `a`. A rollback or fork is decided on the attempt that meets it
+ * (format.md 6.6) — unless `state/root` has changed since the attempt read it: the owner's writer on this machine
+ * raises the mark right after it replaces the root, and another reader right after it reads the new one, so a
+ * reader that read the old root just before can meet the newer mark. That is a vouching failure: the read starts
+ * over from the new root. A rollback on a root that stays is reported.
+ */
+function markChecked<T>(opened: Opened, a: Attempt, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof IntegrityError && !(err instanceof VouchingError) && a.rootBytes !== null) {
+      const now = currentRoot(opened.loc.vaultDir);
+      if (now === null || !Buffer.from(now).equals(a.rootBytes)) throw new VouchingError(err.message);
+    }
+    throw err;
   }
 }
 

@@ -53,9 +53,24 @@ test("the home is recognised from AGENT_VAULT_HOME, the home option, and through
   // A .agent-vault that is a symbolic link to the home is the home, not a vault (and no integrity error).
   const other = tempDir("av-proj-");
   fs.symlinkSync(av, path.join(other, ".agent-vault"));
-  assert.throws(() => locateVault(other, av), VaultNotFoundError);
-  // Another home: the same directory is then an ordinary vault candidate.
-  assert.equal(locateVault(project, path.join(tempDir(), "elsewhere")).vaultDir, av);
+  assert.throws(() => locateVault(other, [av]), /is the agent-vault home/);
+  // Not a home: the same directory is then an ordinary vault candidate.
+  assert.equal(locateVault(project, [path.join(tempDir(), "elsewhere")]).vaultDir, av);
+});
+
+test("both ~/.agent-vault and $AGENT_VAULT_HOME are passed over, whichever home the reader uses", () => {
+  const { home, av, project } = homeWithKeys();
+  const other = homeWithKeys();
+  const savedHome = process.env["HOME"];
+  process.env["HOME"] = home;
+  try {
+    // The reader's home is elsewhere, but ~/.agent-vault is still no vault.
+    assert.throws(() => new Vault({ repoPath: project, home: other.av, env: {} }), VaultNotFoundError);
+    // $AGENT_VAULT_HOME names another home than the one given: both are passed over.
+    assert.throws(() => new Vault({ repoPath: other.project, home: av, env: { AGENT_VAULT_HOME: other.av } }), VaultNotFoundError);
+  } finally {
+    process.env["HOME"] = savedHome;
+  }
 });
 
 test("the search goes on past the home and past plain files to the vault above", async () => {
@@ -67,7 +82,7 @@ test("the search goes on past the home and past plain files to the vault above",
   const project = path.join(home, "project");
   fs.mkdirSync(project, { recursive: true });
   fs.writeFileSync(path.join(project, ".agent-vault"), "a plain file is not a vault\n");
-  assert.deepEqual(locateVault(project, av), { vaultDir: fx.vaultDir, workTree: fx.repo });
+  assert.deepEqual(locateVault(project, [av]), { vaultDir: fx.vaultDir, workTree: fx.repo });
   const v = new Vault({ repoPath: project, home: av, autoPull: false, env: {} });
   assert.equal(await v.get("db/password"), "hunter2");
 });

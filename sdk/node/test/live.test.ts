@@ -648,12 +648,15 @@ function bigWorld(): World {
 /** Runs the CLI (as the owner) or git without blocking the event loop, so that a reader runs meanwhile. */
 function runAsync(w: World, cmd: string, args: string[], cwd: string, stdin = ""): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: baseEnv(w.ownerHome, w.gitcfg), stdio: ["pipe", "ignore", "pipe"] });
+    const child = spawn(cmd, args, { cwd, env: baseEnv(w.ownerHome, w.gitcfg), stdio: [stdin === "" ? "ignore" : "pipe", "ignore", "pipe"] });
     let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
     child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(cmd)} ${args.join(" ")} exited ${code}: ${stderr}`))));
-    child.stdin.end(stdin);
+    if (child.stdin !== null) {
+      child.stdin.on("error", () => {}); // a command that exits without reading: its status says what happened
+      child.stdin.end(stdin);
+    }
   });
 }
 

@@ -8,6 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { AgentVaultError, IntegrityError, Vault, VaultNotFoundError, type VaultOptions } from "../src/index.js";
 import { VouchingError } from "../src/errors.js";
 import { MAX_ATTEMPTS, WriterProbe, findGitDir, readSnapshot, type Attempt, type SnapshotIO, type Writer } from "../src/snapshot.js";
@@ -304,4 +305,39 @@ test("a missing state/root is waited out like any vouching failure, then decided
   });
   assert.equal(await s.open().get("stripe/api-key"), "sk_live_123");
   await done;
+});
+
+test("a newer mark met while state/root is being replaced starts the read over; on a root that stays it is a rollback", async () => {
+  const s = await setup();
+  const r1 = s.fx.read("state/root");
+  const r2 = s.fx.resign(); // version 2: same files, a new root
+  s.fx.replace("state/root", r1);
+  const marksFile = path.join(s.home, "state", `${s.fx.vaultId}.json`);
+  // Another process on this machine (the owner's writer, or a reader of the new root) replaces the root and raises
+  // the mark between this reader's read of the root and its check of the mark.
+  const require = createRequire(import.meta.url);
+  const fsCjs = require("node:fs") as typeof fs;
+  const original = fsCjs.readFileSync;
+  let raced = 0;
+  fsCjs.readFileSync = ((file: fs.PathOrFileDescriptor, options?: unknown) => {
+    if (file === marksFile && raced === 0) {
+      raced++;
+      s.fx.replace("state/root", r2);
+      writePrivate(marksFile, JSON.stringify({ version: 2, root_sha256: sha256hex(r2), secrets: {} }));
+    }
+    return (original as (f: fs.PathOrFileDescriptor, o?: unknown) => string | Buffer)(file, options);
+  }) as typeof fs.readFileSync;
+  syncBuiltinESMExports();
+  try {
+    assert.equal(await s.open().get("stripe/api-key"), "sk_live_123");
+    assert.equal(raced, 1);
+  } finally {
+    fsCjs.readFileSync = original;
+    syncBuiltinESMExports();
+  }
+  // The old root comes back and stays: a rollback, reported at once.
+  s.fx.replace("state/root", r1);
+  const started = Date.now();
+  await assert.rejects(s.open().get("stripe/api-key"), (e: unknown) => e instanceof IntegrityError && /rollback/.test(e.message));
+  assert.ok(Date.now() - started < 1000);
 });

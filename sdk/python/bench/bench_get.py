@@ -4,7 +4,7 @@
 
 Builds a throw-away vault with the test helper (tests/vaultgen.py) in a temporary directory and a temporary
 agent-vault home, then prints microseconds per call for: pyrage.decrypt alone, Vault.get with the vault open
-(cached root and index), and Vault.get on a fresh Vault each time (full verification).
+(cached root and shard), and Vault.get on a fresh Vault each time (full verification).
 """
 
 from __future__ import annotations

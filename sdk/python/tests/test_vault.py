@@ -873,3 +873,20 @@ def test_error_classes() -> None:
     assert AgentVaultError("m", kind="usage").exit_code == 2
     with pytest.raises(ValueError):
         AgentVaultError("m", kind="nope")
+
+
+def test_many_secrets_with_long_names(tmp_path: Path) -> None:
+    """No limit the writer's own files can exceed: shards of a large vault with long names read and list."""
+    b = VaultBuilder(tmp_path / "big")
+    b.add_agent("ci")
+    b.add_group("g", ["ci"])
+    long = "/".join(["x" * 60, "y" * 60, "z" * 55])  # 190-byte paths
+    names = [f"g/{long}-{i:04d}" for i in range(1500)]
+    for i, name in enumerate(names):
+        b.set_secret(name, f"v{i}")
+    b.write()
+    assert len(split_root((b.dir / "state/root").read_bytes())["index"]) > 250  # nearly every shard
+    key = write_key(tmp_path / "ci.key", b.key_file("ci"))
+    v = Vault(b.repo, key_path=key, auto_pull=False)
+    assert v.get(names[1234]) == "v1234"
+    assert [s.name for s in v.list_secrets("g")] == sorted(names)

@@ -24,8 +24,8 @@ interface ListItem {
   rotated: string;
   /** "" when the secret does not expire. */
   expires: string;
-  authorized_agents: string[];
-  allow_hosts: string[];
+  authorized_agents: string[] | null;
+  allow_hosts: string[] | null;
 }
 
 interface VectorCase {
@@ -126,8 +126,9 @@ async function runCase(c: VectorCase): Promise<void> {
         created: timeOf(w.created),
         rotated: timeOf(w.rotated),
         expires: timeOf(w.expires),
-        authorized_agents: w.authorized_agents,
-        allow_hosts: w.allow_hosts,
+        // The generator writes an empty list as null (a nil Go slice); both mean "none".
+        authorized_agents: w.authorized_agents ?? [],
+        allow_hosts: w.allow_hosts ?? [],
       }));
       assert.deepEqual(got, want);
     } else if (c.value_base64 !== null && c.value_base64 !== undefined) {

@@ -29,6 +29,7 @@ func (s *Snapshot) consistently(op func() error) error {
 		first, op = s.load, func() error { return nil }
 	}
 	var err error
+	deadline := time.Now().Add(writerWait)
 	for attempt := 1; attempt <= readAttempts; attempt++ {
 		if attempt == 1 {
 			err = first()
@@ -42,7 +43,7 @@ func (s *Snapshot) consistently(op func() error) error {
 			return err
 		}
 		failedRoot := s.rootRaw
-		busy, werr := s.Vault.waitForWriters(failedRoot, s.anchor)
+		busy, werr := s.Vault.waitForWriters(failedRoot, s.anchor, deadline)
 		if werr != nil {
 			return werr
 		}
@@ -55,10 +56,9 @@ func (s *Snapshot) consistently(op func() error) error {
 }
 
 // waitForWriters waits until neither an owner change that follows root nor a Git operation is under
-// way, and reports whether it saw one. A writer still there after writerWait is an error of kind error,
-// never an integrity error.
-func (v *Vault) waitForWriters(root []byte, a anchor) (bool, error) {
-	deadline := time.Now().Add(writerWait)
+// way, and reports whether it saw one. A writer still there at deadline (writerWait after the read began)
+// is an error of kind error, never an integrity error.
+func (v *Vault) waitForWriters(root []byte, a anchor, deadline time.Time) (bool, error) {
 	busy := false
 	for {
 		pending := v.pendingSuccessor(root, a)
@@ -77,8 +77,9 @@ func (v *Vault) waitForWriters(root []byte, a anchor) (bool, error) {
 	}
 }
 
-// pendingSuccessor reports whether .pending/root holds a signed successor of root: an owner change to it
-// in progress, or interrupted. Anyone can push a file there; only the owner can sign one.
+// pendingSuccessor reports whether .pending/root holds a signed successor of root (of no root, for a
+// vault being created): an owner change to it in progress, or interrupted. Anyone can push a file there;
+// only the owner can sign one.
 func (v *Vault) pendingSuccessor(root []byte, a anchor) bool {
 	raw, err := readRepoFile(v.Dir, pendingDir+"/root", LimitRoot)
 	if err != nil {
@@ -91,7 +92,13 @@ func (v *Vault) pendingSuccessor(root []byte, a anchor) bool {
 	var h struct {
 		PrevSHA256 string `json:"prev_sha256"`
 	}
-	return json.Unmarshal(body, &h) == nil && root != nil && h.PrevSHA256 == Hash(root)
+	if json.Unmarshal(body, &h) != nil {
+		return false
+	}
+	if root == nil {
+		return h.PrevSHA256 == ""
+	}
+	return h.PrevSHA256 == Hash(root)
 }
 
 // gitIndexLock returns the path of the index lock of the Git repository that holds the vault when it

@@ -524,8 +524,9 @@ func TestVerifyKeyFormat(t *testing.T) {
 	}
 }
 
-// Recipients for the parser tables: valid lower-case X25519 recipients.
+// Recipients for the parser tables: valid lower-case X25519 recipients; and a well-formed hash.
 var (
+	tableHash  = `"` + strings.Repeat("a", 64) + `"`
 	tableOwner = mustRecipient()
 	tableCI    = mustRecipient()
 )
@@ -542,9 +543,9 @@ func TestParseRootTable(t *testing.T) {
 	const id = "0123456789abcdef0123456789abcdef"
 	base := func(extra string) string {
 		return `{"type":"agent-vault-root","format":2,"vault_id":"` + id + `","version":3,"prev_sha256":"","time":"2026-11-29T13:50:00Z",
-"owner":{"recipient":"` + tableOwner + `","verify_key":"ed25519:x"},"files":{"config.yaml":{"sha256":"","size":3}},
+"owner":{"recipient":"` + tableOwner + `","verify_key":"ed25519:x"},"files":{"config.yaml":{"sha256":`+tableHash+`,"size":3}},
 "agents":{"ci":{"recipient":"` + tableCI + `","public_key_sha256":"","escrow_sha256":""}},
-"groups":{"stripe":{"members":["ci"],"secrets":1}},"index":{"3f":{"sha256":"","size":10,"secrets":1}}` + extra + "}\n"
+"groups":{"stripe":{"members":["ci"],"secrets":1}},"index":{"3f":{"sha256":` + tableHash + `,"size":10,"secrets":1}}` + extra + "}\n"
 	}
 	for _, tc := range []struct {
 		name string
@@ -574,6 +575,7 @@ func TestParseRootTable(t *testing.T) {
 		{"bad shard id", strings.Replace(base(""), `"3f":`, `"3F":`, 1), false},
 		{"empty shard", strings.Replace(base(""), `"size":10,"secrets":1`, `"size":10,"secrets":0`, 1), false},
 		{"negative size", strings.Replace(base(""), `"size":3`, `"size":-3`, 1), false},
+		{"malformed file hash", strings.Replace(base(""), `"sha256":`+tableHash+`,"size":3`, `"sha256":"AA","size":3`, 1), false},
 		{"not JSON", "signature: ed25519 x\n", false},
 		{"truncated", base("")[:50], false},
 		{"an array", "[]\n", false},
@@ -598,7 +600,7 @@ func TestParseShardTable(t *testing.T) {
 	sid := ShardOf("stripe/api-key")
 	root, err := parseRoot([]byte(`{"type":"agent-vault-root","format":2,"vault_id":"` + id + `","version":3,
 "owner":{"recipient":"` + tableOwner + `"},"agents":{"ci":{"recipient":"` + tableCI + `"}},"groups":{"stripe":{"members":["ci"]},"legacy":{"members":[]}},
-"index":{"` + sid + `":{"sha256":"","size":1,"secrets":1}}}` + "\n"))
+"index":{"` + sid + `":{"sha256":` + tableHash + `,"size":1,"secrets":1}}}` + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,7 +608,7 @@ func TestParseShardTable(t *testing.T) {
 		return `{"type":"agent-vault-index-shard","format":2,"vault_id":"` + id + `","shard":"` + shardID + `","secrets":{` + secrets + "}}\n"
 	}
 	entry := func(group, extra string) string {
-		return `{"group":"` + group + `","version":2,"enc_sha256":"","enc_size":3,"meta_sha256":"","meta_size":3,"created":"2026-11-29T13:50:00Z","rotated":"2026-11-29T13:50:00Z","expires":""` + extra + `,"extra_agents":[],"allow_hosts":[]}`
+		return `{"group":"` + group + `","version":2,"enc_sha256":` + tableHash + `,"enc_size":3,"meta_sha256":` + tableHash + `,"meta_size":3,"created":"2026-11-29T13:50:00Z","rotated":"2026-11-29T13:50:00Z","expires":""` + extra + `,"extra_agents":[],"allow_hosts":[]}`
 	}
 	key := `"stripe/api-key":`
 	for _, tc := range []struct {
@@ -625,6 +627,7 @@ func TestParseShardTable(t *testing.T) {
 		{"bad expires time", shard(sid, key+strings.Replace(entry("stripe", ""), `"expires":""`, `"expires":"never"`, 1)), false},
 		{"version 0", shard(sid, key+strings.Replace(entry("stripe", ""), `"version":2`, `"version":0`, 1)), false},
 		{"negative size", shard(sid, key+strings.Replace(entry("stripe", ""), `"enc_size":3`, `"enc_size":-3`, 1)), false},
+		{"no meta hash", shard(sid, key+strings.Replace(entry("stripe", ""), `"meta_sha256":`+tableHash+`,`, ``, 1)), false},
 		{"shard id mismatch", shard("00", key+entry("stripe", "")), false},
 		{"vault mismatch", strings.Replace(shard(sid, key+entry("stripe", "")), id, "ffffffffffffffffffffffffffffffff", 1), false},
 		{"wrong type", strings.Replace(shard(sid, key+entry("stripe", "")), "index-shard", "root", 1), false},

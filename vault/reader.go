@@ -35,11 +35,11 @@ func Find(start string) (*Vault, error) {
 	for d := abs; ; d = filepath.Dir(d) {
 		cand := filepath.Join(d, DirName)
 		fi, err := os.Lstat(cand)
-		if err == nil {
+		if err == nil && !isHome(cand, homes) {
 			if fi.Mode()&os.ModeSymlink != 0 {
 				return nil, newErr(KindIntegrity, "%s is a symbolic link, which a vault never is", cand)
 			}
-			if fi.IsDir() && !isHome(cand, homes) {
+			if fi.IsDir() {
 				return &Vault{Top: d, Dir: cand}, nil
 			}
 		}
@@ -229,6 +229,11 @@ func (s *Snapshot) load() error {
 		return err
 	}
 	if err := marks.checkRoot(root.Version, rootSHA); err != nil {
+		// A writer on this machine raises the mark right after it replaces the root: a mark above a root
+		// that has been replaced since it was read is a race, read again; above the current root, a rollback.
+		if now, rerr := readRepoFile(v.Dir, rootFile, LimitRoot); rerr == nil && !bytes.Equal(now, raw) {
+			return &Error{Kind: KindIntegrity, Msg: err.Error(), vouching: true}
+		}
 		return err
 	}
 	role, err := roleOf(root, s.Key, s.asOwner)

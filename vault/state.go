@@ -225,12 +225,12 @@ func parseRoot(body []byte) (*Root, error) {
 		}
 	}
 	for id, ref := range r.Index {
-		if !validShardID(id) || ref.Size < 0 || ref.Secrets <= 0 {
+		if !validShardID(id) || ref.Size < 0 || ref.Secrets <= 0 || !validHash(ref.SHA256) {
 			return nil, newErr(KindIntegrity, "state/root: malformed index entry %q", id)
 		}
 	}
 	for name, ref := range r.Files {
-		if ref.Size < 0 {
+		if ref.Size < 0 || !validHash(ref.SHA256) {
 			return nil, newErr(KindIntegrity, "state/root: malformed file entry %q", name)
 		}
 	}
@@ -291,7 +291,7 @@ func parseShard(data []byte, root *Root, id string) (*Shard, error) {
 				return nil, newErr(KindIntegrity, "%s: %s names unknown agent %q", what, p, a)
 			}
 		}
-		if e.Version == 0 || e.EncSize < 0 || e.MetaSize < 0 {
+		if e.Version == 0 || e.EncSize < 0 || e.MetaSize < 0 || !validHash(e.EncSHA256) || !validHash(e.MetaSHA256) {
 			return nil, newErr(KindIntegrity, "%s: %s has a malformed entry", what, p)
 		}
 		if _, err := parseTime(e.Created); err != nil {
@@ -313,6 +313,9 @@ func parseShard(data []byte, root *Root, id string) (*Shard, error) {
 }
 
 func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339, s) }
+
+// validHash reports whether s is a SHA-256 as the format writes it: 64 lower-case hex characters.
+func validHash(s string) bool { return len(s) == 64 && isLowerHex(s) }
 
 func validShardID(s string) bool {
 	return len(s) == 2 && isLowerHex(s)

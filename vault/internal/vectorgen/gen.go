@@ -307,6 +307,9 @@ func (g *gen) listing(role, group string) []vectors.Item {
 			if it.AllowHosts == nil {
 				it.AllowHosts = []string{}
 			}
+			if it.AuthorizedAgents == nil {
+				it.AuthorizedAgents = []string{}
+			}
 			out = append(out, it)
 		}
 	}

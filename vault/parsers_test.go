@@ -543,7 +543,7 @@ func TestParseRootTable(t *testing.T) {
 	const id = "0123456789abcdef0123456789abcdef"
 	base := func(extra string) string {
 		return `{"type":"agent-vault-root","format":2,"vault_id":"` + id + `","version":3,"prev_sha256":"","time":"2026-11-29T13:50:00Z",
-"owner":{"recipient":"` + tableOwner + `","verify_key":"ed25519:x"},"files":{"config.yaml":{"sha256":`+tableHash+`,"size":3}},
+"owner":{"recipient":"` + tableOwner + `","verify_key":"ed25519:x"},"files":{"config.yaml":{"sha256":` + tableHash + `,"size":3}},
 "agents":{"ci":{"recipient":"` + tableCI + `","public_key_sha256":"","escrow_sha256":""}},
 "groups":{"stripe":{"members":["ci"],"secrets":1}},"index":{"3f":{"sha256":` + tableHash + `,"size":10,"secrets":1}}` + extra + "}\n"
 	}

@@ -52,7 +52,7 @@ SHARD_TYPE = "agent-vault-index-shard"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHARD_ID = re.compile(r"[0-9a-f]{2}")
 _TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))"
 )
 
 

@@ -648,26 +648,3 @@ func TestInitAgainAfterInterruptedInit(t *testing.T) {
 		t.Fatalf("init killed before its commit point: init again fails (%v); after repair (which said: %v), init fails again (%v)", errDirect, errRepair, err)
 	}
 }
-
-// A kill inside an atomic write (between creating the temporary file and renaming it into place) leaves
-// the temporary file. When that write is the one that puts state/root in place, the file is in the
-// vault's state directory: repair must remove it, or check reports an unvouched file and Git sees an
-// untracked one, a step for a human. (The kill test of tests/crash meets this at random; here the
-// temporary file is made as the kill would leave it.)
-func TestRepairRemovesTempFileOfKilledRootWrite(t *testing.T) {
-	tv := csVault(t)
-	stopChangeAt(t, tv, "applied", func(o *Owner) error { return o.Set("g/a", []byte("new value"), SetOptions{}) })
-	pending := tv.read(pendingDir + "/root")
-	tv.writeFile("state/.root.tmp123456789", pending[:len(pending)/2])
-	if _, err := tv.v.Repair(tv.owner); err != nil {
-		t.Fatal(err)
-	}
-	s, err := tv.v.Open(tv.owner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep := s.Check(time.Hour); rep.Errors() != 0 {
-		t.Fatalf("check after repair: %+v", rep.Findings)
-	}
-	tv.mustGet(tv.ci, "g/a", "new value")
-}

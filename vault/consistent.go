@@ -85,6 +85,11 @@ func (v *Vault) pendingSuccessor(root []byte, a anchor) bool {
 	if err != nil {
 		return false
 	}
+	// Once state/root holds the pending root, the change is applied: reading again sees it, whether or not
+	// it is recorded in Git yet.
+	if cur, err := readRepoFile(v.Dir, rootFile, LimitRoot); err == nil && bytes.Equal(cur, raw) {
+		return false
+	}
 	body, err := VerifyRoot(raw, a.pub)
 	if err != nil {
 		return false

@@ -173,16 +173,38 @@ func MkdirPrivate(dir string) error {
 	return os.Chmod(dir, 0o700)
 }
 
-// WriteNewPrivateFile creates path with mode 0600 and data, refusing to overwrite an existing file.
+// WriteNewPrivateFile creates path with mode 0600 and data, refusing to overwrite an existing file. The
+// file appears whole or not at all: it is written under a temporary name and linked into place.
 func WriteNewPrivateFile(path string, data []byte) error {
 	if err := MkdirPrivate(filepath.Dir(path)); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if _, err := os.Lstat(path); err == nil {
+		return newErr(KindError, "%s already exists; refusing to overwrite it", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	if err := writePrivateFile(tmp, data); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return newErr(KindError, "%s already exists; refusing to overwrite it", path)
 		}
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writePrivateFile writes data to path with mode 0600 whatever the umask, and fsyncs it.
+func writePrivateFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
 	if err := f.Chmod(0o600); err != nil {
@@ -191,7 +213,6 @@ func WriteNewPrivateFile(path string, data []byte) error {
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		os.Remove(path)
 		return err
 	}
 	if err := f.Sync(); err != nil {

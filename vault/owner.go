@@ -96,8 +96,8 @@ func New(top string) *Vault { return &Vault{Top: top, Dir: filepath.Join(top, Di
 // Init creates the vault v, owned by ownerKey, and records it with v's Recorder. It refuses a directory
 // that already holds a vault.
 func (v *Vault) Init(ownerKey *Key) error {
-	if _, err := os.Lstat(v.Dir); err == nil {
-		return newErr(KindError, "%s already exists: this directory already holds a vault", v.Dir)
+	if err := v.ClearForInit(); err != nil {
+		return err
 	}
 	signer, err := DeriveSigningKey(ownerKey.Identity)
 	if err != nil {
@@ -138,6 +138,39 @@ func (v *Vault) Init(ownerKey *Key) error {
 		return err
 	}
 	return v.Record()
+}
+
+// ClearForInit refuses a directory that holds a vault, or an init that reached its commit point
+// (repair finishes it). What an init cut before its commit point left (the lock, the pending directory,
+// an empty state directory) is cleared, so that init can simply run again.
+func (v *Vault) ClearForInit() error {
+	entries, err := os.ReadDir(v.Dir)
+	if errNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return wrapErr(KindError, err, "cannot read %s", v.Dir)
+	}
+	if exists(v.Dir, pendingDir+"/root") {
+		return newErr(KindError, "%s holds an interrupted init that reached its commit point; run 'agent-vault repair' to finish it", v.Dir)
+	}
+	for _, e := range entries {
+		switch e.Name() {
+		case ".lock", pendingDir, doneDir:
+			continue
+		case "state":
+			if sub, err := os.ReadDir(filepath.Join(v.Dir, "state")); err == nil && len(sub) == 0 {
+				continue
+			}
+		}
+		return newErr(KindError, "%s already exists: this directory already holds a vault", v.Dir)
+	}
+	for _, leftover := range []string{pendingDir, doneDir} {
+		if err := os.RemoveAll(filepath.Join(v.Dir, leftover)); err != nil {
+			return wrapErr(KindError, err, "cannot clear what an interrupted init left in %s", v.Dir)
+		}
+	}
+	return nil
 }
 
 // begin starts a change on the verified state; message says what it does, for the Git commit.

@@ -120,6 +120,9 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 		return "", err
 	}
 	cur, err := readRepoFile(v.Dir, rootFile, LimitRoot)
+	if errNotExist(err) && next.PrevSHA256 == "" {
+		cur, err = nil, nil // an init that reached its commit point
+	}
 	if err != nil {
 		return "", classifyRead(err, rootFile)
 	}
@@ -130,7 +133,7 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 			return "", err
 		}
 		did = "recorded an interrupted change that was already applied: " + pendingMessage(pend) + " (version " + versionString(next.Version) + ")"
-	case next.PrevSHA256 == Hash(cur):
+	case cur == nil || next.PrevSHA256 == Hash(cur):
 		if err := applyPending(v.Dir); err != nil {
 			return "", err
 		}

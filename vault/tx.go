@@ -164,7 +164,9 @@ func (t *tx) commit() ([]byte, error) {
 		if err := MkdirPrivate(filepath.Dir(target)); err != nil {
 			return nil, wrapErr(KindError, err, "cannot create the directory of %s", target)
 		}
-		if err := WriteFileAtomic(target+pendingKeySuffix, t.keys[target], 0o600); err != nil {
+		// Written in place, not through a temporary file: a partial file is only ever seen before the commit
+		// point, where discarding the transaction removes it.
+		if err := writePrivateFile(target+pendingKeySuffix, t.keys[target]); err != nil {
 			return nil, wrapErr(KindError, err, "cannot write the new key beside %s", target)
 		}
 	}
@@ -252,8 +254,17 @@ func applyPending(dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
 		return wrapErr(KindError, err, "cannot create the state directory")
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, filepath.FromSlash(rootFile)), rootBytes, 0o644); err != nil {
+	// The copy is made inside .pending, so that a kill leaves no temporary file among the vault's files;
+	// .pending/root itself stays until the change is recorded.
+	next := filepath.Join(pend, "root.next")
+	if err := WriteFileAtomic(next, rootBytes, 0o644); err != nil {
+		return wrapErr(KindError, err, "cannot copy the signed root")
+	}
+	if err := os.Rename(next, filepath.Join(dir, filepath.FromSlash(rootFile))); err != nil {
 		return wrapErr(KindError, err, "cannot move the signed root into place")
+	}
+	if err := syncDir(filepath.Join(dir, "state")); err != nil {
+		return err
 	}
 	crashHook("rooted")
 	return installKeys(pend)

@@ -50,8 +50,8 @@ func (o *initOptions) run() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create %s: %w", dir, err)
 	}
-	if _, err := os.Lstat(filepath.Join(dir, vault.DirName)); err == nil {
-		return fmt.Errorf("%s already holds a vault (%s exists)", dir, vault.DirName)
+	if err := vault.New(dir).ClearForInit(); err != nil {
+		return err
 	}
 	repo, err := gitrepo.Init(dir)
 	if err != nil {

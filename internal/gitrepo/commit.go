@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Fallback identity used by Commit when git has no user.name or user.email.
@@ -121,6 +122,7 @@ func (r *Repo) Commit(ctx context.Context, message string, paths ...string) (Com
 	if !filepath.IsAbs(tmpIndex) {
 		tmpIndex = filepath.Join(r.Top, tmpIndex)
 	}
+	settleOrphans(ctx, tmpIndex)
 	tmpIndex += "." + strconv.Itoa(os.Getpid())
 	defer os.Remove(tmpIndex)
 	private := runOpts{env: []string{"GIT_INDEX_FILE=" + tmpIndex}}
@@ -148,6 +150,10 @@ func (r *Repo) Commit(ctx context.Context, message string, paths ...string) (Com
 		}
 		commitOpts := private
 		commitOpts.global = global
+		// The commit's process id is left beside the private index, so that if this process is killed
+		// while its Git child goes on, the next Commit waits for that child instead of racing it.
+		commitOpts.started = func(pid int) { os.WriteFile(tmpIndex+".git-pid", []byte(strconv.Itoa(pid)), 0o644) }
+		defer os.Remove(tmpIndex + ".git-pid")
 		if _, err := r.git(ctx, commitOpts, "commit", "-q", "-m", message); err != nil {
 			return res, err
 		}
@@ -215,6 +221,44 @@ func (r *Repo) privateIndex(ctx context.Context, private runOpts, realIndex, tmp
 	private.stdin = &in
 	_, err = r.git(ctx, private, "update-index", "-z", "--index-info")
 	return err
+}
+
+// orphanWait bounds how long Commit waits for the Git child of a killed
+// agent-vault process to finish its commit.
+var orphanWait = 30 * time.Second
+
+// settleOrphans deals with what agent-vault processes that died left beside
+// the private index base: base.PID, its .lock, and base.PID.git-pid naming
+// the Git commit the process had started. While that Git process still
+// runs (it was not killed with its parent), it waits for it, at most
+// orphanWait, so that the two commits do not race; then it removes the
+// files. What live processes own is left alone.
+func settleOrphans(ctx context.Context, base string) {
+	matches, _ := filepath.Glob(base + ".*")
+	deadline := time.Now().Add(orphanWait)
+	var orphans []string
+	for _, m := range matches {
+		owner, _, _ := strings.Cut(strings.TrimPrefix(m, base+"."), ".")
+		if pid, err := strconv.Atoi(owner); err == nil && pid != os.Getpid() && !processAlive(pid) {
+			orphans = append(orphans, m)
+		}
+	}
+	// First wait for every Git child still committing: it re-reads its index after the hooks run, so
+	// nothing may be removed before it ends.
+	for _, m := range orphans {
+		if !strings.HasSuffix(m, ".git-pid") {
+			continue
+		}
+		data, _ := os.ReadFile(m)
+		if child, err := strconv.Atoi(string(data)); err == nil {
+			for processAlive(child) && time.Now().Before(deadline) && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	for _, m := range orphans {
+		os.Remove(m)
+	}
 }
 
 // emptyTree is the hash of the empty tree, the base of the first commit.

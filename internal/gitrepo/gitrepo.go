@@ -131,10 +131,12 @@ func Init(dir string) (*Repo, error) {
 
 // runOpts configures one git invocation.
 type runOpts struct {
-	dir    string    // working directory passed as git -C
-	stdin  io.Reader // nil means /dev/null
-	stdout io.Writer // nil means collect and return it
-	env    []string  // extra environment, appended last (wins)
+	// started, when set, is told git's process id once it runs.
+	started func(pid int)
+	dir     string    // working directory passed as git -C
+	stdin   io.Reader // nil means /dev/null
+	stdout  io.Writer // nil means collect and return it
+	env     []string  // extra environment, appended last (wins)
 	// cLocale runs git with LC_ALL=C, for the few calls whose stderr is
 	// inspected.
 	cLocale bool
@@ -204,6 +206,9 @@ func run(ctx context.Context, opts runOpts, args ...string) ([]byte, error) {
 			return nil, ErrGitNotFound
 		}
 		return nil, fmt.Errorf("running git %s: %w", args[0], err)
+	}
+	if opts.started != nil {
+		opts.started(cmd.Process.Pid)
 	}
 	done := make(chan struct{})
 	go func() {

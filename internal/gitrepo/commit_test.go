@@ -343,3 +343,22 @@ func TestCommitRemovedDirectory(t *testing.T) {
 		t.Fatalf("files left in HEAD:\n%s", files)
 	}
 }
+
+// A `git init` killed midway leaves .git/config.lock in a .git that is no
+// repository yet; Init clears it and initialises.
+func TestInitAfterInterruptedGitInit(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".git", "config.lock"), []byte("[core]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Init(dir)
+	if err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(r.Top, ".git", "HEAD")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -123,10 +123,36 @@ func Init(dir string) (*Repo, error) {
 	if !errors.Is(err, ErrNotRepo) && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	clearInterruptedInit(dir)
 	if _, err := run(context.Background(), runOpts{dir: "."}, "init", "--quiet", "--", dir); err != nil {
 		return nil, err
 	}
 	return Find(dir)
+}
+
+// interruptedInitWait is how long the configuration lock of a .git that is
+// not yet a repository must stay unchanged before it is taken for the lock
+// of a `git init` that was killed.
+var interruptedInitWait = time.Second
+
+// clearInterruptedInit removes the configuration lock that a killed
+// `git init` left in dir/.git, which is then no repository yet, so that
+// init can run again. A lock that changes or goes away belongs to a live
+// git and is left alone.
+func clearInterruptedInit(dir string) {
+	lock := filepath.Join(dir, ".git", "config.lock")
+	first, err := os.Stat(lock)
+	if err != nil {
+		return
+	}
+	for deadline := time.Now().Add(interruptedInitWait); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		fi, err := os.Stat(lock)
+		if err != nil || !fi.ModTime().Equal(first.ModTime()) || fi.Size() != first.Size() {
+			return
+		}
+	}
+	os.Remove(lock)
 }
 
 // runOpts configures one git invocation.

@@ -279,24 +279,6 @@ func measureSize(c config, r *sizeResult, agePath, getOnly string, ov, gv *vault
 		*slots[j] = res
 	}
 
-	// set of a new secret (the vault grows by one secret per run).
-	specs, slots = nil, nil
-	if ov != nil {
-		specs = append(specs, &spec{label: "ours", cmd: func(i int) *exec.Cmd {
-			return ov.impl.set(ov, fmt.Sprintf("%s/new-%04d", group, i), secretValue(100000+i))
-		}})
-		slots = append(slots, &r.set)
-	}
-	if gv != nil {
-		specs = append(specs, &spec{label: "original", cmd: func(i int) *exec.Cmd {
-			return gv.impl.set(gv, fmt.Sprintf("%s/new-%04d", group, i), secretValue(100000+i))
-		}})
-		slots = append(slots, &r.origSet)
-	}
-	for j, res := range interleave(specs, 1, c.setRuns) {
-		*slots[j] = res
-	}
-
 	// grant and revoke of one agent on the whole group, in turn.
 	repeat := c.repeat
 	if n < 1000 {
@@ -335,6 +317,25 @@ func measureSize(c config, r *sizeResult, agePath, getOnly string, ov, gv *vault
 				cr.times, cr.rss, cr.loose = append(cr.times, d), append(cr.rss, rss), append(cr.loose, after-before)
 			}
 		}
+	}
+
+	// set of a new secret, last, so that grant and revoke run on exactly n secrets (the vault grows by
+	// one secret per set).
+	specs, slots = nil, nil
+	if ov != nil {
+		specs = append(specs, &spec{label: "ours", cmd: func(i int) *exec.Cmd {
+			return ov.impl.set(ov, fmt.Sprintf("%s/new-%04d", group, i), secretValue(100000+i))
+		}})
+		slots = append(slots, &r.set)
+	}
+	if gv != nil {
+		specs = append(specs, &spec{label: "original", cmd: func(i int) *exec.Cmd {
+			return gv.impl.set(gv, fmt.Sprintf("%s/new-%04d", group, i), secretValue(100000+i))
+		}})
+		slots = append(slots, &r.origSet)
+	}
+	for j, res := range interleave(specs, 1, c.setRuns) {
+		*slots[j] = res
 	}
 
 	r.floor, r.floorErr = measureFloor(n, min(repeat, 3))

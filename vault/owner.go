@@ -163,7 +163,7 @@ func (v *Vault) ClearForInit() error {
 				continue
 			}
 		}
-		return newErr(KindError, "%s already exists: this directory already holds a vault", v.Dir)
+		return newErr(KindError, "%s already holds a vault (%s exists)", v.Top, DirName)
 	}
 	for _, leftover := range []string{pendingDir, doneDir} {
 		if err := os.RemoveAll(filepath.Join(v.Dir, leftover)); err != nil {

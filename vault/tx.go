@@ -107,7 +107,7 @@ func (t *tx) seal() ([]byte, error) {
 		t.root.Files[manifestFile] = ref
 	}
 	t.root.Version, t.root.PrevSHA256, t.root.Time = t.nextVersion(), t.prevSHA, now()
-	body := encodeJSON(t.root)
+	body := encodeCompact(t.root)
 	if len(body) > LimitRoot-128 {
 		return nil, newErr(KindUsage, "the change would make the signed root %d bytes, over the %d-byte limit that readers accept; the vault has too many agents or groups", len(body), LimitRoot)
 	}

@@ -410,7 +410,7 @@ func (g *gen) moreRootAndShardCases(c *caseSet) {
 		must(json.Unmarshal(jsonIndent(r), &m))
 		m["x_future_field"] = map[string]any{"note": "a field a later format version may add", "list": []int{1, 2, 3}}
 		m["x_future_flag"] = true
-		must(os.WriteFile(rel(dir, "state/root"), vault.SignRoot(g.signer, jsonIndent(m)), 0o644))
+		must(os.WriteFile(rel(dir, "state/root"), vault.SignRoot(g.signer, jsonCompact(m)), 0o644))
 	})
 	c.ok("root with unknown fields", v, "ci.key", false, "stripe/api-key", nil,
 		"A re-signed root has two top-level fields that format 2 does not define (an object and a boolean): unknown fields MUST be ignored (format.md 4).")

@@ -211,7 +211,7 @@ func (g *gen) readRoot(dir string) (*vault.Root, []byte, []byte) {
 	must(err)
 	var r vault.Root
 	must(json.Unmarshal(body, &r))
-	if !bytes.Equal(jsonIndent(&r), body) {
+	if !bytes.Equal(jsonCompact(&r), body) {
 		panic("the root body does not round-trip through vault.Root; the tampering helpers would change more than they mean to")
 	}
 	return &r, raw, body
@@ -222,13 +222,13 @@ func (g *gen) readRoot(dir string) (*vault.Root, []byte, []byte) {
 func (g *gen) resign(dir string, r *vault.Root, prevRaw []byte, signer ed25519.PrivateKey) {
 	r.Version++
 	r.PrevSHA256 = vault.Hash(prevRaw)
-	must(os.WriteFile(filepath.Join(dir, "state", "root"), vault.SignRoot(signer, jsonIndent(r)), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "state", "root"), vault.SignRoot(signer, jsonCompact(r)), 0o644))
 }
 
 // writeUnsigned writes r as the root body of dir but keeps the old signature line: an attacker's edit.
 func writeUnsigned(dir string, r *vault.Root, oldRaw, oldBody []byte) {
 	sigLine := oldRaw[len(oldBody):]
-	must(os.WriteFile(filepath.Join(dir, "state", "root"), append(jsonIndent(r), sigLine...), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "state", "root"), append(jsonCompact(r), sigLine...), 0o644))
 }
 
 func shardPath(dir, id string) string { return filepath.Join(dir, "state", "index", id+".json") }

@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -164,9 +163,7 @@ func encodeCompact(v any) []byte {
 }
 
 func decodeJSON(data []byte, v any, what string) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return wrapErr(KindIntegrity, err, "%s is not valid", what)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -67,7 +68,9 @@ func (o *listOptions) run() error {
 		fmt.Fprintln(o.io.Out, "No secrets this key can read.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(o.io.Out, 0, 4, 2, ' ', 0)
+	// tabwriter writes cell by cell: buffered, a listing of 10,000 secrets is one write, not 100,000.
+	buf := bufio.NewWriter(o.io.Out)
+	tw := tabwriter.NewWriter(buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SECRET\tGROUP\tROTATED\tEXPIRES\tAGENTS")
 	for _, m := range secrets {
 		expires := "-"
@@ -83,7 +86,10 @@ func (o *listOptions) run() error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Group, m.Rotated.Format("2006-01-02"), expires, agents)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return buf.Flush()
 }
 
 type rmOptions struct {

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"crypto/ed25519"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -237,28 +236,6 @@ func ownerPub(t *testing.T, tv *testVault) ed25519.PublicKey {
 	return signer.Public().(ed25519.PublicKey)
 }
 
-// csCopyDir copies the files of the tree src over dst.
-func csCopyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // gitCheckout prepares a Git checkout from the vault's state before change to the state after it, cut in
 // the middle: the files change wrote are new, but state/ (root and shards) is still the old one, and Git
@@ -271,20 +248,20 @@ func gitCheckout(t *testing.T, tv *testVault, change func()) (finish func()) {
 		t.Fatal(err)
 	}
 	oldState := filepath.Join(t.TempDir(), "state")
-	csCopyDir(t, tv.file("state"), oldState)
+	copyDir(t, tv.file("state"), oldState)
 	change()
 	newState := filepath.Join(t.TempDir(), "state")
-	csCopyDir(t, tv.file("state"), newState)
+	copyDir(t, tv.file("state"), newState)
 	if err := os.RemoveAll(tv.file("state")); err != nil {
 		t.Fatal(err)
 	}
-	csCopyDir(t, oldState, tv.file("state"))
+	copyDir(t, oldState, tv.file("state"))
 	if err := os.WriteFile(filepath.Join(gitDir, "index.lock"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("AGENT_VAULT_HOME", t.TempDir())
 	return func() {
-		csCopyDir(t, newState, tv.file("state"))
+		copyDir(t, newState, tv.file("state"))
 		os.Remove(filepath.Join(gitDir, "index.lock"))
 	}
 }
@@ -464,11 +441,11 @@ func TestSnapshotRollbackIsDecidedAtOnce(t *testing.T) {
 	withWriterWait(t, 10*time.Second)
 	tv := csVault(t)
 	saved := filepath.Join(t.TempDir(), "vault")
-	csCopyDir(t, tv.v.Dir, saved)
+	copyDir(t, tv.v.Dir, saved)
 	tv.set("g/a", "new value", SetOptions{})
 	tv.mustGet(tv.ci, "g/a", "new value") // the reader's mark rises
 	newRoot := tv.read(rootFile)
-	csCopyDir(t, saved, tv.v.Dir)                   // the whole old state comes back
+	copyDir(t, saved, tv.v.Dir)                   // the whole old state comes back
 	tv.writeFile(pendingDir+"/root", newRoot)       // with a signed successor of it pending
 	_, err, elapsed := getTimed(tv.v, tv.ci, "g/a") // no vouching failure: the old state is whole
 	if KindOf(err) != KindIntegrity || !strings.Contains(err.Error(), "rollback") {
@@ -493,12 +470,12 @@ func TestSnapshotMarkRaisedDuringReadIsNotRollback(t *testing.T) {
 	}
 	vaultID, newVersion := s0.Root.VaultID, s0.Root.Version+1
 	before := filepath.Join(t.TempDir(), "before")
-	csCopyDir(t, tv.v.Dir, before)
+	copyDir(t, tv.v.Dir, before)
 	tv.set("g/a", "new value", SetOptions{})
 	after := filepath.Join(t.TempDir(), "after")
-	csCopyDir(t, tv.v.Dir, after)
+	copyDir(t, tv.v.Dir, after)
 	newRoot := tv.read(rootFile)
-	csCopyDir(t, before, tv.v.Dir) // the reader's machine has the old state
+	copyDir(t, before, tv.v.Dir) // the reader's machine has the old state
 
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
@@ -526,7 +503,7 @@ func TestSnapshotMarkRaisedDuringReadIsNotRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	csRename(t, pathsFile+".new", pathsFile) // later reads find a plain file
-	csCopyDir(t, after, tv.v.Dir)
+	copyDir(t, after, tv.v.Dir)
 	if err := raiseMarks(home, vaultID, newVersion, Hash(newRoot), nil); err != nil {
 		t.Fatal(err)
 	}

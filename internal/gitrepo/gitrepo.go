@@ -124,7 +124,17 @@ func Init(dir string) (*Repo, error) {
 		return nil, err
 	}
 	clearInterruptedInit(dir)
-	if _, err := run(context.Background(), runOpts{dir: "."}, "init", "--quiet", "--", dir); err != nil {
+	_, err = run(context.Background(), runOpts{dir: "."}, "init", "--quiet", "--", dir)
+	if err != nil {
+		// The git init of a killed agent-vault may still be finishing, or may have just died holding the
+		// configuration lock: wait for it to end or go stale, then try once more.
+		if _, lerr := os.Lstat(filepath.Join(dir, ".git", "config.lock")); lerr != nil {
+			time.Sleep(interruptedInitWait / 4)
+		}
+		clearInterruptedInit(dir)
+		_, err = run(context.Background(), runOpts{dir: "."}, "init", "--quiet", "--", dir)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return Find(dir)

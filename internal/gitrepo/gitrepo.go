@@ -147,22 +147,30 @@ var interruptedInitWait = time.Second
 
 // clearInterruptedInit removes the configuration lock that a killed
 // `git init` left in dir/.git, which is then no repository yet, so that
-// init can run again. A lock that changes or goes away belongs to a live
-// git and is left alone.
+// init can run again: it waits while the lock changes (a live git) until it
+// goes away, or stays unchanged for interruptedInitWait.
 func clearInterruptedInit(dir string) {
 	lock := filepath.Join(dir, ".git", "config.lock")
 	first, err := os.Stat(lock)
 	if err != nil {
 		return
 	}
-	for deadline := time.Now().Add(interruptedInitWait); time.Now().Before(deadline); {
+	since := time.Now()
+	for giveUp := since.Add(5 * interruptedInitWait); time.Now().Before(giveUp); {
 		time.Sleep(50 * time.Millisecond)
 		fi, err := os.Stat(lock)
-		if err != nil || !fi.ModTime().Equal(first.ModTime()) || fi.Size() != first.Size() {
+		if err != nil {
+			return // the live git finished
+		}
+		if !fi.ModTime().Equal(first.ModTime()) || fi.Size() != first.Size() {
+			first, since = fi, time.Now() // still being written
+			continue
+		}
+		if time.Since(since) >= interruptedInitWait {
+			os.Remove(lock)
 			return
 		}
 	}
-	os.Remove(lock)
 }
 
 // runOpts configures one git invocation.

@@ -236,7 +236,6 @@ func ownerPub(t *testing.T, tv *testVault) ed25519.PublicKey {
 	return signer.Public().(ed25519.PublicKey)
 }
 
-
 // gitCheckout prepares a Git checkout from the vault's state before change to the state after it, cut in
 // the middle: the files change wrote are new, but state/ (root and shards) is still the old one, and Git
 // holds its index lock. It returns a function that finishes the checkout. The reader uses a fresh home,
@@ -445,7 +444,7 @@ func TestSnapshotRollbackIsDecidedAtOnce(t *testing.T) {
 	tv.set("g/a", "new value", SetOptions{})
 	tv.mustGet(tv.ci, "g/a", "new value") // the reader's mark rises
 	newRoot := tv.read(rootFile)
-	copyDir(t, saved, tv.v.Dir)                   // the whole old state comes back
+	copyDir(t, saved, tv.v.Dir)                     // the whole old state comes back
 	tv.writeFile(pendingDir+"/root", newRoot)       // with a signed successor of it pending
 	_, err, elapsed := getTimed(tv.v, tv.ci, "g/a") // no vouching failure: the old state is whole
 	if KindOf(err) != KindIntegrity || !strings.Contains(err.Error(), "rollback") {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -147,7 +148,7 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	if err := raiseMarks(home, next.VaultID, next.Version, Hash(pending), nil); err != nil {
 		return "", err
 	}
-	if note := v.removeStaleGitLock(pend); note != "" {
+	if note := v.removeStaleGitLocks(pend); note != "" {
 		did += "; " + note
 	}
 	if err := v.Record(); err != nil {
@@ -164,32 +165,51 @@ func pendingMessage(pend string) string {
 	return string(msg)
 }
 
-// removeStaleGitLock removes the Git index lock that a Git child of the interrupted change left: one
-// created after the change reached its commit point that stays in place, unchanged, while this process
-// holds the vault lock. A lock that goes away or changes belongs to a live Git process and is left alone.
-func (v *Vault) removeStaleGitLock(pend string) string {
-	lock := v.gitIndexLock()
-	if lock == "" {
+// removeStaleGitLocks removes the Git lock files (the index's, HEAD's, a branch's) that a Git child of the
+// interrupted change left: ones created after the change reached its commit point that stay in place,
+// unchanged, while this process holds the vault lock. A lock that goes away or changes belongs to a live
+// Git process and is left alone.
+func (v *Vault) removeStaleGitLocks(pend string) string {
+	gitDir := findGitDir(v.Top)
+	if gitDir == "" {
 		return ""
 	}
 	rootInfo, err := os.Stat(filepath.Join(pend, "root"))
 	if err != nil {
 		return ""
 	}
-	first, err := os.Stat(lock)
-	if err != nil || first.ModTime().Before(rootInfo.ModTime()) {
+	candidates := []string{filepath.Join(gitDir, "index.lock"), filepath.Join(gitDir, "HEAD.lock")}
+	for _, pattern := range []string{"refs/heads/*.lock", "refs/heads/*/*.lock", "refs/heads/*/*/*.lock"} {
+		m, _ := filepath.Glob(filepath.Join(gitDir, pattern))
+		candidates = append(candidates, m...)
+	}
+	locks := map[string]os.FileInfo{}
+	for _, c := range candidates {
+		if fi, err := os.Stat(c); err == nil && !fi.ModTime().Before(rootInfo.ModTime()) {
+			locks[c] = fi
+		}
+	}
+	if len(locks) == 0 {
 		return ""
 	}
 	deadline := time.Now().Add(staleGitLockWait)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && len(locks) > 0 {
 		time.Sleep(50 * time.Millisecond)
-		fi, err := os.Stat(lock)
-		if err != nil || !fi.ModTime().Equal(first.ModTime()) || fi.Size() != first.Size() {
-			return ""
+		for c, first := range locks {
+			fi, err := os.Stat(c)
+			if err != nil || !fi.ModTime().Equal(first.ModTime()) || fi.Size() != first.Size() {
+				delete(locks, c) // gone or changing: a live Git's
+			}
 		}
 	}
-	if os.Remove(lock) != nil {
+	var removed []string
+	for _, c := range sortedKeys(locks) {
+		if os.Remove(c) == nil {
+			removed = append(removed, c)
+		}
+	}
+	if len(removed) == 0 {
 		return ""
 	}
-	return "removed " + lock + ", left by a Git command of the interrupted change"
+	return "removed " + strings.Join(removed, ", ") + ", left by a Git command of the interrupted change"
 }

@@ -9,7 +9,8 @@
 // Knobs (environment variables; -short keeps the default counts whatever they say):
 //
 //	AGENT_VAULT_CRASH_TRIALS       kill trials (default 18, two of each command; make test-crash runs 200)
-//	AGENT_VAULT_CRASH_SEED         seed of the kill trials (default: the time); printed by every run
+//	AGENT_VAULT_CRASH_SEED         seed of the kill trials (default: a fixed seed for the default sample,
+//	                               the time when AGENT_VAULT_CRASH_TRIALS is set); printed by every run
 //	AGENT_VAULT_CRASH_TRIAL        run only this trial number of the seed (a reproduction)
 //	AGENT_VAULT_CRASH_READ_CYCLES  grant/set/revoke/set cycles the owner makes under the readers (default 1)
 //	AGENT_VAULT_CRASH_LOG          log every kill trial, not only the failed ones (with -v)

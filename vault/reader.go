@@ -31,10 +31,13 @@ func Find(start string) (*Vault, error) {
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "cannot resolve %s", start)
 	}
-	homes := homeDirs()
+	var homes []string // resolved only when a candidate is found: most searches meet one vault and stop
 	for d := abs; ; d = filepath.Dir(d) {
 		cand := filepath.Join(d, DirName)
 		fi, err := os.Lstat(cand)
+		if err == nil && homes == nil {
+			homes = homeDirs()
+		}
 		if err == nil && !isHome(cand, homes) {
 			if fi.Mode()&os.ModeSymlink != 0 {
 				return nil, newErr(KindIntegrity, "%s is a symbolic link, which a vault never is", cand)

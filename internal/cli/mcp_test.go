@@ -15,7 +15,7 @@ import (
 func TestMCPWithoutProgram(t *testing.T) {
 	self, err := os.Executable()
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	if resolved, err := filepath.EvalSymlinks(self); err == nil {
 		self = resolved

@@ -107,7 +107,11 @@ func (r *Repo) Commit(ctx context.Context, message string, paths ...string) (Com
 			return res, errors.New("gitrepo: empty path")
 		}
 	}
-	files, err := r.expandPaths(ctx, paths)
+	base := emptyTree
+	if _, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
+		base = "HEAD"
+	}
+	files, err := r.expandPaths(ctx, paths, base)
 	if err != nil || len(files) == 0 {
 		return res, err
 	}
@@ -126,10 +130,6 @@ func (r *Repo) Commit(ctx context.Context, message string, paths ...string) (Com
 	tmpIndex += "." + strconv.Itoa(os.Getpid())
 	defer os.Remove(tmpIndex)
 	private := runOpts{env: []string{"GIT_INDEX_FILE=" + tmpIndex}}
-	base := emptyTree
-	if _, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
-		base = "HEAD"
-	}
 	if err := r.privateIndex(ctx, private, realIndex, tmpIndex, base, files); err != nil {
 		return res, err
 	}
@@ -266,8 +266,9 @@ const emptyTree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 // expandPaths turns paths into the files, relative to r.Top and
 // slash-separated, that Commit records: each named file, and for a
-// directory the files under it that git tracks or would add.
-func (r *Repo) expandPaths(ctx context.Context, paths []string) ([]string, error) {
+// directory the files under it that git tracks or would add. base is HEAD,
+// or emptyTree on an unborn branch.
+func (r *Repo) expandPaths(ctx context.Context, paths []string, base string) ([]string, error) {
 	var files, missing []string
 	for _, p := range paths {
 		abs := p
@@ -304,8 +305,8 @@ func (r *Repo) expandPaths(ctx context.Context, paths []string) ([]string, error
 	if len(missing) > 0 {
 		lit := runOpts{global: []string{"--literal-pathspecs"}}
 		listings := [][]string{append([]string{"ls-files", "-z", "--cached", "--"}, missing...)}
-		if _, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
-			listings = append(listings, append([]string{"ls-tree", "-r", "-z", "--name-only", "HEAD", "--"}, missing...))
+		if base != emptyTree {
+			listings = append(listings, append([]string{"ls-tree", "-r", "-z", "--name-only", base, "--"}, missing...))
 		}
 		for _, args := range listings {
 			out, err := r.git(ctx, lit, args...)

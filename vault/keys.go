@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -81,43 +82,91 @@ func ParseKeyFile(data []byte, source string) (*Key, error) {
 	return k, nil
 }
 
-// LoadKeyFile reads and parses a key file, refusing one that group or others can read or write.
+// LoadKeyFile reads and parses a key file, refusing one that group or others can read or write, and one
+// that is not a regular file (a FIFO or a device fails at once instead of blocking).
 func LoadKeyFile(path string) (*Key, error) {
 	path = expandHome(path)
+	data, err := readKeyPath(path, path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseKeyFile(data, path)
+}
+
+// maxKeyFile bounds a key file.
+const maxKeyFile = 64 << 10
+
+// readKeyPath reads the key file at path; name is how messages call it.
+func readKeyPath(path, name string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, newErr(KindVaultNotFound, "key file %s does not exist", path)
+			return nil, newErr(KindVaultNotFound, "key file %s does not exist", name)
 		}
-		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", path)
+		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", name)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, newErr(KindVaultNotFound, "key file %s is not a regular file", name)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, newErr(KindVaultNotFound, "key file %s is accessible by others (mode %04o); run: chmod 600 %s", path, fi.Mode().Perm(), path)
+		return nil, newErr(KindVaultNotFound, "key file %s is accessible by others (mode %04o); run: chmod 600 %s", name, fi.Mode().Perm(), name)
 	}
-	data, err := os.ReadFile(path)
+	// Opened without blocking and checked again: the path may have been replaced by a FIFO meanwhile.
+	f, err := openNoBlock(path)
 	if err != nil {
-		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", path)
+		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", name)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 {
+		return nil, newErr(KindVaultNotFound, "key file %s changed while it was read", name)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", name)
+	}
+	if len(data) > maxKeyFile {
+		return nil, newErr(KindVaultNotFound, "key file %s is larger than %d bytes", name, maxKeyFile)
+	}
+	return data, nil
+}
+
+// IsKeyContent reports whether a key value given as a string (--key, AGENT_VAULT_KEY, the SDKs' key_str)
+// is key-file content rather than a path (docs/format.md section 3.2): it holds "AGE-SECRET-KEY-" in any
+// letter case, or a line break. The Python and Node SDKs apply the same rule.
+func IsKeyContent(s string) bool {
+	return strings.Contains(strings.ToUpper(s), "AGE-SECRET-KEY-") || strings.ContainsAny(s, "\r\n")
+}
+
+// loadKeyValue loads the key file named by a string value from source (--key or AGENT_VAULT_KEY). A value
+// that names no file is never repeated in the error: it may be a mangled key.
+func loadKeyValue(value, source string) (*Key, error) {
+	path := expandHome(value)
+	if _, err := os.Stat(path); err != nil {
+		return nil, newErr(KindVaultNotFound, "%s is neither age key content nor the path of an existing key file (the value is not shown: it may be key material)", source)
+	}
+	data, err := readKeyPath(path, path)
+	if err != nil {
+		return nil, err
 	}
 	return ParseKeyFile(data, path)
 }
 
 // ResolveKey finds the key to use: explicit, then $AGENT_VAULT_KEY, then <home>/owner.key. explicit and
-// $AGENT_VAULT_KEY are key file content when they contain AGE-SECRET-KEY-1 (in any case, so that a
-// mangled key is never echoed back as a file name), and a path otherwise (docs/format.md section 3.2).
+// $AGENT_VAULT_KEY are key file content when IsKeyContent says so, and a path otherwise (docs/format.md
+// section 3.2); no error repeats a value that names no file.
 // It marks the key IsOwner when it is this machine's owner key.
 func ResolveKey(explicit string) (*Key, error) {
 	var k *Key
 	var err error
-	isContent := func(s string) bool { return strings.Contains(strings.ToUpper(s), "AGE-SECRET-KEY-1") }
 	switch env := os.Getenv("AGENT_VAULT_KEY"); {
-	case explicit != "" && isContent(explicit):
+	case explicit != "" && IsKeyContent(explicit):
 		k, err = ParseKeyFile([]byte(explicit), "--key")
 	case explicit != "":
-		k, err = LoadKeyFile(explicit)
-	case isContent(env):
+		k, err = loadKeyValue(explicit, "--key")
+	case IsKeyContent(env):
 		k, err = ParseKeyFile([]byte(env), "AGENT_VAULT_KEY")
 	case env != "":
-		k, err = LoadKeyFile(env)
+		k, err = loadKeyValue(env, "AGENT_VAULT_KEY")
 	default:
 		home, herr := Home()
 		if herr != nil {

@@ -22,6 +22,10 @@ type Vault struct {
 	// Git): paths are the files below Dir, slash-separated, that the change wrote or removed, and
 	// nothing else may be recorded. Without one, changes are only written to disk.
 	Recorder func(paths []string, message string) error
+	// Origin, when set, is the .agent-vault directory of the working tree that Dir is a read-only copy
+	// of (a pull's view of the fetched commit, docs/format.md section 6.8): trust records name Origin,
+	// so that first-use trust stays bound to the repository the agent works in.
+	Origin string
 }
 
 // Find looks for .agent-vault in start and its parents, as git looks for .git. The agent-vault home
@@ -100,6 +104,10 @@ type Snapshot struct {
 	Root    *Root
 	RootSHA string
 	Role    Role
+	// FirstUse is set when this Open trusted the vault's owner key on first use (a key without pins
+	// meeting a vault this machine had not trusted before): the trust rests on nothing but the
+	// repository. Commands that act on a value's behalf (run, brokered HTTP) refuse it unless told so.
+	FirstUse bool
 
 	home    string
 	asOwner bool
@@ -114,6 +122,7 @@ type anchor struct {
 	vaultID   string // "" when the key does not pin one (owner key)
 	verifyKey string
 	pub       ed25519.PublicKey
+	unpinned  bool // trust on first use: the anchor comes from config.yaml
 	tofu      bool // trusted on first use in this call
 }
 
@@ -136,11 +145,14 @@ func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
 	if err := s.consistently(nil); err != nil {
 		return nil, err
 	}
-	if a.tofu {
-		if err := rememberVault(home, s.Root.VaultID, a.verifyKey); err != nil {
+	if a.unpinned {
+		if err := recordFirstUse(home, v.trustDir(), key.Recipient, s.Root.VaultID, a.verifyKey); err != nil {
 			return nil, err
 		}
-		Warn("trusting the owner key of vault " + s.Root.VaultID + " on first use (" + a.verifyKey + "); a key file with pins avoids this")
+	}
+	if a.tofu {
+		s.FirstUse = true
+		Warn("trusting the owner key of vault " + s.Root.VaultID + " on first use (" + a.verifyKey + "); a key file with pins avoids this (the owner prints them with 'agent-vault pins')")
 	}
 	return s, nil
 }
@@ -169,14 +181,11 @@ func (v *Vault) anchorFor(key *Key, asOwner bool, home string) (anchor, error) {
 		if err != nil {
 			return a, err
 		}
-		known, err := knownVaultKey(home, cfg.VaultID)
+		first, err := firstUse(home, v.trustDir(), key.Recipient, cfg.VaultID, cfg.OwnerVerifyKey)
 		if err != nil {
 			return a, err
 		}
-		if known != "" && known != cfg.OwnerVerifyKey {
-			return a, newErr(KindIntegrity, "vault %s now publishes owner verify key %s, but %s was trusted on first use; refusing", cfg.VaultID, cfg.OwnerVerifyKey, known)
-		}
-		a.vaultID, a.verifyKey, a.tofu = cfg.VaultID, cfg.OwnerVerifyKey, known == ""
+		a.vaultID, a.verifyKey, a.unpinned, a.tofu = cfg.VaultID, cfg.OwnerVerifyKey, true, first
 	}
 	pub, err := ParseVerifyKey(a.verifyKey)
 	if err != nil {
@@ -211,6 +220,9 @@ func (s *Snapshot) load() error {
 		}
 		if s.asOwner {
 			return &Error{Kind: KindIntegrity, Msg: "the vault is not signed by this owner key (" + s.Key.Source + ")", Err: err, vouching: true}
+		}
+		if werr := s.otherVault(raw); werr != nil {
+			return werr
 		}
 		return &Error{Kind: KindIntegrity, Msg: err.Error(), vouching: true}
 	}
@@ -255,12 +267,57 @@ func (s *Snapshot) load() error {
 
 func (s *Snapshot) checkAnchor(root *Root) error {
 	if s.anchor.vaultID != "" && root.VaultID != s.anchor.vaultID {
+		if !s.anchor.unpinned && s.configNames(root) {
+			return wrongVault(s.home, s.Vault.trustDir(), s.anchor.vaultID, root.VaultID)
+		}
 		return newErr(KindIntegrity, "the signed state belongs to vault %s, but the key is pinned to vault %s", root.VaultID, s.anchor.vaultID)
 	}
 	if root.Owner.VerifyKey != s.anchor.verifyKey {
 		return newErr(KindIntegrity, "the signed state names owner verify key %s, not the trusted %s", root.Owner.VerifyKey, s.anchor.verifyKey)
 	}
 	return nil
+}
+
+// otherVault returns the error for a pinned key used on another vault (docs/format.md section 6.1): the
+// root does not verify with the pinned key, but it does with the owner key that config.yaml publishes,
+// and it belongs to the vault config.yaml names, which is not the pinned one. Such a repository is
+// another vault, not a forgery of the key's (which is refused as an integrity error). nil otherwise.
+func (s *Snapshot) otherVault(raw []byte) error {
+	if s.anchor.unpinned || s.anchor.vaultID == "" {
+		return nil
+	}
+	data, err := readRepoFile(s.Vault.Dir, configFile, LimitOther)
+	if err != nil {
+		return nil
+	}
+	cfg, err := parseConfig(data)
+	if err != nil || cfg.VaultID == s.anchor.vaultID {
+		return nil
+	}
+	pub, err := ParseVerifyKey(cfg.OwnerVerifyKey)
+	if err != nil {
+		return nil
+	}
+	body, err := VerifyRoot(raw, pub)
+	if err != nil {
+		return nil
+	}
+	root, err := parseRoot(body)
+	if err != nil || !s.configNames(root) {
+		return nil
+	}
+	return wrongVault(s.home, s.Vault.trustDir(), s.anchor.vaultID, root.VaultID)
+}
+
+// configNames reports whether config.yaml names root's vault id and owner verify key: the repository
+// holds one whole vault, not the state of one vault copied beside the configuration of another.
+func (s *Snapshot) configNames(root *Root) bool {
+	data, err := readRepoFile(s.Vault.Dir, configFile, LimitOther)
+	if err != nil {
+		return false
+	}
+	cfg, err := parseConfig(data)
+	return err == nil && cfg.VaultID == root.VaultID && cfg.OwnerVerifyKey == root.Owner.VerifyKey
 }
 
 // checkFormat1 returns nil when raw is not a genuine format 1 root of the anchor's vault; else the error

@@ -24,7 +24,11 @@ func newAddAgentCmd(g *global) *cobra.Command {
 		Short: "Create an agent with its own key",
 		Long: `Create a key pair for an agent. The key file (0600) carries the vault id and the owner's verify key as
 comment lines, so the agent verifies everything it reads against them. The public key and an escrow
-copy of the key, encrypted to the owner, go into the vault. The agent starts with no groups.`,
+copy of the key, encrypted to the owner, go into the vault. The agent starts with no groups.
+
+The key file is ~/.agent-vault/agents/NAME.key, unless that file holds the key of another vault's agent
+of the same name: then it is ~/.agent-vault/agents/VAULT_ID/NAME.key, so that vaults never share a key
+path. The command prints the path; --out writes the key elsewhere.`,
 		Example: `  agent-vault add-agent ci
   agent-vault grant ci stripe
   AGENT_VAULT_KEY="$(cat ~/.agent-vault/agents/ci.key)" agent-vault get stripe/api-key`,
@@ -32,7 +36,7 @@ copy of the key, encrypted to the owner, go into the vault. The agent starts wit
 		RunE: func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
 	}
 	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH` (default: AGENT_VAULT_KEY, then ~/.agent-vault/owner.key)")
-	cmd.Flags().StringVar(&opts.out, "out", "", "write the agent's key to `PATH` (default: ~/.agent-vault/agents/NAME.key)")
+	cmd.Flags().StringVar(&opts.out, "out", "", "write the agent's key to `PATH` (default: ~/.agent-vault/agents/NAME.key, or agents/VAULT_ID/NAME.key when another vault's agent has that file)")
 	return cmd
 }
 
@@ -40,16 +44,27 @@ func (o *addAgentOptions) run(name string) error {
 	if err := vault.CheckSegment(name); err != nil {
 		return vault.Usagef("invalid agent name: %v", err)
 	}
-	path, err := keyOutPath(o.path(o.out), name)
-	if err != nil {
-		return err
-	}
-	if exists(path) {
+	path := o.path(o.out)
+	if path != "" && exists(path) {
 		return fmt.Errorf("%s already exists; pass --out PATH to write the new agent's key elsewhere", path)
 	}
-	err = o.mutate(o.key, func(ow *vault.Owner) error { return ow.AddAgent(name, path) })
+	err := o.mutate(o.key, func(ow *vault.Owner) error {
+		if path == "" {
+			var err error
+			if path, err = agentKeyPath(ow.Root.VaultID, name); err != nil {
+				return err
+			}
+			if exists(path) {
+				return fmt.Errorf("%s already exists; pass --out PATH to write the new agent's key elsewhere", path)
+			}
+		}
+		return ow.AddAgent(name, path)
+	})
 	if err != nil {
-		return withKeyNote(err, name, path)
+		if path != "" {
+			return withKeyNote(err, name, path)
+		}
+		return err
 	}
 	fmt.Fprintf(o.io.Out, "Added agent %s (no groups yet: agent-vault grant %s GROUP).\n", name, name)
 	fmt.Fprintf(o.io.Out, "Key: %s (0600; pinned to this vault and its owner)\n\n", path)
@@ -65,13 +80,6 @@ func withKeyNote(err error, name, path string) error {
 		return fmt.Errorf("%w (the key of agent %s is in %s)", err, name, path)
 	}
 	return err
-}
-
-func keyOutPath(out, name string) (string, error) {
-	if out != "" {
-		return out, nil
-	}
-	return agentKeyPath(name)
 }
 
 type removeAgentOptions struct {
@@ -97,8 +105,10 @@ them: rotate each at its source.`,
 
 func (o *removeAgentOptions) run(name string) error {
 	var rotate []string
+	var vaultID string
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
 		o.progress(ow)
+		vaultID = ow.Root.VaultID
 		var err error
 		rotate, err = ow.RemoveAgent(name)
 		return err
@@ -108,7 +118,7 @@ func (o *removeAgentOptions) run(name string) error {
 	}
 	fmt.Fprintf(o.io.Out, "Removed agent %s.\n", name)
 	printRotate(o.io, name, rotate)
-	if path, err := agentKeyPath(name); err == nil && exists(path) {
+	if path, err := agentKeyPath(vaultID, name); err == nil && exists(path) {
 		fmt.Fprintf(o.io.Out, "Its key file %s no longer opens anything; delete it.\n", path)
 	}
 	return nil
@@ -198,8 +208,9 @@ func newRecoverAgentCmd(g *global) *cobra.Command {
 		Use:   "recover-agent <name>",
 		Short: "Give an agent a new key (the old one is lost or leaked)",
 		Long: `Generate a new key pair for an agent, re-encrypt every secret it can read for the new key only, and
-write a new escrow. The old key stops working. The new key file replaces the one in
-~/.agent-vault/agents/ (or goes to --out, which must not exist).`,
+write a new escrow. The old key stops working. The new key file replaces this vault's key file in
+~/.agent-vault/agents/ (NAME.key, or VAULT_ID/NAME.key when NAME.key belongs to another vault), or
+goes to --out, which must not exist.`,
 		Example: `  agent-vault recover-agent ci`,
 		Args:    args(1, 1),
 		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
@@ -215,14 +226,14 @@ func (o *recoverAgentOptions) run(name string) error {
 		return fmt.Errorf("%s already exists; refusing to overwrite it", o.out)
 	}
 	path := o.out
-	if path == "" {
-		var err error
-		if path, err = agentKeyPath(name); err != nil {
-			return err
-		}
-	}
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
 		o.progress(ow)
+		if path == "" {
+			var err error
+			if path, err = agentKeyPath(ow.Root.VaultID, name); err != nil {
+				return err
+			}
+		}
 		return ow.RecoverAgent(name, path)
 	})
 	if err != nil {

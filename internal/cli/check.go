@@ -57,7 +57,7 @@ func (o *checkOptions) run() error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(o.io.Out, "Vault %s, version %d, checked as %s: %d secrets, %d agents.\n", rep.VaultID, rep.Version, rep.Role, rep.Secrets, rep.Agents)
+		fmt.Fprintf(o.io.Out, "Vault %s, version %d, checked as %s: %s, %s.\n", rep.VaultID, rep.Version, rep.Role, count(rep.Secrets, "secret"), count(rep.Agents, "agent"))
 		for _, f := range rep.Findings {
 			where := ""
 			if f.Path != "" && !strings.HasPrefix(f.Message, f.Path) {

@@ -40,7 +40,10 @@ func (g *global) vaultAndKey(keyFlag string) (*vault.Vault, *vault.Key, error) {
 		return nil, nil, err
 	}
 	key, err := vault.ResolveKey(g.path(keyFlag))
-	return v, key, err
+	if err != nil {
+		return nil, nil, noKeyError(v, err)
+	}
+	return v, key, nil
 }
 
 // openReader finds the vault, pulls first unless noPull, and verifies it for the resolved key.
@@ -138,13 +141,4 @@ func (g *global) progress(o *vault.Owner) {
 			}
 		}
 	}
-}
-
-// agentKeyPath is where add-agent and recover-agent write an agent's key by default.
-func agentKeyPath(name string) (string, error) {
-	home, err := vault.Home()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, "agents", name+".key"), nil
 }

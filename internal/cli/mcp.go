@@ -188,6 +188,7 @@ func MCPMain(args []string, streams *IO, serve MCPServer) int {
 	cmd := newMCPCmd(&global{io: streams, dir: ".", serveMCP: serve})
 	cmd.Use = MCPProgram
 	cmd.Version = Version
+	cmd.SetVersionTemplate(versionTemplate())
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)

@@ -70,6 +70,7 @@ func run(args []string, streams *IO, serve MCPServer, onlyMCP bool) int {
 	if !errors.As(err, &ve) && isCobraUsageError(err) {
 		kind = vault.KindUsage
 	}
+	err = g.withSuggestion(cmd, err)
 	fmt.Fprintf(streams.Err, "agent-vault: %s\n", err)
 	if kind == vault.KindUsage && cmd != nil {
 		fmt.Fprintf(streams.Err, "Run '%s --help' for usage.\n", cmd.CommandPath())
@@ -121,6 +122,7 @@ remote is never trusted.`,
 		SilenceErrors: true,
 		Version:       Version,
 	}
+	root.SetVersionTemplate(versionTemplate())
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
@@ -147,9 +149,6 @@ remote is never trusted.`,
 	)
 	return root, g
 }
-
-// Version is the version printed by --version; set at build time with -ldflags.
-var Version = "dev"
 
 // args returns a cobra argument validator that reports a usage error.
 func args(min, max int) cobra.PositionalArgs {

@@ -12,9 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
+	"syscall"
 )
 
 // Fallback identity used by Commit when git has no user.name or user.email.
@@ -24,7 +23,7 @@ const (
 )
 
 // ErrPrivateKey is wrapped by the *PrivateKeyError that Commit returns when a
-// staged file holds private key material.
+// file to commit holds private key material.
 var ErrPrivateKey = errors.New("private key material staged for commit")
 
 // PrivateKeyError is Commit's refusal to commit private key material. It
@@ -59,31 +58,40 @@ type CommitResult struct {
 }
 
 // Commit records the current state of paths, and only of paths, in a new
-// commit on the current branch.
+// commit on the current branch (or on a detached HEAD).
 //
 // paths are files or directories, absolute or relative to r.Top, taken
 // literally; at least one is required. A directory stands for the files
 // under it that git tracks or would add (ignored files are left out); a file
 // is recorded as named, added when it exists and removed when it does not.
 // A path that exists neither in the work tree nor in the index is ignored.
-// Commit:
 //
-//  1. builds the commit in a private index: HEAD's tree with every named
-//     path updated from the work tree (one `git update-index`, whatever the
-//     number of paths), so the cost follows the paths, not the repository,
-//     and nothing the user staged elsewhere is touched or committed;
-//  2. reads every blob that the commit would add or change and refuses,
-//     with a *PrivateKeyError (wrapping ErrPrivateKey) naming the first such
-//     file and the kind of key, if any holds private key material (see
-//     ScanPrivateKey);
-//  3. returns Committed=false, without committing, when nothing differs from
-//     HEAD;
-//  4. runs `git commit -q -m message` on the private index: the user's hooks
-//     and commit signing apply, and hooks see exactly the commit's content;
-//  5. updates the entries of paths in the real index to match the commit.
+// Commit builds the commit with Git's plumbing, so that its cost follows the
+// paths, not the repository, and a change of any size adds one pack and a
+// handful of loose objects:
 //
-// On any failure the real index is as it was before the call. On success,
-// and on a no-op, the real index entries of paths match the work tree.
+//  1. it reads each file once from the work tree and refuses, with a
+//     *PrivateKeyError (wrapping ErrPrivateKey) naming the first such file
+//     and the kind of key, if any holds private key material (see
+//     ScanPrivateKey); the bytes it scanned are the bytes it commits;
+//  2. one `git fast-import` writes every blob and the changed trees, on top
+//     of HEAD's tree, into a single pack;
+//  3. it returns Committed=false, without committing, when the tree equals
+//     HEAD's;
+//  4. `git commit-tree` writes the commit with the user's identity, signed
+//     with -S when commit.gpgSign is set, and `git update-ref` moves HEAD to
+//     it only if HEAD has not moved meanwhile (if it has, Commit starts
+//     over, at most a few times);
+//  5. the entries of paths in the index are updated to match the commit;
+//     nothing the user staged elsewhere is touched.
+//
+// Commit runs no commit hooks (pre-commit, commit-msg, post-commit): the
+// commit holds only the named paths, which the caller wrote and Commit
+// scanned itself. Hooks that Git runs on reference updates
+// (reference-transaction) still run.
+//
+// On any failure before step 4 the repository's refs and index are as they
+// were (the pack may remain, unreferenced, for `git gc` to remove).
 //
 // Identity: when neither git configuration nor the environment supplies a
 // user name (user.name, or GIT_AUTHOR_NAME and GIT_COMMITTER_NAME) or an email
@@ -92,176 +100,78 @@ type CommitResult struct {
 // `-c user.email=agent-vault@localhost` and FallbackIdentity is reported.
 //
 // Commit must not run concurrently with other writers of the same paths (the
-// caller holds the vault lock): the work tree is read once, in step 1, and
-// that content is what is scanned and committed.
+// caller holds the vault lock).
 func (r *Repo) Commit(ctx context.Context, message string, paths ...string) (CommitResult, error) {
-	var res CommitResult
 	if strings.TrimSpace(message) == "" {
-		return res, errors.New("gitrepo: empty commit message")
+		return CommitResult{}, errors.New("gitrepo: empty commit message")
 	}
 	if len(paths) == 0 {
-		return res, errors.New("gitrepo: Commit needs at least one path")
+		return CommitResult{}, errors.New("gitrepo: Commit needs at least one path")
 	}
 	for _, p := range paths {
 		if p == "" {
-			return res, errors.New("gitrepo: empty path")
+			return CommitResult{}, errors.New("gitrepo: empty path")
 		}
 	}
+	for attempt := 1; ; attempt++ {
+		res, err := r.commitOnce(ctx, message, paths)
+		var moved *headMovedError
+		if errors.As(err, &moved) && attempt < maxCommitAttempts {
+			continue
+		}
+		return res, err
+	}
+}
+
+// maxCommitAttempts bounds how often Commit starts over when HEAD moves
+// under it (for example when the Git child of a killed agent-vault process
+// finishes that process's commit).
+const maxCommitAttempts = 3
+
+type headMovedError struct{ err error }
+
+func (e *headMovedError) Error() string { return "HEAD moved during the commit: " + e.err.Error() }
+func (e *headMovedError) Unwrap() error { return e.err }
+
+func (r *Repo) commitOnce(ctx context.Context, message string, paths []string) (CommitResult, error) {
+	var res CommitResult
+	head, headTree, err := r.head(ctx)
+	if err != nil {
+		return res, err
+	}
 	base := emptyTree
-	if _, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
-		base = "HEAD"
+	if head != "" {
+		base = head
 	}
 	files, err := r.expandPaths(ctx, paths, base)
 	if err != nil || len(files) == 0 {
 		return res, err
 	}
-	gitPaths, err := r.git(ctx, runOpts{}, "rev-parse", "--git-path", "index", "--git-path", "agent-vault-index")
+	if head == "" && !r.anyExists(files) {
+		return res, nil // nothing to record on an unborn branch
+	}
+	tree, err := r.writeTree(ctx, head, files)
 	if err != nil {
 		return res, err
 	}
-	realIndex, tmpIndex, _ := strings.Cut(strings.TrimSpace(string(gitPaths)), "\n")
-	if !filepath.IsAbs(realIndex) {
-		realIndex = filepath.Join(r.Top, realIndex)
-	}
-	if !filepath.IsAbs(tmpIndex) {
-		tmpIndex = filepath.Join(r.Top, tmpIndex)
-	}
-	settleOrphans(ctx, tmpIndex)
-	tmpIndex += "." + strconv.Itoa(os.Getpid())
-	defer os.Remove(tmpIndex)
-	private := runOpts{env: []string{"GIT_INDEX_FILE=" + tmpIndex}}
-	if err := r.privateIndex(ctx, private, realIndex, tmpIndex, base, files); err != nil {
-		return res, err
-	}
-	if err := r.updateIndex(ctx, private, files); err != nil {
-		return res, err
-	}
-	changes, err := r.stagedChanges(ctx, private, base)
-	if err != nil {
-		return res, err
-	}
-	if len(changes) > 0 {
-		if err := r.scanBlobs(ctx, changes); err != nil {
-			return res, err
-		}
-		global, fallback, err := r.identityFlags(ctx)
+	if tree != headTree {
+		identity, fallback, sign, err := r.commitSettings(ctx)
 		if err != nil {
 			return res, err
 		}
-		commitOpts := private
-		commitOpts.global = global
-		// The commit's process id is left beside the private index, so that if this process is killed
-		// while its Git child goes on, the next Commit waits for that child instead of racing it.
-		commitOpts.started = func(pid int) { os.WriteFile(tmpIndex+".git-pid", []byte(strconv.Itoa(pid)), 0o644) }
-		defer os.Remove(tmpIndex + ".git-pid")
-		if _, err := r.git(ctx, commitOpts, "commit", "-q", "-m", message); err != nil {
-			return res, err
-		}
-		out, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD")
+		commit, err := r.commitTree(ctx, identity, sign, tree, head, message)
 		if err != nil {
 			return res, err
 		}
-		res = CommitResult{Committed: true, Hash: strings.TrimSpace(string(out)), FallbackIdentity: fallback}
+		if err := r.moveHead(ctx, commit, head, message); err != nil {
+			return res, err
+		}
+		res = CommitResult{Committed: true, Hash: commit, FallbackIdentity: fallback}
 	}
 	return res, r.updateIndex(ctx, runOpts{}, files)
 }
 
-// privateIndex makes tmpIndex hold base's tree. It starts from a copy of the
-// real index, whose stat data spares git from reading every file of the work
-// tree again, and puts back to base every entry the user staged, except
-// those of files, which the caller updates next.
-func (r *Repo) privateIndex(ctx context.Context, private runOpts, realIndex, tmpIndex, base string, files []string) error {
-	data, err := os.ReadFile(realIndex)
-	if errors.Is(err, fs.ErrNotExist) {
-		if base == emptyTree {
-			return nil
-		}
-		_, err = r.git(ctx, private, "read-tree", base)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(tmpIndex, data, 0o644); err != nil {
-		return err
-	}
-	staged, err := r.stagedChanges(ctx, private, base)
-	if err != nil {
-		return err
-	}
-	ours := make(map[string]bool, len(files))
-	for _, f := range files {
-		ours[f] = true
-	}
-	var others []string
-	for _, c := range staged {
-		if !ours[c.path] {
-			others = append(others, c.path)
-		}
-	}
-	if len(others) == 0 {
-		return nil
-	}
-	var in bytes.Buffer
-	for _, p := range others {
-		fmt.Fprintf(&in, "0 %s\t%s\x00", strings.Repeat("0", 40), p)
-	}
-	if base != emptyTree {
-		out, err := r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}}, append([]string{"ls-tree", "-z", "--full-tree", base, "--"}, others...)...)
-		if err != nil {
-			return err
-		}
-		for _, rec := range bytes.Split(out, []byte{0}) {
-			meta, path, ok := strings.Cut(string(rec), "\t")
-			if f := strings.Fields(meta); ok && len(f) == 3 {
-				fmt.Fprintf(&in, "%s %s\t%s\x00", f[0], f[2], path)
-			}
-		}
-	}
-	private.stdin = &in
-	_, err = r.git(ctx, private, "update-index", "-z", "--index-info")
-	return err
-}
-
-// orphanWait bounds how long Commit waits for the Git child of a killed
-// agent-vault process to finish its commit.
-var orphanWait = 30 * time.Second
-
-// settleOrphans deals with what agent-vault processes that died left beside
-// the private index base: base.PID, its .lock, and base.PID.git-pid naming
-// the Git commit the process had started. While that Git process still
-// runs (it was not killed with its parent), it waits for it, at most
-// orphanWait, so that the two commits do not race; then it removes the
-// files. What live processes own is left alone.
-func settleOrphans(ctx context.Context, base string) {
-	matches, _ := filepath.Glob(base + ".*")
-	deadline := time.Now().Add(orphanWait)
-	var orphans []string
-	for _, m := range matches {
-		owner, _, _ := strings.Cut(strings.TrimPrefix(m, base+"."), ".")
-		if pid, err := strconv.Atoi(owner); err == nil && pid != os.Getpid() && !processAlive(pid) {
-			orphans = append(orphans, m)
-		}
-	}
-	// First wait for every Git child still committing: it re-reads its index after the hooks run, so
-	// nothing may be removed before it ends.
-	for _, m := range orphans {
-		if !strings.HasSuffix(m, ".git-pid") {
-			continue
-		}
-		data, _ := os.ReadFile(m)
-		if child, err := strconv.Atoi(string(data)); err == nil {
-			for processAlive(child) && time.Now().Before(deadline) && ctx.Err() == nil {
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
-	}
-	for _, m := range orphans {
-		os.Remove(m)
-	}
-}
-
-// emptyTree is the hash of the empty tree, the base of the first commit.
+// emptyTree is the hash of the empty tree (SHA-1 repositories).
 const emptyTree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 // expandPaths turns paths into the files, relative to r.Top and
@@ -338,123 +248,213 @@ func (r *Repo) updateIndex(ctx context.Context, opts runOpts, files []string) er
 	return err
 }
 
-// identityFlags returns the -c options that supply a missing identity.
-func (r *Repo) identityFlags(ctx context.Context) ([]string, bool, error) {
-	name, err := r.configGet(ctx, "user.name")
-	if err != nil {
-		return nil, false, err
+// commitSettings is the configuration a commit needs: the -c options that
+// supply a missing identity (fallback tells whether there are any), and
+// whether commit.gpgSign asks for signed commits. One `git config` call reads
+// it all.
+func (r *Repo) commitSettings(ctx context.Context) (identity []string, fallback, sign bool, err error) {
+	out, err := r.git(ctx, runOpts{}, "config", "-z", "--get-regexp", `^(user\.name|user\.email|commit\.gpgsign)$`)
+	if err != nil && exitCode(err) != 1 { // 1: none of them is set
+		return nil, false, false, err
 	}
-	email, err := r.configGet(ctx, "user.email")
-	if err != nil {
-		return nil, false, err
+	values := map[string]string{}
+	for _, rec := range strings.Split(string(out), "\x00") {
+		key, value, hasValue := strings.Cut(rec, "\n")
+		if key == "" {
+			continue
+		}
+		if !hasValue {
+			value = "true" // a bare key is a true boolean
+		}
+		values[key] = value // the last one wins, as in Git
 	}
 	bothEnv := func(a, b string) bool { return os.Getenv(a) != "" && os.Getenv(b) != "" }
-	var flags []string
-	if name == "" && !bothEnv("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME") {
-		flags = append(flags, "-c", "user.name="+FallbackName)
+	if values["user.name"] == "" && !bothEnv("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME") {
+		identity = append(identity, "-c", "user.name="+FallbackName)
 	}
-	if email == "" && os.Getenv("EMAIL") == "" && !bothEnv("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL") {
-		flags = append(flags, "-c", "user.email="+FallbackEmail)
+	if values["user.email"] == "" && os.Getenv("EMAIL") == "" && !bothEnv("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL") {
+		identity = append(identity, "-c", "user.email="+FallbackEmail)
 	}
-	return flags, len(flags) > 0, nil
+	switch strings.ToLower(values["commit.gpgsign"]) {
+	case "true", "yes", "on", "1":
+		sign = true
+	}
+	return identity, len(identity) > 0, sign, nil
 }
 
-// configGet returns a configuration value, "" when it is not set.
-func (r *Repo) configGet(ctx context.Context, key string) (string, error) {
-	out, err := r.git(ctx, runOpts{}, "config", "--get", key)
+// head returns HEAD's commit and tree, both "" on an unborn branch.
+func (r *Repo) head(ctx context.Context) (commit, tree string, err error) {
+	out, err := r.git(ctx, runOpts{}, "rev-parse", "-q", "--verify", "HEAD^{commit}")
 	if err != nil {
 		if exitCode(err) == 1 {
-			return "", nil
+			return "", "", nil
 		}
+		return "", "", err
+	}
+	commit = strings.TrimSpace(string(out))
+	out, err = r.git(ctx, runOpts{}, "rev-parse", commit+"^{tree}")
+	return commit, strings.TrimSpace(string(out)), err
+}
+
+// writeTree scans files and writes them, with HEAD's tree around them, in one
+// pack, and returns the new tree. It streams each file into `git fast-import`
+// as it reads it, under a throwaway commit (no ref points to it) that gives
+// fast-import the tree to build.
+func (r *Repo) writeTree(ctx context.Context, head string, files []string) (string, error) {
+	marks, err := os.CreateTemp("", "agent-vault-marks-")
+	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// stagedChange is one path whose staged content differs from HEAD.
-type stagedChange struct {
-	path   string
-	oid    string // new blob; "" when the path is deleted or not a blob
-	status byte
-}
-
-// stagedChanges lists the paths whose entry in the index that opts selects
-// differs from base (HEAD, or the empty tree on an unborn branch).
-func (r *Repo) stagedChanges(ctx context.Context, opts runOpts, base string) ([]stagedChange, error) {
-	out, err := r.git(ctx, opts, "diff-index", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", base)
-	if err != nil {
-		return nil, err
-	}
-	var changes []stagedChange
-	recs := bytes.Split(out, []byte{0})
-	for i := 0; i+1 < len(recs); i += 2 {
-		meta := string(recs[i])
-		f := strings.Fields(strings.TrimPrefix(meta, ":"))
-		if len(f) != 5 || f[4] == "" {
-			return nil, fmt.Errorf("gitrepo: unexpected diff output %q", meta)
-		}
-		c := stagedChange{path: string(recs[i+1]), status: f[4][0]}
-		newMode, newOID := f[1], f[3]
-		isBlob := strings.HasPrefix(newMode, "100") || newMode == "120000"
-		if c.status != 'D' && isBlob && strings.Trim(newOID, "0") != "" {
-			c.oid = newOID
-		}
-		changes = append(changes, c)
-	}
-	return changes, nil
-}
-
-// scanBlobs reads every changed blob with one `git cat-file --batch` and
-// returns a *PrivateKeyError for the first that holds private key material.
-func (r *Repo) scanBlobs(ctx context.Context, changes []stagedChange) error {
-	var in bytes.Buffer
-	var blobs []stagedChange
-	for _, c := range changes {
-		if c.oid != "" {
-			blobs = append(blobs, c)
-			in.WriteString(c.oid + "\n")
-		}
-	}
-	if len(blobs) == 0 {
-		return nil
-	}
+	marks.Close()
+	defer os.Remove(marks.Name())
 	pr, pw := io.Pipe()
-	runErr := make(chan error, 1)
+	feed := make(chan error, 1)
 	go func() {
-		_, err := r.git(ctx, runOpts{stdin: &in, stdout: pw}, "cat-file", "--batch")
+		err := r.fastImportStream(pw, head, files)
 		pw.CloseWithError(err)
-		runErr <- err
+		feed <- err
 	}()
-	scanErr := func() error {
-		br := bufio.NewReader(pr)
-		for _, c := range blobs {
-			header, err := br.ReadString('\n')
-			if err != nil {
-				return fmt.Errorf("gitrepo: reading %s from git cat-file: %w", c.path, err)
-			}
-			f := strings.Fields(header)
-			if len(f) != 3 || f[0] != c.oid || f[1] != "blob" {
-				return fmt.Errorf("gitrepo: unexpected git cat-file output for %s: %q", c.path, strings.TrimSpace(header))
-			}
-			size, err := strconv.ParseInt(f[2], 10, 64)
-			if err != nil || size < 0 {
-				return fmt.Errorf("gitrepo: bad blob size for %s", c.path)
-			}
-			data := make([]byte, size+1) // content and a trailing newline
-			if _, err := io.ReadFull(br, data); err != nil {
-				return fmt.Errorf("gitrepo: reading %s from git cat-file: %w", c.path, err)
-			}
-			if kind, found := ScanPrivateKey(data[:size]); found {
-				return &PrivateKeyError{Path: c.path, Kind: kind}
-			}
+	_, runErr := r.git(ctx, runOpts{stdin: pr}, "fast-import", "--quiet", "--export-marks="+marks.Name())
+	pr.CloseWithError(errors.New("git fast-import ended"))
+	if err := <-feed; err != nil {
+		return "", err
+	}
+	if runErr != nil {
+		return "", runErr
+	}
+	data, err := os.ReadFile(marks.Name())
+	if err != nil {
+		return "", err
+	}
+	commit := ""
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if mark, oid, ok := strings.Cut(line, " "); ok && mark == ":1" {
+			commit = oid
 		}
-		return nil
-	}()
-	_, _ = io.Copy(io.Discard, pr) // let git finish writing if we stopped early
-	err := <-runErr
-	var pk *PrivateKeyError
-	if errors.As(scanErr, &pk) || err == nil {
-		return scanErr
+	}
+	if commit == "" {
+		return "", errors.New("gitrepo: git fast-import reported no commit")
+	}
+	out, err := r.git(ctx, runOpts{}, "rev-parse", commit+"^{tree}")
+	return strings.TrimSpace(string(out)), err
+}
+
+// fastImportStream writes the fast-import commands for files to w. Mark :1
+// is the throwaway commit.
+func (r *Repo) fastImportStream(w io.Writer, head string, files []string) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(bw, "commit refs/agent-vault/scratch\nmark :1\ncommitter agent-vault <agent-vault@localhost> 0 +0000\ndata 0\n")
+	if head != "" {
+		fmt.Fprintf(bw, "from %s\n", head)
+	}
+	for _, f := range files {
+		mode, data, err := r.readForCommit(f)
+		if err != nil {
+			return err
+		}
+		if mode == "" {
+			fmt.Fprintf(bw, "D %s\n", quotePath(f))
+			continue
+		}
+		if kind, found := ScanPrivateKey(data); found {
+			return &PrivateKeyError{Path: f, Kind: kind}
+		}
+		fmt.Fprintf(bw, "M %s inline %s\ndata %d\n", mode, quotePath(f), len(data))
+		bw.Write(data)
+		bw.WriteByte('\n')
+	}
+	// Resetting the scratch branch without a commit leaves no ref behind. The stream has no "done"
+	// command on purpose: if this process dies mid-stream, fast-import ends normally on a throwaway
+	// commit that nothing uses, instead of dying and leaving a crash report in .git.
+	fmt.Fprintf(bw, "\nreset refs/agent-vault/scratch\n")
+	return bw.Flush()
+}
+
+// readForCommit returns the mode and content that file (relative to r.Top,
+// slash-separated) has in the work tree; mode is "" when it does not exist.
+func (r *Repo) readForCommit(file string) (mode string, data []byte, err error) {
+	abs := filepath.Join(r.Top, filepath.FromSlash(file))
+	fi, err := os.Lstat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		return "", nil, nil
+	case err != nil:
+		return "", nil, err
+	case fi.Mode().IsRegular():
+		data, err = os.ReadFile(abs)
+		if fi.Mode()&0o111 != 0 {
+			return "100755", data, err
+		}
+		return "100644", data, err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(abs)
+		return "120000", []byte(target), err
+	case fi.IsDir():
+		return "", nil, fmt.Errorf("gitrepo: %s is a directory that Git does not list", file)
+	default:
+		return "", nil, fmt.Errorf("gitrepo: %s is not a regular file or a symbolic link", file)
+	}
+}
+
+// anyExists reports whether one of files (relative to r.Top) exists.
+func (r *Repo) anyExists(files []string) bool {
+	return slices.ContainsFunc(files, func(f string) bool {
+		_, err := os.Lstat(filepath.Join(r.Top, filepath.FromSlash(f)))
+		return err == nil
+	})
+}
+
+// quotePath spells a path for fast-import: as is, unless it starts with a
+// double quote or holds a newline or a backslash-escape, in C style.
+func quotePath(p string) string {
+	if !strings.ContainsAny(p, "\"\\\n") && !strings.HasPrefix(p, "\"") {
+		return p
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\%03o`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// commitTree writes the commit of tree on parent (none when ""), signed when
+// commit.gpgSign asks for it, and returns its hash.
+func (r *Repo) commitTree(ctx context.Context, identity []string, sign bool, tree, parent, message string) (string, error) {
+	args := []string{"commit-tree", tree}
+	if parent != "" {
+		args = append(args, "-p", parent)
+	}
+	if sign {
+		args = append(args, "-S")
+	}
+	out, err := r.git(ctx, runOpts{global: identity, stdin: strings.NewReader(message + "\n")}, args...)
+	return strings.TrimSpace(string(out)), err
+}
+
+// moveHead points HEAD (its branch, or HEAD itself when detached) at commit,
+// provided it still points at old ("" on an unborn branch).
+func (r *Repo) moveHead(ctx context.Context, commit, old, message string) error {
+	if old == "" {
+		old = strings.Repeat("0", len(commit))
+	}
+	subject, _, _ := strings.Cut(message, "\n")
+	_, err := r.git(ctx, runOpts{cLocale: true}, "update-ref", "-m", "commit: "+subject, "HEAD", commit, old)
+	if err != nil {
+		if now, _, headErr := r.head(ctx); headErr == nil && now != strings.Trim(old, "0") {
+			return &headMovedError{err}
+		}
 	}
 	return err
 }

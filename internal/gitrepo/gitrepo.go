@@ -3,8 +3,9 @@
 // Git is only the sync layer of a vault and is untrusted; this package never
 // decides anything about the vault's contents. It exists so that every git
 // operation agent-vault performs goes through the user's own `git` binary, with
-// the user's configuration, hooks, commit signing, credential helpers and SSH
-// configuration applied. It never uses a Go implementation of git.
+// the user's configuration, commit signing, credential helpers and SSH
+// configuration applied (commits of vault files run no commit hooks: see
+// [Repo.Commit]). It never uses a Go implementation of git.
 //
 // Every function runs `git -C <top>` and removes from git's environment the
 // variables that select a repository (GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE,
@@ -312,4 +313,16 @@ func exitCode(err error) int {
 		return ge.ExitCode
 	}
 	return -2
+}
+
+// configGet returns a configuration value, "" when it is not set.
+func (r *Repo) configGet(ctx context.Context, key string) (string, error) {
+	out, err := r.git(ctx, runOpts{}, "config", "--get", key)
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", nil
+		}
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
 }

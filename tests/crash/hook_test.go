@@ -3,6 +3,7 @@ package crash_test
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,11 +12,11 @@ import (
 	"time"
 )
 
-// TestKillDuringSlowHook kills an owner command while Git runs the user's pre-commit hook, which takes a
-// while (as hook frameworks and commit signing do), then runs repair at once. Killing the process alone
-// leaves its Git child running and committing the change; killing the group ends both. Either way,
-// repair must succeed the first time, and leave one commit of the change and a clean working tree.
-func TestKillDuringSlowHook(t *testing.T) {
+// TestKillDuringSlowSigning kills an owner command while Git signs its commit, which takes a while (as
+// a hardware key or a passphrase prompt does), then runs repair at once. Killing the process alone
+// leaves its Git child running; killing the group ends both. Either way, repair must succeed the first
+// time, and leave one commit of the change and a clean working tree.
+func TestKillDuringSlowSigning(t *testing.T) {
 	for _, group := range []bool{false, true} {
 		name := "process"
 		if group {
@@ -28,10 +29,17 @@ func TestKillDuringSlowHook(t *testing.T) {
 			newVault(t, u, top, "ci")
 			u.mustAV(t, top, "old value", "set", "g/a")
 			head := strings.TrimSpace(u.mustGit(t, top, "rev-parse", "HEAD"))
-			// The user's own hook, which agent-vault's hook chains to.
-			hook := filepath.Join(top, ".git", "hooks", "pre-commit.agent-vault-chained")
-			if err := os.WriteFile(hook, []byte("#!/bin/sh\nsleep 1\n"), 0o755); err != nil {
+			// Commits are signed with an SSH key, through a signing program that takes a second.
+			key := filepath.Join(base, "signing")
+			if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+				t.Fatalf("ssh-keygen: %v: %s", err, out)
+			}
+			signer := filepath.Join(base, "slow-ssh-keygen")
+			if err := os.WriteFile(signer, []byte("#!/bin/sh\nsleep 1\nexec ssh-keygen \"$@\"\n"), 0o755); err != nil {
 				t.Fatal(err)
+			}
+			for _, kv := range [][2]string{{"gpg.format", "ssh"}, {"user.signingKey", key}, {"gpg.ssh.program", signer}, {"commit.gpgSign", "true"}} {
+				u.mustGit(t, top, "config", kv[0], kv[1])
 			}
 
 			cmd := u.command(top, "new value", avBin, "set", "g/a")
@@ -45,7 +53,7 @@ func TestKillDuringSlowHook(t *testing.T) {
 			if !waitForProcess(pgid, "sleep", 20*time.Second) {
 				cmd.Process.Kill()
 				cmd.Wait()
-				t.Fatalf("the hook never ran: %s", errb.String())
+				t.Fatalf("the signing program never ran: %s", errb.String())
 			}
 			if group {
 				syscall.Kill(-pgid, syscall.SIGKILL)

@@ -486,7 +486,7 @@ func (k *killer) verify(tr *trial) []string {
 	if locks := gitLocks(top); len(locks) > 0 {
 		bad("Git lock files are left after recovery: %v (locks at the kill: %v)", locks, tr.gitLocksAtKill)
 	}
-	tr.junk = gitLeftovers(top, "agent-vault-index")
+	tr.junk = gitLeftovers(top, "fast_import_crash_")
 	if r := u.av(top, "", "check", "--no-pull"); r.code != 0 {
 		bad("check: %s", r)
 	}
@@ -823,16 +823,7 @@ func (k *killer) summary(elapsed time.Duration, seed int64) {
 }
 
 // gitLocks lists Git's own lock files below top/.git: any of them left behind stops later Git commands.
-// The lock of agent-vault's private commit index (a name never used again) is junk, not one of them.
-func gitLocks(top string) []string {
-	var out []string
-	for _, f := range gitLeftovers(top, ".lock") {
-		if !strings.HasPrefix(filepath.Base(f), "agent-vault-index") {
-			out = append(out, f)
-		}
-	}
-	return out
-}
+func gitLocks(top string) []string { return gitLeftovers(top, ".lock") }
 
 // gitLeftovers lists the files below top/.git whose name ends in suffix (".lock") or starts with it.
 func gitLeftovers(top, pattern string) []string {

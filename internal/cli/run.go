@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/harden"
 	"github.com/agent-vault/agent-vault/internal/redact"
 	"github.com/agent-vault/agent-vault/vault"
 )
@@ -27,6 +28,8 @@ type runOptions struct {
 	env      []string
 	groups   []string
 	noRedact bool
+	// trustFirstUse lets run act on a vault whose owner key this very call trusted on first use.
+	trustFirstUse bool
 }
 
 func newRunCmd(g *global) *cobra.Command {
@@ -38,9 +41,18 @@ func newRunCmd(g *global) *cobra.Command {
 or in a file. --env NAME=PATH injects one secret as NAME; --group GROUP injects every secret of GROUP
 that the key can read, each named after its path: upper-cased, every other character than A-Z and
 0-9 turned into '_' (stripe/api-key becomes STRIPE_API_KEY). Two secrets with the same name, a name
-that is not a valid variable name (letters, digits, '_', not starting with a digit) and a name given
-twice are errors. The variables are added to agent-vault's own environment, overriding a variable of
-the same name; AGENT_VAULT_KEY is removed, so that the command gets the values and not the key.
+that is not a valid variable name (letters, digits, '_', not starting with a digit), a name given
+twice, and a name derived from a path that would change how programs start (BASH_ENV, ENV, PATH, IFS,
+HOME, LD_*, DYLD_*, PYTHON*, PERL5*, NODE_*, GIT_*, AGENT_VAULT_* and their kin) are errors; --env
+NAME=PATH sets any name. The variables are added to agent-vault's own environment, overriding a
+variable of the same name; AGENT_VAULT_KEY is removed, so that the command gets the values and not the
+key. While the command runs, agent-vault is not dumpable and has erased the key from its
+/proc/PID/environ, so the command cannot read the key from its parent.
+
+With a key file that has no pins, trust in the vault's owner key rests on the first use of the vault
+on this machine. run refuses to inject values on the strength of trust that this very call
+established (a fresh machine, or a vault with a new id) unless --trust-first-use is given; use a
+pinned key file (the owner prints the pins with 'agent-vault pins').
 
 The command's standard output and standard error pass through a redactor that replaces every
 occurrence of an injected value with <redacted:PATH>, also when the value is written in pieces; a
@@ -75,6 +87,7 @@ values are verified exactly as 'agent-vault get' verifies them.`,
 	f.BoolVar(&opts.noRedact, "no-redact", false, "do not redact the command's output")
 	f.StringVar(&opts.key, "key", "", "key `PATH`")
 	f.BoolVar(&opts.noPull, "no-pull", false, "do not pull from the upstream first")
+	f.BoolVar(&opts.trustFirstUse, "trust-first-use", false, "run even when this call trusted the vault's owner key on first use (a key without pins)")
 	return cmd
 }
 
@@ -135,9 +148,27 @@ func (o *runOptions) run(argv []string) error {
 		return &exitStatus{code: 126, err: fmt.Errorf("cannot run %s: %v", argv[0], err)}
 	}
 
-	s, err := o.openReader(o.key, o.noPull)
+	// The command runs arbitrary code while agent-vault waits for it: nothing of agent-vault's memory or
+	// initial environment may be readable to it.
+	if err := harden.HideEnv("AGENT_VAULT_KEY"); err != nil {
+		return fmt.Errorf("cannot erase AGENT_VAULT_KEY from this process's environment block: %v", err)
+	}
+	if err := harden.Process(); err != nil {
+		return fmt.Errorf("cannot protect this process's memory from the command: %v", err)
+	}
+	v, key, err := o.vaultAndKey(o.key)
+	os.Unsetenv("AGENT_VAULT_KEY")
 	if err != nil {
 		return err
+	}
+	s, err := o.readVault(v, key, o.noPull)
+	if err != nil {
+		return err
+	}
+	if s.FirstUse && !o.trustFirstUse {
+		return &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf(
+			"this call trusted the owner key of vault %s on first use (the key has no pins), and run does not inject values on that alone: "+
+				"use a key file with pins (the owner prints them with 'agent-vault pins'), or pass --trust-first-use", s.Root.VaultID)}
 	}
 	vars := map[string]*envVar{}
 	add := func(name, path string, value []byte) error {
@@ -176,6 +207,9 @@ func (o *runOptions) run(argv []string) error {
 			name := groupEnvName(info.Name)
 			if !validEnvName(name) {
 				return vault.Usagef("%s would be injected as %s, which is not a valid environment variable name; name it with --env", info.Name, name)
+			}
+			if why := deniedEnvReason(name); why != "" {
+				return vault.Usagef("%s would be injected as %s, which --group never sets: %s; name it with --env NAME=%s if you mean it", info.Name, name, why, info.Name)
 			}
 			value, err := s.Get(info.Name)
 			if err != nil {

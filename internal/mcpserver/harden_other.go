@@ -1,6 +1,0 @@
-//go:build !unix
-
-package mcpserver
-
-// Harden does nothing on systems without core-file limits.
-func Harden() error { return nil }

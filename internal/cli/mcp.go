@@ -47,6 +47,7 @@ const (
 type MCPConfig struct {
 	Repo, Key, AuditLog string
 	NoPull, NoReveal    bool
+	TrustFirstUse       bool
 	PullInterval        time.Duration
 	HTTPTimeout         time.Duration
 	IO                  *IO
@@ -57,13 +58,14 @@ type MCPServer func(ctx context.Context, c MCPConfig) error
 
 type mcpOptions struct {
 	*global
-	repo         string
-	key          string
-	noPull       bool
-	pullInterval time.Duration
-	auditLog     string
-	noReveal     bool
-	httpTimeout  time.Duration
+	repo          string
+	key           string
+	noPull        bool
+	pullInterval  time.Duration
+	auditLog      string
+	noReveal      bool
+	trustFirstUse bool
+	httpTimeout   time.Duration
 }
 
 // newMCPCmd builds the MCP server command. The same command runs as `agent-vault mcp` and as the
@@ -104,6 +106,7 @@ as agent-vault (make build and go install of both commands put them there).`,
 	cmd.Flags().DurationVar(&opts.pullInterval, "pull-interval", MCPDefaultPullInterval, "least `TIME` between two pulls")
 	cmd.Flags().StringVar(&opts.auditLog, "audit-log", "", "append the audit log to `PATH` (default: ~/.agent-vault/audit/<vault_id>.jsonl)")
 	cmd.Flags().BoolVar(&opts.noReveal, "no-reveal", false, "serve no tool that returns a value (no agent_vault_get): secrets are used through agent_vault_http only")
+	cmd.Flags().BoolVar(&opts.trustFirstUse, "trust-first-use", false, "let agent_vault_http send values although the server trusted the vault's owner key on first use at start (a key without pins)")
 	cmd.Flags().DurationVar(&opts.httpTimeout, "http-timeout", MCPDefaultHTTPTimeout, "most `TIME` one agent_vault_http call may take")
 	return cmd
 }
@@ -128,7 +131,7 @@ func (o *mcpOptions) run(ctx context.Context) error {
 	}
 	return o.serveMCP(ctx, MCPConfig{
 		Repo: repo, Key: o.path(o.key), NoPull: o.noPull, PullInterval: o.pullInterval,
-		AuditLog: o.path(o.auditLog), NoReveal: o.noReveal, HTTPTimeout: o.httpTimeout, IO: o.io,
+		AuditLog: o.path(o.auditLog), NoReveal: o.noReveal, TrustFirstUse: o.trustFirstUse, HTTPTimeout: o.httpTimeout, IO: o.io,
 	})
 }
 

@@ -22,7 +22,8 @@ type AuditRecord struct {
 	Group string `json:"group,omitempty"`
 	// Outcome is "ok" or the error kind: usage, vault_not_found, not_found, not_authorized, integrity, error;
 	// or refused_exfiltration: an agent_vault_http request refused because a secret would have gone to a
-	// host outside its signed allowlist.
+	// host outside its signed allowlist; or sending: the line an agent_vault_http call writes before it
+	// connects (the call's outcome follows in a line of its own).
 	Outcome string `json:"outcome"`
 	// Error is the failure's message (names and files, never a value); absent on success.
 	Error string `json:"error,omitempty"`

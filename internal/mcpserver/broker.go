@@ -504,19 +504,40 @@ func (r *redactor) bytes(b []byte) []byte {
 // string returns s redacted.
 func (r *redactor) string(s string) string { return string(r.bytes([]byte(s))) }
 
-// cutPartial removes from the end of b the longest suffix that is a proper prefix of a needle: the
-// start of a value that a truncation cut in two, which the redactor would otherwise pass on.
-func (r *redactor) cutPartial(b []byte) []byte {
-	longest := 0
+// margin is how far past the cut a truncated response is read: the length of the longest form of the
+// request's values, so that a value that crosses the cut is seen whole.
+func (r *redactor) margin() int {
+	m := 0
 	for _, n := range r.needles {
-		for k := min(len(n.Value)-1, len(b)); k > longest; k-- {
-			if bytes.HasSuffix(b, n.Value[:k]) {
-				longest = k
+		m = max(m, len(n.Value))
+	}
+	return m
+}
+
+// truncated returns raw (the response body read up to limit + r.margin() bytes, more than limit of them)
+// cut at exactly limit bytes and redacted. A value that crosses the cut is replaced whole by its label
+// (the bytes after the cut show that the value was complete); a piece of a value at the cut that the
+// response does not complete is left as the response wrote it. What comes back therefore depends on the
+// response and the cut only, never on how much of a value the response's last bytes match.
+func (r *redactor) truncated(raw []byte, limit int) []byte {
+	cut, label := limit, ""
+	for _, n := range r.needles {
+		v := n.Value
+		lo := max(0, limit-len(v)+1)
+		hi := min(len(raw), limit+len(v)-1)
+		for off := lo; off < hi; {
+			k := bytes.Index(raw[off:hi], v)
+			if k < 0 {
 				break
 			}
+			if start := off + k; start < limit && start+len(v) > limit && start < cut {
+				cut, label = start, n.Label
+			}
+			off += k + 1
 		}
 	}
-	return b[:len(b)-longest]
+	out := r.bytes(raw[:cut])
+	return append(out, label...)
 }
 
 // cutIncompleteRune removes a UTF-8 sequence cut short at the end of b.

@@ -43,6 +43,9 @@ type Options struct {
 	// HTTPMaxBody is how many bytes of a response body agent_vault_http reads; <= 0 means
 	// DefaultHTTPMaxBody.
 	HTTPMaxBody int
+	// TrustFirstUse lets agent_vault_http send values when the server trusted the vault's owner key on
+	// first use at start (a key without pins); otherwise such a server refuses every brokered request.
+	TrustFirstUse bool
 
 	// pull replaces the Git pull, for tests; nil means the working tree's upstream.
 	pull func(context.Context) error
@@ -58,6 +61,8 @@ type Server struct {
 	key     *vault.Key // resolved once in New; never read again from disk
 	vaultID string
 	agent   string
+	// firstUse is set when New trusted the vault's owner key on first use.
+	firstUse bool
 	audit   *AuditLog
 	puller  *Puller // nil when not pulling
 	mcp     *mcp.Server
@@ -113,7 +118,7 @@ func New(opts Options) (*Server, error) {
 	if snap.Role.Owner {
 		return nil, ownerKeyError(key)
 	}
-	s.vaultID, s.agent = snap.Root.VaultID, snap.Role.Agent
+	s.vaultID, s.agent, s.firstUse = snap.Root.VaultID, snap.Role.Agent, snap.FirstUse
 	path, private := opts.AuditLog, false
 	if path == "" {
 		if path, err = DefaultAuditPath(s.vaultID); err != nil {

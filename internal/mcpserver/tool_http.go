@@ -234,8 +234,10 @@ func (s *Server) httpCall(ctx context.Context, _ *mcp.CallToolRequest, in HTTPIn
 	var notes []string
 	_, _, err := run(ctx, s, func() error {
 		var err error
-		b, err = prepareHTTP(in, h)
-		return err
+		if b, err = prepareHTTP(in, h); err != nil {
+			return err
+		}
+		return s.checkFirstUse()
 	}, func(snap *vault.Snapshot, _ *call) (*mcp.CallToolResult, struct{}, error) {
 		var err error
 		uses, notes, err = s.readSecrets(snap, b, h)
@@ -254,12 +256,45 @@ func (s *Server) httpCall(ctx context.Context, _ *mcp.CallToolRequest, in HTTPIn
 	if err != nil {
 		return fail(err)
 	}
+	// The request is audited before any connection is made; when that fails, nothing is sent. The
+	// outcome is audited after, by the audit middleware.
+	if err := s.audit.Write(s.sendingRecord(ctx, h)); err != nil {
+		s.logf("error: cannot write the audit log %s (%v); the request to %s was not sent", s.audit.Path, err, b.target.host)
+		return fail(&vault.Error{Kind: vault.KindError, Msg: "the audit log could not be written, so the request was not sent"})
+	}
 	out, err := s.send(ctx, b, uses, red, h)
 	if err != nil {
 		return fail(err)
 	}
 	out.Notes = append(notes, out.Notes...)
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: httpText(out)}}}, out, nil
+}
+
+// OutcomeSending is the outcome of the audit line written before a brokered request connects; the line
+// of the call's outcome follows it.
+const OutcomeSending = "sending"
+
+// sendingRecord is the audit line of a brokered request about to be sent.
+func (s *Server) sendingRecord(ctx context.Context, h *httpCall) AuditRecord {
+	rec := AuditRecord{Time: auditTime(time.Now()), VaultID: s.vaultID, Agent: s.agent, Tool: ToolHTTP, Outcome: OutcomeSending}
+	h.audit(&rec)
+	rec.Outcome = OutcomeSending
+	if info := callOf(ctx).client; info != "" {
+		rec.Client = info
+	}
+	return rec
+}
+
+// checkFirstUse refuses a brokered request when the server trusted the vault's owner key on first use
+// when it started (a key without pins on a machine that had not trusted the vault), unless
+// Options.TrustFirstUse: the request would send real values on the word of the repository alone.
+func (s *Server) checkFirstUse() error {
+	if !s.firstUse || s.opts.TrustFirstUse {
+		return nil
+	}
+	return &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf(
+		"this server trusted the owner key of vault %s on first use when it started (its key has no pins), and agent_vault_http does not send values on that alone; "+
+			"ask the user to give the server a key file with pins ('agent-vault pins'), to restart it (the trust is now recorded), or to start it with --trust-first-use", s.vaultID)}
 }
 
 // send makes the request with the values substituted and returns the redacted response.
@@ -313,7 +348,7 @@ func (s *Server) send(ctx context.Context, b *brokered, uses []*secretUse, red *
 	defer resp.Body.Close()
 	h.status = resp.StatusCode
 	limit := s.httpMaxBody()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+int64(red.margin())+1))
 	if err != nil {
 		return HTTPOutput{}, requestError(fmt.Errorf("reading the response: %w", err), ctx, b.target.host, timeout, red)
 	}
@@ -330,17 +365,17 @@ func (s *Server) send(ctx context.Context, b *brokered, uses []*secretUse, red *
 			out.Headers[rn] = append(out.Headers[rn], red.string(v))
 		}
 	}
+	var body2 []byte
 	if len(raw) > limit {
 		out.Truncated = true
-		raw = red.cutPartial(raw[:limit])
+		body2 = cutIncompleteRune(red.truncated(raw, limit))
+		raw = raw[:limit]
 		out.Notes = append(out.Notes, fmt.Sprintf("the body was longer than %d bytes and was cut there", limit))
+	} else {
+		body2 = red.bytes(raw)
 	}
 	out.BodyBytes = len(raw)
 	ce := strings.TrimSpace(resp.Header.Get("Content-Encoding"))
-	body2 := red.bytes(raw)
-	if out.Truncated {
-		body2 = cutIncompleteRune(body2)
-	}
 	switch {
 	case ce != "" && !strings.EqualFold(ce, "identity"):
 		out.Notes = append(out.Notes, fmt.Sprintf("the body (%d bytes) is not shown: it is encoded (Content-Encoding %s), and a value inside an encoded body cannot be redacted", len(raw), red.string(ce)))

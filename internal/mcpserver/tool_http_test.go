@@ -241,10 +241,10 @@ func TestHTTPSubstitutesAndRedacts(t *testing.T) {
 		t.Errorf("output = %+v", out)
 	}
 	recs := auditLines(t, srv.AuditPath())
-	if len(recs) != 1 {
+	if len(recs) != 2 || recs[0].Outcome != OutcomeSending {
 		t.Fatalf("audit = %+v", recs)
 	}
-	if r := recs[0]; r.Tool != ToolHTTP || r.Method != "POST" || r.Host != "127.0.0.1" || len(r.Secrets) != 1 || r.Secrets[0] != "stripe/api-key" || r.Status != 200 || r.Outcome != "ok" {
+	if r := recs[1]; r.Tool != ToolHTTP || r.Method != "POST" || r.Host != "127.0.0.1" || len(r.Secrets) != 1 || r.Secrets[0] != "stripe/api-key" || r.Status != 200 || r.Outcome != "ok" {
 		t.Errorf("audit record = %+v", r)
 	}
 	assertNoCanary(t, f, srv)
@@ -453,12 +453,12 @@ func TestHTTPResponseBound(t *testing.T) {
 	opts := f.options()
 	opts.HTTPMaxBody = 1000
 	_, cs := f.connect(opts)
-	// The value straddles the bound: its first bytes must not come back either.
+	// The value straddles the bound: it is redacted whole, and its first bytes do not come back.
 	res := callTool(t, cs, ToolHTTP, map[string]any{
 		"method": "GET", "url": e.at("127.0.0.1", "/big?n=990"), "headers": map[string]any{"X-Tail": "{{secret:stripe/api-key}}"},
 	})
 	out := httpOut(t, res)
-	if !out.Truncated || out.Body != strings.Repeat("a", 990) || len(out.Notes) == 0 || !strings.Contains(out.Notes[0], "longer than 1000 bytes") {
+	if !out.Truncated || out.Body != strings.Repeat("a", 990)+"<redacted:stripe/api-key>" || out.BodyBytes != 1000 || len(out.Notes) == 0 || !strings.Contains(out.Notes[0], "longer than 1000 bytes") {
 		t.Errorf("truncated output = truncated %v, body %d bytes %q..., notes %v", out.Truncated, len(out.Body), out.Body[max(0, len(out.Body)-20):], out.Notes)
 	}
 	if strings.Contains(resultJSON(t, res), canary[:10]) {
@@ -494,7 +494,7 @@ func TestHTTPTimeout(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("the call took %v with a 300ms limit", d)
 	}
-	if r := auditLines(t, srv.AuditPath())[0]; r.Outcome != "error" || !strings.Contains(r.Error, "timed out") {
+	if r := auditLines(t, srv.AuditPath())[1]; r.Outcome != "error" || !strings.Contains(r.Error, "timed out") {
 		t.Errorf("audit record = %+v", r)
 	}
 }
@@ -586,7 +586,7 @@ func TestNoReveal(t *testing.T) {
 		t.Errorf("http under NoReveal = %+v", out)
 	}
 	recs := auditLines(t, srv.AuditPath())
-	if len(recs) != 3 || recs[0].Tool != ToolGet || recs[0].Outcome != "usage" {
+	if len(recs) != 4 || recs[0].Tool != ToolGet || recs[0].Outcome != "usage" || recs[2].Outcome != OutcomeSending {
 		t.Errorf("audit = %+v", recs)
 	}
 	assertNoCanary(t, f, srv)

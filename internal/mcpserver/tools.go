@@ -44,6 +44,7 @@ type call struct {
 	err    string // "" on success
 	count  *int   // secrets listed
 	http   *httpCall
+	client string // the MCP client's name, as it introduced itself
 }
 
 type callKey struct{}
@@ -98,6 +99,11 @@ func (s *Server) auditMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		start := time.Now()
 		c := &call{}
+		if ctr, ok := req.(*mcp.CallToolRequest); ok && ctr.Params != nil {
+			if info := ctr.ClientInfo(); info != nil {
+				c.client = info.Name
+			}
+		}
 		res, err := next(context.WithValue(ctx, callKey{}, c), method, req)
 		rec := AuditRecord{Time: auditTime(start), VaultID: s.vaultID, Agent: s.agent, Outcome: "ok"}
 		if ctr, ok := req.(*mcp.CallToolRequest); ok && ctr.Params != nil {

@@ -272,6 +272,7 @@ async def test_no_reveal(broker_world: World, echo: Echo, standalone: bool) -> N
         assert res.structured_content is not None and res.structured_content["headers"]["X-Echo-Auth"] == [LABEL]
     assert echo.received[-1].headers["Authorization"] == CANARY
     assert_traffic_clean(world)
+    # A brokered request is audited before it connects ("sending"), then with its outcome.
     assert [(x["tool"], x["outcome"]) for x in world.audit()] == [
-        ("agent_vault_get", "usage"), ("agent_vault_list", "ok"), ("agent_vault_http", "ok")]
+        ("agent_vault_get", "usage"), ("agent_vault_list", "ok"), ("agent_vault_http", "sending"), ("agent_vault_http", "ok")]
     assert "--no-reveal" in world.stderr_log()

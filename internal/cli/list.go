@@ -26,7 +26,11 @@ func newListCmd(g *global) *cobra.Command {
 		Use:   "list",
 		Short: "List the secrets this key can read (metadata only)",
 		Long: `List the secrets the key can read, with their verified metadata: name, group, created, rotated,
-expires and the agents that can read them. Nothing is decrypted.`,
+expires, the agents that can read them, and the hosts an HTTP request of the MCP server
+(agent_vault_http) may send them to. Nothing is decrypted.
+
+HTTP HOSTS "none" means the secret cannot be used through agent_vault_http; the owner allows a host
+with: agent-vault set PATH --keep-value --allow-host HOST.`,
 		Example: "  agent-vault list\n  agent-vault list --group stripe --json",
 		Args:    args(0, 0),
 		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run() },
@@ -71,7 +75,7 @@ func (o *listOptions) run() error {
 	// tabwriter writes cell by cell: buffered, a listing of 10,000 secrets is one write, not 100,000.
 	buf := bufio.NewWriter(o.io.Out)
 	tw := tabwriter.NewWriter(buf, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SECRET\tGROUP\tROTATED\tEXPIRES\tAGENTS")
+	fmt.Fprintln(tw, "SECRET\tGROUP\tROTATED\tEXPIRES\tAGENTS\tHTTP HOSTS")
 	for _, m := range secrets {
 		expires := "-"
 		if m.Expires != nil {
@@ -84,7 +88,11 @@ func (o *listOptions) run() error {
 		if agents == "" {
 			agents = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.Group, m.Rotated.Format("2006-01-02"), expires, agents)
+		hosts := strings.Join(m.AllowHosts, ",")
+		if hosts == "" {
+			hosts = "none"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Group, m.Rotated.Format("2006-01-02"), expires, agents, hosts)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

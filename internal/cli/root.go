@@ -147,6 +147,8 @@ remote is never trusted.`,
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newMigrateCmd(g), newCompletionsCmd(g), newMCPCmd(g),
 		newRunCmd(g), newInjectCmd(g), newPinsCmd(g),
 	)
+	g.addNameCompletions(root)
+	g.addMCPConfigCmd(root)
 	return root, g
 }
 

@@ -37,7 +37,7 @@ func BenchmarkGrantRevoke(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tv.grant("ci", "bulk")
-				tv.owned(func(o *Owner) ([]byte, error) { _, err := o.Revoke("ci", "bulk"); return nil, err })
+				tv.owned(func(o *Owner) ([]byte, error) { _, err := o.Revoke("ci", "bulk", RevokeOptions{}); return nil, err })
 			}
 		})
 	}

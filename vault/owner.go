@@ -24,8 +24,10 @@ type Owner struct {
 	*Snapshot
 	signer ed25519.PrivateKey
 	unlock func()
-	// Progress, when set, is told how far a re-encryption has come.
-	Progress func(done, total int)
+	// Progress, when set, is told how far each step of a change has come: phase is "re-wrapping",
+	// "encrypting" or "writing", and done of total items are finished. It may be called from several
+	// goroutines at once.
+	Progress func(phase string, done, total int)
 	// Migrated is true when opening converted a format 1 vault to the current format.
 	Migrated bool
 }
@@ -177,6 +179,7 @@ func (v *Vault) ClearForInit() error {
 func (o *Owner) begin(message string) *tx {
 	t := newTx(o.Vault, o.signer, o.Root, o.RootSHA)
 	t.message = message
+	t.progress = o.Progress
 	return t
 }
 
@@ -237,24 +240,17 @@ func ensureGroup(t *tx, group string) error {
 	return nil
 }
 
-// recipients returns the recipient set of a secret of group with extra agents under t's new root, and
-// the sorted names of the agents in it. The owner is always included.
-func recipients(root *Root, e *Entry) ([]age.Recipient, []string, error) {
-	owner, err := age.ParseX25519Recipient(root.Owner.Recipient)
-	if err != nil {
-		return nil, nil, newErr(KindIntegrity, "state/root: malformed owner recipient")
-	}
-	// Agents first, the owner last: a reader tries the stanzas in order, and agents read far more often.
-	var rs []age.Recipient
-	agents := authorizedAgents(root, e)
-	for _, a := range agents {
-		r, err := age.ParseX25519Recipient(root.Agents[a].Recipient)
-		if err != nil {
-			return nil, nil, newErr(KindIntegrity, "state/root: malformed recipient for agent %s", a)
+// recipients returns the recipients of a secret under root, in the order of recipientList.
+func recipients(root *Root, e *Entry) ([]age.Recipient, error) {
+	list := recipientList(root, e)
+	rs := make([]age.Recipient, len(list))
+	for i, r := range list {
+		var err error
+		if rs[i], err = age.ParseX25519Recipient(r); err != nil {
+			return nil, newErr(KindIntegrity, "state/root: malformed recipient %s", r)
 		}
-		rs = append(rs, r)
 	}
-	return append(rs, owner), agents, nil
+	return rs, nil
 }
 
 func encrypt(value []byte, rs []age.Recipient) ([]byte, error) {
@@ -277,19 +273,25 @@ type change struct {
 	path  string
 	entry Entry  // the new entry; version, hashes and sizes are filled in by rewrite
 	old   *Entry // the current entry, nil for a new secret
-	value []byte // nil: decrypt the current ciphertext (re-encryption)
+	value []byte // nil: keep the current value (its file key is re-wrapped for the new recipients)
+	// freshKey re-encrypts a kept value under a new file key instead of re-wrapping the current one.
+	freshKey bool
 }
 
 // rewrite encrypts every change to its recipients under t's new root, on all cores, and records the new
 // files and entries in t.
 func (o *Owner) rewrite(t *tx, changes []*change) error {
 	encs := make([][]byte, len(changes))
+	phase := "re-wrapping"
+	if slices.ContainsFunc(changes, func(c *change) bool { return c.value != nil || c.freshKey }) {
+		phase = "encrypting"
+	}
 	var done atomic.Int64
 	err := parallel(len(changes), func(i int) error {
 		var err error
 		encs[i], err = o.encryptChange(t, changes[i])
 		if o.Progress != nil {
-			o.Progress(int(done.Add(1)), len(changes))
+			o.Progress(phase, int(done.Add(1)), len(changes))
 		}
 		return err
 	})
@@ -313,19 +315,25 @@ func (o *Owner) rewrite(t *tx, changes []*change) error {
 }
 
 func (o *Owner) encryptChange(t *tx, c *change) ([]byte, error) {
-	rs, _, err := recipients(t.root, &c.entry)
-	if err != nil {
-		return nil, err
-	}
 	value := c.value
 	if value == nil {
 		enc, err := readVouched(o.Vault.Dir, encFile(c.path), c.old.enc())
 		if err != nil {
 			return nil, err
 		}
+		if !c.freshKey {
+			out, ok, err := rewrap(enc, recipientList(o.Root, c.old), recipientList(t.root, &c.entry), o.Key.Identity)
+			if ok || err != nil {
+				return out, err
+			}
+		}
 		if value, err = decrypt(enc, o.Key.Identity); err != nil {
 			return nil, newErr(KindIntegrity, "the owner key cannot decrypt %s, although the signed state lists it", c.path)
 		}
+	}
+	rs, err := recipients(t.root, &c.entry)
+	if err != nil {
+		return nil, err
 	}
 	return encrypt(value, rs)
 }
@@ -586,7 +594,7 @@ func (o *Owner) RemoveAgent(name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := o.begin(fmt.Sprintf("remove agent %s (%s re-encrypted)", name, plural(len(changes), "secret")))
+	t := o.begin(fmt.Sprintf("remove agent %s (%s re-wrapped)", name, plural(len(changes), "secret")))
 	for _, g := range o.Root.AgentGroups(name) {
 		rg := t.root.Groups[g]
 		rg.Members = slices.DeleteFunc(slices.Clone(rg.Members), func(m string) bool { return m == name })
@@ -662,7 +670,7 @@ func (o *Owner) Grant(agent, group string) (int, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	t := o.begin(fmt.Sprintf("grant %s %s (%s re-encrypted)", agent, group, plural(len(changes), "secret")))
+	t := o.begin(fmt.Sprintf("grant %s %s (%s re-wrapped)", agent, group, plural(len(changes), "secret")))
 	if err := ensureGroup(t, group); err != nil {
 		return 0, false, err
 	}
@@ -676,9 +684,16 @@ func (o *Owner) Grant(agent, group string) (int, bool, error) {
 	return len(changes), true, o.finish(t)
 }
 
-// Revoke removes agent from group and re-encrypts the group's secrets without it. It returns the secrets
-// the agent could read through the group, which should be rotated at their source.
-func (o *Owner) Revoke(agent, group string) ([]string, error) {
+// RevokeOptions are the optional parts of Revoke.
+type RevokeOptions struct {
+	// Reencrypt re-encrypts the group's secrets under fresh file keys, instead of dropping the agent's
+	// stanzas from their headers (docs/format.md section 9.2).
+	Reencrypt bool
+}
+
+// Revoke removes agent from group and drops it from the recipients of the group's secrets. It returns
+// the secrets the agent could read through the group, which should be rotated at their source.
+func (o *Owner) Revoke(agent, group string, opts RevokeOptions) ([]string, error) {
 	if err := o.requireAgent(agent); err != nil {
 		return nil, err
 	}
@@ -694,7 +709,14 @@ func (o *Owner) Revoke(agent, group string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := o.begin(fmt.Sprintf("revoke %s %s (%s re-encrypted)", agent, group, plural(len(changes), "secret")))
+	what := "re-wrapped"
+	if opts.Reencrypt {
+		what = "re-encrypted"
+		for _, c := range changes {
+			c.freshKey = true
+		}
+	}
+	t := o.begin(fmt.Sprintf("revoke %s %s (%s %s)", agent, group, plural(len(changes), "secret"), what))
 	rg := t.root.Groups[group]
 	rg.Members = slices.DeleteFunc(slices.Clone(rg.Members), func(m string) bool { return m == agent })
 	t.root.Groups[group] = rg

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // The transaction protocol of docs/format.md section 9.
@@ -35,6 +36,8 @@ type tx struct {
 	keys    map[string][]byte // absolute target path → agent key file the change installs
 	// newPaths are the secrets the change creates, so that two of them differing only in case are refused.
 	newPaths []string
+	// progress, when set, is told how many files have been written (Owner.Progress).
+	progress func(phase string, done, total int)
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {
@@ -133,6 +136,7 @@ func (t *tx) commit() ([]byte, error) {
 			return nil, err
 		}
 	}
+	var written atomic.Int64
 	err = parallel(len(rels), func(i int) error {
 		p := filepath.Join(pend, "files", filepath.FromSlash(rels[i]))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -140,6 +144,9 @@ func (t *tx) commit() ([]byte, error) {
 		}
 		if err := os.WriteFile(p, t.writes[rels[i]], 0o644); err != nil {
 			return wrapErr(KindError, err, "cannot stage %s", rels[i])
+		}
+		if t.progress != nil {
+			t.progress("writing", int(written.Add(1)), len(rels))
 		}
 		return nil
 	})

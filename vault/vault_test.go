@@ -25,7 +25,7 @@ func TestQuickStart(t *testing.T) {
 	if rep.Errors() != 0 {
 		t.Fatalf("check: %+v", rep.Findings)
 	}
-	tv.owned(func(o *Owner) ([]byte, error) { _, err := o.Revoke("ci", "stripe"); return nil, err })
+	tv.owned(func(o *Owner) ([]byte, error) { _, err := o.Revoke("ci", "stripe", RevokeOptions{}); return nil, err })
 	if _, k := tv.get(tv.ci, "stripe/api-key"); k != KindNotAuthorized {
 		t.Fatalf("revoked agent: kind %v", k)
 	}

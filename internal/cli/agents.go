@@ -92,8 +92,9 @@ func newRemoveAgentCmd(g *global) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "remove-agent <name>",
 		Short: "Remove an agent and re-encrypt every secret it could read without it",
-		Long: `Remove an agent: every secret it could read is re-encrypted without it, and its public key, escrow and
-policy entries are deleted. The agent may have copied the values it could read, so the command prints
+		Long: `Remove an agent: every secret it could read is re-wrapped without it (its file key stays, the
+agent's stanza goes: see docs/format.md section 9.2), and its public key, escrow and policy entries are
+deleted. The agent may have copied the values it could read, so the command prints
 them: rotate each at its source.`,
 		Example: `  agent-vault remove-agent ci`,
 		Args:    args(1, 1),
@@ -104,11 +105,11 @@ them: rotate each at its source.`,
 }
 
 func (o *removeAgentOptions) run(name string) error {
-	var rotate []string
+	var rotate, groups []string
 	var vaultID string
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
-		o.progress(ow)
 		vaultID = ow.Root.VaultID
+		groups = ow.Root.AgentGroups(name)
 		var err error
 		rotate, err = ow.RemoveAgent(name)
 		return err
@@ -117,21 +118,34 @@ func (o *removeAgentOptions) run(name string) error {
 		return err
 	}
 	fmt.Fprintf(o.io.Out, "Removed agent %s.\n", name)
-	printRotate(o.io, name, rotate)
+	printRotate(o.io, name, rotate, groups)
 	if path, err := agentKeyPath(vaultID, name); err == nil && exists(path) {
 		fmt.Fprintf(o.io.Out, "Its key file %s no longer opens anything; delete it.\n", path)
 	}
 	return nil
 }
 
-func printRotate(io *IO, agent string, rotate []string) {
+// rotateShown is how many secrets to rotate are listed by name; the rest are counted, with the commands
+// that list them.
+const rotateShown = 20
+
+// printRotate lists the secrets an agent could read, which it may have kept. groups are the groups it
+// could read them through, for the commands that list the secrets beyond the first rotateShown.
+func printRotate(io *IO, agent string, rotate, groups []string) {
 	if len(rotate) == 0 {
 		fmt.Fprintf(io.Out, "%s could read no secret; nothing to rotate.\n", agent)
 		return
 	}
 	fmt.Fprintf(io.Out, "%s could read these secrets and may have kept them; rotate each at its source:\n", agent)
-	for _, p := range rotate {
+	for _, p := range rotate[:min(len(rotate), rotateShown)] {
 		fmt.Fprintf(io.Out, "  %s\n", p)
+	}
+	if more := len(rotate) - rotateShown; more > 0 {
+		var lists []string
+		for _, g := range groups {
+			lists = append(lists, "agent-vault list --group "+g)
+		}
+		fmt.Fprintf(io.Out, "  ... and %s more; list them all with: %s\n", count(more, "secret"), strings.Join(lists, "; "))
 	}
 }
 
@@ -227,7 +241,6 @@ func (o *recoverAgentOptions) run(name string) error {
 	}
 	path := o.out
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
-		o.progress(ow)
 		if path == "" {
 			var err error
 			if path, err = agentKeyPath(ow.Root.VaultID, name); err != nil {

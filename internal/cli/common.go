@@ -97,6 +97,9 @@ func (g *global) recorder(v *vault.Vault) func(paths []string, message string) e
 		for i, p := range paths {
 			abs[i] = filepath.Join(v.Dir, filepath.FromSlash(p))
 		}
+		if show := g.progressFunc(); show != nil {
+			repo.Progress = func(done, total int) { show("committing", done, total) }
+		}
 		res, err := repo.Commit(context.Background(), "agent-vault: "+message, abs...)
 		if err != nil {
 			return err
@@ -117,11 +120,15 @@ func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error
 		return err
 	}
 	defer o.Close()
+	o.Progress = g.progressFunc()
 	out := g.io.Out
 	var held bytes.Buffer
 	g.io.Out = &held
 	defer func() { g.io.Out = out }()
 	err = change(o)
+	if g.bar != nil {
+		g.bar.finish()
+	}
 	g.io.Out = out
 	if err != nil {
 		return err
@@ -130,20 +137,14 @@ func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error
 	return err
 }
 
-// progress reports re-encryption on stderr when stderr is a terminal and the work is long.
-func (g *global) progress(o *vault.Owner) {
-	if !g.io.ErrTerminal {
-		return
+// progressFunc returns what draws the progress of a long change on stderr, or nil when stderr is not
+// a terminal or --quiet is given.
+func (g *global) progressFunc() func(phase string, done, total int) {
+	if !g.io.ErrTerminal || g.quiet {
+		return nil
 	}
-	o.Progress = func(done, total int) {
-		if total < 200 {
-			return
-		}
-		if done%50 == 0 || done == total {
-			fmt.Fprintf(g.io.Err, "\rre-encrypting %d/%d", done, total)
-			if done == total {
-				fmt.Fprintln(g.io.Err)
-			}
-		}
+	if g.bar == nil {
+		g.bar = newProgressLine(g.io.Err)
 	}
+	return g.bar.update
 }

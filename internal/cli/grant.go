@@ -18,9 +18,10 @@ func newGrantCmd(g *global) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "grant <agent> <group>",
 		Short: "Let an agent read every secret of a group",
-		Long: `Add the agent to the group and re-encrypt the group's secrets (on all cores) for the owner, the
-group's members and each secret's extra agents. Secrets set in the group later are encrypted to the
-agent too. A group that does not exist yet is created empty.`,
+		Long: `Add the agent to the group and give it the file key of each of the group's secrets: the key is
+unwrapped with the owner key and wrapped for the agent, on all cores, and the ciphertext stays as it
+is (docs/format.md section 9.2). Secrets set in the group later are encrypted to the agent too. A group
+that does not exist yet is created empty.`,
 		Example: "  agent-vault grant ci stripe",
 		Args:    args(2, 2),
 		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0], a[1]) },
@@ -31,7 +32,6 @@ agent too. A group that does not exist yet is created empty.`,
 
 func (o *grantOptions) run(agent, group string) error {
 	return o.mutate(o.key, func(ow *vault.Owner) error {
-		o.progress(ow)
 		n, changed, err := ow.Grant(agent, group)
 		if err != nil {
 			return err
@@ -40,14 +40,15 @@ func (o *grantOptions) run(agent, group string) error {
 			fmt.Fprintf(o.io.Out, "Agent %s is already a member of group %s; nothing changed.\n", agent, group)
 			return nil
 		}
-		fmt.Fprintf(o.io.Out, "Granted %s access to group %s (%s re-encrypted).\n", agent, group, count(n, "secret"))
+		fmt.Fprintf(o.io.Out, "Granted %s access to group %s (%s re-wrapped).\n", agent, group, count(n, "secret"))
 		return nil
 	})
 }
 
 type revokeOptions struct {
 	*global
-	key string
+	key       string
+	reencrypt bool
 }
 
 func newRevokeCmd(g *global) *cobra.Command {
@@ -55,29 +56,31 @@ func newRevokeCmd(g *global) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke <agent> <group>",
 		Short: "Take a group away from an agent",
-		Long: `Remove the agent from the group and re-encrypt the group's secrets without it. The agent may have kept
-the values it could read, so the command prints them: rotate each at its source. Git history still
-holds the old ciphertexts, which the old key can decrypt.`,
-		Example: "  agent-vault revoke ci stripe",
+		Long: `Remove the agent from the group and drop its stanza from each of the group's secrets; the file keys
+and ciphertexts stay (docs/format.md section 9.2 says why that protects as much as re-encrypting).
+The agent may have kept the values it could read, so the command prints them: rotate each at its
+source. Git history still holds the old files, which the old key can decrypt. --reencrypt gives every
+secret of the group a fresh file key anyway.`,
+		Example: "  agent-vault revoke ci stripe\n  agent-vault revoke ci stripe --reencrypt",
 		Args:    args(2, 2),
 		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0], a[1]) },
 	}
 	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	cmd.Flags().BoolVar(&opts.reencrypt, "reencrypt", false, "re-encrypt the group's secrets under fresh file keys")
 	return cmd
 }
 
 func (o *revokeOptions) run(agent, group string) error {
 	var rotate []string
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
-		o.progress(ow)
 		var err error
-		rotate, err = ow.Revoke(agent, group)
+		rotate, err = ow.Revoke(agent, group, vault.RevokeOptions{Reencrypt: o.reencrypt})
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(o.io.Out, "Revoked %s from group %s.\n", agent, group)
-	printRotate(o.io, agent, rotate)
+	printRotate(o.io, agent, rotate, []string{group})
 	return nil
 }

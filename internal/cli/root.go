@@ -91,8 +91,10 @@ func isCobraUsageError(err error) bool {
 
 // global holds the flags every command shares.
 type global struct {
-	io  *IO
-	dir string // -C
+	io    *IO
+	dir   string // -C
+	quiet bool   // --quiet: no progress on a terminal
+	bar   *progressLine
 	// args is the whole command line, which the mcp command hands on to agent-vault-mcp.
 	args []string
 	// serveMCP is the MCP server when it is linked in (agent-vault-mcp); nil in agent-vault.
@@ -128,6 +130,7 @@ remote is never trusted.`,
 	root.SetErr(streams.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return vault.Usagef("%v", err) })
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "run as if started in `DIR`")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "show no progress (it shows only on a terminal anyway)")
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetHelpCommand(&cobra.Command{
 		Use:     "help [command]",
@@ -145,7 +148,7 @@ remote is never trusted.`,
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newGetCmd(g), newListCmd(g), newRmCmd(g), newGrantCmd(g),
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newMigrateCmd(g), newCompletionsCmd(g), newMCPCmd(g),
-		newRunCmd(g), newInjectCmd(g), newPinsCmd(g),
+		newRunCmd(g), newInjectCmd(g),
 	)
 	g.addNameCompletions(root)
 	g.addMCPConfigCmd(root)

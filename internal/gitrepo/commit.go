@@ -347,7 +347,10 @@ func (r *Repo) fastImportStream(w io.Writer, head string, files []string) error 
 	if head != "" {
 		fmt.Fprintf(bw, "from %s\n", head)
 	}
-	for _, f := range files {
+	for i, f := range files {
+		if r.Progress != nil {
+			r.Progress(i, len(files))
+		}
 		mode, data, err := r.readForCommit(f)
 		if err != nil {
 			return err
@@ -362,6 +365,9 @@ func (r *Repo) fastImportStream(w io.Writer, head string, files []string) error 
 		fmt.Fprintf(bw, "M %s inline %s\ndata %d\n", mode, quotePath(f), len(data))
 		bw.Write(data)
 		bw.WriteByte('\n')
+	}
+	if r.Progress != nil {
+		r.Progress(len(files), len(files))
 	}
 	// Resetting the scratch branch without a commit leaves no ref behind. The stream has no "done"
 	// command on purpose: if this process dies mid-stream, fast-import ends normally on a throwaway

@@ -77,6 +77,9 @@ type Repo struct {
 	// Top is the absolute path of the top of the working tree, as reported by
 	// `git rev-parse --show-toplevel` (symbolic links resolved).
 	Top string
+	// Progress, when set, is told how many of the files Commit records it
+	// has read, scanned and handed to Git.
+	Progress func(done, total int)
 }
 
 // Find returns the working tree that contains dir (git -C dir rev-parse

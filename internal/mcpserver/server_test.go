@@ -236,7 +236,7 @@ func TestSeesChanges(t *testing.T) {
 	if res := callTool(t, cs, ToolGet, map[string]any{"secret": "stripe/api-key"}); text(res)[0] != "sk_rotated" {
 		t.Fatalf("after rotation get = %q", text(res))
 	}
-	f.owned(func(o *vault.Owner) error { _, err := o.Revoke("ci", "stripe"); return err })
+	f.owned(func(o *vault.Owner) error { _, err := o.Revoke("ci", "stripe", vault.RevokeOptions{}); return err })
 	res := callTool(t, cs, ToolGet, map[string]any{"secret": "stripe/api-key"})
 	if txt := strings.Join(text(res), ""); !res.IsError || !strings.HasPrefix(txt, "not_authorized: ") {
 		t.Fatalf("after revoke get = %q, want not_authorized", txt)

@@ -1,0 +1,180 @@
+package agehdr
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"filippo.io/age"
+)
+
+func encrypt(t *testing.T, value []byte, rs ...age.Recipient) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := age.Encrypt(&b, rs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(value)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func decrypt(data []byte, id age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(data), id)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+func identities(t testing.TB, n int) []*age.X25519Identity {
+	ids := make([]*age.X25519Identity, n)
+	for i := range ids {
+		var err error
+		if ids[i], err = age.GenerateX25519Identity(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// Parse and Marshal round-trip a file that age wrote, byte for byte.
+func TestRoundTrip(t *testing.T) {
+	ids := identities(t, 3)
+	for _, size := range []int{0, 1, 64 << 10, 64<<10 + 1} {
+		data := encrypt(t, bytes.Repeat([]byte{'v'}, size), ids[0].Recipient(), ids[1].Recipient(), ids[2].Recipient())
+		f, err := Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Stanzas) != 3 {
+			t.Fatalf("%d stanzas", len(f.Stanzas))
+		}
+		key, err := UnwrapOne(f.Stanzas[2], ids[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := UnwrapOne(f.Stanzas[0], ids[2]); err == nil {
+			t.Fatal("stanza 0 unwrapped with the key of stanza 2")
+		}
+		if !f.CheckMAC(key) {
+			t.Fatal("MAC does not check")
+		}
+		out, err := Marshal(key, f.Stanzas, f.Payload)
+		if err != nil || !bytes.Equal(out, data) {
+			t.Fatalf("round trip differs (%v)", err)
+		}
+	}
+}
+
+// A header with a stanza added for a new recipient and one dropped decrypts with every key it names,
+// and with no other; the payload is unchanged; a changed header byte is refused.
+func TestAddAndDropStanzas(t *testing.T) {
+	ids := identities(t, 3)
+	data := encrypt(t, []byte("sk_live_rewrap"), ids[0].Recipient(), ids[1].Recipient())
+	f, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := UnwrapOne(f.Stanzas[1], ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped, err := ids[2].Recipient().Wrap(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Marshal(key, [][]byte{f.Stanzas[1], Encode(wrapped[0])}, f.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(out, f.Payload) {
+		t.Fatal("payload changed")
+	}
+	for i, want := range []bool{false, true, true} {
+		v, err := decrypt(out, ids[i])
+		if want && (err != nil || string(v) != "sk_live_rewrap") {
+			t.Errorf("key %d: %q, %v", i, v, err)
+		}
+		if !want && err == nil {
+			t.Errorf("key %d still decrypts", i)
+		}
+	}
+	header := len(out) - len(f.Payload)
+	for _, i := range []int{len("age-encryption.org/v1\n-> X25519 ") + 2, header - 10} {
+		bad := bytes.Clone(out)
+		bad[i] ^= 1
+		if _, err := decrypt(bad, ids[1]); err == nil {
+			t.Errorf("a header changed at byte %d decrypts", i)
+		}
+	}
+}
+
+// Encode wraps a body at 64 columns and always ends it with a short line, as age does.
+func TestEncodeBodyLines(t *testing.T) {
+	for _, n := range []int{0, 47, 48, 49, 96} {
+		s := &age.Stanza{Type: "test", Args: []string{"a", "b"}, Body: bytes.Repeat([]byte{0xfe}, n)}
+		enc := Encode(s)
+		lines := bytes.Split(bytes.TrimSuffix(enc, []byte("\n")), []byte("\n"))
+		if last := lines[len(lines)-1]; len(last) >= columns {
+			t.Errorf("body of %d bytes ends with a full line", n)
+		}
+		got, err := Decode(enc)
+		if err != nil || got.Type != "test" || len(got.Args) != 2 || !bytes.Equal(got.Body, s.Body) {
+			t.Errorf("body of %d bytes: %+v, %v", n, got, err)
+		}
+		// age itself parses the stanza in a header.
+		f := append([]byte("age-encryption.org/v1\n"), enc...)
+		f = append(f, []byte("--- "+b64.EncodeToString(make([]byte, 32))+"\n")...)
+		if _, err := age.ExtractHeader(bytes.NewReader(f)); err != nil {
+			t.Errorf("body of %d bytes: age cannot parse the header: %v", n, err)
+		}
+	}
+}
+
+func TestParseRefusesMalformed(t *testing.T) {
+	ids := identities(t, 1)
+	good := encrypt(t, []byte("x"), ids[0].Recipient())
+	for name, data := range map[string][]byte{
+		"empty":          nil,
+		"armored":        []byte("-----BEGIN AGE ENCRYPTED FILE-----\n"),
+		"no mac":         bytes.Split(good, []byte("---"))[0],
+		"short mac":      []byte("age-encryption.org/v1\n-> X25519 abc\n\n--- AAAA\n"),
+		"no stanza type": []byte("age-encryption.org/v1\n-> \n\n--- " + b64.EncodeToString(make([]byte, 32)) + "\n"),
+		"long line":      []byte("age-encryption.org/v1\n-> X\n" + string(bytes.Repeat([]byte("A"), 65)) + "\n\n--- " + b64.EncodeToString(make([]byte, 32)) + "\n"),
+	} {
+		if _, err := Parse(data); err == nil {
+			t.Errorf("%s: parsed", name)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	ids := identities(f, 2)
+	var b bytes.Buffer
+	w, _ := age.Encrypt(&b, ids[0].Recipient(), ids[1].Recipient())
+	w.Write([]byte("seed"))
+	w.Close()
+	f.Add(b.Bytes())
+	f.Add([]byte("age-encryption.org/v1\n-> X25519 abc\n\n--- " + b64.EncodeToString(make([]byte, 32)) + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parsed, err := Parse(data)
+		if err != nil {
+			return
+		}
+		// Whatever parses re-assembles to the same bytes, MAC aside.
+		var re bytes.Buffer
+		writeHeaderWithoutMAC(&re, parsed.Stanzas)
+		re.WriteString(" " + b64.EncodeToString(parsed.MAC) + "\n")
+		re.Write(parsed.Payload)
+		if !bytes.Equal(re.Bytes(), data) {
+			t.Fatalf("parse of %q does not re-assemble", data)
+		}
+		for _, s := range parsed.Stanzas {
+			Decode(s) // must not panic
+		}
+	})
+}

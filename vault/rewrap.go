@@ -1,0 +1,61 @@
+package vault
+
+import (
+	"filippo.io/age"
+
+	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
+)
+
+// recipientList returns the recipients a secret's file is encrypted to under root, in the order of its
+// stanzas (docs/format.md section 5.2): its authorized agents by name, then the owner.
+func recipientList(root *Root, e *Entry) []string {
+	agents := authorizedAgents(root, e)
+	out := make([]string, 0, len(agents)+1)
+	for _, a := range agents {
+		out = append(out, root.Agents[a].Recipient)
+	}
+	return append(out, root.Owner.Recipient)
+}
+
+// rewrap gives the file key of enc, written for the recipients old, to the recipients want, without
+// touching the payload: the stanzas of recipients in both are copied, a stanza is wrapped for each new
+// recipient, the stanzas of the others are dropped, and the header gets a new MAC. The owner's stanza,
+// last in old, yields the file key, which the old MAC must confirm.
+//
+// ok is false, with no error, when enc does not have the layout old describes (one stanza per
+// recipient, the owner's last): the caller then re-encrypts with a fresh file key instead.
+func rewrap(enc []byte, old, want []string, owner age.Identity) (out []byte, ok bool, err error) {
+	f, err := agehdr.Parse(enc)
+	if err != nil || len(f.Stanzas) != len(old) {
+		return nil, false, nil
+	}
+	fileKey, err := agehdr.UnwrapOne(f.Stanzas[len(old)-1], owner)
+	if err != nil || !f.CheckMAC(fileKey) {
+		return nil, false, nil
+	}
+	have := make(map[string][]byte, len(old))
+	for i, r := range old {
+		have[r] = f.Stanzas[i]
+	}
+	stanzas := make([][]byte, 0, len(want))
+	for _, r := range want {
+		if s, kept := have[r]; kept {
+			stanzas = append(stanzas, s)
+			continue
+		}
+		rcpt, err := age.ParseX25519Recipient(r)
+		if err != nil {
+			return nil, false, newErr(KindIntegrity, "state/root: malformed recipient %s", r)
+		}
+		wrapped, err := rcpt.Wrap(fileKey)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(wrapped) != 1 {
+			return nil, false, newErr(KindError, "an X25519 recipient wrapped %d stanzas", len(wrapped))
+		}
+		stanzas = append(stanzas, agehdr.Encode(wrapped[0]))
+	}
+	out, err = agehdr.Marshal(fileKey, stanzas, f.Payload)
+	return out, err == nil, err
+}

@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"encoding/pem"
 	mrand "math/rand/v2"
 	"os"
@@ -154,6 +156,30 @@ func buildSamples() (*sampleSet, error) {
 	pos("age plugin identity", "age plugin identity", []byte(plugin.EncodeIdentity("yubikey", randBytes(20))+"\n"))
 	pos("age plugin identity with odd name", "age plugin identity", []byte(plugin.EncodeIdentity("my.se_cure+1", randBytes(40))+"\n"))
 	pos("age key in env file", "age secret key", []byte("AGENT_VAULT_KEY="+agent.String()+"\n"))
+	// Encoded and re-cased forms (issue 10 item 6).
+	low := strings.ToLower(agent.String())
+	pos("age key in lower case", "age secret key (other case or JSON-escaped)", []byte(low+"\n"))
+	pos("hybrid key in lower case", "age secret key (other case or JSON-escaped)", []byte(strings.ToLower(hybrid.String())+"\n"))
+	var esc strings.Builder
+	for _, c := range agent.String() {
+		fmt.Fprintf(&esc, "\\u%04x", c)
+	}
+	pos("age key JSON-escaped", "age secret key (other case or JSON-escaped)", []byte(`{"key": "`+esc.String()+`"}`))
+	pos("age key partly JSON-escaped", "age secret key (other case or JSON-escaped)", []byte(`"`+strings.Replace(agent.String(), "-", "\\u002D", -1)+`"`))
+	for _, kf := range []string{keyFile, low + "\n"} {
+		for align := 0; align < 3; align++ {
+			data := []byte(strings.Repeat("#", align) + kf)
+			b64 := base64.StdEncoding.EncodeToString(data)
+			at := strings.Index(strings.ToUpper(string(data)), "AGE-SECRET-KEY-")
+			kind := fmt.Sprintf("base64 age secret key (%s, offset %d)", map[bool]string{true: "upper case", false: "lower case"}[kf == keyFile], at%3)
+			pos("base64 key file at offset "+strconv.Itoa(align)+" "+kind, kind,
+				[]byte("apiVersion: v1\nkind: Secret\ndata:\n  key: "+b64+"\n"))
+		}
+		h := hex.EncodeToString([]byte(kf))
+		c := map[bool]string{true: "upper case", false: "lower case"}[kf == keyFile]
+		pos("hex "+c, "hex age secret key ("+c+")", []byte(h))
+		pos("upper-case hex "+c, "upper-case hex age secret key ("+c+")", []byte(strings.ToUpper(h)))
+	}
 	bin := append(randBytes(300), []byte(agent.String())...)
 	bin = append(bin, randBytes(300)...)
 	pos("age key inside binary data", "age secret key", bin)
@@ -312,7 +338,8 @@ func TestKeyPatternsPortable(t *testing.T) {
 	allowed := regexp.MustCompile(`^[A-Za-z0-9 #:._+\-{},()|?\[\]]+$`)
 	seen := map[string]bool{}
 	for _, p := range keyPatterns {
-		if !allowed.MatchString(p.ERE) {
+		// A backslash only as [\\], which is a backslash in both syntaxes.
+		if !allowed.MatchString(strings.ReplaceAll(p.ERE, `[\\]`, "[]")) {
 			t.Errorf("%s: pattern %q uses syntax outside the POSIX ERE / RE2 common subset", p.Kind, p.ERE)
 		}
 		if strings.ContainsAny(p.Kind, "'\n") || p.Kind == "" {

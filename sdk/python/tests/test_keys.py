@@ -187,7 +187,7 @@ def test_env_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: Key, vk
         resolve_key()
     # a path that does not exist
     monkeypatch.setenv("AGENT_VAULT_KEY", str(tmp_path / "missing.key"))
-    with pytest.raises(VaultNotFoundError, match="not found"):
+    with pytest.raises(VaultNotFoundError, match="neither age key content nor the path of an existing key file"):
         resolve_key()
     # malformed content
     monkeypatch.setenv("AGENT_VAULT_KEY", "AGE-SECRET-KEY-1NOTAKEY")

@@ -334,8 +334,12 @@ def test_first_use_warns_once(vb: VaultBuilder, tmp_path: Path, isolated_home: P
         open_as(vb, tmp_path, "ci", pinned=False).get("stripe/api-key")
     warnings = [r for r in caplog.records if "first use" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].name == "agent_vault"
-    line = (isolated_home / "known_vaults").read_text()
-    assert line == f"{vb.vault_id} {vb.owner.verify_key}\n"
+    lines = (isolated_home / "known_vaults").read_text().splitlines()
+    assert lines == [
+        f"{vb.vault_id} {vb.owner.verify_key}",
+        f"key {vb.agents['ci'].recipient} {vb.vault_id} {vb.owner.verify_key}",
+        f"repo {vb.vault_id} {os.path.realpath(vb.dir)}",
+    ]
 
 
 def test_pinned_key_does_not_use_known_vaults(vb: VaultBuilder, ci_key: Path, isolated_home: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -364,9 +368,11 @@ def test_pinned_key_refuses_replaced_owner(vb: VaultBuilder, tmp_path: Path) -> 
 
 def test_pinned_key_refuses_other_vault_of_same_owner(vb: VaultBuilder, tmp_path: Path) -> None:
     key = write_key(tmp_path / "ci.key", vb.key_file("ci"))
+    old_id = vb.vault_id
     vb.vault_id = "f" * 32
     vb.write()
-    with pytest.raises(IntegrityError, match="pin mismatch"):
+    # A whole other vault (issue 10 item 9): a configuration error naming the key's vault, not an attack.
+    with pytest.raises(VaultNotFoundError, match=f"this key belongs to vault {old_id} .*holds vault {'f' * 32}"):
         Vault(vb.repo, key_path=key, auto_pull=False).get("stripe/api-key")
 
 

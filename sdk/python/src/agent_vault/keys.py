@@ -34,6 +34,7 @@ __all__ = [
     "Pins",
     "ResolvedKey",
     "derive_owner_verify_key",
+    "is_key_content",
     "is_recipient",
     "is_vault_id",
     "parse_key_file",
@@ -194,11 +195,25 @@ def read_key_path(path: str | os.PathLike[str], source: str | None = None) -> Ke
     return parse_key_file(text, source)
 
 
+def is_key_content(value: str) -> bool:
+    """True when a key string (``key_str``, ``AGENT_VAULT_KEY``) is key-file content rather than a path
+    (format.md section 3.2, the rule of the Go ``IsKeyContent``): it holds ``AGE-SECRET-KEY-`` in any letter
+    case, or a line break."""
+    return "AGE-SECRET-KEY-" in value.upper() or "\n" in value or "\r" in value
+
+
 def _key_from_string(value: str, source: str) -> KeyFile:
-    """An explicit key string or ``AGENT_VAULT_KEY``: content when it contains the identity prefix, else a path."""
-    if IDENTITY_PREFIX in value:
+    """An explicit key string or ``AGENT_VAULT_KEY``: content when :func:`is_key_content`, else a path. A value
+    that names no file is never repeated in the error: it may be a mangled key."""
+    if is_key_content(value):
         return parse_key_file(value, source)
-    return read_key_path(value, f"{value} (from {source})")
+    p = os.path.expanduser(value)
+    if not os.path.exists(p):
+        raise VaultNotFoundError(
+            f"{source} is neither age key content nor the path of an existing key file "
+            f"(the value is not shown: it may be key material)"
+        )
+    return read_key_path(p)
 
 
 def resolve_key(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AgentVaultError, IntegrityError
+from .errors import AgentVaultError, IntegrityError, VaultNotFoundError
 from .home import atomic_write, ensure_dir
 from .layout import StatKey
 
@@ -27,43 +27,104 @@ log = logging.getLogger("agent_vault")
 
 
 class KnownVaults:
-    """The ``known_vaults`` file of a home (trust on first use)."""
+    """The ``known_vaults`` file of a home (trust on first use, format.md section 6.2): ``<vault_id> <verify_key>``
+    lines, ``key <recipient> <vault_id> <verify_key>`` lines (the one vault a key without pins trusts) and
+    ``repo <vault_id> <directory>`` lines (the vault a repository's ``.agent-vault`` directory held). Unknown and
+    malformed lines are ignored; for a repeated vault, key or directory the first line counts."""
 
     def __init__(self, home: Path) -> None:
+        self.home = home
         self.path = home / "known_vaults"
 
-    def lookup(self, vault_id: str) -> set[str]:
-        """The verify keys recorded for ``vault_id`` (empty when the vault is unknown or the file is absent).
-        Blank, ``#`` and malformed lines are ignored."""
+    def _parse(self) -> tuple[dict[str, str], dict[str, tuple[str, str]], dict[str, str]]:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return set()
+            text = ""
         except (OSError, UnicodeDecodeError) as e:
             raise AgentVaultError(f"cannot read {self.path}: {e}") from None
-        keys: set[str] = set()
-        for line in text.splitlines():
-            fields = line.split()
-            if len(fields) == 2 and fields[0] == vault_id:
-                keys.add(fields[1])
-        return keys
+        owners: dict[str, str] = {}
+        keys: dict[str, tuple[str, str]] = {}
+        repos: dict[str, str] = {}
+        for line in text.split("\n"):
+            line = line[:-1] if line.endswith("\r") else line
+            if line.startswith("repo "):
+                vid, _, d = line[5:].partition(" ")
+                if _is_vault_id(vid) and os.path.isabs(d):
+                    repos.setdefault(d, vid)
+                continue
+            f = line.split()
+            if len(f) == 4 and f[0] == "key" and _is_vault_id(f[2]):
+                keys.setdefault(f[1], (f[2], f[3]))
+            elif len(f) == 2 and _is_vault_id(f[0]):
+                owners.setdefault(f[0], f[1])
+        return owners, keys, repos
 
-    def check(self, vault_id: str, verify_key: str) -> bool:
-        """Return True when ``vault_id`` is recorded with ``verify_key``, False when it is not recorded at all.
-        Raise IntegrityError when it is recorded with another key."""
-        keys = self.lookup(vault_id)
-        if not keys:
-            return False
-        if keys != {verify_key}:
+    def lookup(self, vault_id: str) -> set[str]:
+        """The verify keys recorded for ``vault_id`` (empty when the vault is unknown or the file is absent)."""
+        known = self._parse()[0].get(vault_id)
+        return {known} if known else set()
+
+    def dirs_of(self, vault_id: str) -> list[str]:
+        """The directories known to have held ``vault_id``: repo lines, and the owner tools' ``vault_paths``."""
+        out = [d for d, v in self._parse()[2].items() if v == vault_id]
+        try:
+            for line in (self.home / "vault_paths").read_text(encoding="utf-8").split("\n"):
+                vid, _, d = line.partition(" ")
+                if vid == vault_id and d:
+                    out.append(d)
+        except (OSError, UnicodeDecodeError):
+            pass
+        return out
+
+    def check(self, vault_id: str, verify_key: str, recipient: str = "", directory: str = "") -> bool:
+        """Return True when ``vault_id`` is recorded with ``verify_key``, False when it is not recorded at all (a
+        first use). Raise IntegrityError when it is recorded with another key, or when ``directory`` held another
+        vault; VaultNotFoundError when the key ``recipient`` trusts another vault."""
+        owners, keys, repos = self._parse()
+        known = owners.get(vault_id)
+        if known is not None and known != verify_key:
             raise IntegrityError(
                 f"vault {vault_id}: the repository's owner verify key {verify_key} differs from the one trusted "
                 f"in {self.path}; the repository may have been replaced"
             )
-        return True
+        held = repos.get(directory) if directory else None
+        if held is not None and held != vault_id:
+            raise IntegrityError(
+                f"{directory} held vault {held} when this machine first trusted it, but now holds vault {vault_id}: "
+                f"the repository was replaced; if its owner re-created the vault deliberately, delete the lines "
+                f"naming {directory} from {self.path} and read again, or use a pinned key file (agent-vault pins)"
+            )
+        bound = keys.get(recipient) if recipient else None
+        if bound is not None and bound != (vault_id, verify_key):
+            if bound[0] == vault_id:
+                raise IntegrityError(
+                    f"vault {vault_id} now publishes owner verify key {verify_key}, but this key trusted {bound[1]} "
+                    f"on first use; refusing"
+                )
+            dirs = self.dirs_of(bound[0])
+            where = ", ".join(dirs) if dirs else "a directory this machine does not know"
+            raise VaultNotFoundError(
+                f"this key ({recipient}) belongs to vault {bound[0]} ({where}), but {directory} holds vault "
+                f"{vault_id}; use that vault's key, or read vault {bound[0]} there. To trust vault {vault_id} with "
+                f"this key deliberately, delete the line 'key {recipient} ...' from {self.path}"
+            )
+        return known is not None
 
-    def record(self, vault_id: str, verify_key: str) -> None:
-        """Append ``<vault_id> <verify_key>`` (creating the file 0600 and the home 0700) and log a warning that the
-        owner key was trusted on first use."""
+    def record(self, vault_id: str, verify_key: str, recipient: str = "", directory: str = "") -> None:
+        """Append the lines that trusting ``vault_id`` with ``recipient`` in ``directory`` needs and that are not
+        there yet (creating the file 0600 and the home 0700); log a warning when the vault itself was new."""
+        owners, keys, repos = self._parse()
+        lines = ""
+        first = vault_id not in owners
+        if first:
+            lines += f"{vault_id} {verify_key}\n"
+        if recipient and recipient not in keys:
+            lines += f"key {recipient} {vault_id} {verify_key}\n"
+        if directory and directory not in repos and "\n" not in directory and "\r" not in directory:
+            lines += f"repo {vault_id} {directory}\n"
+        if not lines:
+            return
         ensure_dir(self.path.parent)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -74,17 +135,38 @@ class KnownVaults:
                     f.seek(-1, os.SEEK_END)
                     if f.read(1) != b"\n":
                         prefix = b"\n"
-            os.write(fd, prefix + f"{vault_id} {verify_key}\n".encode("ascii"))
+            os.write(fd, prefix + lines.encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)
-        log.warning(
-            "agent-vault: trusted the owner key %s of vault %s on first use (recorded in %s); "
-            "a pinned key file avoids this",
-            verify_key,
-            vault_id,
-            self.path,
+        if first:
+            log.warning(
+                "agent-vault: trusted the owner key %s of vault %s on first use (recorded in %s); "
+                "a pinned key file avoids this (the owner prints the pins with 'agent-vault pins')",
+                verify_key,
+                vault_id,
+                self.path,
+            )
+
+    def wrong_vault(self, directory: str, want: str, got: str) -> AgentVaultError:
+        """The error for a key pinned to vault ``want`` used on ``directory``, which holds another, self-consistent
+        vault ``got`` (format.md section 6.1): VaultNotFoundError naming the key's vault and its directory when
+        known, or IntegrityError when ``directory`` is known to have held the key's own vault."""
+        dirs = self.dirs_of(want)
+        if any(os.path.realpath(d) == directory for d in dirs):
+            return IntegrityError(
+                f"{directory} held vault {want}, the vault this key is pinned to, but its signed state now belongs "
+                f"to vault {got}: the repository was replaced"
+            )
+        where = "at " + ", ".join(dirs) if dirs else "its directory is not known on this machine"
+        return VaultNotFoundError(
+            f"this key belongs to vault {want} ({where}), but {directory} holds vault {got}: use the key of vault "
+            f"{got} here, or read vault {want} where it is"
         )
+
+
+def _is_vault_id(s: str) -> bool:
+    return len(s) == 32 and all(c in "0123456789abcdef" for c in s)
 
 
 @dataclass

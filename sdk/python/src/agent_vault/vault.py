@@ -128,6 +128,8 @@ class Vault:
             self._puller.mark_pulled()
 
         self._known = KnownVaults(self._home)
+        # The directory trust records name (format.md section 6.2): absolute, symbolic links resolved.
+        self._trust_dir = os.path.realpath(vault_path)
         self._derived_vk: str | None = None
         self._root: _VerifiedRoot | None = None
         self._shards: dict[str, tuple[StatKey, Shard]] = {}
@@ -312,7 +314,7 @@ class Vault:
             raise IntegrityError(f"{VAULT_DIR}/config.yaml is missing") from None
         assert data is not None
         vault_id, verify_key = parse_config(data)
-        known = self._known.check(vault_id, verify_key)
+        known = self._known.check(vault_id, verify_key, self._recipient, self._trust_dir)
         return _Anchor(vault_id, verify_key, "tofu", not known)
 
     def _anchor_verify_key(self) -> Ed25519PublicKey | None:
@@ -364,8 +366,13 @@ class Vault:
         if not signature_ok(body, sig, vk, ROOT_DOMAIN):
             if signature_ok(body, sig, vk, ROOT_DOMAIN_V1):
                 self._format1(body, sha, anchor, signer)
+            if anchor.mode == "pinned":
+                self._other_vault(body, sig, sha, anchor)
             raise Failed(VouchFailure(f"{what}: bad signature (not signed by the trusted owner key)"), sha)
         root = parse_root(body, sha)
+        if anchor.mode == "pinned" and root.vault_id != anchor.vault_id and self._config_names(root.vault_id, root.owner_verify_key):
+            assert anchor.vault_id is not None
+            raise self._known.wrong_vault(self._trust_dir, anchor.vault_id, root.vault_id)
         self._check_anchor(root.vault_id, root.owner_verify_key, anchor, signer)
         marks = self._mark_store(root.vault_id)
         rises = self._mark_checked(sha, lambda: marks.check_root(root.version, root.sha256))
@@ -374,13 +381,39 @@ class Vault:
             raise IntegrityError(
                 f"{VAULT_DIR}/state/root is signed by this machine's owner key but names another owner recipient"
             )
-        if anchor.first_use:
+        if anchor.mode == "tofu":
             assert anchor.vault_id is not None
-            self._known.record(anchor.vault_id, anchor.verify_key)
+            self._known.record(anchor.vault_id, anchor.verify_key, self._recipient, self._trust_dir)
         if rises:
             marks.raise_marks(root=(root.version, root.sha256))
         self._root = _VerifiedRoot(stat_key, root, role)
         return self._root
+
+    def _config_names(self, vault_id: str, verify_key: str) -> bool:
+        """True when config.yaml names ``vault_id`` and ``verify_key``: the repository holds one whole vault."""
+        try:
+            _, data = self._dir.read(["config.yaml"], LIMIT_UNTRUSTED)
+            assert data is not None
+            return parse_config(data) == (vault_id, verify_key)
+        except (FileMissing, AgentVaultError, ValueError):
+            return False
+
+    def _other_vault(self, body: bytes, sig: bytes, sha: str, anchor: _Anchor) -> None:
+        """A pinned key used on another vault (format.md section 6.1): the root does not verify with the pin, but
+        does with the owner key config.yaml publishes, and belongs to the vault config.yaml names, which is not the
+        pinned one. Raises the configuration error; returns when the repository is not such a vault."""
+        try:
+            _, data = self._dir.read(["config.yaml"], LIMIT_UNTRUSTED)
+            assert data is not None
+            vault_id, verify_key = parse_config(data)
+            if vault_id == anchor.vault_id or not signature_ok(body, sig, parse_verify_key(verify_key), ROOT_DOMAIN):
+                return
+            root = parse_root(body, sha)
+        except (FileMissing, AgentVaultError, ValueError):
+            return
+        if root.vault_id == vault_id and root.owner_verify_key == verify_key:
+            assert anchor.vault_id is not None
+            raise self._known.wrong_vault(self._trust_dir, anchor.vault_id, root.vault_id)
 
     @staticmethod
     def _check_anchor(vault_id: str, verify_key: str, anchor: _Anchor, signer: str) -> None:

@@ -124,9 +124,22 @@ export function readKeyFile(file: string): KeyFile {
   return parseKeyFile(text, p);
 }
 
-/** Takes a key string as content when it contains `AGE-SECRET-KEY-1`, else as a path (format.md 3.2). */
+/**
+ * Reports whether a key string (`keyStr`, `AGENT_VAULT_KEY`) is key-file content rather than a path (format.md
+ * 3.2, the rule of the Go `IsKeyContent`): it holds `AGE-SECRET-KEY-` in any letter case, or a line break.
+ */
+export function isKeyContent(s: string): boolean {
+  return s.toUpperCase().includes("AGE-SECRET-KEY-") || /[\r\n]/.test(s);
+}
+
+/** Takes a key string as content when {@link isKeyContent}, else as a path; a value that names no file is never echoed. */
 function keyFromString(s: string, source: string): KeyFile {
-  if (s.includes("AGE-SECRET-KEY-1")) return parseKeyFile(s, source);
+  if (isKeyContent(s)) return parseKeyFile(s, source);
+  if (!fs.existsSync(path.resolve(expandTilde(s)))) {
+    throw new VaultNotFoundError(
+      `the key ${source} is neither age key content nor the path of an existing key file (the value is not shown: it may be key material)`,
+    );
+  }
   return readKeyFile(s);
 }
 

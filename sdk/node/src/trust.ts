@@ -5,7 +5,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AgentVaultError, IntegrityError } from "./errors.js";
+import { AgentVaultError, IntegrityError, VaultNotFoundError } from "./errors.js";
 import { appendPrivateFile, writeFileAtomic } from "./home.js";
 import { isValidSecretPath } from "./names.js";
 
@@ -21,43 +21,128 @@ export function knownVaultsPath(home: string): string {
   return path.join(home, "known_vaults");
 }
 
-/** Returns the verify keys recorded for `vaultId` in `<home>/known_vaults` (empty when none or no file). */
-export function knownVerifyKeys(home: string, vaultId: string): string[] {
-  let text: string;
+/** The parsed `known_vaults` (format.md 6.2): vault lines, `key` lines and `repo` lines; the first line counts. */
+interface KnownVaults {
+  readonly owners: Map<string, string>;
+  readonly keys: Map<string, { vaultId: string; verifyKey: string }>;
+  readonly repos: Map<string, string>;
+}
+
+function readKnownVaults(home: string): KnownVaults {
+  let text = "";
   try {
     text = fs.readFileSync(knownVaultsPath(home), "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw new AgentVaultError(`cannot read ${knownVaultsPath(home)} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new AgentVaultError(`cannot read ${knownVaultsPath(home)} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    }
   }
-  const keys: string[] = [];
-  for (const raw of text.split("\n")) {
-    const fields = raw.trim().split(/\s+/);
-    if (fields.length >= 2 && fields[0] === vaultId) keys.push(fields[1]!);
+  const k: KnownVaults = { owners: new Map(), keys: new Map(), repos: new Map() };
+  for (let line of text.split("\n")) {
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    if (line.startsWith("repo ")) {
+      const rest = line.slice(5);
+      const sp = rest.indexOf(" ");
+      const id = sp < 0 ? "" : rest.slice(0, sp);
+      const dir = sp < 0 ? "" : rest.slice(sp + 1);
+      if (isVaultId(id) && path.isAbsolute(dir) && !k.repos.has(dir)) k.repos.set(dir, id);
+      continue;
+    }
+    const f = line.trim().split(/\s+/);
+    if (f.length === 4 && f[0] === "key" && isVaultId(f[2]) && !k.keys.has(f[1]!)) k.keys.set(f[1]!, { vaultId: f[2]!, verifyKey: f[3]! });
+    else if (f.length === 2 && isVaultId(f[0]) && !k.owners.has(f[0]!)) k.owners.set(f[0]!, f[1]!);
   }
-  return keys;
+  return k;
+}
+
+/** Returns the verify keys recorded for `vaultId` in `<home>/known_vaults` (empty when none or no file). */
+export function knownVerifyKeys(home: string, vaultId: string): string[] {
+  const k = readKnownVaults(home).owners.get(vaultId);
+  return k === undefined ? [] : [k];
+}
+
+/** The directories known to have held `vaultId`: repo lines of known_vaults, and the owner's vault_paths. */
+export function knownDirs(home: string, vaultId: string): string[] {
+  const out: string[] = [];
+  for (const [dir, id] of readKnownVaults(home).repos) if (id === vaultId) out.push(dir);
+  try {
+    for (const line of fs.readFileSync(path.join(home, "vault_paths"), "utf8").split("\n")) {
+      const sp = line.indexOf(" ");
+      if (sp > 0 && line.slice(0, sp) === vaultId) out.push(line.slice(sp + 1));
+    }
+  } catch {
+    // no record
+  }
+  return out;
 }
 
 /**
- * Trust on first use of `verifyKey` for `vaultId` (format.md 6.2). Returns "known" when the pair is recorded,
- * "unknown" when the vault id is not recorded at all; throws IntegrityError when the vault id is recorded with
- * another key. Does not write: call {@link recordKnownVault} once the root has verified with the key.
+ * Trust on first use of `verifyKey` for `vaultId` (format.md 6.2), bound to the key (`recipient`) and to the
+ * repository (`dir`, the real path of its `.agent-vault`). Returns "known" or "unknown" (a first use); throws
+ * IntegrityError when the vault id is recorded with another key or `dir` held another vault, and
+ * VaultNotFoundError when the key trusts another vault. Does not write: see {@link recordKnownVault}.
  */
-export function checkKnownVault(home: string, vaultId: string, verifyKey: string): "known" | "unknown" {
-  const keys = knownVerifyKeys(home, vaultId);
-  if (keys.length === 0) return "unknown";
-  const other = keys.find((k) => k !== verifyKey);
-  if (other !== undefined) {
+export function checkKnownVault(home: string, vaultId: string, verifyKey: string, recipient = "", dir = ""): "known" | "unknown" {
+  const k = readKnownVaults(home);
+  const known = k.owners.get(vaultId);
+  if (known !== undefined && known !== verifyKey) {
+    throw new IntegrityError(`vault ${vaultId} publishes owner key ${verifyKey}, but ${knownVaultsPath(home)} records ${known} for it`);
+  }
+  const held = dir === "" ? undefined : k.repos.get(dir);
+  if (held !== undefined && held !== vaultId) {
     throw new IntegrityError(
-      `vault ${vaultId} publishes owner key ${verifyKey}, but ${knownVaultsPath(home)} records ${other} for it`,
+      `${dir} held vault ${held} when this machine first trusted it, but now holds vault ${vaultId}: the repository was replaced; ` +
+        `if its owner re-created the vault deliberately, delete the lines naming ${dir} from ${knownVaultsPath(home)} and read again, or use a pinned key file (agent-vault pins)`,
     );
   }
-  return "known";
+  const bound = recipient === "" ? undefined : k.keys.get(recipient);
+  if (bound !== undefined && (bound.vaultId !== vaultId || bound.verifyKey !== verifyKey)) {
+    if (bound.vaultId === vaultId) {
+      throw new IntegrityError(`vault ${vaultId} now publishes owner verify key ${verifyKey}, but this key trusted ${bound.verifyKey} on first use; refusing`);
+    }
+    const dirs = knownDirs(home, bound.vaultId);
+    const where = dirs.length > 0 ? dirs.join(", ") : "a directory this machine does not know";
+    throw new VaultNotFoundError(
+      `this key (${recipient}) belongs to vault ${bound.vaultId} (${where}), but ${dir} holds vault ${vaultId}; use that vault's key, ` +
+        `or read vault ${bound.vaultId} there. To trust vault ${vaultId} with this key deliberately, delete the line 'key ${recipient} ...' from ${knownVaultsPath(home)}`,
+    );
+  }
+  return known === undefined ? "unknown" : "known";
 }
 
-/** Appends `<vault_id> <verify_key>` to `<home>/known_vaults`, creating it 0600. */
-export function recordKnownVault(home: string, vaultId: string, verifyKey: string): void {
-  appendPrivateFile(knownVaultsPath(home), `${vaultId} ${verifyKey}\n`);
+/** Appends the known_vaults lines that trusting `vaultId` with `recipient` in `dir` needs and lacks; true when the vault line was new. */
+export function recordKnownVault(home: string, vaultId: string, verifyKey: string, recipient = "", dir = ""): boolean {
+  const k = readKnownVaults(home);
+  let lines = "";
+  const first = !k.owners.has(vaultId);
+  if (first) lines += `${vaultId} ${verifyKey}\n`;
+  if (recipient !== "" && !k.keys.has(recipient)) lines += `key ${recipient} ${vaultId} ${verifyKey}\n`;
+  if (dir !== "" && !k.repos.has(dir) && !/[\r\n]/.test(dir)) lines += `repo ${vaultId} ${dir}\n`;
+  if (lines !== "") appendPrivateFile(knownVaultsPath(home), lines);
+  return first;
+}
+
+/**
+ * The error for a key pinned to vault `want` used on `dir`, which holds another, self-consistent vault `got`
+ * (format.md 6.1): VaultNotFoundError naming the key's vault (and its directory when known), or IntegrityError
+ * when `dir` is known to have held the key's own vault.
+ */
+export function wrongVault(home: string, dir: string, want: string, got: string): Error {
+  const dirs = knownDirs(home, want);
+  if (dirs.some((d) => realDir(d) === dir)) {
+    return new IntegrityError(`${dir} held vault ${want}, the vault this key is pinned to, but its signed state now belongs to vault ${got}: the repository was replaced`);
+  }
+  const where = dirs.length > 0 ? `at ${dirs.join(", ")}` : "its directory is not known on this machine";
+  return new VaultNotFoundError(`this key belongs to vault ${want} (${where}), but ${dir} holds vault ${got}: use the key of vault ${got} here, or read vault ${want} where it is`);
+}
+
+/** `dir` absolute with symbolic links resolved: the form trust records name a vault directory in. */
+export function realDir(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
 }
 
 /** High-water marks of one vault. `version` 0 and empty `rootSha256` when the file does not exist. */

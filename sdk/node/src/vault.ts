@@ -29,7 +29,7 @@ import { ROOT_DOMAIN, ROOT_DOMAIN_V1, signatureValid, splitSigned } from "./sign
 import { ROOT_FILE, parseFormat1Root, parseRoot, type Root } from "./root.js";
 import { parseShard, secretInfo, shardFile, shardIdOf, type SecretEntry, type SecretInfo, type Shard } from "./shard.js";
 import { CONFIG_FILE, parseConfig, type VaultConfig } from "./config.js";
-import { checkKnownVault, checkRootMark, checkSecretMark, knownVaultsPath, marksPath, raiseMarks, readMarks, recordKnownVault, type Marks } from "./trust.js";
+import { checkKnownVault, realDir, wrongVault, checkRootMark, checkSecretMark, knownVaultsPath, marksPath, raiseMarks, readMarks, recordKnownVault, type Marks } from "./trust.js";
 import { NodeX25519Identity } from "./x25519.js";
 import { ValueTooLargeError, decryptAgeFile } from "./agefile.js";
 import { Puller, ensureClone, isGitUrl, redactUrl, type Logger } from "./gitsync.js";
@@ -374,11 +374,12 @@ export class Vault {
       const { vaultId, verifyKey } = rs.firstUse;
       rs.firstUse = null;
       // Re-checked: another reader may have recorded the vault since the root was verified.
-      if (checkKnownVault(this.#home, vaultId, verifyKey) === "unknown") {
-        recordKnownVault(this.#home, vaultId, verifyKey);
+      const dir = realDir(opened.loc.vaultDir);
+      checkKnownVault(this.#home, vaultId, verifyKey, opened.recipient, dir);
+      if (recordKnownVault(this.#home, vaultId, verifyKey, opened.recipient, dir)) {
         this.#logger.warn(
           `agent-vault: trusted owner key ${verifyKey} of vault ${vaultId} on first use ` +
-            `(recorded in ${knownVaultsPath(this.#home)}); a pinned agent key file avoids trust on first use`,
+            `(recorded in ${knownVaultsPath(this.#home)}); a pinned agent key file avoids trust on first use (the owner prints the pins with 'agent-vault pins')`,
         );
       }
     }
@@ -414,9 +415,9 @@ export class Vault {
       const cfgFile = readInVault(vaultDir, CONFIG_FILE, LIMITS.config);
       if (cfgFile === MISSING) throw new IntegrityError(`${VAULT_DIR}/${CONFIG_FILE} is missing`);
       cfg = parseConfig(cfgFile.bytes);
-      if (checkKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey) === "unknown") {
-        firstUse = { vaultId: cfg.vaultId, verifyKey: cfg.ownerVerifyKey };
-      }
+      checkKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey, opened.recipient, realDir(vaultDir));
+      // Recorded (with the key's and the repository's lines) once the root verified and the key has a role.
+      firstUse = { vaultId: cfg.vaultId, verifyKey: cfg.ownerVerifyKey };
       verifyKey = cfg.ownerVerifyKey;
     } else {
       verifyKey = anchor.verifyKey;
@@ -433,9 +434,13 @@ export class Vault {
       if (signatureValid(signed.body, signed.signature, ROOT_DOMAIN_V1, verifyKey)) {
         throw this.#format1(opened, a, signed.body, file.bytes, verifyKey, cfg);
       }
+      if (anchor.kind === "pinned") this.#otherVault(opened, signed);
       throw new VouchingError(`${what}: bad signature (not signed by owner key ${verifyKey})`);
     }
     const root = parseRoot(signed.body);
+    if (anchor.kind === "pinned" && root.vaultId !== anchor.vaultId && this.#configNames(opened, root.vaultId, root.ownerVerifyKey)) {
+      throw wrongVault(this.#home, realDir(vaultDir), anchor.vaultId, root.vaultId);
+    }
     this.#checkAnchor(opened, root.vaultId, root.ownerVerifyKey, verifyKey, cfg);
     const role = roleOf(root, opened);
     if (anchor.kind === "owner" && role?.kind !== "owner") {
@@ -454,6 +459,40 @@ export class Vault {
     this.#root = rs;
     this.#shards.clear();
     return rs;
+  }
+
+  /** Reports whether config.yaml names `vaultId` and `verifyKey`: the repository holds one whole vault. */
+  #configNames(opened: Opened, vaultId: string, verifyKey: string): boolean {
+    try {
+      const f = readInVault(opened.loc.vaultDir, CONFIG_FILE, LIMITS.config);
+      if (f === MISSING) return false;
+      const cfg = parseConfig(f.bytes);
+      return cfg.vaultId === vaultId && cfg.ownerVerifyKey === verifyKey;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A pinned key used on another vault (format.md 6.1): the root does not verify with the pin but does with the
+   * owner key config.yaml publishes, and belongs to the vault config.yaml names, which is not the pinned one.
+   * Throws the configuration error; returns when the repository is not such a vault.
+   */
+  #otherVault(opened: Opened, signed: { body: Uint8Array; signature: Uint8Array }): void {
+    const a = opened.anchor;
+    if (a.kind !== "pinned") return;
+    let root;
+    try {
+      const f = readInVault(opened.loc.vaultDir, CONFIG_FILE, LIMITS.config);
+      if (f === MISSING) return;
+      const cfg = parseConfig(f.bytes);
+      if (cfg.vaultId === a.vaultId || !signatureValid(signed.body, signed.signature, ROOT_DOMAIN, cfg.ownerVerifyKey)) return;
+      root = parseRoot(signed.body);
+      if (root.vaultId !== cfg.vaultId || root.ownerVerifyKey !== cfg.ownerVerifyKey) return;
+    } catch {
+      return;
+    }
+    throw wrongVault(this.#home, realDir(opened.loc.vaultDir), a.vaultId, root.vaultId);
   }
 
   /** Checks a verified root's vault id and verify key against the anchor (and, in trust on first use, config.yaml). */

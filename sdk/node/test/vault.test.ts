@@ -107,7 +107,10 @@ test("trust on first use: warns once, records known_vaults, refuses another owne
   assert.equal(s.logger.warnings.length, 1);
   assert.match(s.logger.warnings[0]!, /first use/);
   const kv = path.join(s.home, "known_vaults");
-  assert.equal(fs.readFileSync(kv, "utf8"), `${s.fx.vaultId} ${s.fx.verifyKey}\n`);
+  assert.equal(
+    fs.readFileSync(kv, "utf8"),
+    `${s.fx.vaultId} ${s.fx.verifyKey}\nkey ${s.fx.agentRecipients.get("ci")} ${s.fx.vaultId} ${s.fx.verifyKey}\nrepo ${s.fx.vaultId} ${fs.realpathSync(s.fx.vaultDir)}\n`,
+  );
   assert.equal(fs.statSync(kv).mode & 0o777, 0o600);
   // A new Vault on the same home finds the vault known and says nothing.
   assert.equal(await s.open("ci-bare.key").get("stripe/webhook"), "whsec_abc");
@@ -120,7 +123,7 @@ test("trust on first use: warns once, records known_vaults, refuses another owne
   // Concurrent first reads by two objects record and warn once.
   const s3 = await setup();
   await Promise.all([s3.open("ci-bare.key").get("stripe/api-key"), s3.open("ci-bare.key").get("stripe/api-key")]);
-  assert.equal(fs.readFileSync(path.join(s3.home, "known_vaults"), "utf8").split("\n").length, 2);
+  assert.equal(fs.readFileSync(path.join(s3.home, "known_vaults"), "utf8").split("\n").length, 4);
   assert.equal(s3.logger.warnings.length, 1);
   // An attacker replaces the owner: new config.yaml and a root signed by their key, same vault id.
   const evil = await Fixture.create(s.fx.repo);
@@ -135,17 +138,19 @@ test("pins: a vault signed by another owner or with another id is refused", asyn
   const other = await Fixture.create();
   await other.write(BASIC);
   const v = new Vault({ repoPath: other.repo, keyPath: path.join(s.keys, "ci.key"), home: s.home, autoPull: false, env: {} });
-  await assert.rejects(v.get("stripe/api-key"), kind("integrity"));
+  // A whole other vault: a configuration error naming the key's vault (issue 10 item 9), not an attack.
+  await assert.rejects(v.get("stripe/api-key"), kind("vault_not_found"));
+  await assert.rejects(v.get("stripe/api-key"), /this key belongs to vault/);
   // Same owner, another vault id.
   const fx2 = await Fixture.create();
   Object.assign(fx2, { ownerIdentity: s.fx.ownerIdentity, verifyKey: s.fx.verifyKey, signingKey: s.fx.signingKey, ownerRecipient: s.fx.ownerRecipient });
   await fx2.write(BASIC);
   const v2 = new Vault({ repoPath: fx2.repo, keyPath: path.join(s.keys, "ci.key"), home: s.home, autoPull: false, env: {} });
-  await assert.rejects(v2.get("stripe/api-key"), /pinned vault id/);
-  // A malformed vault-id pin never matches.
+  await assert.rejects(v2.get("stripe/api-key"), /this key belongs to vault/);
+  // A malformed vault-id pin never matches: a bad key (format.md 6.7), not an attack.
   const badPin = (await s.fx.agentKeyFile("ci")).replace(s.fx.vaultId, "not-hex");
   const v3 = new Vault({ repoPath: s.fx.repo, keyStr: badPin, home: s.home, autoPull: false, env: {} });
-  await assert.rejects(v3.get("stripe/api-key"), kind("integrity"));
+  await assert.rejects(v3.get("stripe/api-key"), kind("vault_not_found"));
 });
 
 test("not found, unsigned secrets, bad names, missing vault", async () => {

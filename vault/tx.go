@@ -3,6 +3,7 @@ package vault
 import (
 	"crypto/ed25519"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -131,18 +132,29 @@ func (t *tx) commit() ([]byte, error) {
 	}
 	rels := sortedKeys(t.writes)
 	removes := sortedKeys(t.removes)
+	// Every directory is checked, once, before anything is staged.
+	checked := map[string]bool{}
 	for _, rel := range append(slices.Clone(rels), removes...) {
-		if err := checkParents(t.v.Dir, filepath.FromSlash(rel)); err != nil {
-			return nil, err
+		if d := path.Dir(rel); !checked[d] {
+			checked[d] = true
+			if err := checkParents(t.v.Dir, filepath.FromSlash(rel)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	made := map[string]bool{}
+	for _, rel := range rels {
+		if d := path.Dir(rel); !made[d] {
+			made[d] = true
+			if err := os.MkdirAll(filepath.Join(pend, "files", filepath.FromSlash(d)), 0o755); err != nil {
+				return nil, wrapErr(KindError, err, "cannot stage %s", rel)
+			}
 		}
 	}
 	var written atomic.Int64
 	err = parallel(len(rels), func(i int) error {
 		p := filepath.Join(pend, "files", filepath.FromSlash(rels[i]))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return wrapErr(KindError, err, "cannot stage %s", rels[i])
-		}
-		if err := os.WriteFile(p, t.writes[rels[i]], 0o644); err != nil {
+		if err := writeNewFile(p, t.writes[rels[i]], 0o644); err != nil {
 			return wrapErr(KindError, err, "cannot stage %s", rels[i])
 		}
 		if t.progress != nil {
@@ -215,20 +227,28 @@ func applyPending(dir string) error {
 		return wrapErr(KindError, err, "cannot read the pending transaction")
 	}
 	sort.Strings(rels)
-	move := func(i int) error {
-		dst := filepath.Join(dir, rels[i])
-		if err := checkParents(dir, rels[i]); err != nil {
+	// Each destination directory is checked and created once, not once per file.
+	prepared := map[string]bool{}
+	for _, rel := range rels {
+		d := filepath.Dir(rel)
+		if prepared[d] {
+			continue
+		}
+		prepared[d] = true
+		if err := checkParents(dir, rel); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return wrapErr(KindError, err, "cannot create the directory of %s", rels[i])
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return wrapErr(KindError, err, "cannot create the directory of %s", rel)
 		}
-		if err := os.Rename(filepath.Join(files, rels[i]), dst); err != nil {
+	}
+	move := func(i int) error {
+		if err := os.Rename(filepath.Join(files, rels[i]), filepath.Join(dir, rels[i])); err != nil {
 			return wrapErr(KindError, err, "cannot move %s into place", rels[i])
 		}
 		return nil
 	}
-	// Two parallel halves, so that the crash hook runs on this goroutine (a test's panic must be
+	// Two halves, so that the crash hook runs between them on this goroutine (a test's panic must be
 	// recoverable by the caller, which it is not from a worker goroutine).
 	half := len(rels) / 2
 	if err := parallel(half, move); err != nil {

@@ -145,7 +145,7 @@ func printRotate(io *IO, agent string, rotate, groups []string) {
 		for _, g := range groups {
 			lists = append(lists, "agent-vault list --group "+g)
 		}
-		fmt.Fprintf(io.Out, "  ... and %s more; list them all with: %s\n", count(more, "secret"), strings.Join(lists, "; "))
+		fmt.Fprintf(io.Out, "  ... and %d more; list them all with: %s\n", more, strings.Join(lists, "; "))
 	}
 }
 

@@ -368,6 +368,9 @@ type SetOptions struct {
 	Expires    *time.Time // new expiry; nil keeps the current one
 	NoExpiry   bool       // remove the expiry
 	AllowHosts []string   // replace the allowed hosts when non-nil
+	// NoOverwrite refuses, before anything is written, a path that already holds a secret; the error
+	// names them.
+	NoOverwrite bool
 }
 
 // Set stores value at path (a new secret or a new value), or, when value is nil, changes only the
@@ -419,10 +422,35 @@ func (o *Owner) SetMany(paths []string, values [][]byte, opts SetOptions) error 
 		}
 		changes = append(changes, c)
 	}
+	if opts.NoOverwrite {
+		var existing []string
+		for _, c := range changes {
+			if c.old != nil {
+				existing = append(existing, c.path)
+			}
+		}
+		if len(existing) > 0 {
+			return &Error{Kind: KindUsage, Msg: "nothing was written", Err: &ExistsError{Paths: existing}}
+		}
+	}
 	if err := o.rewrite(t, changes); err != nil {
 		return err
 	}
 	return o.finish(t)
+}
+
+// ExistsError is SetMany's refusal, under SetOptions.NoOverwrite, of paths that already hold secrets.
+type ExistsError struct{ Paths []string }
+
+func (e *ExistsError) Error() string {
+	shown := strings.Join(e.Paths[:min(len(e.Paths), 5)], ", ")
+	if len(e.Paths) > 5 {
+		shown += fmt.Sprintf(" and %d more", len(e.Paths)-5)
+	}
+	if len(e.Paths) == 1 {
+		return "secret " + shown + " already exists"
+	}
+	return fmt.Sprintf("%d secrets already exist: %s", len(e.Paths), shown)
 }
 
 // checkNewPath refuses a new secret path whose files would collide with another secret's: a path that

@@ -146,7 +146,7 @@ remote is never trusted.`,
 	})
 	root.AddCommand(
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
-		newRestoreAgentCmd(g), newSetCmd(g), newGetCmd(g), newListCmd(g), newRmCmd(g), newGrantCmd(g),
+		newRestoreAgentCmd(g), newSetCmd(g), newImportCmd(g), newGetCmd(g), newListCmd(g), newExportCmd(g), newRmCmd(g), newGrantCmd(g),
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newMigrateCmd(g), newCompletionsCmd(g), newMCPCmd(g),
 		newRunCmd(g), newInjectCmd(g), newPinsCmd(g),
 	)

@@ -82,6 +82,8 @@ type kind struct {
 	name  string
 	args  []string // after "agent-vault"; init gets its directory appended
 	value bool     // the command reads a value on standard input
+	// input, when set, makes standard input from the trial's value (default: the value itself).
+	input func(value string) string
 	// change edits the template's values into the values after the change, for the given trial value.
 	change func(values map[string]string, value string)
 	// measured on an uninterrupted run
@@ -97,13 +99,41 @@ func killKinds() []*kind {
 			change: func(m map[string]string, v string) { m["bulk/secret-007"] = v }},
 		{name: "rm", args: []string{"rm", "bulk/secret-013"},
 			change: func(m map[string]string, v string) { delete(m, "bulk/secret-013") }},
+		{name: "import", args: []string{"import", "-", "--prefix", "bulk/", "--overwrite"}, value: true,
+			input: importInput, change: func(m map[string]string, v string) {
+				for _, key := range importKeys() {
+					m["bulk/"+key] = v
+				}
+			}},
 		{name: "grant", args: []string{"grant", "dep", "bulk"}},
 		{name: "revoke", args: []string{"revoke", "ci", "bulk"}},
+		{name: "revoke-reencrypt", args: []string{"revoke", "ci", "bulk", "--reencrypt"}},
 		{name: "add-agent", args: []string{"add-agent", "newbie"}},
 		{name: "remove-agent", args: []string{"remove-agent", "ci"}},
 		{name: "recover-agent", args: []string{"recover-agent", "ci"}},
 		{name: "init", args: []string{"init"}},
 	}
+}
+
+// importKeys are the keys the import kind writes under bulk/: a third of the existing secrets, and new ones.
+func importKeys() []string {
+	var keys []string
+	for i := 0; i < 100; i += 3 {
+		keys = append(keys, fmt.Sprintf("secret-%03d", i))
+	}
+	for i := range 20 {
+		keys = append(keys, fmt.Sprintf("imported-%02d", i))
+	}
+	return keys
+}
+
+// importInput is the dotenv file the import kind reads: every key of importKeys set to value.
+func importInput(value string) string {
+	var b strings.Builder
+	for _, key := range importKeys() {
+		fmt.Fprintf(&b, "%s=%s\n", key, value)
+	}
+	return b.String()
 }
 
 // killer holds the prepared template and the tallies.
@@ -171,7 +201,7 @@ func newKiller(t *testing.T) *killer {
 			t.Fatalf("uninterrupted %s: %s", kd.name, strings.Join(tr.problems, "; "))
 		}
 		kd.dur = tr.cmdRes.dur
-		t.Logf("uninterrupted %-13s takes %v", kd.name, kd.dur.Round(time.Millisecond))
+		t.Logf("uninterrupted %-16s takes %v", kd.name, kd.dur.Round(time.Millisecond))
 	}
 	return k
 }
@@ -281,6 +311,9 @@ func (k *killer) run(p plan) *trial {
 	if p.kind.value {
 		tr.value = fmt.Sprintf("value-of-trial-%d", p.n)
 		stdin = tr.value
+		if p.kind.input != nil {
+			stdin = p.kind.input(tr.value)
+		}
 	}
 	tr.dur = p.kind.dur
 	if p.frac >= 0 {
@@ -774,7 +807,7 @@ func (k *killer) record(tr *trial) {
 func (k *killer) summary(elapsed time.Duration, seed int64) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kill trials (seed %d) in %v:\n", seed, elapsed.Round(time.Second))
-	fmt.Fprintf(&b, "  %-13s %6s %6s %6s %6s %6s %6s %5s %6s %6s %6s  %s\n", "command", "trials", "before", "after", "unkill", "group", "proc", "next", "locked", "junk", "failed", "recovery")
+	fmt.Fprintf(&b, "  %-16s %6s %6s %6s %6s %6s %6s %5s %6s %6s %6s  %s\n", "command", "trials", "before", "after", "unkill", "group", "proc", "next", "locked", "junk", "failed", "recovery")
 	total := tally{outcomes: map[string]int{}}
 	for _, kd := range k.kinds {
 		ta := k.tally[kd.name]
@@ -786,7 +819,7 @@ func (k *killer) summary(elapsed time.Duration, seed int64) {
 			outs = append(outs, fmt.Sprintf("%s %d", o, ta.outcomes[o]))
 			total.outcomes[o] += ta.outcomes[o]
 		}
-		fmt.Fprintf(&b, "  %-13s %6d %6d %6d %6d %6d %6d %5d %6d %6d %6d  %s\n", kd.name, ta.trials, ta.before, ta.after, ta.finished, ta.groupKills, ta.procKills, ta.next, ta.locked, ta.junk, ta.failed, strings.Join(outs, ", "))
+		fmt.Fprintf(&b, "  %-16s %6d %6d %6d %6d %6d %6d %5d %6d %6d %6d  %s\n", kd.name, ta.trials, ta.before, ta.after, ta.finished, ta.groupKills, ta.procKills, ta.next, ta.locked, ta.junk, ta.failed, strings.Join(outs, ", "))
 		total.trials += ta.trials
 		total.before += ta.before
 		total.after += ta.after
@@ -797,7 +830,7 @@ func (k *killer) summary(elapsed time.Duration, seed int64) {
 		total.preWaited += ta.preWaited
 		total.junk += ta.junk
 	}
-	fmt.Fprintf(&b, "  %-13s %6d %6d %6d %6d %20s %6d %6d %6d\n", "total", total.trials, total.before, total.after, total.finished, "", total.locked, total.junk, total.failed)
+	fmt.Fprintf(&b, "  %-16s %6d %6d %6d %6d %20s %6d %6d %6d\n", "total", total.trials, total.before, total.after, total.finished, "", total.locked, total.junk, total.failed)
 	var outs []string
 	for _, o := range sortedKeys(total.outcomes) {
 		outs = append(outs, fmt.Sprintf("%s: %d", o, total.outcomes[o]))
@@ -808,7 +841,7 @@ func (k *killer) summary(elapsed time.Duration, seed int64) {
 	}
 	fmt.Fprintf(&b, "  (before/after: killed before/after the commit point; unkill: the command finished before the kill;\n")
 	fmt.Fprintf(&b, "   locked: the kill left one of Git's lock files in .git; junk: the killed command left a file that blocks\n")
-	fmt.Fprintf(&b, "   nothing and that nobody removes: its private Git index in .git, or a half-written key file in the home)")
+	fmt.Fprintf(&b, "   nothing and that nobody removes: a crash report of git fast-import in .git, or a half-written key file in the home)")
 	if len(k.junkSeen) > 0 {
 		var js []string
 		for _, j := range sortedKeys(k.junkSeen) {

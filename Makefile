@@ -7,10 +7,25 @@ VENV := .venv
 VENV_MCP := .venv-mcp
 BIN := $(CURDIR)/bin
 FUZZTIME ?= 2s
+# What --version reports (internal/cli/version.go): the tag (git describe), the commit, the build date.
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo dev$$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo -dirty))
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+CLIPKG := github.com/agent-vault/agent-vault/internal/cli
 # A static binary starts faster than one that loads the C library, which matters for `get`.
-GOBUILDFLAGS ?= -trimpath -ldflags=-s
+GOBUILDFLAGS ?= -trimpath -ldflags='-s -X $(CLIPKG).version=$(VERSION) -X $(CLIPKG).commit=$(COMMIT) -X $(CLIPKG).date=$(BUILD_DATE)'
+# make install: both programs, the manual pages and the completion scripts under PREFIX.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+MANOUT := $(CURDIR)/build/man
+# goreleaser v2.17.0 is the last release that builds with Go 1.26; cyclonedx-gomod writes the SBOMs.
+GORELEASER_VERSION ?= v2.17.0
+CYCLONEDX_VERSION ?= v1.10.0
+TOOLS := $(CURDIR)/build/tools
 
-.PHONY: all build deps test test-go test-fuzz test-python test-node test-mcp test-recipes demo bench bench-quick bench-mcp vectors fuzz clean
+.PHONY: all build install man deps test test-go test-fuzz test-python test-node test-mcp test-recipes test-release release-snapshot demo bench bench-quick bench-mcp vectors fuzz clean
 
 all: build
 
@@ -18,10 +33,27 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -o $(BIN)/agent-vault ./cmd/agent-vault
 	CGO_ENABLED=0 $(GO) build $(GOBUILDFLAGS) -o $(BIN)/agent-vault-mcp ./cmd/agent-vault-mcp
 
+# Manual pages generated from the command definitions (internal/tools/mangen), into build/man.
+man:
+	@rm -rf $(MANOUT)
+	@$(GO) run ./internal/tools/mangen -out $(MANOUT)
+
+install: build man
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(DATADIR)/bash-completion/completions" \
+	  "$(DESTDIR)$(DATADIR)/zsh/site-functions" "$(DESTDIR)$(DATADIR)/fish/vendor_completions.d"
+	install -m 0755 $(BIN)/agent-vault $(BIN)/agent-vault-mcp "$(DESTDIR)$(BINDIR)/"
+	install -m 0644 $(MANOUT)/*.1 "$(DESTDIR)$(MANDIR)/man1/"
+	$(BIN)/agent-vault completions bash > "$(DESTDIR)$(DATADIR)/bash-completion/completions/agent-vault"
+	$(BIN)/agent-vault completions zsh > "$(DESTDIR)$(DATADIR)/zsh/site-functions/_agent-vault"
+	$(BIN)/agent-vault completions fish > "$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/agent-vault.fish"
+	@echo "installed agent-vault and agent-vault-mcp in $(DESTDIR)$(BINDIR)"
+
 deps:
 	@scripts/ensure-deps.sh
 
-test: deps build test-go test-fuzz test-python test-node test-mcp test-recipes
+# Every suite, one summary line each; the output of a suite that fails is printed after its line.
+test:
+	@scripts/test-all.sh deps build go fuzz python node mcp recipes release
 
 test-go:
 	$(GO) vet ./...
@@ -65,7 +97,14 @@ test-python: build $(VENV)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV)/bin/pytest -q sdk/python
 
 # The README's Docker and GitHub Actions recipes, extracted from README.md and run as far as this machine allows.
-test-recipes: build $(VENV)/.installed
+# Also: the README's install commands run verbatim in a copy of this checkout, the Python sdist and wheel
+# build and pass twine check, npm install of sdk/node from a checkout builds it (import and require), and
+# the GitHub Action (action.yml) runs against a real vault.
+$(VENV)/.packaging: $(VENV)/.installed
+	$(VENV)/bin/pip install -q build twine
+	touch $@
+
+test-recipes: build $(VENV)/.installed $(VENV)/.packaging
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV)/bin/pytest -q tests/recipes
 
 # The MCP server end to end: the real binaries over stdio, driven by the official MCP Python SDK.
@@ -80,6 +119,26 @@ test-mcp: build $(VENV_MCP)/.installed
 
 test-node: build
 	cd sdk/node && npm ci --no-audit --no-fund --loglevel=error && AGENT_VAULT_BIN=$(BIN)/agent-vault npm test
+
+# The release configuration is valid (goreleaser check), installing goreleaser with go install when needed.
+$(TOOLS)/goreleaser-$(GORELEASER_VERSION):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+	mv $(TOOLS)/goreleaser $@
+
+$(TOOLS)/cyclonedx-gomod-$(CYCLONEDX_VERSION):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
+	mv $(TOOLS)/cyclonedx-gomod $@
+	ln -sf cyclonedx-gomod-$(CYCLONEDX_VERSION) $(TOOLS)/cyclonedx-gomod
+
+test-release: $(TOOLS)/goreleaser-$(GORELEASER_VERSION)
+	$(TOOLS)/goreleaser-$(GORELEASER_VERSION) check
+
+# Archives (Linux and macOS, amd64 and arm64), checksums, SBOMs, the Homebrew cask and deb/rpm packages in
+# dist/, built locally; nothing is published.
+release-snapshot: $(TOOLS)/goreleaser-$(GORELEASER_VERSION) $(TOOLS)/cyclonedx-gomod-$(CYCLONEDX_VERSION)
+	PATH="$(TOOLS):$$PATH" $(TOOLS)/goreleaser-$(GORELEASER_VERSION) release --snapshot --clean --skip=publish
 
 demo: build
 	@scripts/demo.sh $(BIN)/agent-vault
@@ -104,4 +163,4 @@ vectors:
 	$(GO) run ./vault/internal/vectorgen -out testdata/vectors
 
 clean:
-	rm -rf $(BIN) $(VENV) $(VENV_MCP) sdk/node/node_modules sdk/node/dist
+	rm -rf $(BIN) $(VENV) $(VENV_MCP) sdk/node/node_modules sdk/node/dist build dist

@@ -15,8 +15,26 @@ git config --global user.email "owner@example.com"
 git config --global init.defaultBranch main
 cd "$work/my-project"
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+# Bold only on a terminal. Commands are printed as they can be pasted into a shell (quoted, the demo's
+# temporary HOME shown as ~), step titles and notes as comments.
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s# %s%s\n' "$bold" "$1" "$plain"; }
+note() { printf '# %s\n' "$1"; }
+quote() {
+  local a=$1
+  case $a in "$HOME"/*) a="~${a#"$HOME"}" ;; esac
+  if [[ $a =~ ^[A-Za-z0-9_./:=@%+,~-]+$ && $a != *'~'?*'~'* ]]; then
+    printf '%s' "$a"
+  else
+    printf "'%s'" "${a//\'/\'\\\'\'}"
+  fi
+}
+run() {
+  local line='' a
+  for a in "$@"; do line+="${line:+ }$(quote "$a")"; done
+  printf '%s%s%s\n' "$bold" "$line" "$plain"
+  "$@"
+}
 
 step "Create a vault in a project (a Git repository is made, the owner key is generated)"
 run agent-vault init
@@ -40,17 +58,17 @@ cp .agent-vault/secrets/stripe/api-key.enc "$work/saved.enc"
 printf 'x' >> .agent-vault/secrets/stripe/api-key.enc
 set +e
 run agent-vault get stripe/api-key --key "$HOME/.agent-vault/agents/ci.key"
-echo "(exit status $?: integrity error, nothing printed on stdout)"
+note "exit status $?: integrity error, nothing printed on stdout"
 set -e
 cp "$work/saved.enc" .agent-vault/secrets/stripe/api-key.enc
 step "Revoke: the group is re-encrypted without ci, and the secrets to rotate are listed"
 run agent-vault revoke ci stripe
 set +e
 run agent-vault get stripe/api-key --key "$HOME/.agent-vault/agents/ci.key"
-echo "(exit status $?: not authorized)"
+note "exit status $?: not authorized"
 set -e
 step "Verify everything"
 run agent-vault check
 step "Every change is one Git commit"
 run git log --oneline
-printf '\nDemo finished; it ran in %s (now removed).\n' "$work"
+printf '\n# Demo finished; it ran in %s (now removed).\n' "$work"

@@ -22,7 +22,7 @@ type IO struct {
 	Out io.Writer
 	Err io.Writer
 	// InTerminal and ErrTerminal report whether stdin and stderr are terminals; ReadSecret reads a line
-	// from the terminal without echo.
+	// from the terminal without echo, ended by Enter or Ctrl-D.
 	InTerminal  bool
 	ErrTerminal bool
 	ReadSecret  func() ([]byte, error)
@@ -34,7 +34,7 @@ func System() *IO {
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		InTerminal:  term.IsTerminal(int(os.Stdin.Fd())),
 		ErrTerminal: term.IsTerminal(int(os.Stderr.Fd())),
-		ReadSecret:  func() ([]byte, error) { return term.ReadPassword(int(os.Stdin.Fd())) },
+		ReadSecret:  func() ([]byte, error) { return readSecret(int(os.Stdin.Fd())) },
 	}
 }
 

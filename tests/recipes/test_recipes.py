@@ -19,16 +19,18 @@ Docker (no Docker engine runs where these tests run, so **no image is built**):
 GitHub Actions (**the workflow does not run on GitHub** here):
   * The workflow is parsed with PyYAML and its structure checked.
   * Its steps run in order, in a temporary workspace, with the environment the workflow declares plus the
-    variables a runner sets (GITHUB_WORKSPACE, GITHUB_ENV, GITHUB_PATH, RUNNER_TEMP, ...). ``${{ secrets.X }}`` is
-    replaced by test values: AGENT_VAULT_KEY is an agent key made by the CLI for a local vault. ``run:`` steps are
-    executed with ``bash --noprofile --norc -eo pipefail`` as GitHub does; ``uses:`` steps are emulated:
-    ``actions/checkout`` by a ``git clone`` of the test project, ``actions/setup-go`` by putting on PATH a stand-in
-    ``go`` whose ``go install github.com/agent-vault/agent-vault/cmd/agent-vault@<version>`` copies the freshly built
-    ``$AGENT_VAULT_BIN`` into ``$HOME/go/bin`` (and refuses anything else), plus ``$HOME/go/bin`` itself, as
-    setup-go does. The real ``go install`` would download the module, which needs the network; instead the test
-    checks with ``go list`` that the path it installs is this module's CLI main package.
+    variables a runner sets (GITHUB_WORKSPACE, GITHUB_ENV, GITHUB_PATH, RUNNER_TEMP, ...), as real files.
+    ``${{ secrets.X }}`` is replaced by test values: AGENT_VAULT_KEY is an agent key made by the CLI for a local
+    vault. ``run:`` steps are executed with ``bash --noprofile --norc -eo pipefail`` as GitHub does;
+    ``actions/checkout`` is emulated by a ``git clone`` of the test project, and this repository's action
+    (``agent-vault/agent-vault@REF``) runs its own steps from action.yml (see actionrunner.py: its install step
+    really builds agent-vault from this checkout).
   * The runner's log masking is emulated from the ``::add-mask::`` commands the steps print, and the test checks
     that the value never reaches the log unmasked.
+
+Docker's build stage clones this repository and installs the CLI with ``go install ./cmd/agent-vault``: the test
+checks the URL and the package statically; tests/recipes/test_install.py runs the same kind of install in a copy
+of this checkout.
 
 A missing ``$AGENT_VAULT_BIN`` fails every test here (run them with ``make test-recipes``); nothing is skipped.
 """
@@ -49,6 +51,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from actionrunner import EXPR, Runner, StepRun, run_action
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -71,7 +75,7 @@ def recipes() -> dict[str, str]:
 
 
 def test_readme_has_every_recipe() -> None:
-    assert sorted(recipes()) == sorted(["Dockerfile", "docker-entrypoint.sh", ".dockerignore", "docker-run", "github-actions"])
+    assert sorted(recipes()) == sorted(["install", "install-go", "Dockerfile", "docker-entrypoint.sh", ".dockerignore", "docker-run", "github-actions"])
 
 
 # -- fixtures: the CLI and a project made with it ----------------------------------------------------------------
@@ -162,19 +166,25 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return p
 
 
-def go_install_target(text: str) -> str:
-    """The package of the one ``go install PKG@VERSION`` in ``text``, after checking it is this module's CLI."""
-    found = re.findall(r"\bgo install (\S+)@(\S+)", text)
-    assert len(found) == 1, f"expected one go install, found {found}"
-    pkg, version = found[0]
-    assert version, "go install needs a version (a tag, or latest)"
+CLONE_URL = "https://" + EXPECTED_IMPORT.removesuffix("/cmd/agent-vault")
+
+
+def check_clone_and_install(text: str) -> None:
+    """``text`` clones this repository from its canonical URL and installs the CLI's main package from the clone
+    with ``go install ./cmd/agent-vault`` (no ``module@version``: the module is installed from its source)."""
+    m = re.search(r"\bgit clone (?:--depth 1 )?(\S+) (\S+)\s*&&\s*cd (\S+)\s*&&\s*CGO_ENABLED=0 go install (\S+)", text)
+    assert m, f"expected git clone URL DIR && cd DIR && CGO_ENABLED=0 go install PKG in {text!r}"
+    url, dest, cd, pkg = m.groups()
+    assert url == CLONE_URL, url
+    assert cd == dest, "go install runs in the clone"
+    assert pkg == "./cmd/agent-vault"
     listed = subprocess.run(
-        ["go", "list", "-f", "{{.Name}} {{.ImportPath}}", "./cmd/agent-vault"],
+        ["go", "list", "-f", "{{.Name}} {{.ImportPath}}", pkg],
         cwd=ROOT, capture_output=True, text=True, check=True, env=clean_env(),
     ).stdout.split()
-    assert listed == ["main", pkg], f"go install {pkg} is not this module's CLI ({listed})"
-    assert pkg == EXPECTED_IMPORT
-    return pkg
+    assert listed == ["main", EXPECTED_IMPORT], f"{pkg} is not this module's CLI ({listed})"
+    module = re.search(r"^module (\S+)", (ROOT / "go.mod").read_text(), re.M).group(1)  # type: ignore[union-attr]
+    assert url == "https://" + module, "the clone URL is the module's repository"
 
 
 # -- Docker ------------------------------------------------------------------------------------------------------
@@ -228,7 +238,7 @@ def test_dockerfile_is_multi_stage_and_bakes_no_key() -> None:
 
     # The CLI is installed with go install in a build stage, and only there.
     build_runs = " ".join(ins.args for st in build for ins in st if ins.op == "RUN")
-    go_install_target(build_runs)
+    check_clone_and_install(build_runs)
     assert any(ins.args.startswith("golang:") for st in build for ins in st if ins.op == "FROM")
     assert not any("go install" in ins.args for ins in final if ins.op == "RUN")
 
@@ -524,71 +534,31 @@ def test_workflow_structure() -> None:
     assert "AGENT_VAULT_KEY" not in (job.get("env") or {})
     assert str(job["runs-on"]).startswith("ubuntu-")
     steps = job["steps"]
-    uses = [s["uses"] for s in steps if "uses" in s]
-    assert any(u.startswith("actions/checkout@v") for u in uses)
-    setup_go = [s for s in steps if str(s.get("uses", "")).startswith("actions/setup-go@")]
-    assert len(setup_go) == 1
-    go_mod = (ROOT / "go.mod").read_text()
-    go_version = re.search(r"^go (\d+\.\d+)", go_mod, re.M).group(1)  # type: ignore[union-attr]
-    assert str(setup_go[0]["with"]["go-version"]) == go_version, "setup-go installs the Go version go.mod needs"
-    runs = [s for s in steps if "run" in s]
-    install = [s for s in runs if "go install" in s["run"]]
-    assert len(install) == 1 and "AGENT_VAULT_KEY" not in (install[0].get("env") or {})
-    go_install_target(install[0]["run"])
-    readers = [s for s in runs if "agent-vault get" in s["run"]]
-    assert readers, "a step reads a secret"
-    for s in steps:
-        env = s.get("env") or {}
-        if s in readers:
-            assert env.get("AGENT_VAULT_KEY") == "${{ secrets.AGENT_VAULT_KEY }}"
-            assert "::add-mask::" in s["run"]
-        else:
-            assert "AGENT_VAULT_KEY" not in env, s
-        assert "set -x" not in str(s.get("run", "")), "tracing would print values"
-    assert steps.index(setup_go[0]) < steps.index(install[0]) < min(steps.index(r) for r in readers)
+    checkout = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@v")]
+    ours = [s for s in steps if str(s.get("uses", "")).split("@")[0] == "agent-vault/agent-vault"]
+    assert len(checkout) == 1 and len(ours) == 1, "checkout, then this repository's action"
+    action_step = ours[0]
+    assert "@" in action_step["uses"] and action_step["uses"].split("@")[1], "the action is pinned to a ref"
+    with_ = action_step.get("with") or {}
+    assert with_.get("key") == "${{ secrets.AGENT_VAULT_KEY }}", "the key comes from a secret, as an input"
+    assert "STRIPE_API_KEY=stripe/api-key" in str(with_.get("secrets", "")).splitlines()
+    for st in steps:
+        assert "AGENT_VAULT_KEY" not in (st.get("env") or {}), st
+        assert "set -x" not in str(st.get("run", "")), "tracing would print values"
+        assert "agent-vault get" not in str(st.get("run", "")), "the action reads and masks the values"
+    users = [st for st in steps if "run" in st]
+    assert users and steps.index(checkout[0]) < steps.index(action_step) < min(steps.index(u) for u in users)
 
 
-EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-
-GO_STANDIN = """#!/bin/bash
-# Stand-in for go (see the test module docstring): `go install <the agent-vault CLI>@<version>` installs the
-# freshly built binary into GOBIN (default $HOME/go/bin); anything else is refused.
-set -euo pipefail
-if [ "$#" -eq 2 ] && [ "$1" = install ] && [[ "$2" == {pkg}@?* ]]; then
-  dest="${{GOBIN:-${{GOPATH:-$HOME/go}}/bin}}"
-  mkdir -p "$dest"
-  cp {bin} "$dest/agent-vault"
-  exit 0
-fi
-echo "go stand-in: not emulated: go $*" >&2
-exit 2
-"""
-
-
-@dataclass
-class StepRun:
-    name: str
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run_workflow(project: Project, tmp_path: Path, secrets: dict[str, str]) -> tuple[list[StepRun], Path]:
+def run_workflow(project: Project, tmp_path: Path, secrets: dict[str, str]) -> tuple[list[StepRun], Runner]:
     """Run the README's workflow as a runner would (see the module docstring); return each step's outcome and the
-    runner's temporary directory."""
+    runner's state."""
     wf = workflow()
     (job,) = wf["jobs"].values()
-    workspace = tmp_path / "runner" / "work" / "project"
-    runner_temp = tmp_path / "runner" / "temp"
-    home = tmp_path / "runner" / "home"
-    shims = tmp_path / "runner" / "shims"
-    for d in (workspace.parent, runner_temp, home, shims):
-        d.mkdir(parents=True)
-    files = {n: runner_temp / n.lower() for n in ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
-    for f in files.values():
-        f.touch()
-    paths: list[str] = []
-    added_env: dict[str, str] = {}
+    runner = Runner(tmp_path / "runner" / "work" / "project", tmp_path / "runner" / "temp", tmp_path / "runner" / "home")
+    runner.workspace.parent.mkdir(parents=True)
+    runner.setup()
+    runner.workspace.rmdir()
 
     def expand(value: Any) -> str:
         def sub(m: re.Match[str]) -> str:
@@ -605,64 +575,28 @@ def run_workflow(project: Project, tmp_path: Path, secrets: dict[str, str]) -> t
         assert "if" not in step, "conditions are not emulated"
         if "uses" in step:
             action = step["uses"].split("@")[0]
-            with_ = step.get("with") or {}
+            with_ = {k: expand(v) for k, v in (step.get("with") or {}).items()}
             if action == "actions/checkout":
                 assert "repository" not in with_, "the test emulates the checkout of this repository only"
-                dest = workspace / with_.get("path", "")
-                subprocess.run(["git", "clone", "-q", str(project.repo), str(dest)], check=True, env=clean_env(HOME=str(home)))
-            elif action == "actions/setup-go":
-                go = shims / "go"
-                go.write_text(GO_STANDIN.format(pkg=EXPECTED_IMPORT, bin=shlex.quote(str(agent_vault_bin()))))
-                go.chmod(0o755)
-                paths[:0] = [str(home / "go" / "bin"), str(shims)]
+                dest = runner.workspace / with_.get("path", "")
+                subprocess.run(["git", "clone", "-q", str(project.repo), str(dest)], check=True, env=clean_env(HOME=str(runner.home)))
+                results.append(StepRun(name, 0, "", ""))
+            elif action == "agent-vault/agent-vault":
+                runs, _ = run_action(runner, with_, system_path())
+                results.extend(runs)
+                if runs[-1].returncode != 0:
+                    break
             else:
                 raise AssertionError(f"action {action} is not emulated by this test")
-            results.append(StepRun(name, 0, "", ""))
             continue
-
-        env = {
-            "PATH": os.pathsep.join([*paths, system_path()]),
-            "HOME": str(home),
-            "CI": "true",
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_WORKSPACE": str(workspace),
-            "RUNNER_TEMP": str(runner_temp),
-            "RUNNER_OS": "Linux",
-            "LC_ALL": "C",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            **{k: str(v) for k, v in files.items()},
-        }
-        env.update(added_env)
+        env = runner.base_env(system_path())
         for scope in (wf.get("env"), job.get("env"), step.get("env")):
             env.update({k: expand(v) for k, v in (scope or {}).items()})
-        script = runner_temp / f"step-{i}.sh"
-        script.write_text(expand(step["run"]))
-        res = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=workspace / step.get("working-directory", ""),
-            env=env, capture_output=True, text=True, timeout=120,
-        )
-        results.append(StepRun(name, res.returncode, res.stdout, res.stderr))
-        if res.returncode != 0:
+        run, _ = runner.run_bash(name, expand(step["run"]), env, runner.workspace / step.get("working-directory", ""))
+        results.append(run)
+        if run.returncode != 0:
             break  # later steps do not run
-        # What the step asked the runner to carry over to later steps.
-        paths[:0] = [line for line in files["GITHUB_PATH"].read_text().splitlines()[::-1] if line]
-        files["GITHUB_PATH"].write_text("")
-        lines = files["GITHUB_ENV"].read_text().splitlines()
-        files["GITHUB_ENV"].write_text("")
-        while lines:
-            line = lines.pop(0)
-            if "<<" in line and "=" not in line.split("<<")[0]:
-                key, delim = line.split("<<", 1)
-                body = []
-                while lines and lines[0] != delim:
-                    body.append(lines.pop(0))
-                lines.pop(0)
-                added_env[key] = "\n".join(body)
-            elif "=" in line:
-                key, value = line.split("=", 1)
-                added_env[key] = value
-    return results, runner_temp
+    return results, runner
 
 
 def masked_log(results: list[StepRun]) -> str:
@@ -672,8 +606,9 @@ def masked_log(results: list[StepRun]) -> str:
     for r in results:
         for line in (r.stdout + r.stderr).splitlines():
             if line.startswith("::add-mask::"):
-                if line[len("::add-mask::"):]:
-                    masks.append(line[len("::add-mask::"):])
+                mask = line[len("::add-mask::"):].replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+                if mask:
+                    masks.append(mask)
                 continue
             for m in masks:
                 line = line.replace(m, "***")
@@ -682,12 +617,12 @@ def masked_log(results: list[StepRun]) -> str:
 
 
 def test_workflow_runs_and_masks_the_value(project: Project, tmp_path: Path) -> None:
-    results, runner_temp = run_workflow(project, tmp_path, {"AGENT_VAULT_KEY": project.key("ci")})
+    results, runner = run_workflow(project, tmp_path, {"AGENT_VAULT_KEY": project.key("ci")})
     failed = [r for r in results if r.returncode != 0]
     assert not failed, failed
-    assert len(results) == len(workflow()["jobs"]["deploy"]["steps"]), "every step ran"
-    assert (tmp_path / "runner" / "home" / "go" / "bin" / "agent-vault").exists(), "the install step installed the CLI"
-    report = json.loads((runner_temp / "report.json").read_text())
+    assert [r.name for r in results] == ["actions/checkout@v4", "Set up Go", "Install agent-vault", "Export secrets", "Deploy"]
+    assert (runner.runner_temp / "agent-vault" / "bin" / "agent-vault").exists(), "the action installed the CLI"
+    report = json.loads((runner.runner_temp / "report.json").read_text())
     assert report == {"argv0": "deploy.sh", "value_sha256": hashlib.sha256(VALUE.encode()).hexdigest(), "sees_key": False}
     out = "".join(r.stdout for r in results)
     assert f"::add-mask::{VALUE}" in out.splitlines(), "the value is registered as a mask"
@@ -701,8 +636,8 @@ def test_workflow_runs_and_masks_the_value(project: Project, tmp_path: Path) -> 
 )
 def test_workflow_fails_the_job_when_the_read_fails(project: Project, tmp_path: Path, case: str, code: int) -> None:
     secrets = {} if case == "secret not set" else {"AGENT_VAULT_KEY": project.key("intruder")}
-    results, runner_temp = run_workflow(project, tmp_path, secrets)
-    assert results[-1].returncode == code, results[-1]
-    assert "agent-vault get" in workflow()["jobs"]["deploy"]["steps"][len(results) - 1]["run"]
-    assert not (runner_temp / "report.json").exists(), "deploy must not run"
-    assert "::add-mask::" not in results[-1].stdout
+    results, runner = run_workflow(project, tmp_path, secrets)
+    assert results[-1].name == "Export secrets" and results[-1].returncode == code, results[-1]
+    assert not (runner.runner_temp / "report.json").exists(), "deploy must not run"
+    assert "::add-mask::" not in results[-1].stdout.replace("::add-mask::AGE-SECRET-KEY", "")
+    assert runner.added_env == {}

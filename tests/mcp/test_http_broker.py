@@ -238,11 +238,13 @@ async def test_http_refuses_hosts_outside_the_allowlist(broker_world: World, ech
     assert [r.path for r in echo.received] == ["/redirect"]
     assert_traffic_clean(world)
     lines = [x for x in world.audit() if x["tool"] == "agent_vault_http"]
-    assert [x["outcome"] for x in lines] == ["refused_exfiltration", "refused_exfiltration", "refused_exfiltration", "usage"]
+    # The redirected request was audited as sending before it connected, then refused at the redirect.
+    assert [x["outcome"] for x in lines] == ["refused_exfiltration", "refused_exfiltration", "sending", "refused_exfiltration", "usage"]
     assert (lines[0]["host"], lines[0]["secrets"]) == ("localhost", ["stripe/api-key"])
     assert (lines[1]["host"], lines[1]["secrets"]) == ("127.0.0.1", ["stripe/webhook"])
-    assert (lines[2]["host"], lines[2]["redirect_host"], lines[2]["status"]) == ("127.0.0.1", "localhost", 302)
-    assert all("error" in x for x in lines)
+    assert (lines[2]["host"], lines[2]["secrets"]) == ("127.0.0.1", ["stripe/api-key"])
+    assert (lines[3]["host"], lines[3]["redirect_host"], lines[3]["status"]) == ("127.0.0.1", "localhost", 302)
+    assert all("error" in x for x in lines if x["outcome"] != "sending")
     # Once the owner allows the host, the same request goes through.
     world.av("set", "stripe/api-key", "--keep-value", "--allow-host", "127.0.0.1", "--allow-host", "localhost")
     world.push_from_owner()

@@ -135,7 +135,7 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 		}
 		did = "recorded an interrupted change that was already applied: " + pendingMessage(pend) + " (version " + versionString(next.Version) + ")"
 	case cur == nil || next.PrevSHA256 == Hash(cur):
-		if err := applyPending(v.Dir); err != nil {
+		if err := applyPending(v.Dir, nil); err != nil {
 			return "", err
 		}
 	default:

@@ -22,12 +22,12 @@ import (
 //     identity, wrap it to the one new recipient, and compute the header MAC again (HKDF-SHA256 and
 //     HMAC-SHA256, as age does). This is the header re-wrap that the public filippo.io/age API allows
 //     (X25519Identity.Unwrap, X25519Recipient.Wrap); the payload is untouched.
-//   - revoke: the revoked agent may know the old file keys, so each secret needs a new file key and a
-//     new payload: decrypt a small age file with the owner identity and encrypt the value again to the
-//     remaining recipients (owner and one agent).
+//   - revoke: for each secret, unwrap its file key from the owner's stanza and compute the header MAC of
+//     the remaining stanzas (docs/format.md section 9.2: the file key stays, the revoked stanza goes).
+//   - import: encrypt each value, as a new age file, to the owner.
 type floors struct {
-	grant, revoke time.Duration
-	workers       int
+	grant, revoke, importEnc time.Duration
+	workers                  int
 }
 
 func measureFloor(n, repeats int) (floors, error) {
@@ -39,9 +39,8 @@ func measureFloor(n, repeats int) (floors, error) {
 	added, _ := age.GenerateX25519Identity()
 	workers := runtime.GOMAXPROCS(0)
 
-	// Setup, not timed: n file keys wrapped to the owner and a member, and n small age files.
+	// Setup, not timed: n file keys wrapped to the owner and a member.
 	stanzas := make([][]*age.Stanza, n)
-	files := make([][]byte, n)
 	for i := range n {
 		fk := make([]byte, 16)
 		rand.Read(fk)
@@ -54,18 +53,22 @@ func measureFloor(n, repeats int) (floors, error) {
 			return floors{}, err
 		}
 		stanzas[i] = append(a, b...)
-		var buf bytes.Buffer
-		w, err := age.Encrypt(&buf, owner.Recipient(), member.Recipient(), added.Recipient())
-		if err != nil {
-			return floors{}, err
-		}
-		io.WriteString(w, secretValue(i))
-		if err := w.Close(); err != nil {
-			return floors{}, err
-		}
-		files[i] = buf.Bytes()
 	}
 
+	headerMAC := func(fk []byte, stanzas []*age.Stanza) error {
+		key, err := hkdf.Key(sha256.New, fk, nil, "header", 32)
+		if err != nil {
+			return err
+		}
+		mac := hmac.New(sha256.New, key)
+		io.WriteString(mac, "age-encryption.org/v1\n")
+		for _, s := range stanzas {
+			fmt.Fprintf(mac, "-> %s %v\n", s.Type, s.Args)
+			mac.Write(s.Body)
+		}
+		mac.Sum(nil)
+		return nil
+	}
 	grantOne := func(i int) error {
 		fk, err := owner.Unwrap(stanzas[i])
 		if err != nil {
@@ -75,35 +78,22 @@ func measureFloor(n, repeats int) (floors, error) {
 		if err != nil {
 			return err
 		}
-		all := append(append([]*age.Stanza(nil), stanzas[i]...), ns...)
-		key, err := hkdf.Key(sha256.New, fk, nil, "header", 32)
-		if err != nil {
-			return err
-		}
-		mac := hmac.New(sha256.New, key)
-		io.WriteString(mac, "age-encryption.org/v1\n")
-		for _, s := range all {
-			fmt.Fprintf(mac, "-> %s %v\n", s.Type, s.Args)
-			mac.Write(s.Body)
-		}
-		mac.Sum(nil)
-		return nil
+		return headerMAC(fk, append(append([]*age.Stanza(nil), stanzas[i]...), ns...))
 	}
 	revokeOne := func(i int) error {
-		r, err := age.Decrypt(bytes.NewReader(files[i]), owner)
+		fk, err := owner.Unwrap(stanzas[i][:1])
 		if err != nil {
 			return err
 		}
-		value, err := io.ReadAll(r)
-		if err != nil {
-			return err
-		}
+		return headerMAC(fk, stanzas[i][:1])
+	}
+	importOne := func(i int) error {
 		var buf bytes.Buffer
-		w, err := age.Encrypt(&buf, owner.Recipient(), member.Recipient())
+		w, err := age.Encrypt(&buf, owner.Recipient())
 		if err != nil {
 			return err
 		}
-		w.Write(value)
+		io.WriteString(w, secretValue(i))
 		return w.Close()
 	}
 
@@ -112,7 +102,7 @@ func measureFloor(n, repeats int) (floors, error) {
 	for _, m := range []struct {
 		one func(int) error
 		out *time.Duration
-	}{{grantOne, &f.grant}, {revokeOne, &f.revoke}} {
+	}{{grantOne, &f.grant}, {revokeOne, &f.revoke}, {importOne, &f.importEnc}} {
 		var times []time.Duration
 		for range max(repeats, 1) {
 			d, err := parallel(n, workers, m.one)

@@ -6,9 +6,9 @@
 //
 // Every program is driven through its command line only, with its own HOME, so the benchmark does not
 // depend on either on-disk format. Commands that are compared run interleaved (one run of each in turn),
-// so that all see the same machine load. Building a vault of 10,000 secrets takes one set per secret
-// (neither command line has a bulk set), several minutes each: with -cache DIR a built vault is kept
-// and copied for later runs, as long as the same binary is measured.
+// so that all see the same machine load. agent-vault's vaults are built with one import; the original's
+// take one set per secret (it has no bulk set), several minutes at 10,000: with -cache DIR a built vault
+// is kept and copied for later runs, as long as the same binary is measured.
 package main
 
 import (
@@ -72,6 +72,7 @@ type sizeResult struct {
 	list, origList         *result
 	set, origSet           *result
 	change                 map[string]*changeResult // "ours grant", "original revoke", ...
+	imp                    *changeResult            // import of n secrets into a new vault (ours)
 	floor                  floors
 	floorErr               error
 	oursErr, origErr       error
@@ -156,7 +157,7 @@ func run(c config) error {
 
 	// Build (or copy from the cache) every vault first, so that no measurement runs beside a build. The
 	// programs build side by side; each builds its sizes one after the other.
-	fmt.Fprintf(os.Stderr, "preparing vaults of %s secrets (one set per secret; -cache keeps them)\n", joinInts(c.sizes))
+	fmt.Fprintf(os.Stderr, "preparing vaults of %s secrets (-cache keeps them)\n", joinInts(c.sizes))
 	vaults := map[string]*vaultDir{}
 	verrs := map[string]error{}
 	var mu sync.Mutex
@@ -319,6 +320,11 @@ func measureSize(c config, r *sizeResult, agePath, getOnly string, ov, gv *vault
 		}
 	}
 
+	// import of n secrets from one dotenv file into a new vault: ours only, the original has no import.
+	if ov != nil && ov.impl.importFile != nil {
+		r.imp = measureImport(ov, n, min(repeat, 3))
+	}
+
 	// set of a new secret, last, so that grant and revoke run on exactly n secrets (the vault grows by
 	// one secret per set).
 	specs, slots = nil, nil
@@ -339,6 +345,41 @@ func measureSize(c config, r *sizeResult, agePath, getOnly string, ov, gv *vault
 	}
 
 	r.floor, r.floorErr = measureFloor(n, min(repeat, 3))
+}
+
+// measureImport times importing the n secrets of v's size into a new vault, in v's home (whose owner key
+// it reuses), runs times.
+func measureImport(v *vaultDir, n, runs int) *changeResult {
+	cr := &changeResult{}
+	file := filepath.Join(v.root, "import.env")
+	if cr.err = writeDotenv(file, n); cr.err != nil {
+		return cr
+	}
+	defer os.Remove(file)
+	for i := range runs {
+		repo := filepath.Join(v.root, fmt.Sprintf("import-%d", i))
+		if cr.err = v.run(v.command(v.root, v.impl.bin, "init", repo)); cr.err != nil {
+			return cr
+		}
+		before, err := looseObjects(repo, v.env)
+		if err != nil {
+			cr.err = err
+			return cr
+		}
+		d, rss, _, err := runOnce(v.impl.importFile(v, repo, file), true)
+		if err != nil {
+			cr.err = err
+			return cr
+		}
+		after, err := looseObjects(repo, v.env)
+		if err != nil {
+			cr.err = err
+			return cr
+		}
+		cr.times, cr.rss, cr.loose = append(cr.times, d), append(cr.rss, rss), append(cr.loose, after-before)
+		os.RemoveAll(repo)
+	}
+	return cr
 }
 
 // getOnlyResults keeps bench/getonly's get times by size, for the table.

@@ -68,7 +68,7 @@ func printSize(c config, r *sizeResult, haveOrig bool) {
 		notes = append(notes, setupNote("the original's", r.origErr, r.origSetup, r.origCached))
 	}
 	fmt.Printf("vaults: %s\n", strings.Join(notes, "; "))
-	fmt.Printf("(built with one set per secret; agent-vault's with .git moved aside, then committed once)\n\n")
+	fmt.Printf("(agent-vault's built with one import; the original's with one set per secret)\n\n")
 
 	// get
 	runs := c.runs
@@ -174,13 +174,26 @@ func printSize(c config, r *sizeResult, haveOrig bool) {
 		}
 		what := "unwrap, wrap to 1, header MAC"
 		if op == "revoke" {
-			what = "decrypt, encrypt to the 2 left"
+			what = "unwrap, header MAC"
 		}
 		if r.floorErr != nil {
 			failed("crypto-only floor", r.floorErr)
 		} else {
 			row(fmt.Sprintf("crypto-only floor: %s, per file (%d cores)", what, r.floor.workers), fmtDur(floor), "", "1.00x")
 		}
+	}
+	if r.imp != nil {
+		header(fmt.Sprintf("import the %s secrets from one dotenv file into a new vault (median of %d)", withCommas(n), len(r.imp.times)), "median", "", "x floor", "peak RSS", "loose objs")
+		if r.imp.ok() {
+			t := medianDur(r.imp.times)
+			row("agent-vault import FILE --prefix GROUP/", fmtDur(t), "", fmtRatio(ratio(t, r.floor.importEnc)), fmtMiB(maxInt64(r.imp.rss)), fmt.Sprint(medianInt(r.imp.loose)))
+		} else {
+			failed("agent-vault import", r.imp.err)
+		}
+		if r.floorErr == nil {
+			row(fmt.Sprintf("crypto-only floor: encrypt each value to the owner (%d cores)", r.floor.workers), fmtDur(r.floor.importEnc), "", "1.00x")
+		}
+		fmt.Println("  (the original agent-vault has no import)")
 	}
 	fmt.Println("  (peak RSS: the largest process of the command's tree, git included; loose objects: what the change")
 	fmt.Println("  left in .git/objects, from git count-objects, with automatic gc off; floor: the age work alone,")
@@ -270,6 +283,15 @@ func printTargets(results []*sizeResult, haveOrig bool) {
 	} else {
 		check(name, ratio(L.set.median(), L.origSet.median()), 1.0, "x", fmt.Sprintf("  (%s vs %s)", fmtDur(L.set.median()), fmtDur(L.origSet.median())), "")
 	}
+	name = fmt.Sprintf("import of %s secrets <= 5 s", withCommas(L.n))
+	switch {
+	case L.imp == nil:
+		check(name, 0, 0, "", "", "not measured")
+	case !L.imp.ok():
+		check(name, 0, 0, "", "", "not measured ("+firstLine(L.imp.err.Error())+")")
+	default:
+		check(name, medianDur(L.imp.times).Seconds(), 5, " s", "", "")
+	}
 	for _, op := range []string{"grant", "revoke"} {
 		o, g := L.change["ours "+op], L.change["original "+op]
 		oWhy := ""
@@ -312,6 +334,8 @@ func fmtValue(v float64, unit string) string {
 		return fmtRatio(v)
 	case " MiB":
 		return fmt.Sprintf("%.1f MiB", v)
+	case " s":
+		return fmt.Sprintf("%.2f s", v)
 	}
 	return fmt.Sprintf("%.0f", v)
 }

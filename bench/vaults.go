@@ -59,6 +59,9 @@ type impl struct {
 	list   func(v *vaultDir) *exec.Cmd
 	set    func(v *vaultDir, path, value string) *exec.Cmd
 	change func(v *vaultDir, op, agent, group string) *exec.Cmd // grant or revoke
+	// importFile stores the secrets of a dotenv file in repo in one change; nil when the program has no
+	// bulk import.
+	importFile func(v *vaultDir, repo, file string) *exec.Cmd
 	// build makes a vault of n secrets in v (an empty directory), reporting progress.
 	build func(v *vaultDir, n int, progress func(done int)) error
 }
@@ -155,52 +158,31 @@ func ours(bin string) *impl {
 				return err
 			}
 		}
-		// One set per secret: the command line has no bulk set. Each set commits, which is two thirds of
-		// its time; so, unless the work directory is itself inside a Git repository (which the sets would
-		// then find and commit to), the repository's .git is moved aside while the secrets are set
-		// (agent-vault then warns and does not commit) and agent-vault repair commits them all at the
-		// end.
-		aside := filepath.Join(v.root, "git-moved-aside")
-		probe := exec.Command("git", "rev-parse", "--git-dir") // without the ceiling of v.env
-		probe.Dir = v.root
-		fast := probe.Run() != nil
-		if fast {
-			if err := os.Rename(filepath.Join(v.repo, ".git"), aside); err != nil {
-				return err
-			}
-			defer os.Rename(aside, filepath.Join(v.repo, ".git")) // after a failure
-		}
-		for i := 0; i < n; i++ {
-			if err := v.run(im.set(v, secretPath(i), secretValue(i))); err != nil {
-				return err
-			}
-			if !fast {
-				if err := packEvery(v, i+1); err != nil {
-					return err
-				}
-			}
-			progress(i + 1)
-		}
-		if !fast {
-			return nil
-		}
-		if err := os.Rename(aside, filepath.Join(v.repo, ".git")); err != nil {
+		// Every secret in one import, as a user moving secrets in would do.
+		file := filepath.Join(v.root, "secrets.env")
+		if err := writeDotenv(file, n); err != nil {
 			return err
 		}
-		if err := v.run(v.command(v.root, bin, "-C", v.repo, "repair")); err != nil {
+		if err := v.run(im.importFile(v, v.repo, file)); err != nil {
 			return err
 		}
-		// A repair that finds nothing to finish may leave the sets uncommitted: commit them with git.
-		out, err := v.command(v.repo, "git", "status", "--porcelain").Output()
-		if err != nil || len(out) == 0 {
-			return err
-		}
-		if err := v.run(v.command(v.repo, "git", "add", "-A", "--", ".agent-vault")); err != nil {
-			return err
-		}
-		return v.run(v.command(v.repo, "git", "commit", "-q", "-m", fmt.Sprintf("bench: %d secrets in %s", n, group)))
+		progress(n)
+		return nil
+	}
+	im.importFile = func(v *vaultDir, repo, file string) *exec.Cmd {
+		return v.command(v.root, bin, "-C", repo, "import", file, "--prefix", group+"/")
 	}
 	return im
+}
+
+// writeDotenv writes the n secrets of a benchmark vault as a dotenv file, named as secretPath names them
+// below the group.
+func writeDotenv(file string, n int) error {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "%s=%s\n", strings.TrimPrefix(secretPath(i), group+"/"), secretValue(i))
+	}
+	return os.WriteFile(file, []byte(b.String()), 0o600)
 }
 
 // original is the original agent-vault (the Rust crate agent-vault 0.1.0), run by absolute path. It

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -168,7 +169,43 @@ func (r *Repo) commitOnce(ctx context.Context, message string, paths []string) (
 		}
 		res = CommitResult{Committed: true, Hash: commit, FallbackIdentity: fallback}
 	}
-	return res, r.updateIndex(ctx, runOpts{}, files)
+	if err := r.updateIndex(ctx, runOpts{}, files); err != nil {
+		return res, err
+	}
+	if res.Committed {
+		r.rollUpPacks(ctx)
+	}
+	return res, nil
+}
+
+// Each commit adds a pack (and the commit as a loose object). Past these counts, rollUpPacks merges the
+// small packs and the loose objects.
+const (
+	maxPacks        = 24
+	maxLooseObjects = 400
+)
+
+// rollUpPacks runs `git repack --geometric=2 -d` when the repository holds more than maxPacks packs or
+// maxLooseObjects loose objects: it merges the small packs and the loose objects into one pack and
+// leaves the large ones alone, so its cost follows what recent changes added, not the repository. It is
+// housekeeping: a failure is not the commit's, and is ignored.
+func (r *Repo) rollUpPacks(ctx context.Context) {
+	out, err := r.git(ctx, runOpts{}, "count-objects", "-v")
+	if err != nil {
+		return
+	}
+	var loose, packs int
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "count: "); ok {
+			loose, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(line, "packs: "); ok {
+			packs, _ = strconv.Atoi(v)
+		}
+	}
+	if packs > maxPacks || loose > maxLooseObjects {
+		r.git(ctx, runOpts{}, "repack", "--geometric=2", "-d", "-q")
+	}
 }
 
 // emptyTree is the hash of the empty tree (SHA-1 repositories).
@@ -314,7 +351,8 @@ func (r *Repo) writeTree(ctx context.Context, head string, files []string) (stri
 		pw.CloseWithError(err)
 		feed <- err
 	}()
-	_, runErr := r.git(ctx, runOpts{stdin: pr}, "fast-import", "--quiet", "--export-marks="+marks.Name())
+	// Always a pack, even for a few objects: unpacking them would rewrite a large tree as a loose object.
+	_, runErr := r.git(ctx, runOpts{stdin: pr, global: []string{"-c", "fastimport.unpackLimit=0"}}, "fast-import", "--quiet", "--export-marks="+marks.Name())
 	pr.CloseWithError(errors.New("git fast-import ended"))
 	if err := <-feed; err != nil {
 		return "", err

@@ -480,3 +480,33 @@ func TestCommitQuotesPaths(t *testing.T) {
 		t.Fatalf("tree = %q, want %q", got, want)
 	}
 }
+
+// Many small commits do not pile up packs: past maxPacks, the small ones are merged.
+func TestCommitRollsUpPacks(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, true)
+	f := filepath.Join(r.Top, "file")
+	for i := range maxPacks + 6 {
+		if err := os.WriteFile(f, []byte(fmt.Sprint("version ", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := r.Commit(bg, fmt.Sprint("change ", i), f); err != nil || !res.Committed {
+			t.Fatalf("Commit %d = %+v, %v", i, res, err)
+		}
+	}
+	var packs int
+	for _, line := range strings.Split(git(t, r.Top, "count-objects", "-v"), "\n") {
+		if v, ok := strings.CutPrefix(line, "packs: "); ok {
+			fmt.Sscan(v, &packs)
+		}
+	}
+	if packs > maxPacks {
+		t.Errorf("%d packs after %d commits", packs, maxPacks+6)
+	}
+	if out, stderr, err := runGit(t, r.Top, "fsck", "--strict"); err != nil {
+		t.Errorf("git fsck: %v\n%s%s", err, out, stderr)
+	}
+	if n := strings.Count(git(t, r.Top, "log", "--format=%s"), "\n") + 1; n != maxPacks+6 {
+		t.Errorf("history has %d commits", n)
+	}
+}

@@ -25,7 +25,7 @@ GORELEASER_VERSION ?= v2.17.0
 CYCLONEDX_VERSION ?= v1.10.0
 TOOLS := $(CURDIR)/build/tools
 
-.PHONY: all build install man deps test test-go test-fuzz test-python test-node test-mcp test-recipes test-release release-snapshot demo bench bench-quick bench-mcp vectors fuzz clean
+.PHONY: all build install man deps test test-go test-fuzz test-python test-node test-mcp test-recipes test-release release-tools release-snapshot demo bench bench-quick bench-mcp vectors fuzz clean
 
 all: build
 
@@ -122,15 +122,17 @@ test-node: build
 
 # The release configuration is valid (goreleaser check), installing goreleaser with go install when needed.
 $(TOOLS)/goreleaser-$(GORELEASER_VERSION):
-	@mkdir -p $(TOOLS)
-	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
-	mv $(TOOLS)/goreleaser $@
+	@mkdir -p $(TOOLS)/tmp-goreleaser
+	GOBIN=$(TOOLS)/tmp-goreleaser $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+	mv $(TOOLS)/tmp-goreleaser/goreleaser $@
 
 $(TOOLS)/cyclonedx-gomod-$(CYCLONEDX_VERSION):
-	@mkdir -p $(TOOLS)
-	GOBIN=$(TOOLS) $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
-	mv $(TOOLS)/cyclonedx-gomod $@
+	@mkdir -p $(TOOLS)/tmp-cyclonedx
+	GOBIN=$(TOOLS)/tmp-cyclonedx $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
+	mv $(TOOLS)/tmp-cyclonedx/cyclonedx-gomod $@
 	ln -sf cyclonedx-gomod-$(CYCLONEDX_VERSION) $(TOOLS)/cyclonedx-gomod
+
+release-tools: $(TOOLS)/goreleaser-$(GORELEASER_VERSION)
 
 test-release: $(TOOLS)/goreleaser-$(GORELEASER_VERSION)
 	$(TOOLS)/goreleaser-$(GORELEASER_VERSION) check

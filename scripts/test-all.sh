@@ -7,14 +7,22 @@
 set -uo pipefail
 make=${MAKE:-make}
 tail_lines=${TEST_TAIL:-200}
-logs=${TEST_LOG_DIR:-${TMPDIR:-/tmp}/agent-vault-test-logs}
+# One log directory per run, so that runs in other checkouts never mix their logs.
+logs=${TEST_LOG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/agent-vault-test.XXXXXX")}
 mkdir -p "$logs"
 failed=()
+tools_pid=
 for suite in "$@"; do
   case $suite in
     deps|build) target=$suite ;;
     *) target=test-$suite ;;
   esac
+  # The release suite's tools (goreleaser: minutes to compile on a new machine) are built in the background,
+  # at low priority, while the other suites run; the release suite waits for them.
+  if [ "$suite" = release ] && [ -n "$tools_pid" ]; then
+    wait "$tools_pid" || true
+    tools_pid=
+  fi
   log=$logs/$suite.log
   start=$SECONDS
   "$make" --no-print-directory "$target" >"$log" 2>&1
@@ -22,6 +30,10 @@ for suite in "$@"; do
   took=$((SECONDS - start))
   if [ $status -eq 0 ]; then
     printf 'ok    %-10s %4ds\n' "$suite" "$took"
+    if [ "$suite" = build ] && [[ " $* " == *" release "* ]]; then
+      nice -n 10 "$make" --no-print-directory release-tools >"$logs/release-tools.log" 2>&1 &
+      tools_pid=$!
+    fi
     continue
   fi
   printf 'FAIL  %-10s %4ds  (make %s exited %d; full log: %s)\n' "$suite" "$took" "$target" "$status" "$log"
@@ -29,6 +41,7 @@ for suite in "$@"; do
   failed+=("$suite")
   case $suite in deps|build) break ;; esac
 done
+[ -z "$tools_pid" ] || wait "$tools_pid" || true
 if [ ${#failed[@]} -gt 0 ]; then
   echo "make test: FAILED: ${failed[*]}"
   exit 1

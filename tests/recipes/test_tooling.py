@@ -76,3 +76,16 @@ def test_demo_prints_pasteable_commands_without_colour_codes_off_a_terminal() ->
         assert subprocess.run(["bash", "-n", "-c", c]).returncode == 0, c
     assert not any(line.startswith("$ ") for line in lines), "no prompt in front of a command"
     assert any(line.startswith("# exit status 6") for line in lines)
+
+
+def test_release_tools_are_built_in_the_background_before_the_release_suite(tmp_path: Path) -> None:
+    res = run_all(tmp_path, "build", "quiet", "release")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert [line.split()[:2] for line in res.stdout.splitlines()[:-1]] == [["ok", "build"], ["ok", "quiet"], ["ok", "release"]]
+    calls = (tmp_path / "calls").read_text().split()
+    assert sorted(calls) == sorted(["build", "release-tools", "test-quiet", "test-release"])
+    assert calls.index("release-tools") < calls.index("test-release"), "the release suite waits for its tools"
+    # Without a release suite, no tools are built.
+    (tmp_path / "calls").unlink()
+    assert run_all(tmp_path, "build", "quiet").returncode == 0
+    assert (tmp_path / "calls").read_text().split() == ["build", "test-quiet"]

@@ -43,18 +43,15 @@ func rewrap(enc []byte, old, want []string, owner age.Identity) (out []byte, ok 
 			stanzas = append(stanzas, s)
 			continue
 		}
-		rcpt, err := age.ParseX25519Recipient(r)
-		if err != nil {
+		hrp, pub, err := bech32Decode(r)
+		if err != nil || hrp != "age" || len(pub) != 32 {
 			return nil, false, newErr(KindIntegrity, "state/root: malformed recipient %s", r)
 		}
-		wrapped, err := rcpt.Wrap(fileKey)
+		wrapped, err := agehdr.WrapX25519(fileKey, pub)
 		if err != nil {
 			return nil, false, err
 		}
-		if len(wrapped) != 1 {
-			return nil, false, newErr(KindError, "an X25519 recipient wrapped %d stanzas", len(wrapped))
-		}
-		stanzas = append(stanzas, agehdr.Encode(wrapped[0]))
+		stanzas = append(stanzas, agehdr.Encode(wrapped))
 	}
 	out, err = agehdr.Marshal(fileKey, stanzas, f.Payload)
 	return out, err == nil, err

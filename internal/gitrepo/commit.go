@@ -75,8 +75,9 @@ type CommitResult struct {
 //     *PrivateKeyError (wrapping ErrPrivateKey) naming the first such file
 //     and the kind of key, if any holds private key material (see
 //     ScanPrivateKey); the bytes it scanned are the bytes it commits;
-//  2. one `git fast-import` writes every blob and the changed trees, on top
-//     of HEAD's tree, into a single pack;
+//  2. one `git fast-import` writes every blob into a single pack, and a
+//     private index (HEAD's tree, the new entries, `git write-tree`) makes
+//     the tree, rewriting only the directories that changed;
 //  3. it returns Committed=false, without committing, when the tree equals
 //     HEAD's;
 //  4. `git commit-tree` writes the commit with the user's identity, signed
@@ -333,58 +334,116 @@ func (r *Repo) head(ctx context.Context) (commit, tree string, err error) {
 	return commit, strings.TrimSpace(string(out)), err
 }
 
-// writeTree scans files and writes them, with HEAD's tree around them, in one
-// pack, and returns the new tree. It streams each file into `git fast-import`
-// as it reads it, under a throwaway commit (no ref points to it) that gives
-// fast-import the tree to build.
+// writeTree scans files, writes their blobs in one pack, and returns the tree
+// of HEAD with files changed as they are in the work tree.
+//
+// The blobs go through `git fast-import` (blobs only: its tree building is
+// quadratic in the size of a directory), streamed as each file is read and
+// scanned. The tree is made in a private index: `git read-tree` of HEAD, the
+// new entries by `git update-index --index-info`, then `git write-tree`, which
+// rewrites only the directories that changed.
 func (r *Repo) writeTree(ctx context.Context, head string, files []string) (string, error) {
-	marks, err := os.CreateTemp("", "agent-vault-marks-")
+	entries, err := r.writeBlobs(ctx, files)
 	if err != nil {
 		return "", err
 	}
-	marks.Close()
-	defer os.Remove(marks.Name())
-	pr, pw := io.Pipe()
-	feed := make(chan error, 1)
-	go func() {
-		err := r.fastImportStream(pw, head, files)
-		pw.CloseWithError(err)
-		feed <- err
-	}()
-	// Always a pack, even for a few objects: unpacking them would rewrite a large tree as a loose object.
-	_, runErr := r.git(ctx, runOpts{stdin: pr, global: []string{"-c", "fastimport.unpackLimit=0"}}, "fast-import", "--quiet", "--export-marks="+marks.Name())
-	pr.CloseWithError(errors.New("git fast-import ended"))
-	if err := <-feed; err != nil {
-		return "", err
-	}
-	if runErr != nil {
-		return "", runErr
-	}
-	data, err := os.ReadFile(marks.Name())
+	index, err := os.CreateTemp("", "agent-vault-index-")
 	if err != nil {
 		return "", err
 	}
-	commit := ""
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if mark, oid, ok := strings.Cut(line, " "); ok && mark == ":1" {
-			commit = oid
+	index.Close()
+	os.Remove(index.Name()) // git creates it; an empty file is not an index
+	defer os.Remove(index.Name())
+	private := runOpts{env: []string{"GIT_INDEX_FILE=" + index.Name()}}
+	if head != "" {
+		if _, err := r.git(ctx, private, "read-tree", head); err != nil {
+			return "", err
 		}
 	}
-	if commit == "" {
-		return "", errors.New("gitrepo: git fast-import reported no commit")
+	var in bytes.Buffer
+	for _, e := range entries {
+		in.WriteString(e)
+		in.WriteByte(0)
 	}
-	out, err := r.git(ctx, runOpts{}, "rev-parse", commit+"^{tree}")
+	info := private
+	info.stdin = &in
+	if _, err := r.git(ctx, info, "update-index", "-z", "--index-info"); err != nil {
+		return "", err
+	}
+	out, err := r.git(ctx, private, "write-tree")
 	return strings.TrimSpace(string(out)), err
 }
 
-// fastImportStream writes the fast-import commands for files to w. Mark :1
-// is the throwaway commit.
-func (r *Repo) fastImportStream(w io.Writer, head string, files []string) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	fmt.Fprintf(bw, "commit refs/agent-vault/scratch\nmark :1\ncommitter agent-vault <agent-vault@localhost> 0 +0000\ndata 0\n")
-	if head != "" {
-		fmt.Fprintf(bw, "from %s\n", head)
+// writeBlobs reads and scans each of files, writes the blobs of those that
+// exist in one pack, and returns the `update-index --index-info` line of each
+// file: its mode, blob and path, or mode 0 for a file to remove.
+func (r *Repo) writeBlobs(ctx context.Context, files []string) ([]string, error) {
+	marks, err := os.CreateTemp("", "agent-vault-marks-")
+	if err != nil {
+		return nil, err
 	}
+	marks.Close()
+	defer os.Remove(marks.Name())
+	modes := make([]string, len(files))
+	pr, pw := io.Pipe()
+	feed := make(chan error, 1)
+	go func() {
+		err := r.blobStream(pw, files, modes)
+		pw.CloseWithError(err)
+		feed <- err
+	}()
+	// Always a pack, even for a few objects. No compression: most blobs are
+	// ciphertext, which does not compress. The malloc settings stop glibc from
+	// mapping and zeroing a fresh zlib state for every object.
+	opts := runOpts{stdin: pr, global: []string{"-c", "fastimport.unpackLimit=0", "-c", "core.compression=0"},
+		env: []string{"MALLOC_MMAP_THRESHOLD_=4194304", "MALLOC_TRIM_THRESHOLD_=134217728"}}
+	_, runErr := r.git(ctx, opts, "fast-import", "--quiet", "--export-marks="+marks.Name())
+	pr.CloseWithError(errors.New("git fast-import ended"))
+	if err := <-feed; err != nil {
+		return nil, err
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	data, err := os.ReadFile(marks.Name())
+	if err != nil {
+		return nil, err
+	}
+	oids := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if mark, oid, ok := strings.Cut(line, " "); ok {
+			oids[mark] = oid
+		}
+	}
+	zero := ""
+	entries := make([]string, len(files))
+	for i, f := range files {
+		if modes[i] == "" {
+			continue
+		}
+		oid := oids[":"+strconv.Itoa(i+1)]
+		if oid == "" {
+			return nil, fmt.Errorf("gitrepo: git fast-import reported no blob for %s", f)
+		}
+		zero = strings.Repeat("0", len(oid))
+		entries[i] = modes[i] + " " + oid + "\t" + f
+	}
+	for i, f := range files {
+		if modes[i] == "" {
+			if zero == "" {
+				zero = strings.Repeat("0", 40)
+			}
+			entries[i] = "0 " + zero + "\t" + f
+		}
+	}
+	return entries, nil
+}
+
+// blobStream writes a fast-import blob command, marked with its position from
+// 1, for each of files that exists, after scanning it, and records its mode in
+// modes ("" for a file that does not exist).
+func (r *Repo) blobStream(w io.Writer, files []string, modes []string) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
 	for i, f := range files {
 		if r.Progress != nil {
 			r.Progress(i, len(files))
@@ -394,23 +453,22 @@ func (r *Repo) fastImportStream(w io.Writer, head string, files []string) error 
 			return err
 		}
 		if mode == "" {
-			fmt.Fprintf(bw, "D %s\n", quotePath(f))
 			continue
 		}
 		if kind, found := ScanPrivateKey(data); found {
 			return &PrivateKeyError{Path: f, Kind: kind}
 		}
-		fmt.Fprintf(bw, "M %s inline %s\ndata %d\n", mode, quotePath(f), len(data))
+		modes[i] = mode
+		fmt.Fprintf(bw, "blob\nmark :%d\ndata %d\n", i+1, len(data))
 		bw.Write(data)
 		bw.WriteByte('\n')
 	}
 	if r.Progress != nil {
 		r.Progress(len(files), len(files))
 	}
-	// Resetting the scratch branch without a commit leaves no ref behind. The stream has no "done"
-	// command on purpose: if this process dies mid-stream, fast-import ends normally on a throwaway
-	// commit that nothing uses, instead of dying and leaving a crash report in .git.
-	fmt.Fprintf(bw, "\nreset refs/agent-vault/scratch\n")
+	// No "done" command: if this process dies mid-stream, fast-import ends
+	// normally on blobs that nothing uses, instead of dying and leaving a crash
+	// report in .git.
 	return bw.Flush()
 }
 
@@ -473,31 +531,6 @@ func (r *Repo) anyExists(files []string) bool {
 		_, err := os.Lstat(filepath.Join(r.Top, filepath.FromSlash(f)))
 		return err == nil
 	})
-}
-
-// quotePath spells a path for fast-import: as is, unless it starts with a
-// double quote or holds a newline or a backslash-escape, in C style.
-func quotePath(p string) string {
-	if !strings.ContainsAny(p, "\"\\\n") && !strings.HasPrefix(p, "\"") {
-		return p
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c < 0x20 || c == 0x7f:
-			fmt.Fprintf(&b, `\%03o`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // commitTree writes the commit of tree on parent (none when ""), signed when

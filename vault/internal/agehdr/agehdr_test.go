@@ -2,10 +2,13 @@ package agehdr
 
 import (
 	"bytes"
+	"crypto/rand"
 	"io"
+	"strings"
 	"testing"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/curve25519"
 )
 
 func encrypt(t *testing.T, value []byte, rs ...age.Recipient) []byte {
@@ -177,4 +180,64 @@ func FuzzParse(f *testing.F) {
 			Decode(s) // must not panic
 		}
 	})
+}
+
+// The fixed-base multiplication gives X25519(scalar, 9), and a stanza WrapX25519 writes is one age reads.
+func TestWrapX25519(t *testing.T) {
+	for range 200 {
+		scalar := make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, scalar); err != nil {
+			t.Fatal(err)
+		}
+		want, err := curve25519.X25519(scalar, curve25519.Basepoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := basepointMult(scalar)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("basepointMult(%x) = %x, want %x (%v)", scalar, got, want, err)
+		}
+	}
+	ids := identities(t, 2)
+	data := encrypt(t, []byte("sk_live_fixed_base"), ids[0].Recipient())
+	f, _ := Parse(data)
+	key, err := UnwrapOne(f.Stanzas[0], ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := recipientBytes(t, ids[1].Recipient().String())
+	s, err := WrapX25519(key, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Marshal(key, [][]byte{f.Stanzas[0], Encode(s)}, f.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := decrypt(out, ids[1]); err != nil || string(v) != "sk_live_fixed_base" {
+		t.Fatalf("age read %q, %v", v, err)
+	}
+	if _, err := WrapX25519(key, pub[:31]); err == nil {
+		t.Fatal("a short public key was accepted")
+	}
+}
+
+// recipientBytes decodes an age1... recipient to its 32-byte public key (Bech32 data, checksum dropped).
+func recipientBytes(t *testing.T, r string) []byte {
+	t.Helper()
+	const charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+	data := r[strings.LastIndexByte(r, '1')+1 : len(r)-6]
+	var out []byte
+	acc, bits := 0, 0
+	for _, c := range data {
+		acc = acc<<5 | strings.IndexRune(charset, c)
+		if bits += 5; bits >= 8 {
+			bits -= 8
+			out = append(out, byte(acc>>bits))
+		}
+	}
+	if len(out) != 32 {
+		t.Fatalf("%s decodes to %d bytes", r, len(out))
+	}
+	return out
 }

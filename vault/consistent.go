@@ -109,7 +109,7 @@ func (v *Vault) pendingSuccessor(root []byte, a anchor) bool {
 // gitIndexLock returns the path of the index lock of the Git repository that holds the vault when it
 // exists, else "".
 func (v *Vault) gitIndexLock() string {
-	gitDir := findGitDir(v.Top)
+	gitDir := findGitDir(v.workTop())
 	if gitDir == "" {
 		return ""
 	}
@@ -123,28 +123,36 @@ func (v *Vault) gitIndexLock() string {
 // findGitDir returns the Git directory of the working tree that holds dir: a .git directory in dir or a
 // parent, or the directory a .git file names. "" when there is none.
 func findGitDir(dir string) string {
+	_, gitDir := findGitTop(dir)
+	return gitDir
+}
+
+// findGitTop returns the top of the working tree that holds dir (the directory in which the search met
+// .git) and its Git directory (that .git directory, or the directory a .git file names); "", "" when
+// there is none.
+func findGitTop(dir string) (top, gitDir string) {
 	for d := dir; ; d = filepath.Dir(d) {
 		p := filepath.Join(d, ".git")
 		if fi, err := os.Stat(p); err == nil {
 			if fi.IsDir() {
-				return p
+				return d, p
 			}
 			data, err := os.ReadFile(p)
 			if err != nil {
-				return ""
+				return "", ""
 			}
 			line, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir:")
 			if !ok {
-				return ""
+				return "", ""
 			}
 			g := strings.TrimSpace(line)
 			if !filepath.IsAbs(g) {
 				g = filepath.Join(d, g)
 			}
-			return g
+			return d, g
 		}
 		if filepath.Dir(d) == d {
-			return ""
+			return "", ""
 		}
 	}
 }

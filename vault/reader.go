@@ -127,9 +127,11 @@ type anchor struct {
 }
 
 // Open verifies the vault's signed state against the key's trust anchor (docs/format.md section 6.1),
-// applies the high-water mark and works out the key's role. It decrypts nothing.
+// applies the high-water mark and works out the key's role. It decrypts nothing. It reads v's pull view
+// instead of v when that holds a newer state (section 6.8); the Snapshot's Vault is then the view, with
+// Origin set to v.Dir. Owner changes (OpenOwner) always work on v itself.
 func (v *Vault) Open(key *Key) (*Snapshot, error) {
-	return v.open(key, key.IsOwner)
+	return v.reading().open(key, key.IsOwner)
 }
 
 func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
@@ -234,7 +236,7 @@ func (s *Snapshot) load() error {
 		return err
 	}
 	if s.asOwner {
-		if err := bindOwnedPath(s.home, v.Dir, root.VaultID, false); err != nil {
+		if err := bindOwnedPath(s.home, v.recordDir(), root.VaultID, false); err != nil {
 			return err
 		}
 	}

@@ -26,10 +26,14 @@ func (g *global) findVault() (*vault.Vault, error) {
 }
 
 // openOwner finds the vault and opens it for change with the resolved key (--key, AGENT_VAULT_KEY,
-// <home>/owner.key).
+// <home>/owner.key). Owner changes work on the working tree, never on the pull view; a working tree
+// older than the view reads already use is refused (vault.Vault.BehindView).
 func (g *global) openOwner(keyFlag string) (*vault.Owner, error) {
 	v, key, err := g.vaultAndKey(keyFlag)
 	if err != nil {
+		return nil, err
+	}
+	if err := v.BehindView(); err != nil {
 		return nil, err
 	}
 	return v.OpenOwner(key)
@@ -65,8 +69,9 @@ func (g *global) readVault(v *vault.Vault, key *vault.Key, noPull bool) (*vault.
 	return v.Open(key)
 }
 
-// pull fast-forwards the repository from its upstream, if it has one. Failing to reach the remote is
-// not an error: the local copy is verified and used, after one warning.
+// pull fetches the repository's upstream, if it has one, into the pull view (docs/format.md section
+// 6.8; the working tree is never changed). Failing to reach the remote is not an error: what is on
+// disk (the working tree, or the last view) is verified and used, after one warning.
 func (g *global) pull(v *vault.Vault) {
 	repo, err := gitrepo.Find(v.Top)
 	if err != nil {
@@ -77,7 +82,7 @@ func (g *global) pull(v *vault.Vault) {
 	if !ok {
 		return
 	}
-	if err := repo.PullFFOnly(ctx, pullTimeout); err != nil {
+	if err := repo.PullView(ctx, pullTimeout, v.Top); err != nil {
 		reason, detail := gitrepo.PullFailure(err)
 		fmt.Fprintf(g.io.Err, "agent-vault: warning: %s from %s (%s); using the local copy\n", reason, up, detail)
 	}

@@ -45,10 +45,6 @@ var (
 	// DNS, authentication, a missing repository, or the timeout expired).
 	// The local repository is unchanged.
 	ErrOffline = errors.New("remote unreachable")
-	// ErrNotFastForward: the local branch has commits its upstream does not
-	// have, so the upstream cannot be fast-forwarded into it. The local
-	// repository is unchanged (apart from the fetched remote-tracking refs).
-	ErrNotFastForward = errors.New("not a fast-forward")
 	// ErrNoUpstream: the current branch has no upstream (or HEAD is detached).
 	ErrNoUpstream = errors.New("no upstream branch")
 )

@@ -38,84 +38,55 @@ var noPromptEnv = []string{
 // ssh command of their own; ~/.ssh/config still applies.
 const batchSSHCommand = "ssh -o BatchMode=yes"
 
-// PullFFOnly brings the current branch up to date with its upstream when that
-// is a fast-forward, like `git pull --ff-only --quiet`. It runs it as its two
-// steps, so that failures can be told apart without parsing git's (localised)
-// messages:
+// FetchUpstream brings the current branch's upstream up to date and returns the commit it names. It
+// changes no working tree, index or branch of the repository (see PullView for what a reader does with
+// the commit). Its network step:
 //
-//  1. `git fetch --quiet <remote>` for the branch's remote (skipped when the
-//     upstream is a local branch). This is the only network step and the only
-//     one bound by timeout (timeout <= 0 means no bound beyond ctx). It never
-//     prompts: it runs in its own session with no controlling terminal, with
-//     GIT_TERMINAL_PROMPT=0, askpass disabled and, unless the user configured
-//     their own ssh command (GIT_SSH_COMMAND, GIT_SSH or core.sshCommand, which
-//     are respected), GIT_SSH_COMMAND="ssh -o BatchMode=yes". When the timeout
-//     expires the whole process group (git, ssh, remote helpers) gets SIGTERM
-//     and, 2s later, SIGKILL. Any failure of this step returns an error
-//     wrapping ErrOffline (and context.DeadlineExceeded on timeout) that
-//     carries git's stderr; the caller may carry on with the local copy.
-//  2. Nothing more when the upstream is already contained in HEAD (up to date
-//     or only ahead). An error wrapping ErrNotFastForward when the branch and
-//     its upstream have diverged. Otherwise `git merge --ff-only --quiet @{u}`, which
-//     is local and is not interrupted by the timeout or ctx once started (a
-//     killed merge could leave the working tree half-updated); it can still
-//     fail, e.g. when uncommitted local changes would be overwritten, with a
-//     *GitError.
+//   - `git fetch --quiet <remote>` for the branch's remote (skipped when the upstream is a local branch).
+//     This is the only network step and the only one bound by timeout (timeout <= 0 means no bound
+//     beyond ctx). It never prompts: it runs in its own session with no controlling terminal, with
+//     GIT_TERMINAL_PROMPT=0, askpass disabled and, unless the user configured their own ssh command
+//     (GIT_SSH_COMMAND, GIT_SSH or core.sshCommand, which are respected),
+//     GIT_SSH_COMMAND="ssh -o BatchMode=yes". When the timeout expires the whole process group (git,
+//     ssh, remote helpers) gets SIGTERM and, 2s later, SIGKILL. Any failure of this step returns an
+//     error wrapping ErrOffline (and context.DeadlineExceeded on timeout) that carries git's stderr; the
+//     caller may carry on with what it has.
 //
-// It returns an error wrapping ErrNoUpstream when HEAD is detached or the
-// branch has no upstream, and ctx's error when ctx is done (not ErrOffline).
-func (r *Repo) PullFFOnly(ctx context.Context, timeout time.Duration) error {
+// It returns an error wrapping ErrNoUpstream when HEAD is detached or the branch has no upstream, and
+// ctx's error when ctx is done (not ErrOffline).
+func (r *Repo) FetchUpstream(ctx context.Context, timeout time.Duration) (string, error) {
 	out, err := r.git(ctx, runOpts{}, "symbolic-ref", "--quiet", "--short", "HEAD")
 	if err != nil {
 		if exitCode(err) == 1 {
-			return fmt.Errorf("HEAD is detached: %w", ErrNoUpstream)
+			return "", fmt.Errorf("HEAD is detached: %w", ErrNoUpstream)
 		}
-		return err
+		return "", err
 	}
 	branch := strings.TrimSpace(string(out))
 	remote, err := r.configGet(ctx, "branch."+branch+".remote")
 	if err != nil {
-		return err
+		return "", err
 	}
 	merge, err := r.configGet(ctx, "branch."+branch+".merge")
 	if err != nil {
-		return err
+		return "", err
 	}
 	if remote == "" || merge == "" {
-		return fmt.Errorf("branch %s: %w", branch, ErrNoUpstream)
+		return "", fmt.Errorf("branch %s: %w", branch, ErrNoUpstream)
 	}
-
 	if remote != "." {
 		if err := r.fetch(ctx, remote, timeout); err != nil {
-			return err
+			return "", err
 		}
 	}
-
-	upstream, ok := r.Upstream(ctx)
-	if !ok {
-		return fmt.Errorf("branch %s: upstream %s of remote %s not found after fetching: %w", branch, merge, remote, ErrNoUpstream)
-	}
-	if _, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
-		// Up to date, or only ahead: nothing to do, as with git pull.
-		upToDate, err := r.isAncestor(ctx, "@{u}", "HEAD")
-		if err != nil || upToDate {
-			return err
+	out, err = r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "@{u}^{commit}")
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
 		}
-		ff, err := r.isAncestor(ctx, "HEAD", "@{u}")
-		if err != nil {
-			return err
-		}
-		if !ff {
-			return fmt.Errorf("branch %s and %s have diverged: %w", branch, upstream, ErrNotFastForward)
-		}
-	} else if ctx.Err() != nil {
-		return ctx.Err()
+		return "", fmt.Errorf("branch %s: upstream %s of remote %s not found after fetching: %w", branch, merge, remote, ErrNoUpstream)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	_, err = r.git(context.WithoutCancel(ctx), runOpts{}, "merge", "--ff-only", "--quiet", "@{u}")
-	return err
+	return strings.TrimSpace(string(out)), nil
 }
 
 // fetch runs `git fetch --quiet remote` without prompts, bounded by timeout.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agent-vault/agent-vault/vault"
 )
 
 // remoteSetup is a bare repository with one commit and two clones of it.
@@ -72,63 +74,154 @@ func TestUpstream(t *testing.T) {
 	}
 }
 
-func TestPullFFOnly(t *testing.T) {
+// viewFile reads rel below the vault directory of the current pull view of the vault at top.
+func viewFile(t *testing.T, top, rel string) (string, bool) {
+	t.Helper()
+	l, ok := vault.ViewLayoutOf(top)
+	if !ok {
+		t.Fatalf("no view layout for %s", top)
+	}
+	c := l.Commit()
+	if c == "" {
+		return "", false
+	}
+	data, err := os.ReadFile(filepath.Join(l.Dir(c), filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatalf("view %s: %v", c, err)
+	}
+	return string(data), true
+}
+
+// TestPullView: a reader's pull writes the upstream's vault directory into the view and changes nothing
+// in the working tree: not HEAD, not the index, not a file outside the vault, not a local edit.
+func TestPullView(t *testing.T) {
 	t.Parallel()
 	s := newRemoteSetup(t)
+	commitFile(t, s.a, ".agent-vault/state/root", "v1\n")
+	git(t, s.a.Top, "push", "-q")
+	git(t, s.b.Top, "pull", "-q", "--ff-only")
 
-	// Up to date: nothing to do.
+	// Up to date: no view.
+	if err := s.b.PullView(bg, 10*time.Second, s.b.Top); err != nil {
+		t.Fatalf("PullView (up to date) = %v", err)
+	}
+	if _, ok := viewFile(t, s.b.Top, "state/root"); ok {
+		t.Fatal("a view was written although the upstream holds nothing new")
+	}
+
+	// The upstream changes the vault and CLAUDE.md; the agent has a local edit of README.
 	before := git(t, s.b.Top, "rev-parse", "HEAD")
-	if err := s.b.PullFFOnly(bg, 10*time.Second); err != nil {
-		t.Fatalf("PullFFOnly (up to date) = %v", err)
+	writeFile(t, s.a.Top, "CLAUDE.md", []byte("pushed instructions\n"))
+	git(t, s.a.Top, "add", "CLAUDE.md")
+	want := commitFile(t, s.a, ".agent-vault/state/root", "v2\n")
+	git(t, s.a.Top, "push", "-q")
+	writeFile(t, s.b.Top, "README", []byte("local edit\n"))
+	status := git(t, s.b.Top, "status", "--porcelain")
+	if err := s.b.PullView(bg, 10*time.Second, s.b.Top); err != nil {
+		t.Fatalf("PullView = %v", err)
+	}
+	if got, _ := viewFile(t, s.b.Top, "state/root"); got != "v2\n" {
+		t.Fatalf("view root = %q, want v2", got)
+	}
+	l, _ := vault.ViewLayoutOf(s.b.Top)
+	if c := l.Commit(); c != want {
+		t.Fatalf("view commit = %s, want %s", c, want)
+	}
+	if _, err := os.Lstat(filepath.Join(l.Views, want, "CLAUDE.md")); err == nil {
+		t.Fatal("the view holds a file outside the vault")
 	}
 	if got := git(t, s.b.Top, "rev-parse", "HEAD"); got != before {
-		t.Fatalf("HEAD moved: %s", got)
+		t.Fatalf("HEAD moved to %s", got)
+	}
+	if got := git(t, s.b.Top, "status", "--porcelain"); got != status {
+		t.Fatalf("git status changed:\n%s\nwas:\n%s", got, status)
+	}
+	if _, err := os.Lstat(filepath.Join(s.b.Top, "CLAUDE.md")); err == nil {
+		t.Fatal("CLAUDE.md reached the working tree")
+	}
+	if data, _ := os.ReadFile(filepath.Join(s.b.Top, "README")); string(data) != "local edit\n" {
+		t.Fatalf("local edit changed: %q", data)
+	}
+	if data, _ := os.ReadFile(filepath.Join(s.b.Top, ".agent-vault/state/root")); string(data) != "v1\n" {
+		t.Fatalf("working tree's vault changed: %q", data)
 	}
 
-	// A fast-forward.
-	want := commitFile(t, s.a, "secret.enc", "v2\n")
-	git(t, s.a.Top, "push", "-q")
-	if err := s.b.PullFFOnly(bg, 10*time.Second); err != nil {
-		t.Fatalf("PullFFOnly = %v", err)
+	// Only ahead of the upstream (the agent pulled and committed): the view stays as it was.
+	git(t, s.b.Top, "checkout", "-q", "README")
+	git(t, s.b.Top, "pull", "-q", "--ff-only")
+	commitFile(t, s.b, "local.txt", "local\n")
+	if err := s.b.PullView(bg, 10*time.Second, s.b.Top); err != nil {
+		t.Fatalf("PullView (ahead) = %v", err)
 	}
-	if got := git(t, s.b.Top, "rev-parse", "HEAD"); got != want {
-		t.Fatalf("HEAD = %s, want %s", got, want)
-	}
-	if data, err := os.ReadFile(filepath.Join(s.b.Top, "secret.enc")); err != nil || string(data) != "v2\n" {
-		t.Fatalf("work tree not updated: %q, %v", data, err)
-	}
-
-	// Only ahead of the upstream: nothing to do, like git pull.
-	ahead := commitFile(t, s.b, "local.txt", "local\n")
-	if err := s.b.PullFFOnly(bg, 10*time.Second); err != nil {
-		t.Fatalf("PullFFOnly (ahead) = %v", err)
-	}
-	if got := git(t, s.b.Top, "rev-parse", "HEAD"); got != ahead {
-		t.Fatalf("HEAD = %s, want %s", got, ahead)
+	if c := l.Commit(); c != want {
+		t.Fatalf("view commit = %s, want %s", c, want)
 	}
 }
 
-func TestPullFFOnlyNotFastForward(t *testing.T) {
+// TestPullViewDiverged: a branch with local commits still gets the upstream's vault in its view.
+func TestPullViewDiverged(t *testing.T) {
 	t.Parallel()
 	s := newRemoteSetup(t)
-	commitFile(t, s.a, "remote.txt", "remote\n")
+	commitFile(t, s.a, ".agent-vault/state/root", "remote\n")
 	git(t, s.a.Top, "push", "-q")
 	local := commitFile(t, s.b, "local.txt", "local\n")
-
-	err := s.b.PullFFOnly(bg, 10*time.Second)
-	if !errors.Is(err, ErrNotFastForward) {
-		t.Fatalf("PullFFOnly = %v, want ErrNotFastForward", err)
+	if err := s.b.PullView(bg, 10*time.Second, s.b.Top); err != nil {
+		t.Fatalf("PullView = %v", err)
 	}
-	t.Logf("non-fast-forward error: %v", err)
-	if errors.Is(err, ErrOffline) {
-		t.Fatalf("PullFFOnly = %v, also ErrOffline", err)
+	if got, _ := viewFile(t, s.b.Top, "state/root"); got != "remote\n" {
+		t.Fatalf("view root = %q", got)
 	}
 	if got := git(t, s.b.Top, "rev-parse", "HEAD"); got != local {
 		t.Fatalf("HEAD moved to %s", got)
 	}
 }
 
-func TestPullFFOnlyOffline(t *testing.T) {
+// TestPullViewNeverMovesBack: an upstream reset to an older commit leaves the newer view current, and
+// views older than the previous one are removed.
+func TestPullViewNeverMovesBack(t *testing.T) {
+	t.Parallel()
+	s := newRemoteSetup(t)
+	var commits []string
+	for _, v := range []string{"v1\n", "v2\n", "v3\n"} {
+		commits = append(commits, commitFile(t, s.a, ".agent-vault/state/root", v))
+		git(t, s.a.Top, "push", "-q")
+		if err := s.b.PullView(bg, 10*time.Second, s.b.Top); err != nil {
+			t.Fatalf("PullView = %v", err)
+		}
+	}
+	l, _ := vault.ViewLayoutOf(s.b.Top)
+	if _, err := os.Lstat(filepath.Join(l.Views, commits[0])); err == nil {
+		t.Fatal("the oldest view was not removed")
+	}
+	git(t, s.a.Top, "push", "-q", "-f", "origin", commits[1]+":main")
+	if err := s.b.PullView(bg, 10*time.Second, s.b.Top); err != nil {
+		t.Fatalf("PullView = %v", err)
+	}
+	if got, _ := viewFile(t, s.b.Top, "state/root"); got != "v3\n" {
+		t.Fatalf("view root = %q, want v3", got)
+	}
+}
+
+// TestPullViewPrefix: a vault below the top of the working tree gets its own directory in the view.
+func TestPullViewPrefix(t *testing.T) {
+	t.Parallel()
+	s := newRemoteSetup(t)
+	commitFile(t, s.a, "infra/.agent-vault/state/root", "sub\n")
+	commitFile(t, s.a, ".agent-vault/state/root", "top\n")
+	git(t, s.a.Top, "push", "-q")
+	top := filepath.Join(s.b.Top, "infra")
+	if err := os.MkdirAll(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.b.PullView(bg, 10*time.Second, top); err != nil {
+		t.Fatalf("PullView = %v", err)
+	}
+	if got, _ := viewFile(t, top, "state/root"); got != "sub\n" {
+		t.Fatalf("view root = %q, want sub", got)
+	}
+}
+
+func TestFetchUpstreamOffline(t *testing.T) {
 	t.Parallel()
 	for name, url := range map[string]string{
 		"missing path":     filepath.Join(t.TempDir(), "gone", "remote.git"),
@@ -139,9 +232,9 @@ func TestPullFFOnlyOffline(t *testing.T) {
 			s := newRemoteSetup(t)
 			git(t, s.b.Top, "remote", "set-url", "origin", url)
 			head := git(t, s.b.Top, "rev-parse", "HEAD")
-			err := s.b.PullFFOnly(bg, 10*time.Second)
+			err := s.b.PullView(bg, 10*time.Second, s.b.Top)
 			if !errors.Is(err, ErrOffline) {
-				t.Fatalf("PullFFOnly = %v, want ErrOffline", err)
+				t.Fatalf("PullView = %v, want ErrOffline", err)
 			}
 			t.Logf("offline error: %v", err)
 			if !strings.Contains(err.Error(), "fetch") {
@@ -154,23 +247,23 @@ func TestPullFFOnlyOffline(t *testing.T) {
 	}
 }
 
-func TestPullFFOnlyNoUpstream(t *testing.T) {
+func TestFetchUpstreamNoUpstream(t *testing.T) {
 	t.Parallel()
 	r := newRepo(t, true)
 	commitFile(t, r, "f", "x\n")
-	if err := r.PullFFOnly(bg, time.Second); !errors.Is(err, ErrNoUpstream) {
-		t.Fatalf("PullFFOnly = %v, want ErrNoUpstream", err)
+	if err := r.PullView(bg, time.Second, r.Top); !errors.Is(err, ErrNoUpstream) {
+		t.Fatalf("PullView = %v, want ErrNoUpstream", err)
 	}
 	git(t, r.Top, "checkout", "-q", "--detach")
-	if err := r.PullFFOnly(bg, time.Second); !errors.Is(err, ErrNoUpstream) {
-		t.Fatalf("PullFFOnly (detached) = %v, want ErrNoUpstream", err)
+	if err := r.PullView(bg, time.Second, r.Top); !errors.Is(err, ErrNoUpstream) {
+		t.Fatalf("PullView (detached) = %v, want ErrNoUpstream", err)
 	}
 }
 
-// TestPullFFOnlyTimeout uses a remote helper that hangs, and checks that the
+// TestFetchUpstreamTimeout uses a remote helper that hangs, and checks that the
 // timeout returns ErrOffline promptly and kills the helper's whole process
 // group.
-func TestPullFFOnlyTimeout(t *testing.T) {
+func TestFetchUpstreamTimeout(t *testing.T) {
 	s := newRemoteSetup(t)
 	bin := t.TempDir()
 	pidFile := filepath.Join(bin, "sleep.pid")
@@ -182,14 +275,14 @@ func TestPullFFOnlyTimeout(t *testing.T) {
 	git(t, s.b.Top, "remote", "set-url", "origin", "hang::somewhere")
 
 	start := time.Now()
-	err := s.b.PullFFOnly(bg, 500*time.Millisecond)
+	err := s.b.PullView(bg, 500*time.Millisecond, s.b.Top)
 	elapsed := time.Since(start)
 	if !errors.Is(err, ErrOffline) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("PullFFOnly = %v, want ErrOffline and DeadlineExceeded", err)
+		t.Fatalf("PullView = %v, want ErrOffline and DeadlineExceeded", err)
 	}
 	t.Logf("timeout error after %v: %v", elapsed, err)
 	if elapsed > 30*time.Second {
-		t.Fatalf("PullFFOnly took %v", elapsed)
+		t.Fatalf("PullView took %v", elapsed)
 	}
 	data, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -205,8 +298,8 @@ func TestPullFFOnlyTimeout(t *testing.T) {
 	// A cancelled context is reported as such, not as ErrOffline.
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
-	if err := s.b.PullFFOnly(ctx, time.Second); !errors.Is(err, context.Canceled) || errors.Is(err, ErrOffline) {
-		t.Fatalf("PullFFOnly(cancelled) = %v", err)
+	if err := s.b.PullView(ctx, time.Second, s.b.Top); !errors.Is(err, context.Canceled) || errors.Is(err, ErrOffline) {
+		t.Fatalf("PullView(cancelled) = %v", err)
 	}
 }
 

@@ -84,8 +84,9 @@ func (p *Puller) Pulls() int {
 	return p.pulls
 }
 
-// gitPull returns the pull of the working tree that holds dir: a fast-forward-only pull from the
-// current branch's upstream (see gitrepo.Repo.PullFFOnly), or nil when dir is not in a Git working tree.
+// gitPull returns the pull of the vault whose Top is dir: a fetch of the current branch's upstream into
+// the pull view, which leaves the working tree alone (see gitrepo.Repo.PullView), or nil when dir is not
+// in a Git working tree.
 func gitPull(dir string) (func(context.Context) error, error) {
 	repo, err := gitrepo.Find(dir)
 	if err != nil {
@@ -94,5 +95,5 @@ func gitPull(dir string) (func(context.Context) error, error) {
 		}
 		return nil, err
 	}
-	return func(ctx context.Context) error { return repo.PullFFOnly(ctx, PullTimeout) }, nil
+	return func(ctx context.Context) error { return repo.PullView(ctx, PullTimeout, dir) }, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	jsonv2 "github.com/go-json-experiment/json"
 	"slices"
 	"sort"
 	"strings"
@@ -162,8 +163,12 @@ func encodeCompact(v any) []byte {
 	return append(b, '\n')
 }
 
+// decodeJSON parses the root, a shard or the configuration. It uses the v2 decoder of
+// github.com/go-json-experiment/json: one pass instead of encoding/json's two (a validation scan, then
+// the decoding), a large part of list's time at 10,000 secrets; and stricter, which suits data an
+// attacker may have written: names match exactly, a name given twice and invalid UTF-8 are errors.
 func decodeJSON(data []byte, v any, what string) error {
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := jsonv2.Unmarshal(data, v); err != nil {
 		return wrapErr(KindIntegrity, err, "%s is not valid", what)
 	}
 	return nil

@@ -163,7 +163,7 @@ func encodeCompact(v any) []byte {
 	return append(b, '\n')
 }
 
-// decodeJSON parses the root, a shard or the configuration. It uses the v2 decoder of
+// decodeJSON parses a signed root or an index (format 1 or 2). It uses the v2 decoder of
 // github.com/go-json-experiment/json: one pass instead of encoding/json's two (a validation scan, then
 // the decoding), a large part of list's time at 10,000 secrets; and stricter, which suits data an
 // attacker may have written: names match exactly, a name given twice and invalid UTF-8 are errors.

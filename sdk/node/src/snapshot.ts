@@ -104,6 +104,14 @@ export async function readSnapshot<T>(io: SnapshotIO, attempt: (a: Attempt) => P
 
 /** Finds the Git directory of the working tree holding `start`: `.git` upwards, or the directory a `.git` file names. */
 export function findGitDir(start: string): string | null {
+  return findGitTop(start)?.gitDir ?? null;
+}
+
+/**
+ * Finds the working tree holding `start`: `top` is the directory in which `.git` was met upwards, `gitDir` that
+ * `.git` directory or the directory a `.git` file names. Null when there is none.
+ */
+export function findGitTop(start: string): { top: string; gitDir: string } | null {
   let dir = path.resolve(start);
   for (;;) {
     const dotGit = path.join(dir, ".git");
@@ -113,11 +121,11 @@ export function findGitDir(start: string): string | null {
     } catch {
       st = undefined;
     }
-    if (st?.isDirectory()) return dotGit;
+    if (st?.isDirectory()) return { top: dir, gitDir: dotGit };
     if (st?.isFile()) {
       try {
         const m = /^gitdir: *(.+?)\s*$/m.exec(fs.readFileSync(dotGit, "utf8").slice(0, 4096));
-        if (m !== null) return path.resolve(dir, m[1]!);
+        if (m !== null) return { top: dir, gitDir: path.resolve(dir, m[1]!) };
       } catch {
         // unreadable: not a Git directory we can watch
       }

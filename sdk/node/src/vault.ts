@@ -33,6 +33,7 @@ import { checkKnownVault, realDir, wrongVault, checkRootMark, checkSecretMark, k
 import { NodeX25519Identity } from "./x25519.js";
 import { ValueTooLargeError, decryptAgeFile } from "./agefile.js";
 import { Puller, ensureClone, isGitUrl, redactUrl, type Logger } from "./gitsync.js";
+import { readingDir } from "./view.js";
 import { WRITER_WAIT_MS, WriterProbe, readSnapshot, type Attempt, type SnapshotIO } from "./snapshot.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -74,7 +75,10 @@ type Anchor =
 type Role = { readonly kind: "owner" } | { readonly kind: "agent"; readonly name: string } | null;
 
 interface Opened {
+  /** Where reads verify: the working tree's vault, or its pull view (format.md 6.8), chosen per read. */
   readonly loc: VaultLocation;
+  /** The working tree's `.agent-vault`, symbolic links resolved: the directory trust records name. */
+  readonly trustDir: string;
   readonly key: KeyFile;
   readonly recipient: string;
   readonly decrypter: Decrypter;
@@ -151,6 +155,8 @@ export class Vault {
   #closed = false;
   #root: RootState | null = null;
   #shards = new Map<string, ShardState>();
+  /** The vault directory the last read verified (the working tree's or its pull view); caches belong to it. */
+  #readDir: string | null = null;
   #marks: MarksState | null = null;
 
   /**
@@ -288,12 +294,21 @@ export class Vault {
     if (this.#closed) throw usageError("this Vault is closed");
   }
 
-  /** Opens, and pulls when due. */
+  /**
+   * Opens, pulls when due (into the pull view; the working tree is never changed), and chooses where this read
+   * verifies (format.md 6.8): the view while it is newer than the working tree's vault, else the working tree's.
+   */
   async #ready(): Promise<Opened> {
     const opened = await this.#open();
     if (opened.puller !== null) await opened.puller.maybePull();
     this.#checkOpen();
-    return opened;
+    const vaultDir = readingDir(opened.loc.vaultDir);
+    if (vaultDir !== this.#readDir) {
+      this.#readDir = vaultDir;
+      this.#root = null;
+      this.#shards.clear();
+    }
+    return vaultDir === opened.loc.vaultDir ? opened : { ...opened, loc: { ...opened.loc, vaultDir } };
   }
 
   /** Opens on first use; a failed open is retried by the next call. */
@@ -340,7 +355,7 @@ export class Vault {
     }
     const recipient = await identityToRecipient(key.identity);
     const decrypter = decrypterFor(key.identity);
-    return { loc, key, recipient, decrypter, anchor, puller };
+    return { loc, trustDir: realDir(loc.vaultDir), key, recipient, decrypter, anchor, puller };
   }
 
   /** The side effects of the snapshot protocol for one read. */
@@ -374,7 +389,7 @@ export class Vault {
       const { vaultId, verifyKey } = rs.firstUse;
       rs.firstUse = null;
       // Re-checked: another reader may have recorded the vault since the root was verified.
-      const dir = realDir(opened.loc.vaultDir);
+      const dir = opened.trustDir;
       checkKnownVault(this.#home, vaultId, verifyKey, opened.recipient, dir);
       if (recordKnownVault(this.#home, vaultId, verifyKey, opened.recipient, dir)) {
         this.#logger.warn(
@@ -415,7 +430,7 @@ export class Vault {
       const cfgFile = readInVault(vaultDir, CONFIG_FILE, LIMITS.config);
       if (cfgFile === MISSING) throw new IntegrityError(`${VAULT_DIR}/${CONFIG_FILE} is missing`);
       cfg = parseConfig(cfgFile.bytes);
-      checkKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey, opened.recipient, realDir(vaultDir));
+      checkKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey, opened.recipient, opened.trustDir);
       // Recorded (with the key's and the repository's lines) once the root verified and the key has a role.
       firstUse = { vaultId: cfg.vaultId, verifyKey: cfg.ownerVerifyKey };
       verifyKey = cfg.ownerVerifyKey;
@@ -439,7 +454,7 @@ export class Vault {
     }
     const root = parseRoot(signed.body);
     if (anchor.kind === "pinned" && root.vaultId !== anchor.vaultId && this.#configNames(opened, root.vaultId, root.ownerVerifyKey)) {
-      throw wrongVault(this.#home, realDir(vaultDir), anchor.vaultId, root.vaultId);
+      throw wrongVault(this.#home, opened.trustDir, anchor.vaultId, root.vaultId);
     }
     this.#checkAnchor(opened, root.vaultId, root.ownerVerifyKey, verifyKey, cfg);
     const role = roleOf(root, opened);
@@ -492,7 +507,7 @@ export class Vault {
     } catch {
       return;
     }
-    throw wrongVault(this.#home, realDir(opened.loc.vaultDir), a.vaultId, root.vaultId);
+    throw wrongVault(this.#home, opened.trustDir, a.vaultId, root.vaultId);
   }
 
   /** Checks a verified root's vault id and verify key against the anchor (and, in trust on first use, config.yaml). */

@@ -506,18 +506,21 @@ function agentClone(w: World, remote: string): string {
   return clone;
 }
 
-test("a change pushed to a local bare remote is pulled into the agent's clone", async () => {
+test("a change pushed to a local bare remote is pulled into the agent's pull view, not its clone", async () => {
   const w = world();
   const remote = path.join(w.base, "remote.git");
   publish(w, remote);
   const clone = agentClone(w, remote);
+  const head = w.git(clone, "rev-parse", "HEAD");
   const logger = new RecordingLogger();
   const v = w.open({ repoPath: clone, autoPull: true, pullIntervalMs: 0, logger });
   assert.equal(await v.get("app/text"), "sk_live_abc123");
   w.set("app/text", TEXT_NEW);
   w.git(w.repo, "push", "-q");
   assert.equal(await v.get("app/text"), TEXT_NEW);
-  assert.equal(w.git(clone, "rev-parse", "HEAD"), w.git(w.repo, "rev-parse", "HEAD"));
+  // format.md 6.8: the new state is read from the pull view; the agent's checkout stays where it was.
+  assert.equal(w.git(clone, "rev-parse", "HEAD"), head);
+  assert.notEqual(head, w.git(w.repo, "rev-parse", "HEAD"));
   assert.deepEqual(logger.warnings, []);
 });
 

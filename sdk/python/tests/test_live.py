@@ -479,12 +479,14 @@ def test_pull_from_a_local_bare_remote(world: World) -> None:
     publish(world, remote)
     clone = world.base / "agent-clone"
     world.git(world.base, "clone", "-q", str(remote), str(clone))
+    head = world.git(clone, "rev-parse", "HEAD")
     with Vault(clone, key_path=world.agent_key(), auto_pull=True, pull_interval=0) as v:
         assert v.get("app/text") == "sk_live_abc123"
         world.set("app/text", TEXT_NEW)
         world.git(world.repo, "push", "-q")
         assert v.get_bytes("app/text") == TEXT_NEW
-    assert world.git(clone, "rev-parse", "HEAD") == world.git(world.repo, "rev-parse", "HEAD")
+    # The new state is read from the pull view (format.md 6.8); the agent's checkout stays where it was.
+    assert world.git(clone, "rev-parse", "HEAD") == head != world.git(world.repo, "rev-parse", "HEAD")
 
 
 def test_auto_pull_false_reads_the_local_copy(world: World) -> None:

@@ -1,4 +1,4 @@
-"""Git as the (untrusted) sync layer: clone remote vaults into the cache and fast-forward working trees.
+"""Git as the (untrusted) sync layer: clone remote vaults into the cache and pull upstream vaults into the pull view.
 
 Git is driven through the ``git`` CLI so users' credential helpers, SSH configuration and hooks apply. Every git
 process runs with ``GIT_TERMINAL_PROMPT=0``, no standard input, in its own session (no controlling terminal, so
@@ -21,6 +21,8 @@ from pathlib import Path
 
 from .errors import AgentVaultError, VaultNotFoundError
 from .home import ensure_dir
+from .layout import VAULT_DIR
+from .view import ViewLayout, view_layout
 
 __all__ = [
     "CLONE_TIMEOUT",
@@ -31,6 +33,7 @@ __all__ = [
     "clone_or_reuse",
     "is_git_url",
     "redact",
+    "write_view",
 ]
 
 log = logging.getLogger("agent_vault")
@@ -59,21 +62,25 @@ def cache_dir_for(url: str, home: Path) -> Path:
     return home / "cache" / hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
-def _git_env() -> dict[str, str]:
+def _git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("LC_ALL", "C")
+    env.update(extra or {})
     return env
 
 
-def run_git(args: list[str], cwd: Path | None, timeout: float) -> tuple[int, str]:
-    """Run ``git args`` and return ``(exit code, stderr text)``; stdout is discarded. A timeout kills the process
-    group and returns exit code -1. A missing ``git`` binary raises AgentVaultError."""
+def run_git(
+    args: list[str], cwd: Path | None, timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run ``git args`` (with ``env`` added to the environment) and return ``(exit code, stderr text)``; stdout is
+    discarded. A timeout kills the process group and returns exit code -1. A missing ``git`` binary raises
+    AgentVaultError."""
     try:
         proc = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
-            env=_git_env(),
+            env=_git_env(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -140,11 +147,15 @@ def clone_or_reuse(url: str, home: Path, timeout: float = CLONE_TIMEOUT) -> tupl
 
 
 class Puller:
-    """Fast-forwards the Git working tree that holds a vault, at most once per ``interval`` seconds.
+    """Pulls the upstream of the Git working tree that holds a vault into the pull view (format.md section 6.8), at
+    most once per ``interval`` seconds. The working tree, its index and HEAD are never changed: ``git fetch``,
+    then, when the upstream's commit holds something HEAD lacks, that commit's vault directory (and nothing else)
+    is written to the view through a temporary index. Files outside the vault reach the working tree only when its
+    user pulls.
 
     ``maybe_pull`` never raises: when the tree is not a Git repository or its branch has no upstream it does
-    nothing; when ``git pull --ff-only`` fails or times out it logs one warning (then stays quiet until a pull
-    succeeds again) and the reader goes on with the local copy.
+    nothing; when the fetch fails or times out it logs one warning (then stays quiet until a pull succeeds again)
+    and the reader goes on with what is on disk (the working tree, or the last view).
     """
 
     def __init__(self, start: Path, timeout: float = PULL_TIMEOUT, interval: float = PULL_INTERVAL) -> None:
@@ -177,7 +188,9 @@ class Puller:
         if not upstream:
             return
         try:
-            rc, err = run_git(["pull", "--ff-only", "--quiet"], top, self.timeout)
+            rc, err = run_git(["fetch", "--quiet"], top, self.timeout)
+            if rc == 0:
+                rc, err = self._update_view(top)
         except AgentVaultError as e:
             rc, err = 1, str(e)
         if rc == 0:
@@ -190,6 +203,73 @@ class Puller:
             )
         self._last = time.monotonic()
 
+    def _update_view(self, top: Path) -> tuple[int, str]:
+        """After a fetch: write the upstream's vault into the view unless HEAD already contains the upstream."""
+        commit = run_git_stdout(["rev-parse", "--verify", "-q", "@{upstream}^{commit}"], top, self.timeout)
+        if not commit:
+            return 1, "the upstream's commit is not known after fetching"
+        if run_git_stdout(["rev-parse", "--verify", "-q", "HEAD"], top, self.timeout) is not None:
+            rc, _ = run_git(["merge-base", "--is-ancestor", commit, "HEAD"], top, self.timeout)
+            if rc == 0:
+                return 0, ""
+        layout = view_layout(self.start)
+        if layout is None:
+            return 1, f"{self.start} is not in the working tree of {top}"
+        return write_view(top, layout, commit, self.timeout)
+
     def mark_pulled(self) -> None:
         """Record a fetch made just now (e.g. a fresh clone) so the next read does not pull again at once."""
         self._last = time.monotonic()
+
+
+def write_view(top: Path, layout: ViewLayout, commit: str, timeout: float) -> tuple[int, str]:
+    """Make ``commit``'s view complete and current (format.md section 6.8); ``(exit code, stderr)`` of what failed.
+
+    The view directory is written whole under a temporary name and renamed into place, and the pointer replaced
+    atomically last, so a reader never meets half of either. The pointer never moves back to an ancestor of the
+    commit it names. Views other than the new one and the one it replaces are removed."""
+    prev = layout.commit()
+    if prev is not None and layout.dir(prev).is_dir():
+        rc, _ = run_git(["merge-base", "--is-ancestor", commit, prev], top, timeout)
+        if rc == 0:
+            return 0, ""
+    tree = f"{commit}:{layout.prefix}{VAULT_DIR}"
+    if run_git_stdout(["cat-file", "-t", tree], top, timeout) != "tree":
+        return 0, ""  # no vault there in the upstream's commit
+    layout.views.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dest = layout.views / commit
+    if not os.path.lexists(dest):
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=layout.views))
+        try:
+            env = {"GIT_INDEX_FILE": str(tmp / "index")}
+            rc, err = run_git(["read-tree", f"--prefix={layout.prefix}{VAULT_DIR}/", tree], top, timeout, env)
+            if rc == 0:
+                rc, err = run_git(["checkout-index", "-a", "-f", f"--prefix={tmp / 'view'}{os.sep}"], top, timeout, env)
+            if rc != 0:
+                return rc, err
+            try:
+                os.rename(tmp / "view", dest)
+            except OSError:
+                if not os.path.lexists(dest):
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    part = layout.pointer.with_name(f"{layout.pointer.name}.tmp{os.getpid()}")
+    part.write_text(commit + "\n")
+    os.replace(part, layout.pointer)
+    _prune(layout.views, commit, prev)
+    return 0, ""
+
+
+def _prune(views: Path, keep: str, prev: str | None) -> None:
+    """Remove views other than ``keep`` and ``prev``, and temporary directories over an hour old."""
+    for entry in views.iterdir():
+        if entry.name in (keep, prev):
+            continue
+        if entry.name.startswith(".tmp-"):
+            try:
+                if time.time() - entry.stat().st_mtime < 3600:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(entry, ignore_errors=True)

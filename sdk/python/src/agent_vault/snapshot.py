@@ -40,6 +40,7 @@ __all__ = [
     "Failed",
     "WriterProbe",
     "find_git_dir",
+    "find_git_top",
     "read_snapshot",
 ]
 
@@ -65,14 +66,20 @@ class Failed(Exception):
 
 
 def find_git_dir(start: Path) -> Path | None:
-    """The Git directory of the working tree holding ``start``: the nearest ``.git`` in ``start`` or a parent, a
-    directory, or a file ``gitdir: PATH`` (a linked worktree or a submodule; a relative PATH is taken from the
-    file's directory). None when there is none."""
+    """The Git directory of the working tree holding ``start`` (see :func:`find_git_top`), or None."""
+    found = find_git_top(start)
+    return found[1] if found else None
+
+
+def find_git_top(start: Path) -> tuple[Path, Path] | None:
+    """``(top of the working tree, its Git directory)`` for ``start``: the nearest ``.git`` in ``start`` or a
+    parent, a directory, or a file ``gitdir: PATH`` (a linked worktree or a submodule; a relative PATH is taken
+    from the file's directory). None when there is none."""
     for d in (start, *start.parents):
         candidate = d / ".git"
         try:
             if candidate.is_dir():
-                return candidate
+                return d, candidate
             if not candidate.is_file():
                 continue
             with open(candidate, "rb") as f:
@@ -82,7 +89,7 @@ def find_git_dir(start: Path) -> Path | None:
         line = head.decode("utf-8", "replace").splitlines()[0] if head else ""
         if line.startswith("gitdir:"):
             target = Path(line[len("gitdir:") :].strip())
-            return target if target.is_absolute() else d / target
+            return d, (target if target.is_absolute() else d / target)
     return None
 
 

@@ -36,6 +36,7 @@ from .errors import (
 )
 from .gitsync import PULL_INTERVAL, PULL_TIMEOUT, Puller, clone_or_reuse, is_git_url, redact
 from .home import home_dir
+from .view import reading_dir
 from .keys import ResolvedKey, derive_owner_verify_key, resolve_key
 from .layout import LIMIT_ROOT, LIMIT_UNTRUSTED, VAULT_DIR, FileMissing, StatKey, VaultDir, VouchFailure
 from .names import check_name, check_secret_path, shard_of
@@ -82,9 +83,12 @@ class Vault:
     key file), or ``key_str`` (key-file content, a bare ``AGE-SECRET-KEY-1...`` line, or a path), else
     ``$AGENT_VAULT_KEY``, else ``<home>/owner.key``.
 
-    With ``auto_pull`` (the default), reads first run ``git pull --ff-only`` when the working tree's branch has
-    an upstream, at most once every ``pull_interval`` seconds (default 5), bounded by ``pull_timeout`` seconds
-    (default 10); a failure logs one warning on the ``agent_vault`` logger and the local copy is used.
+    With ``auto_pull`` (the default), reads first fetch the working tree's upstream, when its branch has one, into
+    the pull view (format.md section 6.8: only the upstream's ``.agent-vault/`` is written, under the Git
+    directory; the working tree is never changed), at most once every ``pull_interval`` seconds (default 5), each
+    git step bounded by ``pull_timeout`` seconds (default 10); a failure logs one warning on the ``agent_vault``
+    logger and what is on disk is used. Every read (with or without ``auto_pull``) verifies the view while it is
+    newer than the working tree's vault.
 
     A read that meets the vault half-changed (an owner command or Git at work) waits for the writer, at most
     ``writer_wait`` seconds in all (default 10), and reads again; a writer still at work then raises
@@ -122,6 +126,7 @@ class Vault:
                 raise VaultNotFoundError(f"the repository {redact(repo)} has no {VAULT_DIR}/ directory at its top")
         else:
             vault_path = locate_vault(repo, self._home)
+        self._vault_path = vault_path
         self._dir = VaultDir(vault_path)
         self._puller = Puller(vault_path.parent, timeout=pull_timeout, interval=pull_interval) if auto_pull else None
         if self._puller is not None and cloned_now:
@@ -264,8 +269,17 @@ class Vault:
         return self._key
 
     def _pull(self) -> None:
+        """Pull (when due) into the pull view, then read from the directory format.md section 6.8 chooses: the view
+        while it is newer than the working tree's vault, else the working tree's. Trust records keep naming the
+        working tree (``_trust_dir``)."""
         if self._puller is not None:
             self._puller.maybe_pull()
+        path = reading_dir(self._vault_path)
+        if path != self._dir.path:
+            self._dir = VaultDir(path)
+            self._probe = WriterProbe(self._dir, self._anchor_verify_key)
+            self._root = None
+            self._shards.clear()
 
     def _snapshot(self, attempt: Callable[[], T]) -> T:
         """Run ``attempt`` under the snapshot protocol (format.md section 6.6) and settle a failure that stands."""

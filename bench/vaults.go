@@ -152,7 +152,7 @@ func ours(bin string) *impl {
 	im.build = func(v *vaultDir, n int, progress func(int)) error {
 		for _, argv := range [][]string{
 			{bin, "init", v.repo}, {bin, "-C", v.repo, "add-agent", reader}, {bin, "-C", v.repo, "add-agent", newAgent},
-			{bin, "-C", v.repo, "grant", reader, group},
+			{bin, "-C", v.repo, "grant", reader, group, "--create"},
 		} {
 			if err := v.run(v.command(v.root, argv...)); err != nil {
 				return err

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +11,8 @@ import (
 
 type grantOptions struct {
 	*global
-	key string
+	key    string
+	create bool
 }
 
 func newGrantCmd(g *global) *cobra.Command {
@@ -22,16 +24,22 @@ func newGrantCmd(g *global) *cobra.Command {
 unwrapped with the owner key and wrapped for the agent, on all cores, and the ciphertext stays as it
 is (docs/format.md section 9.2). Secrets set in the group later are encrypted to the agent too. A group
 that does not exist yet is created empty.`,
-		Example: "  agent-vault grant ci stripe",
+		Example: "  agent-vault grant ci stripe\n  agent-vault grant ci payments --create",
 		Args:    args(2, 2),
 		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0], a[1]) },
 	}
 	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	cmd.Flags().BoolVar(&opts.create, "create", false, "grant a group that has no secrets yet (creating it if needed)")
 	return cmd
 }
 
 func (o *grantOptions) run(agent, group string) error {
 	return o.mutate(o.key, func(ow *vault.Owner) error {
+		if g, ok := ow.Root.Groups[group]; !o.create && vault.CheckSegment(group) == nil && (!ok || g.Secrets == 0) && !slices.Contains(g.Members, agent) {
+			if _, isAgent := ow.Root.Agents[agent]; isAgent {
+				return &vault.Error{Kind: vault.KindNotFound, Msg: fmt.Sprintf("no group %q with secrets in this vault (--create grants a group that has none yet)", group)}
+			}
+		}
 		n, changed, err := ow.Grant(agent, group)
 		if err != nil {
 			return err

@@ -111,6 +111,9 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 	if value != nil && len(value) == 0 {
 		// An empty input is nearly always a value that did not arrive (an unset variable, a closed
 		// pipe); storing it would silently replace the secret.
+		if argValue == nil && o.fromFile == "" && !o.io.InTerminal {
+			return vault.Usagef("nothing was piped in: standard input was empty, so nothing is stored for %s (pipe the value: printf %%s \"$VALUE\" | agent-vault set %s; or run it at a terminal to be prompted)", path, path)
+		}
 		return vault.Usagef("empty value for %s; nothing stored", path)
 	}
 	return o.mutate(o.key, func(ow *vault.Owner) error {
@@ -126,7 +129,11 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		if value == nil {
 			what = "update options of"
 		}
-		fmt.Fprintf(o.io.Out, "%s %s (group %s; readable by %s)\n", capitalize(what), path, info.Group, strings.Join(readers, ", "))
+		hosts := "HTTP hosts: " + strings.Join(info.AllowHosts, ", ")
+		if len(info.AllowHosts) == 0 {
+			hosts = "HTTP hosts: none, so agent_vault_http cannot send it (allow one with --keep-value --allow-host HOST)"
+		}
+		fmt.Fprintf(o.io.Out, "%s %s (group %s; readable by %s; %s)\n", capitalize(what), path, info.Group, strings.Join(readers, ", "), hosts)
 		return nil
 	})
 }
@@ -159,7 +166,7 @@ func (o *setOptions) value(path string, argValue *string) ([]byte, error) {
 		defer f.Close()
 		return readLimited(f, o.fromFile)
 	case o.io.InTerminal:
-		fmt.Fprintf(o.io.Err, "Value for %s (input hidden): ", path)
+		fmt.Fprintf(o.io.Err, "Value for %s (input hidden; Enter or Ctrl-D ends): ", path)
 		v, err := o.io.ReadSecret()
 		fmt.Fprintln(o.io.Err)
 		if err != nil {

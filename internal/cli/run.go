@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -26,6 +27,7 @@ type runOptions struct {
 	key      string
 	noPull   bool
 	env      []string
+	envFiles []string
 	groups   []string
 	noRedact bool
 	// trustFirstUse lets run act on a vault whose owner key this very call trusted on first use.
@@ -67,8 +69,16 @@ to the command (a SIGINT or SIGQUIT typed at the terminal already reaches it and
 agent-vault exits with the command's status, or 128+N when a signal N killed it; 127 when the command
 is not found, 126 when it cannot be started. Before the command starts, errors exit as every other
 command does (2 usage, 3 no vault or key, 4 not found, 5 not authorized, 6 integrity), and the
-values are verified exactly as 'agent-vault get' verifies them.`,
+values are verified exactly as 'agent-vault get' verifies them.
+
+References, as 'op run' has them: a variable of run's own environment whose whole value is
+av://PATH is given the secret at PATH (unless --env sets that name), and --env-file FILE sets the
+variables of a dotenv file, where a value av://PATH is the secret at PATH and any other value is set
+as it is (not a secret, not redacted). Secrets found by reference are verified and redacted like any
+other.`,
 		Example: `  agent-vault run --env STRIPE_KEY=stripe/api-key --env DB_URL=postgres/conn -- ./deploy.sh
+  STRIPE_KEY=av://stripe/api-key agent-vault run -- ./deploy.sh
+  agent-vault run --env-file .env -- npm start            # .env: STRIPE_KEY=av://stripe/api-key
   agent-vault run --group stripe -- python agent.py     # STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, ...
   agent-vault run --key ~/.agent-vault/agents/ci.key --group stripe --no-pull -- make release`,
 		Args: func(cmd *cobra.Command, a []string) error {
@@ -84,6 +94,7 @@ values are verified exactly as 'agent-vault get' verifies them.`,
 	f.SetInterspersed(false)
 	f.StringArrayVar(&opts.env, "env", nil, "inject the secret at PATH as the variable NAME: `NAME=PATH` (repeatable)")
 	f.StringArrayVar(&opts.groups, "group", nil, "inject every secret of `GROUP` the key can read, named after its path (repeatable)")
+	f.StringArrayVar(&opts.envFiles, "env-file", nil, "set the variables of a dotenv `FILE`; a value av://PATH is the secret at PATH (repeatable)")
 	f.BoolVar(&opts.noRedact, "no-redact", false, "do not redact the command's output")
 	f.StringVar(&opts.key, "key", "", "key `PATH`")
 	f.BoolVar(&opts.noPull, "no-pull", false, "do not pull from the upstream first")
@@ -113,8 +124,9 @@ type envVar struct {
 }
 
 func (o *runOptions) run(argv []string) error {
-	type request struct{ name, path string }
+	type request = envRequest
 	var requests []request
+	explicit := map[string]bool{}
 	for _, spec := range o.env {
 		name, path, ok := strings.Cut(spec, "=")
 		if !ok {
@@ -126,15 +138,21 @@ func (o *runOptions) run(argv []string) error {
 		if err := vault.CheckPath(path); err != nil {
 			return vault.Usagef("--env %q: invalid secret path: %v", spec, err)
 		}
-		requests = append(requests, request{name, path})
+		requests = append(requests, request{name, path, "--env"})
+		explicit[name] = true
 	}
+	refs, plain, err := o.references(explicit)
+	if err != nil {
+		return err
+	}
+	requests = append(requests, refs...)
 	for _, g := range o.groups {
 		if err := vault.CheckSegment(g); err != nil {
 			return vault.Usagef("--group: invalid group name: %v", err)
 		}
 	}
-	if len(requests) == 0 && len(o.groups) == 0 {
-		return vault.Usagef("nothing to inject: give --env NAME=PATH or --group GROUP")
+	if len(requests) == 0 && len(o.groups) == 0 && len(plain) == 0 {
+		return vault.Usagef("nothing to inject: give --env NAME=PATH, --group GROUP, --env-file FILE, or a variable whose value is av://PATH")
 	}
 	// Find the command before the vault is read: nothing is decrypted for a typo.
 	program, err := exec.LookPath(argv[0])
@@ -249,9 +267,17 @@ func (o *runOptions) run(argv []string) error {
 		}
 	}
 
-	env := childEnv(os.Environ(), vars)
+	for name := range plain {
+		if v, ok := vars[name]; ok {
+			return vault.Usagef("%s is set by --env-file and also injected from %s", name, v.path)
+		}
+	}
+	env := childEnv(os.Environ(), vars, plain)
 	for _, name := range names {
 		env = append(env, name+"="+string(vars[name].value))
+	}
+	for _, name := range slices.Sorted(maps.Keys(plain)) {
+		env = append(env, name+"="+plain[name])
 	}
 	return o.start(program, argv, env, needles)
 }
@@ -366,12 +392,13 @@ func validEnvName(name string) bool {
 	return true
 }
 
-// childEnv is parent without AGENT_VAULT_KEY and without the variables that vars overrides.
-func childEnv(parent []string, vars map[string]*envVar) []string {
+// childEnv is parent without AGENT_VAULT_KEY and without the variables that vars or plain override.
+func childEnv(parent []string, vars map[string]*envVar, plain map[string]string) []string {
 	env := make([]string, 0, len(parent)+len(vars))
 	for _, kv := range parent {
 		name, _, _ := strings.Cut(kv, "=")
-		if _, overridden := vars[name]; overridden || name == "AGENT_VAULT_KEY" {
+		_, fromFile := plain[name]
+		if _, overridden := vars[name]; overridden || fromFile || name == "AGENT_VAULT_KEY" {
 			continue
 		}
 		env = append(env, kv)

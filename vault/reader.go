@@ -139,6 +139,9 @@ func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := v.refuseOriginal(home); err != nil {
+		return nil, err
+	}
 	a, err := v.anchorFor(key, asOwner, home)
 	if err != nil {
 		return nil, err

@@ -48,7 +48,6 @@ func (o *pinsOptions) run(agent string) error {
 	if _, ok := s.Root.Agents[agent]; !ok {
 		return &vault.Error{Kind: vault.KindNotFound, Msg: fmt.Sprintf("no agent %s in vault %s", agent, s.Root.VaultID)}
 	}
-	_, err = fmt.Fprintf(o.io.Out, "# agent-vault-agent: %s\n# agent-vault-vault-id: %s\n# agent-vault-owner-verify-key: %s\n",
-		agent, s.Root.VaultID, s.Root.Owner.VerifyKey)
+	_, err = fmt.Fprint(o.io.Out, pinLines(agent, s.Root.VaultID, s.Root.Owner.VerifyKey))
 	return err
 }

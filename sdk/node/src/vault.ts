@@ -34,6 +34,7 @@ import { NodeX25519Identity } from "./x25519.js";
 import { ValueTooLargeError, decryptAgeFile } from "./agefile.js";
 import { Puller, ensureClone, isGitUrl, redactUrl, type Logger } from "./gitsync.js";
 import { readingDir } from "./view.js";
+import { originalVaultError } from "./original.js";
 import { WRITER_WAIT_MS, WriterProbe, readSnapshot, type Attempt, type SnapshotIO } from "./snapshot.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -417,7 +418,7 @@ export class Vault {
       // empty or foreign `.agent-vault/` is not a vault at all. Either is decided on a stable state only.
       throw new VouchingError(`${what} is missing`, () =>
         existsInVault(vaultDir, CONFIG_FILE)
-          ? new IntegrityError(`${what} is missing: the vault has no signed state`)
+          ? (originalVaultError(vaultDir) ?? new IntegrityError(`${what} is missing: the vault has no signed state`))
           : new VaultNotFoundError(`${vaultDir} is not an agent-vault vault (no ${ROOT_FILE})`),
       );
     }

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .errors import AgentVaultError
 from .layout import LIMIT_ROOT, VAULT_DIR, VaultDir, VouchFailure
+from .original import refuse_original
 from .signed import ROOT_DOMAIN, signature_ok, split_signed
 
 __all__ = [
@@ -209,6 +210,8 @@ def read_snapshot(
         except Failed as f:
             seen = _wait_for_writers(probe, f.root_sha256, budget, poll)
             if not seen and current_root_sha256() == f.root_sha256:
+                if f.root_sha256 is None:
+                    refuse_original(probe.vault_path)  # no signed state: agent-vault 0.1's layout, to migrate
                 raise f.failure from None
     raise AgentVaultError(
         f"the vault at {probe.vault_path} kept changing while it was read ({len(pauses) + 1} attempts); try again"

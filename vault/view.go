@@ -79,14 +79,16 @@ func readLimited(path string, limit int64) ([]byte, error) {
 }
 
 // reading returns the vault a reader reads for v (docs/format.md section 6.8): v's pull view when the
-// pointer names a view whose state/root is newer than v's, as a Vault whose Origin is v.Dir; else v
+// pointer names a view whose state/root is not older than v's, as a Vault whose Origin is v.Dir; else v
 // itself. The versions compared are read without verifying anything — the choice only decides which
 // directory is then verified in full, with the same anchor and high-water marks:
 //
 //   - v's root missing, unreadable or not parsed: v (its writer, or Git, may be replacing it, which the
 //     snapshot protocol of section 6.6 handles);
-//   - the view's root parsed with a version no higher than v's: v;
-//   - otherwise (higher, or a view whose root does not parse, which then fails verification loudly): the view.
+//   - the view's root parsed with a version below v's (the owner's own newer change): v;
+//   - otherwise the view: newer, the same version (what was pushed is what is checked, so a tampered
+//     file beside an unchanged root fails loudly rather than going unnoticed), or a root that does not
+//     parse (which then fails verification loudly).
 func (v *Vault) reading() *Vault {
 	if v.Origin != "" {
 		return v
@@ -107,7 +109,7 @@ func (v *Vault) reading() *Vault {
 	if !ok {
 		return v
 	}
-	if seen, ok := rootVersion(dir); ok && seen <= own {
+	if seen, ok := rootVersion(dir); ok && seen < own {
 		return v
 	}
 	return &Vault{Top: filepath.Dir(dir), Dir: dir, Origin: v.Dir}
@@ -133,7 +135,7 @@ func rootVersion(dir string) (int64, bool) {
 }
 
 // BehindView returns an error of kind error when reads on this machine already use a pull view of v
-// newer than v's working tree (section 6.8): an owner change made on the older state would fork the
+// with a higher version than v's working tree, or one whose root does not parse (section 6.8): an owner change made on the older state would fork the
 // vault, and its high-water mark would call it a rollback. The owner brings the working tree up to date
 // first. nil otherwise.
 func (v *Vault) BehindView() error {
@@ -142,6 +144,9 @@ func (v *Vault) BehindView() error {
 		return nil
 	}
 	own, _ := rootVersion(v.Dir)
+	if seen, ok := rootVersion(r.Dir); ok && seen <= own {
+		return nil
+	}
 	msg := "the vault in this working tree (version %d) is older than the one reads on this machine fetched from the upstream (%s); bring the working tree up to date first (git pull --ff-only in %s), then run the command again"
 	return newErr(KindError, msg, own, r.Dir, v.Top)
 }

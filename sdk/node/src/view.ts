@@ -4,8 +4,8 @@
  *
  * A pull never changes the agent's working tree. It writes the vault directory of the fetched upstream commit, and
  * nothing else, to `<git dir>/agent-vault/views/<commit>/<prefix>.agent-vault` and names that commit in
- * `<git dir>/agent-vault/view`. A read verifies the view instead of the working tree's vault while the view's
- * `state/root` declares a higher version; the versions are read unverified, only to choose what is then verified
+ * `<git dir>/agent-vault/view`. A read verifies the view instead of the working tree's vault unless the view's
+ * `state/root` declares a lower version; the versions are read unverified, only to choose what is then verified
  * in full with the same anchor and high-water marks. `gitsync.ts` writes views.
  */
 
@@ -69,10 +69,11 @@ export function rootVersion(vaultDir: string): number | null {
 }
 
 /**
- * The vault directory a read verifies for the working tree's `vaultDir` (format.md section 6.8): the current view
- * when its root is newer than the working tree's (or does not parse, so that it fails verification loudly); the
- * working tree's own when that root cannot be read or parsed (a writer or Git may be replacing it: section 6.6
- * decides), when there is no view, or when the view is not newer.
+ * The vault directory a read verifies for the working tree's `vaultDir` (format.md section 6.8): the working
+ * tree's own when there is no view, when its root cannot be read or parsed (a writer or Git may be replacing it:
+ * section 6.6 decides), or when the view's root is of a lower version (the owner's own newer change); otherwise
+ * the current view (newer; the same version, so that a tampered file pushed beside an unchanged root fails
+ * loudly; or a root that does not parse, which then fails verification).
  */
 export function readingDir(vaultDir: string): string {
   const layout = viewLayout(path.dirname(vaultDir));
@@ -84,6 +85,6 @@ export function readingDir(vaultDir: string): string {
   const own = rootVersion(vaultDir);
   if (own === null) return vaultDir;
   const seen = rootVersion(view);
-  if (seen !== null && seen <= own) return vaultDir;
+  if (seen !== null && seen < own) return vaultDir;
   return view;
 }

@@ -3,8 +3,8 @@ read then verifies.
 
 A pull never changes the agent's working tree. It writes the vault directory of the fetched upstream commit, and
 nothing else, to ``<git dir>/agent-vault/views/<commit>/<prefix>.agent-vault`` and names that commit in
-``<git dir>/agent-vault/view``. A read verifies the view instead of the working tree's vault while the view's
-``state/root`` declares a higher version; the versions are read unverified, only to choose what is then verified
+``<git dir>/agent-vault/view``. A read verifies the view instead of the working tree's vault unless the view's
+``state/root`` declares a lower version; the versions are read unverified, only to choose what is then verified
 in full with the same anchor and high-water marks. :mod:`agent_vault.gitsync` writes views.
 """
 
@@ -80,9 +80,10 @@ def root_version(vault_path: Path) -> int | None:
 
 def reading_dir(vault_path: Path) -> Path:
     """The vault directory a read verifies for the working tree's ``vault_path`` (format.md section 6.8): the
-    current view when its root is newer than the working tree's (or does not parse, so that it fails
-    verification loudly); the working tree's own when that root cannot be read or parsed (a writer or Git may be
-    replacing it: section 6.6 decides), when there is no view, or when the view is not newer."""
+    working tree's own when there is no view, when its root cannot be read or parsed (a writer or Git may be
+    replacing it: section 6.6 decides), or when the view's root is of a lower version (the owner's own newer
+    change); otherwise the current view (newer; the same version, so that a tampered file pushed beside an
+    unchanged root fails loudly; or a root that does not parse, which then fails verification)."""
     layout = view_layout(vault_path.parent)
     commit = layout.commit() if layout else None
     if layout is None or commit is None:
@@ -94,6 +95,6 @@ def reading_dir(vault_path: Path) -> Path:
     if own is None:
         return vault_path
     seen = root_version(view)
-    if seen is not None and seen <= own:
+    if seen is not None and seen < own:
         return vault_path
     return view

@@ -13,20 +13,30 @@ from __future__ import annotations
 from .errors import (
     AgentVaultError,
     IntegrityError,
+    ManifestError,
     NotAuthorizedError,
     SecretNotFoundError,
+    VaultError,
     VaultNotFoundError,
 )
+from .manifest import Manifest
 from .state import SecretInfo
 from .vault import Vault
+
+#: agent-vault 0.1's name for the items of ``list_secrets`` (same attributes).
+SecretMetadata = SecretInfo
 
 __all__ = [
     "AgentVaultError",
     "IntegrityError",
+    "Manifest",
+    "ManifestError",
     "NotAuthorizedError",
     "SecretInfo",
+    "SecretMetadata",
     "SecretNotFoundError",
     "Vault",
+    "VaultError",
     "VaultNotFoundError",
     "__version__",
 ]

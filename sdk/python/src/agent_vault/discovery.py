@@ -54,7 +54,7 @@ def locate_vault(repo_path: str | os.PathLike[str], home: Path | None = None) ->
     homes = home_dirs(home)
     start = Path(os.path.abspath(os.path.expanduser(os.fspath(repo_path))))
     if not start.exists():
-        raise VaultNotFoundError(f"{start} does not exist")
+        raise VaultNotFoundError(f"No vault found at {start}: {start} does not exist")
     passed_home: Path | None = None
     for d in (start, *start.parents):
         candidate = d / VAULT_DIR
@@ -72,4 +72,7 @@ def locate_vault(repo_path: str | os.PathLike[str], home: Path | None = None) ->
         if stat.S_ISDIR(st.st_mode):
             return candidate
     note = f" ({passed_home} is the agent-vault home, which holds keys, not a vault)" if passed_home else ""
-    raise VaultNotFoundError(f"no {VAULT_DIR}/ vault directory in {start} or any parent directory{note}")
+    raise VaultNotFoundError(
+        f"No vault found at {start}: no {VAULT_DIR}/ vault directory in it or any parent directory{note}; "
+        "the owner creates one with 'agent-vault init'"
+    )

@@ -13,8 +13,10 @@ __all__ = [
     "KINDS",
     "AgentVaultError",
     "IntegrityError",
+    "ManifestError",
     "NotAuthorizedError",
     "SecretNotFoundError",
+    "VaultError",
     "VaultNotFoundError",
     "usage_error",
 ]
@@ -53,6 +55,11 @@ class AgentVaultError(Exception):
         return KINDS[self.kind]
 
 
+#: The name agent-vault 0.1 (``agent-vault-sdk``) gave the base class: the same class, so ``except VaultError``
+#: catches every error of this package and ``issubclass(SecretNotFoundError, VaultError)`` holds.
+VaultError = AgentVaultError
+
+
 class VaultNotFoundError(AgentVaultError):
     """No ``.agent-vault/`` directory, or no usable key (missing, unreadable, malformed or readable by others)."""
 
@@ -76,6 +83,12 @@ class IntegrityError(AgentVaultError):
     oversized file, symbolic link or unsigned secret."""
 
     default_kind = "integrity"
+
+
+class ManifestError(AgentVaultError):
+    """Kept from agent-vault 0.1, whose manifest.yaml parser raised it. This package never raises it: the access
+    policy is part of the signed state, and a state that fails to verify or parse raises :class:`IntegrityError`.
+    Catching it is harmless."""
 
 
 def usage_error(message: str) -> AgentVaultError:

@@ -242,7 +242,7 @@ def resolve_key(
         return ResolvedKey(read_key_path(owner_path), is_home_owner_key=True)
     else:
         raise VaultNotFoundError(
-            f"no key: pass key_path or key_str, set AGENT_VAULT_KEY, or create {owner_path}"
+            f"No key provided: no key_path or key_str, no AGENT_VAULT_KEY and no {owner_path}; pass one of them"
         )
     return ResolvedKey(key, is_home_owner_key=_same_as_owner_key(key, owner_path))
 

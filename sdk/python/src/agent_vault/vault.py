@@ -13,6 +13,7 @@ and hashed on every call.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections import Counter
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -37,6 +38,7 @@ from .errors import (
 from .gitsync import PULL_INTERVAL, PULL_TIMEOUT, Puller, clone_or_reuse, is_git_url, redact
 from .home import home_dir
 from .view import reading_dir
+from .manifest import Manifest
 from .keys import ResolvedKey, derive_owner_verify_key, resolve_key
 from .layout import LIMIT_ROOT, LIMIT_UNTRUSTED, VAULT_DIR, FileMissing, StatKey, VaultDir, VouchFailure
 from .names import check_name, check_secret_path, shard_of
@@ -48,6 +50,8 @@ from .trust import KnownVaults, MarkStore
 __all__ = ["Vault", "locate_vault"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("agent_vault")
 
 
 @dataclass(frozen=True)
@@ -118,16 +122,23 @@ class Vault:
         repo = os.fspath(repo_path)
         cloned_now = False
         if not os.path.exists(os.path.expanduser(repo)) and is_git_url(repo):
-            top, cloned_now = clone_or_reuse(repo, self._home)
+            try:
+                top, cloned_now = clone_or_reuse(repo, self._home)
+            except VaultNotFoundError as e:
+                # agent-vault 0.1's leading words, then the reason.
+                raise VaultNotFoundError(f"Failed to clone/update {redact(repo)}: {e}") from None
             vault_path = top / VAULT_DIR
             if os.path.islink(vault_path):
                 raise IntegrityError(f"{vault_path} is a symbolic link, which a vault never is")
             if not os.path.isdir(vault_path):
-                raise VaultNotFoundError(f"the repository {redact(repo)} has no {VAULT_DIR}/ directory at its top")
+                raise VaultNotFoundError(
+                    f"No vault found at {redact(repo)}: the repository has no {VAULT_DIR}/ directory at its top"
+                )
         else:
             vault_path = locate_vault(repo, self._home)
         self._vault_path = vault_path
         self._dir = VaultDir(vault_path)
+        self._pull_timeout = pull_timeout
         self._puller = Puller(vault_path.parent, timeout=pull_timeout, interval=pull_interval) if auto_pull else None
         if self._puller is not None and cloned_now:
             self._puller.mark_pulled()
@@ -175,19 +186,64 @@ class Vault:
             self._pull()
             return self._snapshot(lambda: self._attempt(lambda root, role: self._get_once(path, key, root, role)))
 
-    def list_secrets(self, group: str | None = None) -> list[SecretInfo]:
+    def list_secrets(self, group: str | None = None, *, strict: bool = False) -> list[SecretInfo]:
         """Return the metadata of the secrets this key can read (all of them for the owner), sorted by name,
         optionally only those of ``group``. The metadata comes from the verified index shards: no ``.meta`` is
         read and nothing is decrypted.
 
-        Raises SecretNotFoundError when ``group`` is not a group of the vault.
+        A ``group`` the vault does not have gives ``[]``, as in agent-vault 0.1; with ``strict=True`` it raises
+        SecretNotFoundError, as ``agent-vault list --group`` exits 4 (a typo is caught). A malformed group name
+        raises AgentVaultError of kind ``usage`` either way.
         """
         with self._lock:
             self._open_key()
             if group is not None:
                 check_name(group, "group name")
             self._pull()
-            return self._snapshot(lambda: self._attempt(lambda root, role: self._list_once(group, root, role)))
+            return self._snapshot(
+                lambda: self._attempt(lambda root, role: self._list_once(group, root, role, strict))
+            )
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        """Every agent of the vault and its groups, from the verified root: ``[{"name": "ci", "groups":
+        ["stripe"]}, ...]``, sorted by name, groups sorted (agent-vault 0.1's shape). Any key of the vault (the
+        owner's or an agent's) may list them; nothing is decrypted."""
+        return self.manifest.list_agents()
+
+    @property
+    def manifest(self) -> Manifest:
+        """The access policy (agents, groups, the secrets of each group) of the verified state, as agent-vault
+        0.1's ``Manifest`` offered it. Reads the root and every index shard, verifying them as
+        :meth:`list_secrets` does; pulls first as reads do."""
+        with self._lock:
+            self._open_key()
+            self._pull()
+            return self._snapshot(lambda: self._attempt(self._manifest_once))
+
+    def pull(self) -> None:
+        """Pull now (also with ``auto_pull=False``): fetch the working tree's upstream into the pull view, as
+        reads do before they verify (format.md section 6.8); the working tree is never changed. A tree without an
+        upstream is left alone. Never raises: a failure (offline, remote gone, timeout) logs a warning on the
+        ``agent_vault`` logger, every time, and later reads use what is on disk (agent-vault 0.1's best effort)."""
+        with self._lock:
+            self._open_key()
+            puller = self._puller or Puller(self._vault_path.parent, timeout=self._pull_timeout)
+            # Pull now whatever the interval, and warn on a failure even if the last automatic pull warned.
+            puller._last = None
+            puller._failing = False
+            try:
+                puller.maybe_pull()
+            except Exception as e:  # pragma: no cover - maybe_pull does not raise; pull() must not either
+                log.warning("agent-vault: git pull failed (%s); using the local copy", type(e).__name__)
+
+    def reload(self) -> None:
+        """Forget the cached verified state, so the next read verifies the vault from disk afresh (agent-vault
+        0.1 re-read its manifest here). Reads already notice a changed file; this also drops the choice between
+        the working tree and the pull view."""
+        with self._lock:
+            self._open_key()
+            self._root = None
+            self._shards.clear()
 
     def close(self) -> None:
         """Forget the key and the caches. Later calls raise AgentVaultError (kind ``usage``)."""
@@ -225,23 +281,28 @@ class Vault:
                     f"secret {path!r} has files under {VAULT_DIR}/secrets/ but is not in the signed state "
                     f"(unsigned secret)"
                 )
-            raise SecretNotFoundError(f"secret {path!r} not found in vault {root.vault_id}")
+            raise SecretNotFoundError(f"Secret not found: {path} (no secret {path!r} in vault {root.vault_id})")
         if role is not None and role not in root.groups[entry.group].members and role not in entry.extra_agents:
-            raise NotAuthorizedError(f"agent {role!r} is not granted secret {path!r} (group {entry.group!r})")
+            raise NotAuthorizedError(
+                f"Cannot decrypt {path!r}: agent {role!r} is not granted secret {path!r} (group {entry.group!r})"
+            )
         marks = self._mark_store(root.vault_id)
         rises = self._mark_checked(root.sha256, lambda: marks.check_secret(path, entry.version))
         _, enc = self._dir.read_vouched(_secret_file(path, ".enc"), entry.enc_size, entry.enc_sha256)
         assert enc is not None
-        value = decrypt_value(enc, key.key.identity, f"secret {path!r}")
+        try:
+            value = decrypt_value(enc, key.key.identity, f"secret {path!r}")
+        except NotAuthorizedError as e:
+            raise NotAuthorizedError(f"Cannot decrypt {path!r}: {e}") from None
         if rises:
             marks.raise_marks(secrets={path: entry.version})
         return value
 
-    def _list_once(self, group: str | None, root: Root, role: str | None) -> list[SecretInfo]:
+    def _list_once(self, group: str | None, root: Root, role: str | None, strict: bool) -> list[SecretInfo]:
         """Listing (format.md section 6.5), from a verified root: every shard is read and verified, and every
         group's count of secrets is checked against the entries that name it."""
-        if group is not None and group not in root.groups:
-            raise SecretNotFoundError(f"group {group!r} not found in vault {root.vault_id}")
+        if strict and group is not None and group not in root.groups:
+            raise SecretNotFoundError(f"Group not found: {group} (no group {group!r} in vault {root.vault_id})")
         out: list[SecretInfo] = []
         counts: Counter[str] = Counter()
         for shard_id in sorted(root.index):
@@ -252,16 +313,31 @@ class Vault:
                 if role is not None and role not in root.groups[entry.group].members and role not in entry.extra_agents:
                     continue
                 out.append(SecretInfo.of(path, entry, root))
+        self._check_counts(root, counts)
+        out.sort(key=lambda s: s.name)
+        return out
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _manifest_once(self, root: Root, role: str | None) -> Manifest:
+        """The manifest of a verified root: every shard read and verified, group counts checked."""
+        entries: dict[str, tuple[str, frozenset[str]]] = {}
+        counts: Counter[str] = Counter()
+        for shard_id in sorted(root.index):
+            for path, entry in self._shard(root, shard_id).secrets.items():
+                counts[entry.group] += 1
+                entries[path] = (entry.group, entry.extra_agents)
+        self._check_counts(root, counts)
+        return Manifest.from_state(root, entries)
+
+    @staticmethod
+    def _check_counts(root: Root, counts: Counter[str]) -> None:
         for g in sorted(root.groups):
             if counts[g] != root.groups[g].secrets:
                 raise IntegrityError(
                     f"{VAULT_DIR}/state/index: {counts[g]} entries name group {g!r} but the root says "
                     f"{root.groups[g].secrets}"
                 )
-        out.sort(key=lambda s: s.name)
-        return out
-
-    # -- internals -------------------------------------------------------------------------------------------
 
     def _open_key(self) -> ResolvedKey:
         if self._closed or self._key is None:

@@ -1,0 +1,91 @@
+"""A vault written by the original agent-vault 0.1 (``testdata/original/original.tar``, made with the real original
+CLI by ``scripts/make-original-fixtures.sh``): unconverted, this SDK refuses it with VaultNotFoundError naming
+``agent-vault migrate`` (never IntegrityError); converted by the CLI (``$AGENT_VAULT_BIN migrate``), it reads every
+value with the original's own agent key files, unpinned and then pinned with ``agent-vault pin``.
+
+A missing binary fails these tests: they are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from agent_vault import IntegrityError, NotAuthorizedError, Vault, VaultNotFoundError
+
+FIXTURE = Path(__file__).resolve().parents[3] / "testdata" / "original" / "original.tar"
+
+
+def _bin() -> str:
+    path = os.environ.get("AGENT_VAULT_BIN", "")
+    assert path and os.access(path, os.X_OK), "AGENT_VAULT_BIN must name the agent-vault binary (make test-python)"
+    return path
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fixture extracted into tmp_path (home/ is the owner's HOME); the SDK reads as an agent's machine whose
+    agent-vault home is tmp_path/agent-home."""
+    with tarfile.open(FIXTURE) as tar:
+        tar.extractall(tmp_path, filter="tar")
+    (tmp_path / "gitconfig").write_text("[user]\n\tname = Owner\n\temail = owner@example.com\n")
+    for k in list(os.environ):
+        if k.startswith("AGENT_VAULT_") and k != "AGENT_VAULT_BIN":
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("AGENT_VAULT_HOME", str(tmp_path / "agent-home"))
+    return tmp_path
+
+
+def _cli(world: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_VAULT_", "GIT_"))}
+    env.update(HOME=str(world / "home"), GIT_CONFIG_GLOBAL=str(world / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
+    return subprocess.run([_bin(), *args], cwd=world / "proj", env=env, capture_output=True, text=True, check=False)
+
+
+def _key(world: Path, agent: str) -> Path:
+    return world / "home" / ".agent-vault" / "agents" / f"{agent}.key"
+
+
+def test_unconverted_is_vault_not_found_naming_migrate(world: Path) -> None:
+    for key in (_key(world, "ci"), world / "home" / ".agent-vault" / "owner.key"):
+        v = Vault(world / "proj", key_path=key, auto_pull=False)
+        with pytest.raises(VaultNotFoundError, match="agent-vault migrate") as e:
+            v.get("stripe/api-key")
+        assert not isinstance(e.value, IntegrityError)
+        with pytest.raises(VaultNotFoundError, match="agent-vault migrate"):
+            v.list_secrets()
+
+
+def test_deleted_state_of_a_converted_vault_stays_integrity(world: Path) -> None:
+    assert _cli(world, "migrate").returncode == 0
+    (world / "proj" / ".agent-vault" / "state" / "root").unlink()
+    with pytest.raises(IntegrityError, match="state/root is missing"):
+        Vault(world / "proj", key_path=_key(world, "ci"), auto_pull=False, writer_wait=0.05).get("stripe/api-key")
+
+
+def test_migrated_vault_reads_with_the_original_key_files(world: Path) -> None:
+    done = _cli(world, "migrate")
+    assert done.returncode == 0, done.stderr
+    assert "agent-vault pin" in done.stdout
+    ci = Vault(world / "proj", key_path=_key(world, "ci"), auto_pull=False)
+    assert ci.get("stripe/api-key") == "sk_live_original"
+    assert ci.get("stripe/webhook") == "whsec_original"
+    with pytest.raises(NotAuthorizedError):
+        ci.get("misc/token")
+    deployer = Vault(world / "proj", key_path=_key(world, "deployer"), auto_pull=False)
+    assert deployer.get("db/password") == 'line one\nline "two" $HOME\n'
+    assert deployer.get("misc/token") == "tok_original"
+    by_name = {s.name: s for s in Vault(world / "proj", key_path=_key(world, "ci"), auto_pull=False).list_secrets()}
+    assert set(by_name) == {"stripe/api-key", "stripe/webhook"}
+    assert by_name["stripe/webhook"].expires is not None and by_name["stripe/webhook"].expires.year == 2099
+
+    pinned = _cli(world, "pin", str(_key(world, "ci")))
+    assert pinned.returncode == 0, pinned.stderr
+    assert "# agent-vault-vault-id: " in _key(world, "ci").read_text()
+    shutil.rmtree(world / "agent-home")  # a fresh agent machine: the pins, not first use, are the anchor
+    assert Vault(world / "proj", key_path=_key(world, "ci"), auto_pull=False).get("stripe/api-key") == "sk_live_original"

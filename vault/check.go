@@ -19,16 +19,23 @@ type Finding struct {
 	Level   string `json:"level"` // "error" or "warning"
 	Path    string `json:"path,omitempty"`
 	Message string `json:"message"`
+	// Summary is the finding in one line as agent-vault 0.1's check worded it where it had the same
+	// finding ("Secret 'stripe/old' expired 3 days ago"), else "path: message". It fills the errors and
+	// warnings arrays of the JSON report.
+	Summary string `json:"-"`
 }
 
-// Report is the result of Check.
+// Report is the result of Check. Its JSON form carries agent-vault 0.1's two arrays of one-line
+// strings, "errors" and "warnings" (every finding is in one of them), beside the detailed findings.
 type Report struct {
-	VaultID  string    `json:"vault_id"`
-	Version  uint64    `json:"version"`
-	Role     string    `json:"role"`
-	Secrets  int       `json:"secrets"`
-	Agents   int       `json:"agents"`
-	Findings []Finding `json:"findings"`
+	VaultID     string    `json:"vault_id"`
+	Version     uint64    `json:"version"`
+	Role        string    `json:"role"`
+	Secrets     int       `json:"secrets"`
+	Agents      int       `json:"agents"`
+	ErrorList   []string  `json:"errors"`
+	WarningList []string  `json:"warnings"`
+	Findings    []Finding `json:"findings"`
 }
 
 // Errors counts the findings of level "error".
@@ -48,8 +55,21 @@ type reporter struct {
 }
 
 func (rp *reporter) add(level, path, format string, args ...any) {
+	rp.addSummarized(level, path, "", format, args...)
+}
+
+// addSummarized adds a finding whose one-line summary is summary (agent-vault 0.1's wording); an empty
+// summary is "path: message".
+func (rp *reporter) addSummarized(level, path, summary, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if summary == "" {
+		summary = msg
+		if path != "" && !strings.HasPrefix(msg, path) {
+			summary = path + ": " + msg
+		}
+	}
 	rp.mu.Lock()
-	rp.r.Findings = append(rp.r.Findings, Finding{Level: level, Path: path, Message: fmt.Sprintf(format, args...)})
+	rp.r.Findings = append(rp.r.Findings, Finding{Level: level, Path: path, Message: msg, Summary: summary})
 	rp.mu.Unlock()
 }
 
@@ -113,12 +133,30 @@ func (s *Snapshot) Check(soon time.Duration) *Report {
 	for name := range s.Root.Agents {
 		vouched[agentPubFile(name)], vouched[escrowFile(name)] = true, true
 		if len(s.Root.AgentGroups(name)) == 0 && !extra[name] {
-			rp.add("warning", "agents/"+name, "agent %s has access to no secret", name)
+			rp.addSummarized("warning", "agents/"+name, fmt.Sprintf("Agent '%s' has no group access", name),
+				"agent %s has no group access and can read no secret", name)
 		}
 	}
 	s.checkUnvouched(rp, vouched)
 	checkHomeKeys(rp)
-	slices.SortStableFunc(rp.r.Findings, func(a, b Finding) int { return strings.Compare(a.Level, b.Level) })
+	// Errors first, then warnings; by path and message within a level, whatever order the workers took.
+	slices.SortStableFunc(rp.r.Findings, func(a, b Finding) int {
+		if c := strings.Compare(a.Level, b.Level); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Message, b.Message)
+	})
+	rp.r.ErrorList, rp.r.WarningList = []string{}, []string{}
+	for _, f := range rp.r.Findings {
+		if f.Level == "error" {
+			rp.r.ErrorList = append(rp.r.ErrorList, f.Summary)
+		} else {
+			rp.r.WarningList = append(rp.r.WarningList, f.Summary)
+		}
+	}
 	return rp.r
 }
 
@@ -172,9 +210,13 @@ func (s *Snapshot) checkSecret(rp *reporter, p string, e *Entry, ids map[string]
 	if want.Expires != nil {
 		switch left := time.Until(*want.Expires); {
 		case left <= 0:
-			rp.add("error", p, "expired on %s", fmtTime(*want.Expires))
+			ago := int(-left.Hours() / 24)
+			rp.addSummarized("error", p, fmt.Sprintf("Secret '%s' expired %d days ago", p, ago),
+				"expired on %s (%d days ago)", fmtTime(*want.Expires), ago)
 		case left <= soon:
-			rp.add("warning", p, "expires on %s (in %d days)", fmtTime(*want.Expires), int(left.Hours()/24)+1)
+			in := int(left.Hours()/24) + 1
+			rp.addSummarized("warning", p, fmt.Sprintf("Secret '%s' expires in %d days", p, in),
+				"expires in %d days (on %s)", in, fmtTime(*want.Expires))
 		}
 	}
 	enc, err := readVouched(s.Vault.Dir, encFile(p), e.enc())

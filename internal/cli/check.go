@@ -28,6 +28,10 @@ expire soon (warning, 30 days by default), files the signed state does not vouch
 an interrupted change, agents without access and key files others can read. With the owner key it also
 decrypts every escrow and checks that every ciphertext is encrypted to exactly the policy's recipients.
 
+--json prints the report as one JSON object: "errors" and "warnings" (arrays of one-line strings, worded
+as agent-vault 0.1 worded the findings it had), and "findings" (level, path and message of each), with the
+vault id, version, role and counts.
+
 Exit status: 0 when there is no error, 1 when check found errors, 6 when the signed state itself does not
 verify.`,
 		Example: "  agent-vault check\n  agent-vault check --json --soon 14d",
@@ -65,8 +69,12 @@ func (o *checkOptions) run() error {
 			}
 			fmt.Fprintf(o.io.Out, "%s: %s%s\n", f.Level, where, f.Message)
 		}
+		// The last line keeps agent-vault 0.1's wording, which scripts grep.
 		if len(rep.Findings) == 0 {
 			fmt.Fprintln(o.io.Out, "OK: every signature and hash verifies.")
+			fmt.Fprintln(o.io.Out, "No issues found. Vault is healthy.")
+		} else {
+			fmt.Fprintf(o.io.Out, "\n%d error(s), %d warning(s).\n", len(rep.ErrorList), len(rep.WarningList))
 		}
 	}
 	if n := rep.Errors(); n > 0 {

@@ -63,3 +63,22 @@ export function bech32Decode(s: string): { hrp: string; data: Uint8Array } | nul
   if (bits >= 5 || (acc & ((1 << bits) - 1)) !== 0) return null;
   return { hrp, data: Uint8Array.from(out) };
 }
+
+/** Encodes `data` (bytes) as lower-case Bech32 with human-readable part `hrp` (no length limit, as the decoder). */
+export function bech32Encode(hrp: string, data: Uint8Array): string {
+  const words: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const b of data) {
+    acc = ((acc << 8) | b) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      words.push((acc >>> bits) & 31);
+    }
+  }
+  if (bits > 0) words.push((acc << (5 - bits)) & 31);
+  const mod = polymod([...hrpExpand(hrp), ...words, 0, 0, 0, 0, 0, 0]) ^ 1;
+  const checksum = [0, 1, 2, 3, 4, 5].map((i) => (mod >>> (5 * (5 - i))) & 31);
+  return hrp + "1" + [...words, ...checksum].map((w) => CHARSET[w]).join("");
+}

@@ -20,6 +20,23 @@ export class AgentVaultError extends Error {
   }
 }
 
+/**
+ * agent-vault 0.1's name for the base class: the same class, so `instanceof VaultError` holds for every error the
+ * SDK throws.
+ */
+export { AgentVaultError as VaultError };
+
+/**
+ * Kept from agent-vault 0.1, whose manifest.yaml parser threw it. This SDK never throws it: the access policy is
+ * part of the signed state, and a state that fails to verify or parse throws {@link IntegrityError}.
+ */
+export class ManifestError extends AgentVaultError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, "error", options);
+    this.name = "ManifestError";
+  }
+}
+
 /** No `.agent-vault/` was found, the repository could not be cloned, or no usable key was found (kind `vault_not_found`). */
 export class VaultNotFoundError extends AgentVaultError {
   constructor(message: string, options?: { cause?: unknown }) {

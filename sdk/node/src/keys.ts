@@ -107,7 +107,9 @@ export function readKeyFile(file: string): KeyFile {
   try {
     st = fs.statSync(p);
   } catch (err) {
-    throw new VaultNotFoundError(`key file ${p} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    // agent-vault 0.1's leading words for a missing key file.
+    throw new VaultNotFoundError(code === "ENOENT" ? `Key file not found: ${p}` : `key file ${p} cannot be read (${code})`);
   }
   if (!st.isFile()) throw new VaultNotFoundError(`key file ${p} is not a regular file`);
   if (process.platform !== "win32" && (st.mode & 0o077) !== 0) {
@@ -176,7 +178,7 @@ export function resolveKey(opts: ResolveKeyOptions): ResolvedKey {
     return { key: keyFromString(env, `from ${KEY_ENV}`), fromOwnerKeyFile: false };
   }
   if (!fs.existsSync(ownerKeyPath)) {
-    throw new VaultNotFoundError(`no key: pass keyPath or keyStr, set ${KEY_ENV}, or create ${ownerKeyPath}`);
+    throw new VaultNotFoundError(`No key provided: no keyPath or keyStr, no ${KEY_ENV} and no ${ownerKeyPath}; pass one of them`);
   }
   return { key: readKeyFile(ownerKeyPath), fromOwnerKeyFile: true };
 }

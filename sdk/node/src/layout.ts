@@ -53,7 +53,7 @@ export function locateVault(start: string, homes: readonly string[]): VaultLocat
     if (!fs.statSync(dir).isDirectory()) throw new VaultNotFoundError(`${dir} is not a directory`);
   } catch (err) {
     if (err instanceof VaultNotFoundError) throw err;
-    throw new VaultNotFoundError(`${dir} does not exist`);
+    throw new VaultNotFoundError(`No vault found at ${dir}: ${dir} does not exist`);
   }
   const homesReal = new Set(homes.map(realpathOr));
   let passed: string | null = null;
@@ -73,7 +73,9 @@ export function locateVault(start: string, homes: readonly string[]): VaultLocat
     dir = parent;
   }
   const note = passed === null ? "" : ` (${passed} is the agent-vault home, which holds keys, not a vault)`;
-  throw new VaultNotFoundError(`no ${VAULT_DIR}/ vault in ${path.resolve(start)} or any parent directory${note}`);
+  throw new VaultNotFoundError(
+    `No vault found at ${path.resolve(start)}: no ${VAULT_DIR}/ vault in it or any parent directory${note}; the owner creates one with 'agent-vault init'`,
+  );
 }
 
 /** Identity of one version of a file, for caches: re-verify when any field changes. */

@@ -112,7 +112,16 @@ export interface SecretInfo {
   readonly authorizedAgents: readonly string[];
   /** The hosts a brokered request may send this secret to (empty: none). */
   readonly allowHosts: readonly string[];
+  /** agent-vault 0.1's name of {@link created}. */
+  readonly createdAt: Date;
+  /** agent-vault 0.1's name of {@link rotated}. */
+  readonly rotatedAt: Date;
+  /** agent-vault 0.1's name of {@link expires}: undefined (not null) when the secret does not expire. */
+  readonly expiresAt: Date | undefined;
 }
+
+/** agent-vault 0.1's name of {@link SecretInfo}. */
+export type SecretMetadata = SecretInfo;
 
 /** The authorized agents of an entry (format.md 5): the sorted union of its group's members and extra agents. */
 export function authorizedAgents(root: Root, entry: SecretEntry): string[] {
@@ -130,5 +139,8 @@ export function secretInfo(root: Root, name: string, entry: SecretEntry): Secret
     expires: entry.expires === null ? null : new Date(entry.expires.getTime()),
     authorizedAgents: authorizedAgents(root, entry),
     allowHosts: [...entry.allowHosts],
+    createdAt: new Date(entry.created.getTime()),
+    rotatedAt: new Date(entry.rotated.getTime()),
+    expiresAt: entry.expires === null ? undefined : new Date(entry.expires.getTime()),
   };
 }

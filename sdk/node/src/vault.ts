@@ -11,7 +11,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { Decrypter, identityToRecipient } from "age-encryption";
+import { Decrypter } from "age-encryption";
 import {
   AgentVaultError,
   IntegrityError,
@@ -36,6 +36,8 @@ import { Puller, ensureClone, isGitUrl, redactUrl, type Logger } from "./gitsync
 import { readingDir } from "./view.js";
 import { originalVaultError } from "./original.js";
 import { WRITER_WAIT_MS, WriterProbe, readSnapshot, type Attempt, type SnapshotIO } from "./snapshot.js";
+import { Manifest } from "./manifest.js";
+import { cloneSync, pullSync, readSnapshotSync, recipientOf } from "./syncio.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -66,6 +68,15 @@ export interface VaultOptions {
   readonly writerWaitMs?: number | undefined;
   /** Environment to read `AGENT_VAULT_KEY` and `AGENT_VAULT_HOME` from. Default `process.env`. */
   readonly env?: Env | undefined;
+}
+
+/** Options of {@link Vault.listSecrets}. */
+export interface ListOptions {
+  /**
+   * Throw SecretNotFoundError for a group the vault does not have (as `agent-vault list --group` exits 4), instead
+   * of returning an empty array as agent-vault 0.1 did. Default false.
+   */
+  readonly strict?: boolean | undefined;
 }
 
 type Anchor =
@@ -153,6 +164,12 @@ export class Vault {
   /** The local vault found at construction; null for a Git URL (cloned on first use). */
   readonly #location: VaultLocation | null;
   #opening: Promise<Opened> | null = null;
+  /** The handle once opened (by either path). */
+  #opened: Opened | null = null;
+  /** When the synchronous methods last pulled (or an asynchronous read asked the puller to). */
+  #lastPullMs = Number.NEGATIVE_INFINITY;
+  /** Whether a failed pull was reported and no pull succeeded since: automatic pulls warn once (as Puller does). */
+  #pullWarned = false;
   #closed = false;
   #root: RootState | null = null;
   #shards = new Map<string, ShardState>();
@@ -222,10 +239,10 @@ export class Vault {
       const entry = root.index.has(id) ? this.#loadShard(opened, root, id).get(secretPath) : undefined;
       if (entry === undefined) {
         this.#refuseUnsigned(opened, secretPath);
-        throw new SecretNotFoundError(`no secret ${secretPath} in vault ${root.vaultId}`);
+        throw new SecretNotFoundError(`Secret not found: ${secretPath} (no secret ${secretPath} in vault ${root.vaultId})`);
       }
       if (!canRead(role, root, entry)) {
-        throw new NotAuthorizedError(`agent ${(role as { name: string }).name} is not granted secret ${secretPath}`);
+        throw new NotAuthorizedError(`Cannot decrypt '${secretPath}': agent ${(role as { name: string }).name} is not granted secret ${secretPath}`);
       }
       const rises = markChecked(opened, a, () => checkSecretMark(marks, root.vaultId, secretPath, entry.version));
 
@@ -238,7 +255,7 @@ export class Vault {
         if (err instanceof ValueTooLargeError) {
           throw new IntegrityError(`secret ${secretPath} decrypts to more than ${MAX_VALUE_BYTES} bytes, the limit of a value`);
         }
-        throw new NotAuthorizedError(`this key cannot decrypt secret ${secretPath}`);
+        throw new NotAuthorizedError(`Cannot decrypt '${secretPath}': this key cannot decrypt secret ${secretPath}`);
       }
       if (rises) {
         this.#setMarks(raiseMarks(this.#home, root.vaultId, { secrets: new Map([[secretPath, entry.version]]) }), root.vaultId);
@@ -249,43 +266,114 @@ export class Vault {
 
   /**
    * Lists the secrets this key can read (all of them for the owner), sorted by name, optionally only those whose
-   * entry names `group`. Verifies the root and every index shard; reads no `.meta` and decrypts nothing. Checks
-   * that the entries naming each group number what the root counts. An unknown group throws
-   * SecretNotFoundError.
+   * entry names `group`. Synchronous, as in agent-vault 0.1 (`const secrets = vault.listSecrets("stripe")`;
+   * `await vault.listSecrets()` works too, since awaiting an array gives the array); see {@link listSecretsAsync}
+   * for the same listing without blocking the event loop. Pulls first when due, as the other reads do (the Git step
+   * runs in a child process that this call waits for). Verifies the root and every index shard; reads no `.meta`
+   * and decrypts nothing. Checks that the entries naming each group number what the root counts. A group the vault
+   * does not have gives [] (agent-vault 0.1's behaviour) or, with `{ strict: true }`, throws SecretNotFoundError.
    */
-  async listSecrets(group?: string): Promise<SecretInfo[]> {
+  listSecrets(group?: string, options?: ListOptions): SecretInfo[] {
+    this.#checkOpen();
+    if (group !== undefined) checkSegment(group, "user", "group name");
+    const opened = this.#readySync();
+    return readSnapshotSync(this.#io(opened), (a) => this.#listAttempt(opened, a, group, options?.strict === true));
+  }
+
+  /** {@link listSecrets} returning a Promise: the pull (or first clone) runs without blocking the event loop. */
+  async listSecretsAsync(group?: string, options?: ListOptions): Promise<SecretInfo[]> {
     this.#checkOpen();
     if (group !== undefined) checkSegment(group, "user", "group name");
     const opened = await this.#ready();
-    return readSnapshot(this.#io(opened), async (a) => {
+    return readSnapshot(this.#io(opened), async (a) => this.#listAttempt(opened, a, group, options?.strict === true));
+  }
+
+  /**
+   * Every agent of the vault and its groups, from the verified root, sorted by name (groups sorted):
+   * `[{ name: "ci", groups: ["stripe"] }, …]`, as agent-vault 0.1 returned them. Any key of the vault (the owner's
+   * or an agent's) may list them; a key that is neither throws NotAuthorizedError. Synchronous; pulls when due.
+   */
+  listAgents(): Array<{ name: string; groups: string[] }> {
+    return this.manifest.listAgents();
+  }
+
+  /**
+   * The access policy (agents, groups, the secrets of each group) of the verified state, as agent-vault 0.1's
+   * `manifest` offered it. Reads and verifies the root and every index shard. Synchronous; pulls when due.
+   */
+  get manifest(): Manifest {
+    this.#checkOpen();
+    const opened = this.#readySync();
+    return readSnapshotSync(this.#io(opened), (a) => {
       const { rs } = this.#attemptRoot(opened, a);
       const { root, role } = rs;
       if (role === null) throw this.#notAKey(opened, root);
-      if (group !== undefined && !root.groups.has(group)) throw new SecretNotFoundError(`no group ${group} in vault ${root.vaultId}`);
+      const entries = new Map<string, SecretEntry>();
       const counts = new Map<string, number>();
-      const out: SecretInfo[] = [];
       for (const id of [...root.index.keys()].sort()) {
         for (const [secretPath, entry] of this.#loadShard(opened, root, id)) {
           counts.set(entry.group, (counts.get(entry.group) ?? 0) + 1);
-          if (group !== undefined && entry.group !== group) continue;
-          if (canRead(role, root, entry)) out.push(secretInfo(root, secretPath, entry));
+          entries.set(secretPath, entry);
         }
       }
-      // Every shard was read, so every group is counted (the group listed included).
-      for (const [name, g] of root.groups) {
-        const n = counts.get(name) ?? 0;
-        if (n !== g.secrets) {
-          throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} counts ${g.secrets} secrets in group ${name}, but the index holds ${n}`);
-        }
-      }
-      return out.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+      checkCounts(root, counts);
+      return new Manifest(root, entries);
     });
+  }
+
+  /**
+   * Pulls now (also with `autoPull: false`): fetches the working tree's upstream into the pull view, as reads do
+   * before they verify (format.md 6.8); the working tree is never changed. A tree without an upstream is left
+   * alone. Synchronous, as in agent-vault 0.1: the Git step runs in a child process that this call waits for.
+   * Never throws for Git: a failure (offline, remote gone, time limit) is reported through the logger every time,
+   * and reads go on with what is on disk. Throws VaultNotFoundError when the key or a Git URL's clone is unusable,
+   * and a usage error when the Vault is closed.
+   */
+  pull(): void {
+    this.#checkOpen();
+    const opened = this.#openSync();
+    this.#pullNow(opened, true);
+  }
+
+  /**
+   * Forgets the cached verified state, so the next read verifies the vault from disk afresh (agent-vault 0.1
+   * re-read its manifest here). Reads already notice a changed file; this also drops the choice between the
+   * working tree and its pull view. Synchronous; throws a usage error on a closed Vault.
+   */
+  reload(): void {
+    this.#checkOpen();
+    this.#root = null;
+    this.#shards.clear();
+    this.#readDir = null;
+    this.#marks = null;
+  }
+
+  #listAttempt(opened: Opened, a: Attempt, group: string | undefined, strict: boolean): SecretInfo[] {
+    const { rs } = this.#attemptRoot(opened, a);
+    const { root, role } = rs;
+    if (role === null) throw this.#notAKey(opened, root);
+    if (strict && group !== undefined && !root.groups.has(group)) {
+      throw new SecretNotFoundError(`Group not found: ${group} (no group ${group} in vault ${root.vaultId})`);
+    }
+    const counts = new Map<string, number>();
+    const out: SecretInfo[] = [];
+    for (const id of [...root.index.keys()].sort()) {
+      for (const [secretPath, entry] of this.#loadShard(opened, root, id)) {
+        counts.set(entry.group, (counts.get(entry.group) ?? 0) + 1);
+        if (group !== undefined && entry.group !== group) continue;
+        if (canRead(role, root, entry)) out.push(secretInfo(root, secretPath, entry));
+      }
+    }
+    // Every shard was read, so every group is counted (the group listed included).
+    checkCounts(root, counts);
+    return out.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
   }
 
   /** Drops the cached state and the key; later calls throw a usage error. Idempotent. */
   close(): void {
     this.#closed = true;
     this.#opening = null;
+    this.#opened = null;
     this.#root = null;
     this.#shards.clear();
     this.#marks = null;
@@ -301,7 +389,38 @@ export class Vault {
    */
   async #ready(): Promise<Opened> {
     const opened = await this.#open();
-    if (opened.puller !== null) await opened.puller.maybePull();
+    if (opened.puller !== null) {
+      await opened.puller.maybePull();
+      this.#lastPullMs = Date.now();
+    }
+    return this.#chooseDir(opened);
+  }
+
+  /** {@link #ready} for the synchronous methods: the pull, when due, runs in a child process waited for. */
+  #readySync(): Opened {
+    const opened = this.#openSync();
+    if (opened.puller !== null && Date.now() - this.#lastPullMs >= (this.#options.pullIntervalMs ?? 5000)) {
+      this.#pullNow(opened, false);
+    }
+    return this.#chooseDir(opened);
+  }
+
+  /**
+   * Pulls `opened`'s working tree now and waits; never throws for Git. A failure is reported through the logger:
+   * always for an explicit pull(), once (until a pull succeeds) for the automatic ones.
+   */
+  #pullNow(opened: Opened, explicit: boolean): void {
+    const warnings = pullSync(opened.loc.workTree, this.#options.pullTimeoutMs ?? 15000);
+    if (warnings.length > 0 && (explicit || !this.#pullWarned)) {
+      for (const w of warnings) this.#logger.warn(w);
+    }
+    this.#pullWarned = warnings.length > 0;
+    this.#lastPullMs = Date.now();
+    opened.puller?.markFresh();
+    this.#checkOpen();
+  }
+
+  #chooseDir(opened: Opened): Opened {
     this.#checkOpen();
     const vaultDir = readingDir(opened.loc.vaultDir);
     if (vaultDir !== this.#readDir) {
@@ -314,8 +433,12 @@ export class Vault {
 
   /** Opens on first use; a failed open is retried by the next call. */
   #open(): Promise<Opened> {
+    if (this.#opened !== null) return Promise.resolve(this.#opened);
     if (this.#opening === null) {
-      const p = this.#doOpen();
+      const p: Promise<Opened> = this.#doOpen().then((o) => {
+        if (this.#opening === p && !this.#closed) this.#opened = o;
+        return o;
+      });
       this.#opening = p;
       p.catch(() => {
         if (this.#opening === p) this.#opening = null;
@@ -326,23 +449,58 @@ export class Vault {
 
   async #doOpen(): Promise<Opened> {
     const o = this.#options;
-    const { key, fromOwnerKeyFile } = resolveKey({ keyPath: o.keyPath, keyStr: o.keyStr, env: this.#env, home: this.#home });
+    const resolved = resolveKey({ keyPath: o.keyPath, keyStr: o.keyStr, env: this.#env, home: this.#home });
+    const clone = this.#location === null ? await ensureClone(this.#home, o.repoPath, o.cloneTimeoutMs ?? 120000).catch(cloneFailed(o.repoPath)) : null;
+    return this.#finishOpen(resolved, clone);
+  }
+
+  /** Opens synchronously (a first clone runs in a child process waited for); shares the handle with #open. */
+  #openSync(): Opened {
+    if (this.#opened !== null) return this.#opened;
+    const o = this.#options;
+    const resolved = resolveKey({ keyPath: o.keyPath, keyStr: o.keyStr, env: this.#env, home: this.#home });
+    let clone: { dir: string; fresh: boolean } | null = null;
+    if (this.#location === null) {
+      try {
+        clone = cloneSync(this.#home, o.repoPath, o.cloneTimeoutMs ?? 120000, this.#logger);
+      } catch (err) {
+        cloneFailed(o.repoPath)(err);
+      }
+    }
+    const opened = this.#finishOpen(resolved, clone);
+    this.#opened = opened;
+    return opened;
+  }
+
+  #finishOpen(resolved: ReturnType<typeof resolveKey>, clone: { dir: string; fresh: boolean } | null): Opened {
+    const o = this.#options;
+    const { key, fromOwnerKeyFile } = resolved;
     const autoPull = o.autoPull ?? true;
-    const pullOpts = { intervalMs: o.pullIntervalMs ?? 5000, timeoutMs: o.pullTimeoutMs ?? 15000, logger: this.#logger };
+    const pullLogger = {
+      warn: (m: string) => {
+        if (!this.#pullWarned) this.#logger.warn(m);
+        this.#pullWarned = true;
+      },
+    };
+    const pullOpts = { intervalMs: o.pullIntervalMs ?? 5000, timeoutMs: o.pullTimeoutMs ?? 15000, logger: pullLogger };
     let loc: VaultLocation;
     let puller: Puller | null = null;
-    if (this.#location === null) {
-      const { dir, fresh } = await ensureClone(this.#home, o.repoPath, o.cloneTimeoutMs ?? 120000);
+    if (clone !== null) {
+      const { dir, fresh } = clone;
       const vaultDir = path.join(dir, VAULT_DIR);
       const st = fs.lstatSync(vaultDir, { throwIfNoEntry: false });
       if (st?.isSymbolicLink()) throw new IntegrityError(`${vaultDir} is a symbolic link, which a vault never is`);
-      if (!st?.isDirectory()) throw new VaultNotFoundError(`repository ${redactUrl(o.repoPath)} has no ${VAULT_DIR}/ at its top`);
+      if (!st?.isDirectory()) throw new VaultNotFoundError(`No vault found at ${redactUrl(o.repoPath)}: the repository has no ${VAULT_DIR}/ at its top`);
       loc = { vaultDir, workTree: dir };
       if (autoPull) {
         puller = new Puller({ workTree: dir, ...pullOpts });
-        if (fresh) puller.markFresh();
+        if (fresh) {
+          puller.markFresh();
+          this.#lastPullMs = Date.now();
+        }
       }
     } else {
+      if (this.#location === null) throw new Error("internal: a Git URL without its clone");
       loc = this.#location;
       if (autoPull) puller = new Puller({ workTree: loc.workTree, ...pullOpts });
     }
@@ -354,7 +512,7 @@ export class Vault {
     } else {
       anchor = { kind: "tofu" };
     }
-    const recipient = await identityToRecipient(key.identity);
+    const recipient = recipientOf(key.identity);
     const decrypter = decrypterFor(key.identity);
     return { loc, trustDir: realDir(loc.vaultDir), key, recipient, decrypter, anchor, puller };
   }
@@ -597,6 +755,24 @@ export class Vault {
 
   #notAKey(opened: Opened, root: Root): NotAuthorizedError {
     return new NotAuthorizedError(`this key (${opened.recipient}) is neither the owner nor an agent of vault ${root.vaultId}`);
+  }
+}
+
+/** Rethrows a failed clone of `url` as VaultNotFoundError with agent-vault 0.1's leading words. */
+function cloneFailed(url: string): (err: unknown) => never {
+  return (err: unknown) => {
+    if (err instanceof VaultNotFoundError) throw new VaultNotFoundError(`Failed to clone/update ${redactUrl(url)}: ${err.message}`, { cause: err });
+    throw err;
+  };
+}
+
+/** Checks that the entries naming each group (counted over every shard) number what the root says. */
+function checkCounts(root: Root, counts: ReadonlyMap<string, number>): void {
+  for (const [name, g] of root.groups) {
+    const n = counts.get(name) ?? 0;
+    if (n !== g.secrets) {
+      throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} counts ${g.secrets} secrets in group ${name}, but the index holds ${n}`);
+    }
   }
 }
 

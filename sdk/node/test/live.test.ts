@@ -290,7 +290,11 @@ test("listSecrets returns the metadata the CLI lists", async () => {
   assert.deepEqual(infos.map((i) => i.name), CI_READABLE);
   assert.deepEqual((await v.listSecrets("app")).map((i) => i.name), CI_READABLE.filter((p) => p !== "infra/extra"));
   assert.deepEqual((await v.listSecrets("infra")).map((i) => i.name), ["infra/extra"]);
-  await assert.rejects(v.listSecrets("no-such-group"), kind("not_found", SecretNotFoundError));
+  // An unknown group: [] by default, as in agent-vault 0.1; an error with strict.
+  assert.deepEqual(v.listSecrets("no-such-group"), []);
+  assert.deepEqual(await v.listSecretsAsync("no-such-group"), []);
+  await assert.rejects(v.listSecretsAsync("no-such-group", { strict: true }), kind("not_found", SecretNotFoundError));
+  assert.throws(() => v.listSecrets("no-such-group", { strict: true }), kind("not_found", SecretNotFoundError));
   const byName = new Map(infos.map((i) => [i.name, i]));
   const exp = byName.get("app/expiring")!;
   assert.equal(exp.expires?.toISOString(), "2031-01-02T03:04:05.000Z");
@@ -461,7 +465,8 @@ test("rolled-back state: IntegrityError", async () => {
     assert.match((e as Error).message, /rollback/);
     return true;
   });
-  await assert.rejects(v.listSecrets(), kind("integrity", IntegrityError), "the root itself is older than the mark");
+  await assert.rejects(v.listSecretsAsync(), kind("integrity", IntegrityError), "the root itself is older than the mark");
+  assert.throws(() => v.listSecrets(), kind("integrity", IntegrityError), "the root itself is older than the mark");
 });
 
 test("usage errors and other errors are the base class with their kind", async () => {

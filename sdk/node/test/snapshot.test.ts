@@ -6,6 +6,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createRequire, syncBuiltinESMExports } from "node:module";
@@ -200,9 +201,22 @@ test("an owner change at its commit point is waited for; the read then sees the 
   // The same with a list, and with a fresh Vault.
   await s.fx.write(BASIC, { rootTo: ".pending/root" });
   const done2 = later(100, () => finishChange(s.fx));
-  assert.equal((await s.open().listSecrets()).length, 4);
+  // listSecretsAsync: the synchronous listSecrets blocks this thread, so the timer could not finish the change.
+  assert.equal((await s.open().listSecretsAsync()).length, 4);
   await done2;
   assert.equal(await v.get("stripe/api-key"), "sk_live_123");
+  // The synchronous listSecrets waits too, for a writer in another process.
+  await s.fx.write(ROTATED, { rootTo: ".pending/root" });
+  const child = spawn(process.execPath, ["-e", `setTimeout(() => { const fs = require("fs"), p = require("path"), d = ${JSON.stringify(s.fx.vaultDir)};
+    fs.writeFileSync(p.join(d, "state", "root.tmp"), fs.readFileSync(p.join(d, ".pending", "root")));
+    fs.renameSync(p.join(d, "state", "root.tmp"), p.join(d, "state", "root"));
+    fs.rmSync(p.join(d, ".pending"), { recursive: true, force: true }); }, 150)`], { stdio: "ignore" });
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const t0 = Date.now();
+  assert.equal(s.open().listSecrets().length, 4);
+  assert.ok(Date.now() - t0 >= 100, "the synchronous read waited for the writer");
+  await exited;
+  assert.equal(await s.open().get("stripe/api-key"), "sk_live_NEW");
 });
 
 test("a secret being added (its files in place before the root that lists it) is read once the change is done", async () => {
@@ -340,4 +354,32 @@ test("a newer mark met while state/root is being replaced starts the read over; 
   const started = Date.now();
   await assert.rejects(s.open().get("stripe/api-key"), (e: unknown) => e instanceof IntegrityError && /rollback/.test(e.message));
   assert.ok(Date.now() - started < 1000);
+});
+
+test("the synchronous listSecrets follows the same protocol: a writer that stays is kind error after the wait", async () => {
+  const s = await setup();
+  await s.fx.write(ROTATED, { rootTo: ".pending/root" }); // new shards in place, the old root: a vouching failure
+  const started = Date.now();
+  assert.throws(() => s.open({ writerWaitMs: 300 }).listSecrets(), (e: unknown) => {
+    assert.ok(e instanceof AgentVaultError && !(e instanceof IntegrityError), String(e));
+    assert.equal((e as AgentVaultError).kind, "error");
+    assert.match((e as Error).message, /agent-vault repair/);
+    return true;
+  });
+  assert.ok(Date.now() - started >= 300);
+  assert.ok(Date.now() - started < 3000);
+  // Git's lock, with a shard gone: waited for, then kind error naming the lock.
+  const s2 = await setup();
+  fs.mkdirSync(path.join(s2.fx.repo, ".git"));
+  fs.writeFileSync(path.join(s2.fx.repo, ".git", "index.lock"), "");
+  const idx = path.join(s2.fx.vaultDir, "state", "index");
+  fs.rmSync(path.join(idx, fs.readdirSync(idx)[0]!));
+  assert.throws(() => s2.open({ writerWaitMs: 200 }).listSecrets(), (e: unknown) => {
+    assert.equal((e as AgentVaultError).kind, "error");
+    assert.match((e as Error).message, /index lock .*index\.lock/);
+    return true;
+  });
+  // No writer: the failure stands at once as an integrity error.
+  fs.rmSync(path.join(s2.fx.repo, ".git", "index.lock"));
+  assert.throws(() => s2.open({ writerWaitMs: 200 }).listSecrets(), IntegrityError);
 });

@@ -350,7 +350,8 @@ test("format 1: a verified root passing the mark is VaultNotFoundError naming ag
       assert.match((e as Error).message, /agent-vault migrate/);
       return true;
     }, key);
-    await assert.rejects(s.open(key).listSecrets(), VaultNotFoundError);
+    await assert.rejects(s.open(key).listSecretsAsync(), VaultNotFoundError);
+    assert.throws(() => s.open(key).listSecrets(), VaultNotFoundError);
   }
   assert.equal(fs.existsSync(path.join(s.home, "state", `${s.fx.vaultId}.json`)), false, "no mark raised by a format 1 root");
   // Below the mark: rollback.
@@ -518,9 +519,15 @@ test("listSecrets: agents see what they can read, the owner sees all, metadata c
   const owner = await s.open("owner.key").listSecrets();
   assert.equal(owner.length, BASIC.secrets.length);
   assert.deepEqual(owner.find((x) => x.name === "misc/binary")!.authorizedAgents, ["ci"]);
-  await assert.rejects(s.open("ci.key").listSecrets("nope"), SecretNotFoundError);
-  await assert.rejects(s.open("ci.key").listSecrets("a/b"), kind("usage"));
-  await assert.rejects(s.open("outsider.key").listSecrets(), NotAuthorizedError);
+  // An unknown group: [] by default, as in agent-vault 0.1; an error with strict.
+  assert.deepEqual(s.open("ci.key").listSecrets("nope"), []);
+  assert.deepEqual(await s.open("ci.key").listSecretsAsync("nope"), []);
+  await assert.rejects(s.open("ci.key").listSecretsAsync("nope", { strict: true }), SecretNotFoundError);
+  assert.throws(() => s.open("ci.key").listSecrets("nope", { strict: true }), SecretNotFoundError);
+  await assert.rejects(s.open("ci.key").listSecretsAsync("a/b"), kind("usage"));
+  assert.throws(() => s.open("ci.key").listSecrets("a/b"), kind("usage"));
+  await assert.rejects(s.open("outsider.key").listSecretsAsync(), NotAuthorizedError);
+  assert.throws(() => s.open("outsider.key").listSecrets(), NotAuthorizedError);
 });
 
 test("get and list read no .meta: edited or deleted, they change nothing", async () => {
@@ -538,9 +545,12 @@ test("get and list read no .meta: edited or deleted, they change nothing", async
 test("listing checks the group counts of the root", async () => {
   const s = await setup();
   s.fx.resign((r) => { r["groups"]["stripe"].secrets += 1; });
-  await assert.rejects(s.open("ci.key").listSecrets("stripe"), (e: unknown) => kind("integrity")(e) && /counts 4 secrets in group stripe/.test((e as Error).message));
-  await assert.rejects(s.open("ci.key").listSecrets("db"), /counts 4 secrets in group stripe/, "every group is counted");
-  await assert.rejects(s.open("owner.key").listSecrets(), kind("integrity"));
+  await assert.rejects(s.open("ci.key").listSecretsAsync("stripe"), (e: unknown) => kind("integrity")(e) && /counts 4 secrets in group stripe/.test((e as Error).message));
+  assert.throws(() => s.open("ci.key").listSecrets("stripe"), (e: unknown) => kind("integrity")(e) && /counts 4 secrets in group stripe/.test((e as Error).message));
+  await assert.rejects(s.open("ci.key").listSecretsAsync("db"), /counts 4 secrets in group stripe/, "every group is counted");
+  assert.throws(() => s.open("ci.key").listSecrets("db"), /counts 4 secrets in group stripe/, "every group is counted");
+  await assert.rejects(s.open("owner.key").listSecretsAsync(), kind("integrity"));
+  assert.throws(() => s.open("owner.key").listSecrets(), kind("integrity"));
   // get reads one shard and does not count.
   assert.equal(await s.open("ci.key").get("stripe/api-key"), "sk_live_123");
 });
@@ -552,7 +562,8 @@ test("a shard is read only for the secret's path: get costs the same at any vaul
     if (`state/index/${f}` !== API_SHARD) fs.writeFileSync(path.join(s.fx.vaultDir, "state", "index", f), "{}");
   }
   assert.equal(await s.open("ci.key").get("stripe/api-key"), "sk_live_123");
-  await assert.rejects(s.open("ci.key", { writerWaitMs: 0 }).listSecrets(), kind("integrity"));
+  await assert.rejects(s.open("ci.key", { writerWaitMs: 0 }).listSecretsAsync(), kind("integrity"));
+  assert.throws(() => s.open("ci.key", { writerWaitMs: 0 }).listSecrets(), kind("integrity"));
 });
 
 test("AGENT_VAULT_KEY and AGENT_VAULT_HOME through the env option", async () => {
@@ -576,5 +587,6 @@ test("AGENT_VAULT_KEY and AGENT_VAULT_HOME through the env option", async () => 
   assert.equal(await later.get("db/password"), "hunter2");
   later.close();
   later.close();
-  await assert.rejects(later.listSecrets(), kind("usage"));
+  await assert.rejects(later.listSecretsAsync(), kind("usage"));
+  assert.throws(() => later.listSecrets(), kind("usage"));
 });

@@ -108,10 +108,15 @@ async function runCase(c: VectorCase): Promise<void> {
     if (op === "list") {
       const group = c.list_group ?? undefined;
       if (c.list === null || c.list === undefined) {
-        await assert.rejects(vault.listSecrets(group), checkError);
+        // strict: a group the vault does not have is an error, as for the CLI's list --group (by default it is
+        // [], as agent-vault 0.1 returned it; compat.test.ts tests both).
+        await assert.rejects(vault.listSecretsAsync(group, { strict: true }), checkError);
+        assert.throws(() => vault.listSecrets(group, { strict: true }), checkError);
         return;
       }
-      const got = (await vault.listSecrets(group)).map((i) => ({
+      const sync = vault.listSecrets(group, { strict: true });
+      assert.deepEqual(await vault.listSecretsAsync(group, { strict: true }), sync, "listSecrets and listSecretsAsync agree");
+      const got = sync.map((i) => ({
         name: i.name,
         group: i.group,
         created: i.created.getTime(),

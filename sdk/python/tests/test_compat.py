@@ -183,3 +183,22 @@ def test_list_agents_with_a_foreign_key_is_not_authorized(world: World, tmp_path
     key = write_key(tmp_path / "foreign.key", Key.generate().identity_str + "\n")
     with pytest.raises(NotAuthorizedError):
         Vault(world.repo, key_path=key, auto_pull=False).list_agents()
+
+
+def test_secret_metadata_load_parses_a_meta_file_unverified(world: World, tmp_path: Path) -> None:
+    meta = SecretMetadata.load(world.repo / ".agent-vault" / "secrets" / "app" / "expiring.meta")
+    listed = {i.name: i for i in Vault(world.repo, key_path=world.agent_key(), auto_pull=False).list_secrets()}
+    assert meta.name == "app/expiring" and meta.group == "app"
+    assert meta.expires == listed["app/expiring"].expires and meta.created == listed["app/expiring"].created
+    assert list(meta.authorized_agents) == ["ci"]
+    (tmp_path / "empty.meta").write_text("")
+    assert SecretMetadata.load(tmp_path / "empty.meta").expires is None
+    (tmp_path / "list.meta").write_text("- a\n")
+    with pytest.raises(ManifestError, match="^Invalid metadata YAML"):
+        SecretMetadata.load(tmp_path / "list.meta")
+    (tmp_path / "bad.meta").write_text("a: [unclosed\n")
+    with pytest.raises(ManifestError, match="^Invalid metadata YAML"):
+        SecretMetadata.load(tmp_path / "bad.meta")
+    (tmp_path / "big.meta").write_text("x" * (64 * 1024 + 1))
+    with pytest.raises(ManifestError, match="larger than"):
+        SecretMetadata.load(tmp_path / "big.meta")

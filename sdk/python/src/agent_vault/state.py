@@ -11,6 +11,7 @@ people: no reader parses them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -417,6 +418,9 @@ def parse_shard(data: bytes, root: Root, shard: str) -> Shard:
 # -- metadata as readers show it ---------------------------------------------------------------------------------
 
 
+_META_LIMIT = 64 * 1024  # largest .meta file SecretInfo.load parses
+
+
 @dataclass(frozen=True)
 class SecretInfo:
     """Metadata of one secret, from its verified index entry. Times are timezone-aware (UTC); ``expires`` is
@@ -430,6 +434,52 @@ class SecretInfo:
     expires: datetime | None
     authorized_agents: tuple[str, ...]
     allow_hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SecretInfo:
+        """Parse a ``.meta`` file, as agent-vault 0.1's ``SecretMetadata.load`` did. NOT verified: a ``.meta`` file
+        is an unsigned view that anyone who can push may edit, and readers of this package never use it
+        (:meth:`agent_vault.Vault.list_secrets` gives the same metadata from the signed index). Missing fields
+        become ``""``, the epoch or ``()``; a file that is not a YAML mapping, or over 64 KiB, raises
+        :class:`agent_vault.errors.ManifestError`."""
+        from .errors import ManifestError
+
+        with open(path, "rb") as f:
+            raw = f.read(_META_LIMIT + 1)
+        if len(raw) > _META_LIMIT:
+            raise ManifestError(f"Invalid metadata file: {os.fspath(path)} is larger than {_META_LIMIT} bytes")
+        try:
+            data = yaml.safe_load(raw.decode("utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ManifestError(f"Invalid metadata YAML: {type(e).__name__}") from None
+        if not isinstance(data, dict):
+            raise ManifestError("Invalid metadata YAML: not a mapping")
+
+        def when(v: object) -> datetime | None:
+            if isinstance(v, datetime):
+                return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+            if isinstance(v, str) and v:
+                try:
+                    d = datetime.fromisoformat(v.replace("Z", "+00:00"))
+                except ValueError:
+                    return None
+                return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+            return None
+
+        def strs(v: object) -> tuple[str, ...]:
+            return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
+
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        name, group = data.get("name"), data.get("group")
+        return cls(
+            name=name if isinstance(name, str) else "",
+            group=group if isinstance(group, str) else "",
+            created=when(data.get("created")) or epoch,
+            rotated=when(data.get("rotated")) or epoch,
+            expires=when(data.get("expires")),
+            authorized_agents=strs(data.get("authorized_agents")),
+            allow_hosts=strs(data.get("allow_hosts")),
+        )
 
     @classmethod
     def of(cls, name: str, entry: Entry, root: Root) -> SecretInfo:

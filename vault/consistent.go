@@ -35,7 +35,7 @@ func (s *Snapshot) consistently(op func() error) error {
 			err = first()
 		} else {
 			time.Sleep(writerPoll << (attempt - 2))
-			if err = s.load(); err == nil {
+			if err = s.reloadAny(); err == nil {
 				err = op()
 			}
 		}

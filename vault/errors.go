@@ -48,6 +48,9 @@ type Error struct {
 	// vouching marks an integrity failure that a change in progress can also cause: a reader retries it on
 	// a fresh snapshot and reports it only when it persists (docs/format.md section 6.6).
 	vouching bool
+	// belowMark marks a verified state that is below this machine's high-water mark (a rollback or a
+	// fork of the root): a reader with two local candidates (section 6.8) tries the other first.
+	belowMark bool
 }
 
 func (e *Error) Error() string {
@@ -79,6 +82,12 @@ func wrapErr(kind Kind, err error, format string, args ...any) error {
 // vouchErr builds a vouching failure: a file that does not match what the signed state says of it.
 func vouchErr(format string, args ...any) error {
 	return &Error{Kind: KindIntegrity, Msg: fmt.Sprintf(format, args...), vouching: true}
+}
+
+// isBelowMark reports whether err is a verified state below the high-water mark.
+func isBelowMark(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.belowMark
 }
 
 // isVouching reports whether err is a vouching failure.

@@ -111,6 +111,9 @@ type Snapshot struct {
 
 	home    string
 	asOwner bool
+	// base is the working tree's Vault a reader opened, whose pull view may be read instead (section
+	// 6.8): a retry that finds the state it reads below this machine's mark chooses again from it.
+	base    *Vault
 	anchor  anchor
 	rootRaw []byte // the root bytes the last load read, nil when there were none
 	marks   *Marks
@@ -131,7 +134,7 @@ type anchor struct {
 // instead of v when that holds a newer state (section 6.8); the Snapshot's Vault is then the view, with
 // Origin set to v.Dir. Owner changes (OpenOwner) always work on v itself.
 func (v *Vault) Open(key *Key) (*Snapshot, error) {
-	return v.reading().open(key, key.IsOwner)
+	return v.openReading(key)
 }
 
 func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {

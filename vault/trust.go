@@ -93,9 +93,9 @@ func loadMarks(home, vaultID string) (*Marks, error) {
 func (m *Marks) checkRoot(version uint64, rootSHA string) error {
 	switch {
 	case version < m.Version:
-		return newErr(KindIntegrity, "rollback: the vault's signed state is version %d, but version %d was already seen on this machine", version, m.Version)
+		return &Error{Kind: KindIntegrity, belowMark: true, Msg: fmt.Sprintf("rollback: the vault's signed state is version %d, but version %d was already seen on this machine", version, m.Version)}
 	case version == m.Version && rootSHA != m.RootSHA256:
-		return newErr(KindIntegrity, "fork: this machine already saw a different signed state with the same version %d", version)
+		return &Error{Kind: KindIntegrity, belowMark: true, Msg: fmt.Sprintf("fork: this machine already saw a different signed state with the same version %d", version)}
 	}
 	return nil
 }

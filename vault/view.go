@@ -78,41 +78,101 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// reading returns the vault a reader reads for v (docs/format.md section 6.8): v's pull view when the
-// pointer names a view whose state/root is not older than v's, as a Vault whose Origin is v.Dir; else v
-// itself. The versions compared are read without verifying anything — the choice only decides which
-// directory is then verified in full, with the same anchor and high-water marks:
+// reading returns the vault a reader reads for v (docs/format.md section 6.8), and the other candidate
+// (nil when there is none): v's pull view when the pointer names a view whose state/root is not older
+// than v's, as a Vault whose Origin is v.Dir; else v itself. The versions compared are read without
+// verifying anything — the choice only decides which directory is then verified in full, with the same
+// anchor and high-water marks:
 //
-//   - v's root missing, unreadable or not parsed: v (its writer, or Git, may be replacing it, which the
-//     snapshot protocol of section 6.6 handles);
-//   - the view's root parsed with a version below v's (the owner's own newer change): v;
-//   - otherwise the view: newer, the same version (what was pushed is what is checked, so a tampered
-//     file beside an unchanged root fails loudly rather than going unnoticed), or a root that does not
-//     parse (which then fails verification loudly).
-func (v *Vault) reading() *Vault {
+//   - no view: v, and no other candidate;
+//   - v's root missing, unreadable or not parsed (its writer, or Git, may be replacing it): the view,
+//     which is written whole and never changes;
+//   - the view's root parsed with a version lower than v's: v;
+//   - otherwise (not lower, or a view whose root does not parse, which then fails verification loudly):
+//     the view.
+func (v *Vault) reading() (chosen, other *Vault) {
 	if v.Origin != "" {
-		return v
+		return v, nil
 	}
 	l, ok := ViewLayoutOf(v.Top)
 	if !ok {
-		return v
+		return v, nil
 	}
 	commit := l.Commit()
 	if commit == "" {
-		return v
+		return v, nil
 	}
 	dir := l.Dir(commit)
 	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
-		return v
+		return v, nil
 	}
+	view := &Vault{Top: filepath.Dir(dir), Dir: dir, Origin: v.Dir}
 	own, ok := rootVersion(v.Dir)
 	if !ok {
-		return v
+		return view, v
 	}
 	if seen, ok := rootVersion(dir); ok && seen < own {
-		return v
+		return v, view
 	}
-	return &Vault{Top: filepath.Dir(dir), Dir: dir, Origin: v.Dir}
+	return view, v
+}
+
+// openReading opens what reading chooses. When that state is verified but below this machine's
+// high-water mark, the other candidate is opened instead: the working tree can be older than the view
+// for a while (the agent's own git pull is replacing its files, and another reader may have read a
+// newer view meanwhile), or the view older than the tree; either verified state that is not below the
+// mark is as good. The choice is made again, from fresh versions, a few times; only when every
+// candidate stays below the mark is the rollback reported, and when the other candidate failed for a
+// reason of its own, that reason is.
+func (v *Vault) openReading(key *Key) (*Snapshot, error) {
+	var err error
+	for range 3 {
+		chosen, other := v.reading()
+		var s *Snapshot
+		if s, err = chosen.open(key, key.IsOwner); err == nil || !isBelowMark(err) {
+			if s != nil {
+				s.base = v
+			}
+			return s, err
+		}
+		if other != nil {
+			s2, err2 := other.open(key, key.IsOwner)
+			if err2 == nil {
+				s2.base = v
+				return s2, nil
+			}
+			if !isBelowMark(err2) {
+				// The other candidate failed for a reason of its own, which says more than a state
+				// this machine has already moved past.
+				err = err2
+			}
+		}
+	}
+	return nil, err
+}
+
+// reloadAny loads the snapshot's root again (a retry of section 6.6). When the state it finds is below
+// this machine's mark and the snapshot came from a vault with a pull view, the candidates are chosen
+// again from fresh versions and the first that loads is taken: another reader may have moved the mark
+// past this directory's state by reading the other one.
+func (s *Snapshot) reloadAny() error {
+	err := s.load()
+	if !isBelowMark(err) || s.base == nil {
+		return err
+	}
+	current := s.Vault
+	chosen, other := s.base.reading()
+	for _, c := range []*Vault{chosen, other} {
+		if c == nil || c.Dir == current.Dir {
+			continue
+		}
+		s.Vault = c
+		if cerr := s.load(); cerr == nil {
+			return nil
+		}
+	}
+	s.Vault = current
+	return err
 }
 
 // rootVersion returns the version state/root in dir declares, unverified.
@@ -139,7 +199,7 @@ func rootVersion(dir string) (int64, bool) {
 // vault, and its high-water mark would call it a rollback. The owner brings the working tree up to date
 // first. nil otherwise.
 func (v *Vault) BehindView() error {
-	r := v.reading()
+	r, _ := v.reading()
 	if r == v {
 		return nil
 	}

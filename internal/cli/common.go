@@ -151,7 +151,7 @@ func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error
 }
 
 // ownerMemoryLimit is the Go heap's soft limit during an owner change.
-const ownerMemoryLimit = 28 << 20
+const ownerMemoryLimit = 32 << 20
 
 // progressFunc returns what draws the progress of a long change on stderr, or nil when stderr is not
 // a terminal or --quiet is given.

@@ -10,10 +10,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -441,27 +444,54 @@ func (r *Repo) writeBlobs(ctx context.Context, files []string) ([]string, error)
 
 // blobStream writes a fast-import blob command, marked with its position from
 // 1, for each of files that exists, after scanning it, and records its mode in
-// modes ("" for a file that does not exist).
+// modes ("" for a file that does not exist). Files are read and scanned in
+// batches on every core, and written in order.
 func (r *Repo) blobStream(w io.Writer, files []string, modes []string) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	for i, f := range files {
+	const batch = 512
+	type read struct {
+		mode string
+		data []byte
+		err  error
+	}
+	got := make([]read, batch)
+	workers := runtime.GOMAXPROCS(0)
+	for start := 0; start < len(files); start += batch {
 		if r.Progress != nil {
-			r.Progress(i, len(files))
+			r.Progress(start, len(files))
 		}
-		mode, data, err := r.readForCommit(f)
-		if err != nil {
-			return err
+		part := files[start:min(start+batch, len(files))]
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(workers, len(part)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := int(next.Add(1) - 1); j < len(part); j = int(next.Add(1) - 1) {
+					mode, data, err := r.readForCommit(part[j])
+					if err == nil && mode != "" {
+						if kind, found := ScanPrivateKey(data); found {
+							err = &PrivateKeyError{Path: part[j], Kind: kind}
+						}
+					}
+					got[j] = read{mode, data, err}
+				}
+			}()
 		}
-		if mode == "" {
-			continue
+		wg.Wait()
+		for j, f := range got[:len(part)] {
+			if f.err != nil {
+				return f.err
+			}
+			if f.mode == "" {
+				continue
+			}
+			i := start + j
+			modes[i] = f.mode
+			fmt.Fprintf(bw, "blob\nmark :%d\ndata %d\n", i+1, len(f.data))
+			bw.Write(f.data)
+			bw.WriteByte('\n')
 		}
-		if kind, found := ScanPrivateKey(data); found {
-			return &PrivateKeyError{Path: f, Kind: kind}
-		}
-		modes[i] = mode
-		fmt.Fprintf(bw, "blob\nmark :%d\ndata %d\n", i+1, len(data))
-		bw.Write(data)
-		bw.WriteByte('\n')
 	}
 	if r.Progress != nil {
 		r.Progress(len(files), len(files))

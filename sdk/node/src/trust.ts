@@ -205,19 +205,25 @@ export function readMarks(home: string, vaultId: string): Marks {
 }
 
 /**
+ * A verified state below this machine's high-water mark (a rollback or a fork of the root). A reader with two local
+ * candidates (format.md 6.8) reads the other one before it reports it.
+ */
+export class BelowMarkError extends IntegrityError {}
+
+/**
  * Applies the root high-water mark (format.md 6.3) to a verified root: a version below the mark is a rollback
  * and the same version with another hash is a fork (both IntegrityError). Returns true when the root is newer
  * than the mark, i.e. when the mark must be raised.
  */
 export function checkRootMark(marks: Marks, vaultId: string, version: number, rootSha256: string): boolean {
   if (version < marks.version) {
-    throw new IntegrityError(
+    throw new BelowMarkError(
       `rollback: vault ${vaultId} root is at version ${version}, but this machine has already seen version ${marks.version}`,
     );
   }
   if (version === marks.version) {
     if (marks.rootSha256 !== "" && marks.rootSha256 !== rootSha256) {
-      throw new IntegrityError(
+      throw new BelowMarkError(
         `fork: vault ${vaultId} root version ${version} has hash ${rootSha256}, but this machine has seen ${marks.rootSha256} for the same version`,
       );
     }

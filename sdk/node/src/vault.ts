@@ -29,11 +29,11 @@ import { ROOT_DOMAIN, ROOT_DOMAIN_V1, signatureValid, splitSigned } from "./sign
 import { ROOT_FILE, parseFormat1Root, parseRoot, type Root } from "./root.js";
 import { parseShard, secretInfo, shardFile, shardIdOf, type SecretEntry, type SecretInfo, type Shard } from "./shard.js";
 import { CONFIG_FILE, parseConfig, type VaultConfig } from "./config.js";
-import { checkKnownVault, realDir, wrongVault, checkRootMark, checkSecretMark, knownVaultsPath, marksPath, raiseMarks, readMarks, recordKnownVault, type Marks } from "./trust.js";
+import { BelowMarkError, checkKnownVault, realDir, wrongVault, checkRootMark, checkSecretMark, knownVaultsPath, marksPath, raiseMarks, readMarks, recordKnownVault, type Marks } from "./trust.js";
 import { NodeX25519Identity } from "./x25519.js";
 import { ValueTooLargeError, decryptAgeFile } from "./agefile.js";
 import { Puller, ensureClone, isGitUrl, redactUrl, type Logger } from "./gitsync.js";
-import { readingDir } from "./view.js";
+import { otherDir, readingDir } from "./view.js";
 import { originalVaultError } from "./original.js";
 import { WRITER_WAIT_MS, WriterProbe, readSnapshot, type Attempt, type SnapshotIO } from "./snapshot.js";
 import { Manifest } from "./manifest.js";
@@ -96,6 +96,12 @@ interface Opened {
   readonly decrypter: Decrypter;
   readonly anchor: Anchor;
   readonly puller: Puller | null;
+  /**
+   * For one read: the other candidate of format.md 6.8 (the working tree's vault when reading the view, the view
+   * when reading the working tree), read instead when the chosen one verifies below the high-water mark; null
+   * when there is none or it was already taken.
+   */
+  alt?: { dir: string | null };
 }
 
 interface RootState {
@@ -423,12 +429,18 @@ export class Vault {
   #chooseDir(opened: Opened): Opened {
     this.#checkOpen();
     const vaultDir = readingDir(opened.loc.vaultDir);
+    this.#useDir(vaultDir);
+    // A fresh location per read: markChecked may move this read to the other candidate.
+    return { ...opened, loc: { ...opened.loc, vaultDir }, alt: { dir: otherDir(opened.loc.vaultDir, vaultDir) } };
+  }
+
+  /** Reads from the vault directory `vaultDir` (the working tree's or a pull view) from now on. */
+  #useDir(vaultDir: string): void {
     if (vaultDir !== this.#readDir) {
       this.#readDir = vaultDir;
       this.#root = null;
       this.#shards.clear();
     }
-    return vaultDir === opened.loc.vaultDir ? opened : { ...opened, loc: { ...opened.loc, vaultDir } };
   }
 
   /** Opens on first use; a failed open is retried by the next call. */
@@ -800,6 +812,14 @@ function markChecked<T>(opened: Opened, a: Attempt, check: () => T): T {
     if (err instanceof IntegrityError && !(err instanceof VouchingError) && a.rootBytes !== null) {
       const now = currentRoot(opened.loc.vaultDir);
       if (now === null || !Buffer.from(now).equals(a.rootBytes)) throw new VouchingError(err.message);
+      // Below the mark here: with a pull view, the other candidate may be the newer one (format.md 6.8: another
+      // reader read it while the agent's own git pull was replacing this one). The read starts over there, once;
+      // a rollback in both stays a rollback.
+      if (err instanceof BelowMarkError && opened.alt?.dir) {
+        (opened.loc as { vaultDir: string }).vaultDir = opened.alt.dir;
+        opened.alt.dir = null;
+        throw new VouchingError(err.message);
+      }
     }
     throw err;
   }

@@ -70,10 +70,10 @@ export function rootVersion(vaultDir: string): number | null {
 
 /**
  * The vault directory a read verifies for the working tree's `vaultDir` (format.md section 6.8): the working
- * tree's own when there is no view, when its root cannot be read or parsed (a writer or Git may be replacing it:
- * section 6.6 decides), or when the view's root is of a lower version (the owner's own newer change); otherwise
- * the current view (newer; the same version, so that a tampered file pushed beside an unchanged root fails
- * loudly; or a root that does not parse, which then fails verification).
+ * tree's own when there is no view, or when the view's root is of a lower version (the owner's own newer change);
+ * otherwise the current view (newer; the same version, so that a tampered file pushed beside an unchanged root
+ * fails loudly; a root that does not parse, which then fails verification; or a working tree whose root cannot be
+ * read or parsed, which the agent's own git pull may be replacing).
  */
 export function readingDir(vaultDir: string): string {
   const layout = viewLayout(path.dirname(vaultDir));
@@ -83,8 +83,22 @@ export function readingDir(vaultDir: string): string {
   const st = fs.lstatSync(view, { throwIfNoEntry: false });
   if (st === undefined || !st.isDirectory()) return vaultDir;
   const own = rootVersion(vaultDir);
-  if (own === null) return vaultDir;
+  if (own === null) return view; // the agent's own git pull may be replacing the working tree's root; the view never changes
   const seen = rootVersion(view);
   if (seen !== null && seen < own) return vaultDir;
   return view;
+}
+
+/**
+ * The other candidate of format.md 6.8 for a read of `chosen`, given the working tree's `vaultDir`: the working
+ * tree's vault when reading the view, the current view when reading the working tree; null when there is no view.
+ */
+export function otherDir(vaultDir: string, chosen: string): string | null {
+  if (chosen !== vaultDir) return vaultDir;
+  const layout = viewLayout(path.dirname(vaultDir));
+  const commit = layout === null ? null : viewCommit(layout);
+  if (layout === null || commit === null) return null;
+  const view = viewDir(layout, commit);
+  const st = fs.lstatSync(view, { throwIfNoEntry: false });
+  return st !== undefined && st.isDirectory() ? view : null;
 }

@@ -26,6 +26,11 @@ __all__ = ["KnownVaults", "MarkStore", "Marks"]
 log = logging.getLogger("agent_vault")
 
 
+
+class BelowMarkError(IntegrityError):
+    """A verified state below this machine's high-water mark (a rollback or a fork of the root). A reader with
+    two local candidates (format.md section 6.8) reads the other one before it reports it."""
+
 class KnownVaults:
     """The ``known_vaults`` file of a home (trust on first use, format.md section 6.2): ``<vault_id> <verify_key>``
     lines, ``key <recipient> <vault_id> <verify_key>`` lines (the one vault a key without pins trusts) and
@@ -237,12 +242,12 @@ class MarkStore:
         fork (same version, other hash). Return True when the root is above the mark (the caller raises it)."""
         marks = self.load()
         if version < marks.version:
-            raise IntegrityError(
+            raise BelowMarkError(
                 f"vault {self.vault_id}: rollback: state/root has version {version} but version {marks.version} "
                 f"was already seen on this machine"
             )
         if version == marks.version and root_sha256 != marks.root_sha256:
-            raise IntegrityError(
+            raise BelowMarkError(
                 f"vault {self.vault_id}: fork: state/root version {version} differs from the version {version} "
                 f"already seen on this machine"
             )

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .gitsync import PULL_INTERVAL, PULL_TIMEOUT, Puller, clone_or_reuse, is_git_url, redact
 from .home import home_dir
-from .view import reading_dir
+from .view import other_dir, reading_dir
 from .manifest import Manifest
 from .keys import ResolvedKey, derive_owner_verify_key, resolve_key
 from .layout import LIMIT_ROOT, LIMIT_UNTRUSTED, VAULT_DIR, FileMissing, StatKey, VaultDir, VouchFailure
@@ -45,7 +45,7 @@ from .names import check_name, check_secret_path, shard_of
 from .signed import ROOT_DOMAIN, ROOT_DOMAIN_V1, parse_verify_key, signature_ok, split_signed
 from .snapshot import WRITER_WAIT, Failed, WriterProbe, read_snapshot
 from .state import Root, SecretInfo, Shard, parse_config, parse_root, parse_root_v1, parse_shard
-from .trust import KnownVaults, MarkStore
+from .trust import BelowMarkError, KnownVaults, MarkStore
 
 __all__ = ["Vault", "locate_vault"]
 
@@ -350,7 +350,10 @@ class Vault:
         working tree (``_trust_dir``)."""
         if self._puller is not None:
             self._puller.maybe_pull()
-        path = reading_dir(self._vault_path)
+        self._use_dir(reading_dir(self._vault_path))
+
+    def _use_dir(self, path: Path) -> None:
+        """Read from the vault directory ``path`` (the working tree's or a pull view) from now on."""
         if path != self._dir.path:
             self._dir = VaultDir(path)
             self._probe = WriterProbe(self._dir, self._anchor_verify_key)
@@ -539,6 +542,13 @@ class Vault:
         except IntegrityError as e:
             if self._current_root_sha256() != root_sha256:
                 raise Failed(VouchFailure(str(e)), root_sha256) from None
+            # Below the mark in this directory: with a pull view, the other candidate may be the newer one
+            # (section 6.8: another reader read it while the agent's own git pull was replacing this one).
+            # The read starts over there; a rollback in both stays a rollback.
+            other = other_dir(self._vault_path, self._dir.path)
+            if other is not None and isinstance(e, BelowMarkError):
+                self._use_dir(other)
+                raise Failed(VouchFailure(str(e)), root_sha256) from None
             raise
 
     def _mark_store(self, vault_id: str) -> MarkStore:
@@ -572,3 +582,4 @@ class Vault:
         shard = parse_shard(data, root, shard_id)
         self._shards[shard_id] = (stat_key, shard)
         return shard
+

@@ -80,10 +80,10 @@ def root_version(vault_path: Path) -> int | None:
 
 def reading_dir(vault_path: Path) -> Path:
     """The vault directory a read verifies for the working tree's ``vault_path`` (format.md section 6.8): the
-    working tree's own when there is no view, when its root cannot be read or parsed (a writer or Git may be
-    replacing it: section 6.6 decides), or when the view's root is of a lower version (the owner's own newer
-    change); otherwise the current view (newer; the same version, so that a tampered file pushed beside an
-    unchanged root fails loudly; or a root that does not parse, which then fails verification)."""
+    working tree's own when there is no view, or when the view's root is of a lower version (the owner's own
+    newer change); otherwise the current view (newer; the same version, so that a tampered file pushed beside
+    an unchanged root fails loudly; a root that does not parse, which then fails verification; or a working
+    tree whose root cannot be read or parsed, which the agent's own git pull may be replacing)."""
     layout = view_layout(vault_path.parent)
     commit = layout.commit() if layout else None
     if layout is None or commit is None:
@@ -93,8 +93,24 @@ def reading_dir(vault_path: Path) -> Path:
         return vault_path
     own = root_version(vault_path)
     if own is None:
-        return vault_path
+        return view  # the agent's own git pull may be replacing the working tree's root; the view never changes
     seen = root_version(view)
     if seen is not None and seen < own:
         return vault_path
+    return view
+
+
+def other_dir(vault_path: Path, current: Path) -> Path | None:
+    """The other candidate of format.md section 6.8 for a reader now reading ``current``: the working tree's
+    ``vault_path`` when reading the view, the current view when reading the working tree; None when there is
+    no view. A reader whose chosen directory verifies below the high-water mark reads the other one."""
+    if current != vault_path:
+        return vault_path
+    layout = view_layout(vault_path.parent)
+    commit = layout.commit() if layout else None
+    if layout is None or commit is None:
+        return None
+    view = layout.dir(commit)
+    if not view.is_dir() or view.is_symlink():
+        return None
     return view

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,6 +25,8 @@ type Owner struct {
 	*Snapshot
 	signer ed25519.PrivateKey
 	unlock func()
+	// ownerECDH is the owner identity for re-wrapping file keys (made on first use).
+	ownerECDH *ecdh.PrivateKey
 	// Progress, when set, is told how far each step of a change has come: phase is "re-wrapping",
 	// "encrypting" or "writing", and done of total items are finished. It may be called from several
 	// goroutines at once.
@@ -282,6 +285,12 @@ type change struct {
 // files and entries in t.
 func (o *Owner) rewrite(t *tx, changes []*change) error {
 	encs := make([][]byte, len(changes))
+	if o.ownerECDH == nil {
+		var err error
+		if o.ownerECDH, err = ecdhIdentity(o.Key); err != nil {
+			return err
+		}
+	}
 	phase := "re-wrapping"
 	if slices.ContainsFunc(changes, func(c *change) bool { return c.value != nil || c.freshKey }) {
 		phase = "encrypting"
@@ -322,7 +331,7 @@ func (o *Owner) encryptChange(t *tx, c *change) ([]byte, error) {
 			return nil, err
 		}
 		if !c.freshKey {
-			out, ok, err := rewrap(enc, recipientList(o.Root, c.old), recipientList(t.root, &c.entry), o.Key.Identity)
+			out, ok, err := rewrap(enc, recipientList(o.Root, c.old), recipientList(t.root, &c.entry), o.ownerECDH)
 			if ok || err != nil {
 				return out, err
 			}

@@ -1,7 +1,7 @@
 package vault
 
 import (
-	"filippo.io/age"
+	"crypto/ecdh"
 
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
 )
@@ -24,12 +24,12 @@ func recipientList(root *Root, e *Entry) []string {
 //
 // ok is false, with no error, when enc does not have the layout old describes (one stanza per
 // recipient, the owner's last): the caller then re-encrypts with a fresh file key instead.
-func rewrap(enc []byte, old, want []string, owner age.Identity) (out []byte, ok bool, err error) {
+func rewrap(enc []byte, old, want []string, owner *ecdh.PrivateKey) (out []byte, ok bool, err error) {
 	f, err := agehdr.Parse(enc)
 	if err != nil || len(f.Stanzas) != len(old) {
 		return nil, false, nil
 	}
-	fileKey, err := agehdr.UnwrapOne(f.Stanzas[len(old)-1], owner)
+	fileKey, err := agehdr.UnwrapX25519(f.Stanzas[len(old)-1], owner)
 	if err != nil || !f.CheckMAC(fileKey) {
 		return nil, false, nil
 	}
@@ -55,4 +55,13 @@ func rewrap(enc []byte, old, want []string, owner age.Identity) (out []byte, ok 
 	}
 	out, err = agehdr.Marshal(fileKey, stanzas, f.Payload)
 	return out, err == nil, err
+}
+
+// ecdhIdentity returns the crypto/ecdh form of an X25519 key's identity, for agehdr's stanza functions.
+func ecdhIdentity(k *Key) (*ecdh.PrivateKey, error) {
+	hrp, scalar, err := bech32Decode(k.Identity.String())
+	if err != nil || hrp != "age-secret-key-" {
+		return nil, newErr(KindError, "cannot use the key %s for X25519", k.Source)
+	}
+	return ecdh.X25519().NewPrivateKey(scalar)
 }

@@ -197,13 +197,17 @@ func TestRewrapFallsBackOnForeignLayout(t *testing.T) {
 	o.entries(func(p string, x *Entry) { e = *x })
 	foreign := sealTo(t, "sk_live_foreign", tv.ci.Identity.Recipient(), tv.owner.Identity.Recipient())
 	// The state says: the owner alone. The file has two stanzas: layout mismatch.
-	out, ok, err := rewrap(foreign, recipientList(o.Root, &e), recipientList(o.Root, &e), tv.owner.Identity)
+	ownerKey, err := ecdhIdentity(tv.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, ok, err := rewrap(foreign, recipientList(o.Root, &e), recipientList(o.Root, &e), ownerKey)
 	if err != nil || ok || out != nil {
 		t.Fatalf("rewrap of a foreign layout = %v, %v; want a fallback", ok, err)
 	}
 	swapped := sealTo(t, "x", tv.owner.Identity.Recipient(), tv.ci.Identity.Recipient())
 	old := []string{tv.ci.Recipient, tv.owner.Recipient}
-	if _, ok, err := rewrap(swapped, old, old[1:], tv.owner.Identity); ok || err != nil {
+	if _, ok, err := rewrap(swapped, old, old[1:], ownerKey); ok || err != nil {
 		t.Fatalf("rewrap with the owner's stanza not last = %v, %v; want a fallback", ok, err)
 	}
 }

@@ -2,13 +2,13 @@ package agehdr
 
 import (
 	"bytes"
-	"crypto/rand"
+	"crypto/ecdh"
+	"errors"
 	"io"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
-	"golang.org/x/crypto/curve25519"
 )
 
 func encrypt(t *testing.T, value []byte, rs ...age.Recipient) []byte {
@@ -182,31 +182,24 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// The fixed-base multiplication gives X25519(scalar, 9), and a stanza WrapX25519 writes is one age reads.
-func TestWrapX25519(t *testing.T) {
-	for range 200 {
-		scalar := make([]byte, 32)
-		if _, err := io.ReadFull(rand.Reader, scalar); err != nil {
-			t.Fatal(err)
-		}
-		want, err := curve25519.X25519(scalar, curve25519.Basepoint)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := basepointMult(scalar)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("basepointMult(%x) = %x, want %x (%v)", scalar, got, want, err)
-		}
-	}
+// A stanza WrapX25519 writes is one age reads, and UnwrapX25519 reads the stanzas age writes; both refuse what
+// they must.
+func TestX25519Stanzas(t *testing.T) {
 	ids := identities(t, 2)
-	data := encrypt(t, []byte("sk_live_fixed_base"), ids[0].Recipient())
+	data := encrypt(t, []byte("sk_live_x25519"), ids[0].Recipient())
 	f, _ := Parse(data)
-	key, err := UnwrapOne(f.Stanzas[0], ids[0])
+	priv0 := ecdhKey(t, ids[0])
+	key, err := UnwrapX25519(f.Stanzas[0], priv0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := recipientBytes(t, ids[1].Recipient().String())
-	s, err := WrapX25519(key, pub)
+	if want, _ := UnwrapOne(f.Stanzas[0], ids[0]); !bytes.Equal(key, want) {
+		t.Fatal("UnwrapX25519 and age disagree on the file key")
+	}
+	if _, err := UnwrapX25519(f.Stanzas[0], ecdhKey(t, ids[1])); err == nil {
+		t.Fatal("another identity unwrapped the stanza")
+	}
+	s, err := WrapX25519(key, recipientBytes(t, ids[1].Recipient().String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,18 +207,38 @@ func TestWrapX25519(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := decrypt(out, ids[1]); err != nil || string(v) != "sk_live_fixed_base" {
-		t.Fatalf("age read %q, %v", v, err)
+	for _, id := range ids {
+		if v, err := decrypt(out, id); err != nil || string(v) != "sk_live_x25519" {
+			t.Fatalf("age read %q, %v", v, err)
+		}
 	}
-	if _, err := WrapX25519(key, pub[:31]); err == nil {
+	if _, err := WrapX25519(key, make([]byte, 31)); err == nil {
 		t.Fatal("a short public key was accepted")
+	}
+	bad := Encode(&age.Stanza{Type: "scrypt", Args: []string{"x"}, Body: make([]byte, 32)})
+	if _, err := UnwrapX25519(bad, priv0); !errors.Is(err, ErrNotX25519) {
+		t.Fatalf("a non-X25519 stanza: %v", err)
 	}
 }
 
-// recipientBytes decodes an age1... recipient to its 32-byte public key (Bech32 data, checksum dropped).
-func recipientBytes(t *testing.T, r string) []byte {
+// ecdhKey returns the crypto/ecdh form of an age X25519 identity.
+func ecdhKey(t *testing.T, id *age.X25519Identity) *ecdh.PrivateKey {
+	t.Helper()
+	k, err := ecdh.X25519().NewPrivateKey(bech32Bytes(t, id.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// recipientBytes decodes an age1... recipient to its 32-byte public key.
+func recipientBytes(t *testing.T, r string) []byte { t.Helper(); return bech32Bytes(t, r) }
+
+// bech32Bytes decodes the 32 bytes of a Bech32 string (an age recipient or identity; checksum dropped).
+func bech32Bytes(t *testing.T, r string) []byte {
 	t.Helper()
 	const charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+	r = strings.ToLower(r)
 	data := r[strings.LastIndexByte(r, '1')+1 : len(r)-6]
 	var out []byte
 	acc, bits := 0, 0

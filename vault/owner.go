@@ -248,10 +248,11 @@ func recipients(root *Root, e *Entry) ([]age.Recipient, error) {
 	list := recipientList(root, e)
 	rs := make([]age.Recipient, len(list))
 	for i, r := range list {
-		var err error
-		if rs[i], err = age.ParseX25519Recipient(r); err != nil {
-			return nil, newErr(KindIntegrity, "state/root: malformed recipient %s", r)
+		pub, err := x25519Public(r)
+		if err != nil {
+			return nil, err
 		}
+		rs[i] = x25519Recipient{pub}
 	}
 	return rs, nil
 }

@@ -3,6 +3,8 @@ package vault
 import (
 	"crypto/ecdh"
 
+	"filippo.io/age"
+
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
 )
 
@@ -43,9 +45,9 @@ func rewrap(enc []byte, old, want []string, owner *ecdh.PrivateKey) (out []byte,
 			stanzas = append(stanzas, s)
 			continue
 		}
-		hrp, pub, err := bech32Decode(r)
-		if err != nil || hrp != "age" || len(pub) != 32 {
-			return nil, false, newErr(KindIntegrity, "state/root: malformed recipient %s", r)
+		pub, err := x25519Public(r)
+		if err != nil {
+			return nil, false, err
 		}
 		wrapped, err := agehdr.WrapX25519(fileKey, pub)
 		if err != nil {
@@ -64,4 +66,25 @@ func ecdhIdentity(k *Key) (*ecdh.PrivateKey, error) {
 		return nil, newErr(KindError, "cannot use the key %s for X25519", k.Source)
 	}
 	return ecdh.X25519().NewPrivateKey(scalar)
+}
+
+// x25519Public decodes an X25519 recipient (age1...) of the signed state to its public key.
+func x25519Public(r string) ([]byte, error) {
+	hrp, pub, err := bech32Decode(r)
+	if err != nil || hrp != "age" || len(pub) != 32 {
+		return nil, newErr(KindIntegrity, "state/root: malformed recipient %s", r)
+	}
+	return pub, nil
+}
+
+// x25519Recipient is an age X25519 recipient whose stanza agehdr.WrapX25519 writes: the same stanza as age's
+// X25519Recipient, with one scalar multiplication less (see agehdr).
+type x25519Recipient struct{ pub []byte }
+
+func (r x25519Recipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
+	s, err := agehdr.WrapX25519(fileKey, r.pub)
+	if err != nil {
+		return nil, err
+	}
+	return []*age.Stanza{s}, nil
 }

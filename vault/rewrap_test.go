@@ -49,6 +49,10 @@ func TestGrantRevokeRewrap(t *testing.T) {
 	other := tv.addAgent("other")
 	tv.set("stripe/api-key", "sk_live_rewrap", SetOptions{})
 	before := tv.read(encFile("stripe/api-key"))
+	// A new value's file, written with this package's X25519 stanzas, is one the stock age CLI reads.
+	if v, err := ageCLI(t, before, tv.owner.Identity); err != nil || v != "sk_live_rewrap" {
+		t.Fatalf("age -d of a value set: %q, %v", v, err)
+	}
 
 	tv.grant("ci", "stripe")
 	tv.grant("other", "stripe")

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 )
@@ -148,8 +149,11 @@ type compiledPattern struct {
 	prefix   []byte
 	anchored *regexp.Regexp
 	// whole, for a pattern with no literal prefix of 8 characters (it may
-	// start in several ways), is the pattern run over all the data.
+	// start in several ways), is the pattern run over all the data, but only
+	// when the data passes need: a check that every match implies, far cheaper
+	// than the pattern (most data scanned is ciphertext that matches nothing).
 	whole *regexp.Regexp
+	need  func(data []byte) bool
 }
 
 // compiledPatterns is built on first use, keeping start-up of every command fast.
@@ -161,12 +165,43 @@ func compileKeyPatterns() []compiledPattern {
 		re := regexp.MustCompile(p.ERE)
 		prefix, _ := re.LiteralPrefix()
 		if len(prefix) < 8 {
-			out[i] = compiledPattern{whole: re}
+			out[i] = compiledPattern{whole: re, need: mustContain(p.ERE)}
 			continue
 		}
 		out[i] = compiledPattern{prefix: []byte(prefix), anchored: regexp.MustCompile("^(?:" + p.ERE + ")")}
 	}
 	return out
+}
+
+// mustContain returns the cheap check every match of the pattern ere implies:
+// that the data contain the longest literal that the pattern's top-level
+// sequence always has; for the escaped age key, which has none, that the data
+// contain the marker in some letter case or a JSON \u escape. Without either,
+// every data passes.
+func mustContain(ere string) func([]byte) bool {
+	if ere == escapedAgeKey() {
+		marker := []byte(strings.ToLower(ageKeyMarker))
+		return func(data []byte) bool {
+			return bytes.Contains(data, []byte(`\u00`)) || bytes.Contains(bytes.ToLower(data), marker)
+		}
+	}
+	re, err := syntax.Parse(ere, syntax.Perl)
+	if err != nil {
+		return func([]byte) bool { return true }
+	}
+	var literal string
+	if re.Op == syntax.OpConcat {
+		for _, sub := range re.Sub {
+			if sub.Op == syntax.OpLiteral && sub.Flags&syntax.FoldCase == 0 && len(sub.Rune) > len(literal) {
+				literal = string(sub.Rune)
+			}
+		}
+	}
+	if len(literal) < 4 {
+		return func([]byte) bool { return true }
+	}
+	lit := []byte(literal)
+	return func(data []byte) bool { return bytes.Contains(data, lit) }
 }
 
 // ScanPrivateKey reports whether data contains private key material, and
@@ -192,7 +227,7 @@ func compileKeyPatterns() []compiledPattern {
 func ScanPrivateKey(data []byte) (kind string, found bool) {
 	for i, p := range compiledPatterns() {
 		if p.whole != nil {
-			if p.whole.Match(data) {
+			if p.need(data) && p.whole.Match(data) {
 				return keyPatterns[i].Kind, true
 			}
 			continue

@@ -76,12 +76,8 @@ export function rootVersion(vaultDir: string): number | null {
  * read or parsed, which the agent's own git pull may be replacing).
  */
 export function readingDir(vaultDir: string): string {
-  const layout = viewLayout(path.dirname(vaultDir));
-  const commit = layout === null ? null : viewCommit(layout);
-  if (layout === null || commit === null) return vaultDir;
-  const view = viewDir(layout, commit);
-  const st = fs.lstatSync(view, { throwIfNoEntry: false });
-  if (st === undefined || !st.isDirectory()) return vaultDir;
+  const view = currentView(vaultDir);
+  if (view === null) return vaultDir;
   const own = rootVersion(vaultDir);
   if (own === null) return view; // the agent's own git pull may be replacing the working tree's root; the view never changes
   const seen = rootVersion(view);
@@ -94,7 +90,11 @@ export function readingDir(vaultDir: string): string {
  * tree's vault when reading the view, the current view when reading the working tree; null when there is no view.
  */
 export function otherDir(vaultDir: string, chosen: string): string | null {
-  if (chosen !== vaultDir) return vaultDir;
+  return chosen !== vaultDir ? vaultDir : currentView(vaultDir);
+}
+
+/** The vault directory of the view the pointer names for the working tree's `vaultDir`, when it is a directory. */
+export function currentView(vaultDir: string): string | null {
   const layout = viewLayout(path.dirname(vaultDir));
   const commit = layout === null ? null : viewCommit(layout);
   if (layout === null || commit === null) return null;

@@ -84,12 +84,8 @@ def reading_dir(vault_path: Path) -> Path:
     newer change); otherwise the current view (newer; the same version, so that a tampered file pushed beside
     an unchanged root fails loudly; a root that does not parse, which then fails verification; or a working
     tree whose root cannot be read or parsed, which the agent's own git pull may be replacing)."""
-    layout = view_layout(vault_path.parent)
-    commit = layout.commit() if layout else None
-    if layout is None or commit is None:
-        return vault_path
-    view = layout.dir(commit)
-    if not view.is_dir() or view.is_symlink():
+    view = current_view(vault_path)
+    if view is None:
         return vault_path
     own = root_version(vault_path)
     if own is None:
@@ -106,6 +102,12 @@ def other_dir(vault_path: Path, current: Path) -> Path | None:
     no view. A reader whose chosen directory verifies below the high-water mark reads the other one."""
     if current != vault_path:
         return vault_path
+    return current_view(vault_path)
+
+
+def current_view(vault_path: Path) -> Path | None:
+    """The vault directory of the view the pointer names for the working tree's ``vault_path``, when it is a
+    directory; else None."""
     layout = view_layout(vault_path.parent)
     commit = layout.commit() if layout else None
     if layout is None or commit is None:

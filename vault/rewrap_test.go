@@ -216,7 +216,6 @@ func TestRewrapFallsBackOnForeignLayout(t *testing.T) {
 	}
 }
 
-
 // addAgent adds an agent and returns its key.
 func (tv *testVault) addAgent(name string) *Key {
 	tv.t.Helper()

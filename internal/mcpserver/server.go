@@ -63,9 +63,9 @@ type Server struct {
 	agent   string
 	// firstUse is set when New trusted the vault's owner key on first use.
 	firstUse bool
-	audit   *AuditLog
-	puller  *Puller // nil when not pulling
-	mcp     *mcp.Server
+	audit    *AuditLog
+	puller   *Puller // nil when not pulling
+	mcp      *mcp.Server
 	// transport carries every agent_vault_http request (see newTransport).
 	transport *http.Transport
 

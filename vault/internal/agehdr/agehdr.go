@@ -111,15 +111,6 @@ func Encode(s *age.Stanza) []byte {
 	return b.Bytes()
 }
 
-// UnwrapOne returns the file key that stanza s holds for identity.
-func UnwrapOne(s []byte, identity age.Identity) ([]byte, error) {
-	st, err := Decode(s)
-	if err != nil {
-		return nil, err
-	}
-	return identity.Unwrap([]*age.Stanza{st})
-}
-
 // CheckMAC reports whether f's header MAC is the one fileKey gives: whether fileKey is f's file key
 // and f's stanzas are the ones it was written with.
 func (f *File) CheckMAC(fileKey []byte) bool {

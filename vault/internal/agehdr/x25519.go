@@ -1,6 +1,7 @@
 package agehdr
 
 import (
+	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -74,10 +75,8 @@ func UnwrapX25519(s []byte, priv *ecdh.PrivateKey) ([]byte, error) {
 	return aead.Open(nil, make([]byte, chacha20poly1305.NonceSize), st.Body, nil)
 }
 
-func wrapAEAD(shared, share, recipient []byte) (interface {
-	Seal(dst, nonce, plaintext, additionalData []byte) []byte
-	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
-}, error) {
+// wrapAEAD is the stanza body's cipher: ChaCha20-Poly1305 keyed with HKDF-SHA-256(shared, share || recipient).
+func wrapAEAD(shared, share, recipient []byte) (cipher.AEAD, error) {
 	salt := make([]byte, 0, len(share)+len(recipient))
 	salt = append(append(salt, share...), recipient...)
 	key, err := hkdf.Key(sha256.New, shared, salt, x25519Label, chacha20poly1305.KeySize)

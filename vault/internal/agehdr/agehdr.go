@@ -51,7 +51,8 @@ func Parse(data []byte) (*File, error) {
 	f := &File{}
 	for {
 		line, after, ok := bytes.Cut(rest, []byte("\n"))
-		if !ok {
+		// Go's base64 decoder skips carriage returns, which no age header holds.
+		if !ok || bytes.IndexByte(line, '\r') >= 0 {
 			return nil, ErrMalformed
 		}
 		if mac, isMAC := bytes.CutPrefix(line, []byte(macMark+" ")); isMAC {
@@ -69,7 +70,7 @@ func Parse(data []byte) (*File, error) {
 		// The body: full lines, then one shorter line (possibly empty) that ends it.
 		for {
 			body, next, ok := bytes.Cut(after, []byte("\n"))
-			if !ok || len(body) > columns {
+			if !ok || len(body) > columns || bytes.IndexByte(body, '\r') >= 0 {
 				return nil, ErrMalformed
 			}
 			end, after = len(data)-len(next), next

@@ -131,7 +131,10 @@ func (s *Snapshot) Check(soon time.Duration) *Report {
 	})
 	rp.r.Secrets = len(items)
 	for name := range s.Root.Agents {
-		vouched[agentPubFile(name)], vouched[escrowFile(name)] = true, true
+		vouched[agentPubFile(name)] = true
+		if s.Root.Agents[name].HasEscrow() {
+			vouched[escrowFile(name)] = true
+		}
 		if len(s.Root.AgentGroups(name)) == 0 && !extra[name] {
 			rp.addSummarized("warning", "agents/"+name, fmt.Sprintf("Agent '%s' has no group access", name),
 				"agent %s has no group access and can read no secret", name)
@@ -171,6 +174,9 @@ func (s *Snapshot) checkAgents(rp *reporter) map[string]age.Identity {
 			rp.add("error", agentPubFile(name), "%v", err)
 		} else if strings.TrimSpace(string(pub)) != a.Recipient {
 			rp.add("error", agentPubFile(name), "does not hold the signed recipient of agent %s", name)
+		}
+		if !a.HasEscrow() {
+			continue // the agent brought its own key: nothing to check
 		}
 		esc, err := readVouchedHash(s.Vault.Dir, escrowFile(name), LimitOther, a.EscrowSHA256)
 		if err != nil {

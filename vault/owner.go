@@ -570,14 +570,8 @@ func (o *Owner) Remove(path string) error {
 // keyPath, which must not exist, as part of the change: a change cut at any point leaves either no agent
 // and no key file, or both (after repair).
 func (o *Owner) AddAgent(name, keyPath string) error {
-	if err := userSegment("agent", name); err != nil {
+	if err := o.checkNewAgent(name); err != nil {
 		return err
-	}
-	if _, ok := o.Root.Agents[name]; ok {
-		return newErr(KindError, "agent %q already exists; use recover-agent to give it a new key", name)
-	}
-	if other := caseTwin(name, o.Root.AgentNames()); other != "" {
-		return newErr(KindUsage, "agent %q differs from agent %q only in case, which collides on case-insensitive file systems", name, other)
 	}
 	if _, err := os.Lstat(keyPath); err == nil {
 		return newErr(KindError, "%s already exists; refusing to overwrite it", keyPath)
@@ -658,6 +652,9 @@ func (o *Owner) RecoverAgent(name, keyPath string) error {
 	if err != nil {
 		return err
 	}
+	if !o.Root.Agents[name].HasEscrow() {
+		return &Error{Kind: KindUsage, Msg: "recover-agent without --recipient", Err: &NoEscrowError{Agent: name}}
+	}
 	t := o.begin("recover agent " + name + " with a new key")
 	if err := o.newAgentKey(t, name, keyPath); err != nil {
 		return err
@@ -675,6 +672,9 @@ func (o *Owner) Escrow(name string) ([]byte, error) {
 		return nil, err
 	}
 	a := o.Root.Agents[name]
+	if !a.HasEscrow() {
+		return nil, &Error{Kind: KindNotFound, Msg: "no escrow", Err: &NoEscrowError{Agent: name}}
+	}
 	enc, err := readVouchedHash(o.Vault.Dir, escrowFile(name), LimitOther, a.EscrowSHA256)
 	if err != nil {
 		return nil, err

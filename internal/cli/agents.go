@@ -15,6 +15,8 @@ import (
 type addAgentOptions struct {
 	*global
 	key, out string
+	// recipient adds an agent that made its own key (agent-vault keygen): no key file, no escrow.
+	recipient string
 }
 
 func newAddAgentCmd(g *global) *cobra.Command {
@@ -28,8 +30,14 @@ copy of the key, encrypted to the owner, go into the vault. The agent starts wit
 
 The key file is ~/.agent-vault/agents/NAME.key, unless that file holds the key of another vault's agent
 of the same name: then it is ~/.agent-vault/agents/VAULT_ID/NAME.key, so that vaults never share a key
-path. The command prints the path; --out writes the key elsewhere.`,
+path. The command prints the path; --out writes the key elsewhere.
+
+With --recipient the agent made its own key (agent-vault keygen on its machine) and the owner never
+sees it: only the recipient goes into the vault, with no escrow (recovery is a new key from the agent:
+recover-agent NAME --recipient). Hand the agent its pins ('agent-vault pins NAME'), which it adds with
+'agent-vault pin KEYFILE --pins FILE'.`,
 		Example: `  agent-vault add-agent ci
+  agent-vault add-agent ci --recipient age1…     # the agent ran agent-vault keygen
   agent-vault grant ci stripe
   AGENT_VAULT_KEY="$(cat ~/.agent-vault/agents/ci.key)" agent-vault get stripe/api-key`,
 		Args: args(1, 1),
@@ -37,12 +45,16 @@ path. The command prints the path; --out writes the key elsewhere.`,
 	}
 	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH` (default: AGENT_VAULT_KEY, then ~/.agent-vault/owner.key)")
 	cmd.Flags().StringVar(&opts.out, "out", "", "write the agent's key to `PATH` (default: ~/.agent-vault/agents/NAME.key, or agents/VAULT_ID/NAME.key when another vault's agent has that file)")
+	cmd.Flags().StringVar(&opts.recipient, "recipient", "", "the agent's own public key `age1…` (from agent-vault keygen): no key file, no escrow")
 	return cmd
 }
 
 func (o *addAgentOptions) run(name string) error {
 	if err := vault.CheckSegment(name); err != nil {
 		return vault.Usagef("invalid agent name: %v", err)
+	}
+	if o.recipient != "" {
+		return o.runRecipient(name)
 	}
 	path := o.path(o.out)
 	if path != "" && exists(path) {
@@ -69,6 +81,19 @@ func (o *addAgentOptions) run(name string) error {
 	fmt.Fprintf(o.io.Out, "Added agent %s (no groups yet: agent-vault grant %s GROUP).\n", name, name)
 	fmt.Fprintf(o.io.Out, "Key: %s (0600; pinned to this vault and its owner)\n\n", path)
 	fmt.Fprintf(o.io.Out, "Hand the key to the agent as a file:\n  agent-vault get GROUP/NAME --key %s\nor through the environment:\n  export AGENT_VAULT_KEY=\"$(cat %s)\"\n", path, path)
+	return nil
+}
+
+// runRecipient adds an agent that brought its own key.
+func (o *addAgentOptions) runRecipient(name string) error {
+	if o.out != "" {
+		return vault.Usagef("--out and --recipient exclude each other: with --recipient the agent holds its key")
+	}
+	if err := o.mutate(o.key, func(ow *vault.Owner) error { return ow.AddAgentRecipient(name, o.recipient) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.io.Out, "Added agent %s with its own key (no groups yet: agent-vault grant %s GROUP). The owner holds no copy of it (no escrow).\n\n", name, name)
+	fmt.Fprintf(o.io.Out, "Hand the agent its pins, which hold no secret:\n  agent-vault pins %s > %s.pins\nThe agent adds them to its key file, which checks them against the vault:\n  agent-vault pin KEYFILE --pins %s.pins\n", name, name, name)
 	return nil
 }
 
@@ -214,6 +239,8 @@ func writeJSON(io *IO, v any) error {
 type recoverAgentOptions struct {
 	*global
 	key, out string
+	// recipient is a new key the agent made itself (agent-vault keygen): the escrow is dropped.
+	recipient string
 }
 
 func newRecoverAgentCmd(g *global) *cobra.Command {
@@ -224,17 +251,33 @@ func newRecoverAgentCmd(g *global) *cobra.Command {
 		Long: `Generate a new key pair for an agent, re-encrypt every secret it can read for the new key only, and
 write a new escrow. The old key stops working. The new key file replaces this vault's key file in
 ~/.agent-vault/agents/ (NAME.key, or VAULT_ID/NAME.key when NAME.key belongs to another vault), or
-goes to --out, which must not exist.`,
-		Example: `  agent-vault recover-agent ci`,
-		Args:    args(1, 1),
-		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
+goes to --out, which must not exist.
+
+An agent that brought its own key (add-agent --recipient) has no escrow: the agent makes a new key
+(agent-vault keygen) and the owner passes its recipient with --recipient. --recipient also turns an
+escrowed agent into one that holds its own key.`,
+		Example: `  agent-vault recover-agent ci
+  agent-vault recover-agent ci --recipient age1…   # a new key the agent made`,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
 	}
 	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
 	cmd.Flags().StringVar(&opts.out, "out", "", "write the new key to `PATH` (must not exist)")
+	cmd.Flags().StringVar(&opts.recipient, "recipient", "", "the agent's new public key `age1…` (from agent-vault keygen): no key file, no escrow")
 	return cmd
 }
 
 func (o *recoverAgentOptions) run(name string) error {
+	if o.recipient != "" {
+		if o.out != "" {
+			return vault.Usagef("--out and --recipient exclude each other: with --recipient the agent holds its key")
+		}
+		if err := o.mutate(o.key, func(ow *vault.Owner) error { return ow.RecoverAgentRecipient(name, o.recipient) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.io.Out, "Agent %s has a new key of its own (%s); the owner holds no copy. The old key no longer decrypts anything new.\n", name, o.recipient)
+		return nil
+	}
 	o.out = o.path(o.out)
 	if o.out != "" && exists(o.out) {
 		return fmt.Errorf("%s already exists; refusing to overwrite it", o.out)

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +16,9 @@ import (
 type pinOptions struct {
 	*global
 	key string
+	// pins is the file (or "-") holding the pin lines the owner handed over (agent-vault pins NAME): the
+	// agent pins its own key, with no owner key, after checking the pins against the vault.
+	pins string
 }
 
 // newPinCmd adds the pin lines to an agent's key file, after checking the key against the vault the
@@ -27,12 +33,19 @@ func newPinCmd(g *global) *cobra.Command {
 3.2): the agent's name, the vault id and the owner's verify key. The owner's key verifies the vault
 first, and the key file must hold the key of one of its agents. The file keeps its key and mode; a file
 already pinned to this vault is left as it is, and one pinned to another vault is refused. Age tools
-ignore the lines, so the file keeps working everywhere.`,
-		Example: `  agent-vault pin ~/.agent-vault/agents/ci.key`,
-		Args:    args(1, 1),
-		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
+ignore the lines, so the file keeps working everywhere.
+
+An agent that made its own key (agent-vault keygen) pins it itself with --pins FILE, the lines its owner
+printed with 'agent-vault pins NAME' (FILE "-" is standard input). No owner key is needed: the vault
+(pulled first, as get does) must verify with exactly those pins, and its signed state must give the key
+file's key to the agent the pins name; otherwise nothing is written.`,
+		Example: `  agent-vault pin ~/.agent-vault/agents/ci.key
+  agent-vault pin ~/.agent-vault/agent.key --pins ci.pins     # the agent, with the owner's pins`,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },
 	}
 	cmd.Flags().StringVar(&opts.key, "key", "", "the owner's key `PATH`")
+	cmd.Flags().StringVar(&opts.pins, "pins", "", "pin the key with the lines in `FILE` that the owner printed (agent-vault pins NAME; - for stdin), checked against the vault; no owner key needed")
 	return cmd
 }
 
@@ -41,6 +54,9 @@ func (o *pinOptions) run(file string) error {
 	agentKey, err := vault.LoadKeyFile(file)
 	if err != nil {
 		return err
+	}
+	if o.pins != "" {
+		return o.runPins(file, agentKey)
 	}
 	s, err := o.openReader(o.key, true)
 	if err != nil {
@@ -70,6 +86,80 @@ func (o *pinOptions) run(file string) error {
 	_, err = fmt.Fprintf(o.io.Out, "Pinned key file %s of agent %s to vault %s (owner verify key %s).\n", file, agent, id, vk)
 	return err
 }
+
+// runPins pins the agent's own key file with the lines the owner handed over, after opening the vault
+// with the key as it will be once pinned: the pins must verify the vault's signed state, and that state
+// must give this key to the agent they name.
+func (o *pinOptions) runPins(file string, agentKey *vault.Key) error {
+	if o.key != "" {
+		return vault.Usagef("--pins and --key exclude each other: with --pins the agent's own key file is checked")
+	}
+	pins, err := o.readPins()
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("cannot read key file %s: %w", file, err)
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		data = append(data, '\n')
+	}
+	pinned, err := vault.ParseKeyFile(append(data, pins...), file)
+	if err != nil || !pinned.Pinned() || pinned.AgentName == "" {
+		return vault.Usagef("the pins in %s do not pin key file %s (they must be the three lines agent-vault pins NAME prints, and agree with any pins the file has)", o.pins, file)
+	}
+	v, err := o.findVault()
+	if err != nil {
+		return err
+	}
+	s, err := o.readVault(v, pinned, false)
+	if err != nil {
+		return err
+	}
+	if s.Role.Owner || s.Role.Agent != pinned.AgentName {
+		return &vault.Error{Kind: vault.KindNotFound, Msg: fmt.Sprintf("vault %s does not give the key in %s (%s) to agent %s; ask the owner to add it: agent-vault add-agent %s --recipient %s", s.Root.VaultID, file, agentKey.Recipient, pinned.AgentName, pinned.AgentName, agentKey.Recipient)}
+	}
+	if agentKey.Pinned() {
+		_, err = fmt.Fprintf(o.io.Out, "Key file %s of agent %s is already pinned to vault %s.\n", file, pinned.AgentName, s.Root.VaultID)
+		return err
+	}
+	if err := appendPins(file, agentKey, pins); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.io.Out, "Pinned key file %s of agent %s to vault %s (owner verify key %s); the vault verifies with it.\n", file, pinned.AgentName, s.Root.VaultID, pinned.PinVerifyKey)
+	return err
+}
+
+// readPins reads the pin lines of --pins: every line must be a pin line, a comment or blank, and only the
+// pin lines are kept.
+func (o *pinOptions) readPins() (string, error) {
+	var data []byte
+	var err error
+	if o.pins == "-" {
+		data, err = io.ReadAll(io.LimitReader(o.io.In, 64<<10))
+	} else {
+		data, err = os.ReadFile(o.path(o.pins))
+	}
+	if err != nil {
+		return "", vault.Usagef("cannot read the pins: %v", err)
+	}
+	var out strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimRight(line, "\r \t")
+		switch {
+		case pinLineRE.MatchString(line):
+			out.WriteString(line + "\n")
+		case line == "" || strings.HasPrefix(line, "#"):
+		default:
+			return "", vault.Usagef("%s holds a line that is not a pin line (give the output of agent-vault pins NAME; never a key)", o.pins)
+		}
+	}
+	return out.String(), nil
+}
+
+// pinLineRE is a pin line of docs/format.md section 3.2.
+var pinLineRE = regexp.MustCompile(`^# agent-vault-(agent|vault-id|owner-verify-key): \S+$`)
 
 // pinLines are the comment lines that pin an agent's key file (docs/format.md section 3.2).
 func pinLines(agent, vaultID, verifyKey string) string {

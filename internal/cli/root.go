@@ -148,7 +148,7 @@ remote is never trusted.`,
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newImportCmd(g), newGetCmd(g), newListCmd(g), newExportCmd(g), newRmCmd(g), newGrantCmd(g),
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newMigrateCmd(g), newCompletionsCmd(g), newMCPCmd(g),
-		newRunCmd(g), newInjectCmd(g), newPinsCmd(g), newPinCmd(g),
+		newRunCmd(g), newInjectCmd(g), newPinsCmd(g), newPinCmd(g), newKeygenCmd(g),
 	)
 	g.addNameCompletions(root)
 	g.addMCPConfigCmd(root)

@@ -87,7 +87,7 @@ func (cv *crashVault) grantCrashingAt(step string) {
 // its commit point, the change's staged copy does (a file being rewritten in place may be torn until
 // repair writes that copy; docs/format.md section 9.1). Every staged copy of a complete change must
 // decrypt too. The old and the new ciphertext hold the same value here.
-func ownerDecryptsEverything(t *testing.T, dir string, owner *age.X25519Identity, values map[string]string) {
+func ownerDecryptsEverything(t *testing.T, dir string, owner age.Identity, values map[string]string) {
 	t.Helper()
 	var staged map[string][]byte
 	if exists(dir, pendingDir+"/root") {

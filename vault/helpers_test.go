@@ -15,13 +15,16 @@ type testVault struct {
 	ci    *Key
 }
 
-func newTestVault(t testing.TB) *testVault {
+func newTestVault(t testing.TB) *testVault { t.Helper(); return newTestVaultOf(t, KeyX25519) }
+
+// newTestVaultOf is newTestVault with owner and agent keys of the given kind.
+func newTestVaultOf(t testing.TB, kind KeyKind) *testVault {
 	t.Helper()
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
 	t.Setenv("AGENT_VAULT_KEY", "")
 	Warn = func(string) {}
-	ownerFile, err := NewOwnerKeyFile()
+	ownerFile, err := NewOwnerKeyFileOf(kind)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,10 @@ import (
 
 // Key is an age identity loaded from a key file, with the trust anchors the file pins, if any.
 type Key struct {
-	Identity  *age.X25519Identity
-	Recipient string // the identity's age1… recipient
+	// Identity is an *age.X25519Identity (classic) or an *age.HybridIdentity (ML-KEM-768 + X25519,
+	// docs/format.md section 3.1).
+	Identity  age.Identity
+	Recipient string // the identity's age1… or age1pq1… recipient
 	Source    string // where the key came from, for messages: a path, "AGENT_VAULT_KEY" or "--key"
 	// Pinned anchors (docs/format.md section 3.2); both empty for an unpinned key.
 	PinVaultID   string
@@ -33,7 +35,7 @@ func (k *Key) Pinned() bool { return k.PinVaultID != "" }
 
 var (
 	pinLine      = regexp.MustCompile(`^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$`)
-	identityLine = regexp.MustCompile(`^AGE-SECRET-KEY-1[0-9A-Z]+$`)
+	identityLine = regexp.MustCompile(`^AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]+$`)
 )
 
 // ParseKeyFile parses key file content (docs/format.md section 3.2). source names it in messages.
@@ -63,13 +65,12 @@ func ParseKeyFile(data []byte, source string) (*Key, error) {
 		idLine = t
 	}
 	if idLine == "" {
-		return nil, newErr(KindVaultNotFound, "key %s: no AGE-SECRET-KEY-1 identity found", source)
+		return nil, newErr(KindVaultNotFound, "key %s: no AGE-SECRET-KEY-1 or AGE-SECRET-KEY-PQ-1 identity found", source)
 	}
-	id, err := age.ParseX25519Identity(idLine)
-	if err != nil {
+	var err error
+	if k.Identity, k.Recipient, err = parseIdentity(idLine); err != nil {
 		return nil, newErr(KindVaultNotFound, "key %s: malformed age identity", source)
 	}
-	k.Identity, k.Recipient = id, id.Recipient().String()
 	k.PinVaultID, k.PinVerifyKey, k.AgentName = pins["vault-id"], pins["owner-verify-key"], pins["agent"]
 	if (k.PinVaultID == "") != (k.PinVerifyKey == "") {
 		return nil, newErr(KindVaultNotFound, "key %s: has only one of the vault-id and owner-verify-key pins", source)
@@ -223,24 +224,29 @@ func expandHome(p string) string {
 	return p
 }
 
-// NewOwnerKeyFile returns the content of a fresh owner key file.
-func NewOwnerKeyFile() ([]byte, error) {
-	id, err := age.GenerateX25519Identity()
+// NewOwnerKeyFile returns the content of a fresh classic (X25519) owner key file.
+func NewOwnerKeyFile() ([]byte, error) { return NewOwnerKeyFileOf(KeyX25519) }
+
+// NewOwnerKeyFileOf returns the content of a fresh owner key file of the given kind.
+func NewOwnerKeyFileOf(kind KeyKind) ([]byte, error) {
+	id, err := generateIdentity(kind)
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# agent-vault owner key: decrypts every secret and signs every vault it owns. Back it up.\n")
-	fmt.Fprintf(&b, "# created: %s\n# public key: %s\n%s\n", now(), id.Recipient(), id)
+	fmt.Fprintf(&b, "# created: %s\n# public key: %s\n%s\n", now(), id.recipient, id.secret)
 	return b.Bytes(), nil
 }
 
-// agentKeyFile returns the content of an agent key file with its pins.
-func agentKeyFile(id *age.X25519Identity, agent, vaultID, verifyKey string) []byte {
+// agentKeyFile returns the content of an agent key file with its pins, for an *age.X25519Identity or an
+// *age.HybridIdentity.
+func agentKeyFile(id age.Identity, agent, vaultID, verifyKey string) []byte {
+	secret, recipient := identityStrings(id)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# agent-vault agent key\n# created: %s\n# public key: %s\n", now(), id.Recipient())
+	fmt.Fprintf(&b, "# agent-vault agent key\n# created: %s\n# public key: %s\n", now(), recipient)
 	fmt.Fprintf(&b, "# agent-vault-agent: %s\n# agent-vault-vault-id: %s\n# agent-vault-owner-verify-key: %s\n", agent, vaultID, verifyKey)
-	fmt.Fprintf(&b, "%s\n", id)
+	fmt.Fprintf(&b, "%s\n", secret)
 	return b.Bytes()
 }
 

@@ -11,7 +11,7 @@ import (
 // refused as a missing key without being repeated in the error.
 func TestKeyValueNeverEchoed(t *testing.T) {
 	tv := newTestVault(t)
-	secret := tv.ci.Identity.String()
+	secret := x25519Of(tv.ci).String()
 	values := map[string]string{
 		"base64 of a key file": base64.StdEncoding.EncodeToString([]byte("# agent-vault agent key\n" + secret + "\n")),
 		"base64 of the line":   base64.StdEncoding.EncodeToString([]byte(secret)),

@@ -235,7 +235,7 @@ func readOriginalAgent(v *Vault, owner *Key, home, name string) (*originalAgent,
 	local := filepath.Join(home, "agents", name+".key")
 	if k, err := LoadKeyFile(local); err == nil && k.Recipient == rcpt {
 		ag.keyFile = local
-		ag.identity = k.Identity
+		ag.identity, _ = k.Identity.(*age.X25519Identity)
 	}
 	enc, err := readRepoFile(v.Dir, escrowFile(name), LimitOther)
 	switch {
@@ -255,7 +255,7 @@ func readOriginalAgent(v *Vault, owner *Key, home, name string) (*originalAgent,
 	if err != nil || k.Recipient != rcpt {
 		return nil, bad("%s does not hold the key of %s (%s)", escrowFile(name), agentPubFile(name), rcpt)
 	}
-	ag.identity = k.Identity
+	ag.identity, _ = k.Identity.(*age.X25519Identity)
 	return ag, nil
 }
 

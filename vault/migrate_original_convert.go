@@ -95,7 +95,7 @@ func originalTx(v *Vault, key *Key, signer ed25519.PrivateKey, ov *originalVault
 		Owner: RootOwner{Recipient: key.Recipient, VerifyKey: rep.VerifyKey},
 		Files: map[string]FileRef{}, Agents: map[string]RootAgent{}, Groups: map[string]RootGroup{}, Index: map[string]ShardRef{}}
 	t.message = "migrate the agent-vault 0.1 vault to format 2"
-	owner, err := age.ParseX25519Recipient(key.Recipient)
+	owner, err := parseRecipient(key.Recipient)
 	if err != nil {
 		return nil, nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}

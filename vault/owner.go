@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,8 +24,8 @@ type Owner struct {
 	*Snapshot
 	signer ed25519.PrivateKey
 	unlock func()
-	// ownerECDH is the owner identity for re-wrapping file keys (made on first use).
-	ownerECDH *ecdh.PrivateKey
+	// ring is the owner identity for re-wrapping file keys (made on first use).
+	ring *keyring
 	// Progress, when set, is told how far each step of a change has come: phase is "re-wrapping",
 	// "encrypting" or "writing", and done of total items are finished. It may be called from several
 	// goroutines at once.
@@ -243,16 +242,20 @@ func ensureGroup(t *tx, group string) error {
 	return nil
 }
 
-// recipients returns the recipients of a secret under root, in the order of recipientList.
+// recipients returns the recipients of a secret under root, in the order of recipientList. It refuses
+// a list that mixes classic and post-quantum recipients.
 func recipients(root *Root, e *Entry) ([]age.Recipient, error) {
 	list := recipientList(root, e)
+	if err := refuseMixedRecipients(list); err != nil {
+		return nil, err
+	}
 	rs := make([]age.Recipient, len(list))
 	for i, r := range list {
-		pub, err := x25519Public(r)
+		rc, err := parseRecipient(r)
 		if err != nil {
 			return nil, err
 		}
-		rs[i] = x25519Recipient{pub}
+		rs[i] = rc
 	}
 	return rs, nil
 }
@@ -286,9 +289,9 @@ type change struct {
 // files and entries in t.
 func (o *Owner) rewrite(t *tx, changes []*change) error {
 	encs := make([][]byte, len(changes))
-	if o.ownerECDH == nil {
+	if o.ring == nil {
 		var err error
-		if o.ownerECDH, err = ecdhIdentity(o.Key); err != nil {
+		if o.ring, err = newKeyring(o.Key); err != nil {
 			return err
 		}
 	}
@@ -332,7 +335,7 @@ func (o *Owner) encryptChange(t *tx, c *change) ([]byte, error) {
 			return nil, err
 		}
 		if !c.freshKey {
-			out, ok, err := rewrap(enc, recipientList(o.Root, c.old), recipientList(t.root, &c.entry), o.ownerECDH)
+			out, ok, err := rewrap(enc, recipientList(o.Root, c.old), recipientList(t.root, &c.entry), o.ring)
 			if ok || err != nil {
 				return out, err
 			}
@@ -366,7 +369,7 @@ func (o *Owner) requireAgent(name string) error {
 		return err
 	}
 	if _, ok := o.Root.Agents[name]; !ok {
-		return newErr(KindNotFound, "no agent %q in this vault", name)
+		return newErr(KindNotFound, "agent '%s' not found in this vault", name)
 	}
 	return nil
 }
@@ -521,7 +524,7 @@ func (o *Owner) setChange(t *tx, path string, value []byte, opts SetOptions) (*c
 		}
 	} else {
 		if value == nil {
-			return nil, newErr(KindNotFound, "no secret %s in vault %s", path, o.Root.VaultID)
+			return nil, newErr(KindNotFound, "secret '%s' not found in vault %s", path, o.Root.VaultID)
 		}
 		if err := o.checkNewPath(t, path); err != nil {
 			return nil, err
@@ -590,23 +593,24 @@ func (o *Owner) newAgentKey(t *tx, name, keyPath string) error {
 	if err != nil {
 		return wrapErr(KindUsage, err, "key path %s", keyPath)
 	}
-	id, err := age.GenerateX25519Identity()
+	// An agent's key is of the vault's kind: the owner's.
+	id, err := generateIdentity(RecipientKind(t.root.Owner.Recipient))
 	if err != nil {
 		return err
 	}
-	keyFile := agentKeyFile(id, name, o.Root.VaultID, o.Root.Owner.VerifyKey)
-	owner, err := age.ParseX25519Recipient(o.Root.Owner.Recipient)
+	keyFile := agentKeyFile(id.id, name, t.root.VaultID, t.root.Owner.VerifyKey)
+	owner, err := parseRecipient(t.root.Owner.Recipient)
 	if err != nil {
-		return newErr(KindIntegrity, "state/root: malformed owner recipient")
+		return err
 	}
 	escrow, err := encrypt(keyFile, []age.Recipient{owner})
 	if err != nil {
 		return err
 	}
-	pub := []byte(id.Recipient().String() + "\n")
+	pub := []byte(id.recipient + "\n")
 	t.write(agentPubFile(name), pub)
 	t.write(escrowFile(name), escrow)
-	t.root.Agents[name] = RootAgent{Recipient: id.Recipient().String(), PublicKeySHA256: Hash(pub), EscrowSHA256: Hash(escrow)}
+	t.root.Agents[name] = RootAgent{Recipient: id.recipient, PublicKeySHA256: Hash(pub), EscrowSHA256: Hash(escrow)}
 	t.keys[abs] = keyFile
 	return nil
 }

@@ -220,7 +220,7 @@ func TestParseKeyFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if k.Identity.String() != idLine || k.Recipient != id.Recipient().String() {
+			if x25519Of(k).String() != idLine || k.Recipient != id.Recipient().String() {
 				t.Errorf("wrong identity")
 			}
 			if k.Pinned() != tc.pinned {
@@ -274,21 +274,21 @@ func TestLoadAndResolveKey(t *testing.T) {
 		t.Errorf("no key: %v", err)
 	}
 	// Explicit path.
-	if k, err := ResolveKey(good); err != nil || k.Identity.String() != id.String() || k.IsOwner {
+	if k, err := ResolveKey(good); err != nil || x25519Of(k).String() != id.String() || k.IsOwner {
 		t.Errorf("explicit: %v", err)
 	}
 	// AGENT_VAULT_KEY as content (multi-line, with CRLF, or the identity line alone) and as a path.
 	for _, env := range []string{string(pinned), strings.ReplaceAll(string(pinned), "\n", "\r\n"), id.String(), good} {
 		t.Setenv("AGENT_VAULT_KEY", env)
 		k, err := ResolveKey("")
-		if err != nil || k.Identity.String() != id.String() {
+		if err != nil || x25519Of(k).String() != id.String() {
 			t.Errorf("AGENT_VAULT_KEY=%.20q…: %v", env, err)
 		}
 	}
 	// The explicit key wins over the environment.
 	other, _ := age.GenerateX25519Identity()
 	otherPath := write("other.key", []byte(other.String()+"\n"), 0o600)
-	if k, err := ResolveKey(otherPath); err != nil || k.Identity.String() != other.String() {
+	if k, err := ResolveKey(otherPath); err != nil || x25519Of(k).String() != other.String() {
 		t.Errorf("explicit over env: %v", err)
 	}
 	// The home's owner key, found by fallback or given explicitly, is the owner key; a pinned key never is.
@@ -297,7 +297,7 @@ func TestLoadAndResolveKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, explicit := range []string{"", otherPath} {
-		if k, err := ResolveKey(explicit); err != nil || !k.IsOwner || k.Identity.String() != other.String() {
+		if k, err := ResolveKey(explicit); err != nil || !k.IsOwner || x25519Of(k).String() != other.String() {
 			t.Errorf("owner key via %q: %v", explicit, err)
 		}
 	}

@@ -227,6 +227,9 @@ func (s *Snapshot) load() error {
 			return ferr
 		}
 		if s.asOwner {
+			if werr := kindMismatch(raw, s.Key); werr != nil {
+				return werr
+			}
 			return &Error{Kind: KindIntegrity, Msg: "the vault is not signed by this owner key (" + s.Key.Source + ")", Err: err, vouching: true}
 		}
 		if werr := s.otherVault(raw); werr != nil {
@@ -362,7 +365,10 @@ func roleOf(root *Root, key *Key, asOwner bool) (Role, error) {
 	case isAgent:
 		return Role{Agent: name}, nil
 	}
-	return Role{}, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, key.Recipient, root.VaultID)
+	if vk := RecipientKind(root.Owner.Recipient); vk != key.Kind() {
+		return Role{}, newErr(KindNotAuthorized, "key %s is a %s key, but vault %s uses %s keys: use the key file the owner made for this vault (after 'agent-vault migrate --pq', the agent's new key file)", key.Source, key.Kind(), root.VaultID, vk)
+	}
+	return Role{}, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, ShortRecipient(key.Recipient), root.VaultID)
 }
 
 func classifyRead(err error, rel string) error {
@@ -503,6 +509,9 @@ func (s *Snapshot) get(path string) ([]byte, error) {
 	if errors.Is(err, errValueTooBig) {
 		return nil, newErr(KindIntegrity, "%s holds a value over the %d-byte limit", path, MaxValueSize)
 	}
+	if errors.Is(err, errMixedStanzas) {
+		return nil, newErr(KindIntegrity, "%s: %v", path, err)
+	}
 	if err != nil {
 		return nil, wrapErr(KindNotAuthorized, err, "this key cannot decrypt %s", path)
 	}
@@ -518,6 +527,9 @@ func (s *Snapshot) get(path string) ([]byte, error) {
 var errValueTooBig = errors.New("value over the size limit")
 
 func decrypt(enc []byte, id age.Identity) ([]byte, error) {
+	if err := checkStanzaKinds(enc); err != nil {
+		return nil, err
+	}
 	r, err := age.Decrypt(bytes.NewReader(enc), id)
 	if err != nil {
 		return nil, err

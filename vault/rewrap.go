@@ -20,18 +20,24 @@ func recipientList(root *Root, e *Entry) []string {
 }
 
 // rewrap gives the file key of enc, written for the recipients old, to the recipients want, without
-// touching the payload: the stanzas of recipients in both are copied, a stanza is wrapped for each new
-// recipient, the stanzas of the others are dropped, and the header gets a new MAC. The owner's stanza,
-// last in old, yields the file key, which the old MAC must confirm.
+// touching the payload: the stanzas of recipients in both are copied byte for byte, a stanza is wrapped
+// for each new recipient, the stanzas of the others are dropped, and the header gets a new MAC. The
+// owner's stanza, last in old, yields the file key, which the old MAC must confirm.
 //
 // ok is false, with no error, when enc does not have the layout old describes (one stanza per
-// recipient, the owner's last): the caller then re-encrypts with a fresh file key instead.
-func rewrap(enc []byte, old, want []string, owner *ecdh.PrivateKey) (out []byte, ok bool, err error) {
+// recipient, of the vault's kind, the owner's last): the caller then re-encrypts with a fresh file key
+// instead.
+func rewrap(enc []byte, old, want []string, ring *keyring) (out []byte, ok bool, err error) {
 	f, err := agehdr.Parse(enc)
 	if err != nil || len(f.Stanzas) != len(old) {
 		return nil, false, nil
 	}
-	fileKey, err := agehdr.UnwrapX25519(f.Stanzas[len(old)-1], owner)
+	for _, s := range f.Stanzas {
+		if agehdr.Type(s) != ring.kind.stanzaType() {
+			return nil, false, nil
+		}
+	}
+	fileKey, err := ring.unwrapOwner(f.Stanzas[len(old)-1])
 	if err != nil || !f.CheckMAC(fileKey) {
 		return nil, false, nil
 	}
@@ -45,23 +51,75 @@ func rewrap(enc []byte, old, want []string, owner *ecdh.PrivateKey) (out []byte,
 			stanzas = append(stanzas, s)
 			continue
 		}
-		pub, err := x25519Public(r)
+		wrapped, err := ring.wrap(fileKey, r)
 		if err != nil {
 			return nil, false, err
 		}
-		wrapped, err := agehdr.WrapX25519(fileKey, pub)
-		if err != nil {
-			return nil, false, err
-		}
-		stanzas = append(stanzas, agehdr.Encode(wrapped))
+		stanzas = append(stanzas, wrapped)
 	}
 	out, err = agehdr.Marshal(fileKey, stanzas, f.Payload)
 	return out, err == nil, err
 }
 
+// keyring unwraps the owner's stanza and wraps file keys for the recipients of one vault, of its kind
+// only: a classic vault's with agehdr's X25519 functions (the fast path), a hybrid vault's with age's
+// own HybridIdentity.Unwrap and HybridRecipient.Wrap.
+type keyring struct {
+	kind      KeyKind
+	ownerECDH *ecdh.PrivateKey // classic vaults
+	owner     age.Identity     // hybrid vaults
+}
+
+// newKeyring returns the keyring of an owner key for a vault of the key's kind.
+func newKeyring(k *Key) (*keyring, error) {
+	ring := &keyring{kind: k.Kind(), owner: k.Identity}
+	if ring.kind == KeyX25519 {
+		var err error
+		if ring.ownerECDH, err = ecdhIdentity(k); err != nil {
+			return nil, err
+		}
+	}
+	return ring, nil
+}
+
+// unwrapOwner returns the file key that the owner's stanza s (as written) holds.
+func (ring *keyring) unwrapOwner(s []byte) ([]byte, error) {
+	if ring.ownerECDH != nil {
+		return agehdr.UnwrapX25519(s, ring.ownerECDH)
+	}
+	st, err := agehdr.Decode(s)
+	if err != nil {
+		return nil, err
+	}
+	return ring.owner.Unwrap([]*age.Stanza{st})
+}
+
+// wrap returns the stanza, as written, that gives fileKey to the recipient r of the vault's kind.
+func (ring *keyring) wrap(fileKey []byte, r string) ([]byte, error) {
+	if RecipientKind(r) != ring.kind {
+		return nil, newErr(KindIntegrity, "refusing to add a %s recipient to a %s file: kinds never mix", RecipientKind(r), ring.kind)
+	}
+	rc, err := parseRecipient(r)
+	if err != nil {
+		return nil, err
+	}
+	st, err := rc.Wrap(fileKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(st) != 1 {
+		return nil, newErr(KindError, "a recipient wrapped %d stanzas", len(st))
+	}
+	return agehdr.Encode(st[0]), nil
+}
+
 // ecdhIdentity returns the crypto/ecdh form of an X25519 key's identity, for agehdr's stanza functions.
 func ecdhIdentity(k *Key) (*ecdh.PrivateKey, error) {
-	hrp, scalar, err := bech32Decode(k.Identity.String())
+	id, ok := k.Identity.(*age.X25519Identity)
+	if !ok {
+		return nil, newErr(KindError, "cannot use the key %s for X25519", k.Source)
+	}
+	hrp, scalar, err := bech32Decode(id.String())
 	if err != nil || hrp != "age-secret-key-" {
 		return nil, newErr(KindError, "cannot use the key %s for X25519", k.Source)
 	}

@@ -16,14 +16,14 @@ import (
 )
 
 // ageCLI runs the stock age CLI to decrypt data with the identity in keyFile.
-func ageCLI(t *testing.T, data []byte, identity *age.X25519Identity) (string, error) {
+func ageCLI(t *testing.T, data []byte, identity age.Identity) (string, error) {
 	t.Helper()
 	if _, err := exec.LookPath("age"); err != nil {
 		t.Fatal("the stock age CLI is needed (make deps installs it):", err)
 	}
 	dir := t.TempDir()
 	key, in := filepath.Join(dir, "key"), filepath.Join(dir, "in.age")
-	if err := os.WriteFile(key, []byte(identity.String()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(key, []byte(secretLine(identity)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(in, data, 0o600); err != nil {
@@ -61,7 +61,7 @@ func TestGrantRevokeRewrap(t *testing.T) {
 	if !bytes.Equal(payloadOf(t, granted), payloadOf(t, before)) {
 		t.Fatal("grant changed the payload")
 	}
-	for name, id := range map[string]*age.X25519Identity{"owner": tv.owner.Identity, "ci": tv.ci.Identity, "other": other.Identity} {
+	for name, id := range map[string]age.Identity{"owner": tv.owner.Identity, "ci": tv.ci.Identity, "other": other.Identity} {
 		if v, err := ageCLI(t, granted, id); err != nil || v != "sk_live_rewrap" {
 			t.Errorf("age -d with the %s key after grant: %q, %v", name, v, err)
 		}
@@ -200,9 +200,9 @@ func TestRewrapFallsBackOnForeignLayout(t *testing.T) {
 	defer o.Close()
 	var e Entry
 	o.entries(func(p string, x *Entry) { e = *x })
-	foreign := sealTo(t, "sk_live_foreign", tv.ci.Identity.Recipient(), tv.owner.Identity.Recipient())
+	foreign := sealTo(t, "sk_live_foreign", x25519Of(tv.ci).Recipient(), x25519Of(tv.owner).Recipient())
 	// The state says: the owner alone. The file has two stanzas: layout mismatch.
-	ownerKey, err := ecdhIdentity(tv.owner)
+	ownerKey, err := newKeyring(tv.owner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestRewrapFallsBackOnForeignLayout(t *testing.T) {
 	if err != nil || ok || out != nil {
 		t.Fatalf("rewrap of a foreign layout = %v, %v; want a fallback", ok, err)
 	}
-	swapped := sealTo(t, "x", tv.owner.Identity.Recipient(), tv.ci.Identity.Recipient())
+	swapped := sealTo(t, "x", x25519Of(tv.owner).Recipient(), x25519Of(tv.ci).Recipient())
 	old := []string{tv.ci.Recipient, tv.owner.Recipient}
 	if _, ok, err := rewrap(swapped, old, old[1:], ownerKey); ok || err != nil {
 		t.Fatalf("rewrap with the owner's stanza not last = %v, %v; want a fallback", ok, err)

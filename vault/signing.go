@@ -14,21 +14,33 @@ import (
 )
 
 const (
-	signingKeyInfo  = "agent-vault/v1 owner signing key"
-	rootSigDomain   = "agent-vault/v2 root\n"
-	rootSigDomainV1 = "agent-vault/v1 root\n" // format 1, recognised only to ask for a migration
-	sigLinePrefix   = "signature: ed25519 "
-	verifyKeyPrefix = "ed25519:"
+	signingKeyInfo = "agent-vault/v1 owner signing key"
+	// signingKeyInfoHybrid labels the derivation from a hybrid (AGE-SECRET-KEY-PQ-1) identity's seed.
+	signingKeyInfoHybrid = "agent-vault/v2 owner signing key mlkem768x25519"
+	rootSigDomain        = "agent-vault/v2 root\n"
+	rootSigDomainV1      = "agent-vault/v1 root\n" // format 1, recognised only to ask for a migration
+	sigLinePrefix        = "signature: ed25519 "
+	verifyKeyPrefix      = "ed25519:"
 )
 
 // DeriveSigningKey derives the owner's Ed25519 signing key from the owner's age identity
-// (docs/format.md section 3.4), so that the owner backs up one key.
-func DeriveSigningKey(id *age.X25519Identity) (ed25519.PrivateKey, error) {
-	hrp, scalar, err := bech32Decode(id.String())
-	if err != nil || hrp != "age-secret-key-" || len(scalar) != 32 {
+// (docs/format.md section 3.4), so that the owner backs up one key. A classic identity's 32-byte scalar
+// and a hybrid identity's 32-byte seed are the key material, each under its own HKDF label.
+func DeriveSigningKey(id age.Identity) (ed25519.PrivateKey, error) {
+	var encoded, wantHRP, info string
+	switch id := id.(type) {
+	case *age.X25519Identity:
+		encoded, wantHRP, info = id.String(), "age-secret-key-", signingKeyInfo
+	case *age.HybridIdentity:
+		encoded, wantHRP, info = id.String(), "age-secret-key-pq-", signingKeyInfoHybrid
+	default:
+		return nil, fmt.Errorf("no signing key can be derived from this kind of age identity")
+	}
+	hrp, scalar, err := bech32Decode(encoded)
+	if err != nil || hrp != wantHRP || len(scalar) != 32 {
 		return nil, fmt.Errorf("malformed age identity")
 	}
-	seed, err := hkdf.Key(sha256.New, scalar, nil, signingKeyInfo, ed25519.SeedSize)
+	seed, err := hkdf.Key(sha256.New, scalar, nil, info, ed25519.SeedSize)
 	if err != nil {
 		return nil, err
 	}

@@ -197,7 +197,8 @@ func parseRoot(body []byte) (*Root, error) {
 	if !validVaultID(r.VaultID) || r.Version == 0 {
 		return nil, newErr(KindIntegrity, "state/root: malformed vault id or version")
 	}
-	if !ValidRecipient(r.Owner.Recipient) {
+	kind, ok := validRecipientOf(r.Owner.Recipient)
+	if !ok {
 		return nil, newErr(KindIntegrity, "state/root: malformed owner recipient")
 	}
 	seen := map[string]string{r.Owner.Recipient: "the owner"}
@@ -206,8 +207,10 @@ func parseRoot(body []byte) (*Root, error) {
 			return nil, wrapErr(KindIntegrity, err, "state/root: bad agent name")
 		}
 		rc := r.Agents[name].Recipient
-		if !ValidRecipient(rc) {
+		if k, ok := validRecipientOf(rc); !ok {
 			return nil, newErr(KindIntegrity, "state/root: agent %s has a malformed recipient", name)
+		} else if k != kind {
+			return nil, newErr(KindIntegrity, "state/root: agent %s has a %s recipient in a vault whose owner's is %s (kinds never mix)", name, k, kind)
 		}
 		if other, dup := seen[rc]; dup {
 			return nil, newErr(KindIntegrity, "state/root: agent %s has the same recipient as %s", name, other)

@@ -153,3 +153,14 @@ func headerMAC(fileKey []byte, stanzas [][]byte) ([]byte, error) {
 	h.Write(b.Bytes())
 	return h.Sum(nil), nil
 }
+
+// Type returns the type of stanza s as written (the first word after "-> "), without decoding its body.
+func Type(s []byte) string {
+	head, _, _ := bytes.Cut(s, []byte("\n"))
+	rest, ok := bytes.CutPrefix(head, []byte(stanzaMark))
+	if !ok {
+		return ""
+	}
+	typ, _, _ := bytes.Cut(rest, []byte(" "))
+	return string(typ)
+}

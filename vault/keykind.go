@@ -77,6 +77,9 @@ func ValidHybridRecipient(s string) bool {
 
 // validRecipientOf reports whether s is a recipient of the repository, of either kind, and its kind.
 func validRecipientOf(s string) (KeyKind, bool) {
+	if ValidPluginRecipient(s) {
+		return KeyX25519, true // a plugin's stanzas are not post-quantum (section 3.7)
+	}
 	if RecipientKind(s) == KeyHybrid {
 		return KeyHybrid, ValidHybridRecipient(s)
 	}
@@ -101,6 +104,9 @@ func hybridRecipient(s string) (*age.HybridRecipient, error) {
 
 // parseRecipient returns the age recipient of a recipient of the signed state, of either kind.
 func parseRecipient(r string) (age.Recipient, error) {
+	if ValidPluginRecipient(r) {
+		return newPluginRecipient(r)
+	}
 	if RecipientKind(r) == KeyHybrid {
 		rc, err := hybridRecipient(r)
 		if err != nil {

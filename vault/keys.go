@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/plugin"
 )
 
 // Key is an age identity loaded from a key file, with the trust anchors the file pins, if any.
@@ -28,6 +29,13 @@ type Key struct {
 	AgentName    string // the agent the file says it belongs to, "" if unsaid
 	// IsOwner is true when the key is this machine's owner key (<home>/owner.key).
 	IsOwner bool
+	// Plugin is set for an identity held by an age plugin (AGE-PLUGIN-NAME-1…, docs/format.md section
+	// 3.7); Identity then decrypts through the plugin.
+	Plugin *plugin.Identity
+	// Protected is true when the key file was passphrase-protected (section 3.6).
+	Protected bool
+	// sealedSigner is a plugin-held owner's signing key (section 3.7), nil otherwise.
+	sealedSigner *sealedSigner
 }
 
 // Pinned reports whether the key file carries a vault id and owner verify key.
@@ -40,10 +48,14 @@ var (
 
 // ParseKeyFile parses key file content (docs/format.md section 3.2). source names it in messages.
 func ParseKeyFile(data []byte, source string) (*Key, error) {
+	if IsProtectedKeyFile(data) {
+		return parseProtectedKeyFile(data, source)
+	}
 	k := &Key{Source: source}
 	var idLine string
 	pins := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
+	lines := strings.Split(string(data), "\n")
+	for _, line := range lines {
 		line = strings.TrimSuffix(line, "\r")
 		if m := pinLine.FindStringSubmatch(line); m != nil {
 			if old, ok := pins[m[1]]; ok && old != m[2] {
@@ -56,7 +68,7 @@ func ParseKeyFile(data []byte, source string) (*Key, error) {
 		if t == "" || strings.HasPrefix(t, "#") {
 			continue
 		}
-		if !identityLine.MatchString(t) {
+		if !identityLine.MatchString(t) && !pluginIdentityLine.MatchString(t) {
 			return nil, newErr(KindVaultNotFound, "key %s: a line is neither a comment nor an age identity", source)
 		}
 		if idLine != "" {
@@ -68,7 +80,11 @@ func ParseKeyFile(data []byte, source string) (*Key, error) {
 		return nil, newErr(KindVaultNotFound, "key %s: no AGE-SECRET-KEY-1 or AGE-SECRET-KEY-PQ-1 identity found", source)
 	}
 	var err error
-	if k.Identity, k.Recipient, err = parseIdentity(idLine); err != nil {
+	if pluginIdentityLine.MatchString(idLine) {
+		if err := parsePluginKey(k, idLine, lines); err != nil {
+			return nil, err
+		}
+	} else if k.Identity, k.Recipient, err = parseIdentity(idLine); err != nil {
 		return nil, newErr(KindVaultNotFound, "key %s: malformed age identity", source)
 	}
 	k.PinVaultID, k.PinVerifyKey, k.AgentName = pins["vault-id"], pins["owner-verify-key"], pins["agent"]
@@ -199,7 +215,14 @@ func isMachineOwnerKey(k *Key) bool {
 	if err != nil {
 		return false
 	}
-	owner, err := LoadKeyFile(filepath.Join(home, "owner.key"))
+	p := filepath.Join(home, "owner.key")
+	if data, err := os.ReadFile(p); err == nil && IsProtectedKeyFile(data) {
+		// Not decrypted (that would ask for its passphrase): the owner key only when given by its path.
+		a, errA := os.Stat(p)
+		b, errB := os.Stat(expandHome(k.Source))
+		return errA == nil && errB == nil && os.SameFile(a, b)
+	}
+	owner, err := LoadKeyFile(p)
 	return err == nil && owner.Recipient == k.Recipient
 }
 

@@ -40,7 +40,7 @@ func (v *Vault) MigrateOriginal(key *Key) (*MigratedOriginal, error) {
 	if key.Pinned() {
 		return nil, newErr(KindNotAuthorized, "key %s is an agent's key, not the owner key of this vault", key.Source)
 	}
-	signer, err := DeriveSigningKey(key.Identity)
+	signer, err := key.SigningKey()
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}

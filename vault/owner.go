@@ -53,7 +53,7 @@ func (v *Vault) openOwnerLocked(key *Key, unlock func()) (*Owner, error) {
 		// An agent's key file (owner keys carry no pins): the wrong key, not a tampered vault.
 		return nil, newErr(KindNotAuthorized, "key %s is an agent's key, not the owner key of this vault", key.Source)
 	}
-	signer, err := DeriveSigningKey(key.Identity)
+	signer, err := key.SigningKey()
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}
@@ -103,7 +103,7 @@ func (v *Vault) Init(ownerKey *Key) error {
 	if err := v.ClearForInit(); err != nil {
 		return err
 	}
-	signer, err := DeriveSigningKey(ownerKey.Identity)
+	signer, err := ownerKey.SigningKey()
 	if err != nil {
 		return wrapErr(KindVaultNotFound, err, "owner key")
 	}

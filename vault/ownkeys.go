@@ -43,8 +43,8 @@ func NewAgentKeyFile() (content []byte, recipient string, err error) {
 // accepted; the result is in lower case.
 func UserRecipient(s string) (string, error) {
 	r := strings.ToLower(strings.TrimSpace(s))
-	if !ValidRecipient(r) {
-		return "", newErr(KindUsage, "--recipient %q is not an age X25519 recipient (age1 followed by 58 Bech32 characters; agent-vault keygen prints one)", s)
+	if !ValidRecipient(r) && !ValidPluginRecipient(r) {
+		return "", newErr(KindUsage, "--recipient %q is not an age X25519 recipient (age1 followed by 58 Bech32 characters; agent-vault keygen prints one) nor an age plugin recipient (age1NAME1…)", s)
 	}
 	return r, nil
 }

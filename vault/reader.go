@@ -170,11 +170,11 @@ func (v *Vault) anchorFor(key *Key, asOwner bool, home string) (anchor, error) {
 	var a anchor
 	switch {
 	case asOwner:
-		signer, err := DeriveSigningKey(key.Identity)
+		vk, err := key.ownerVerifyKey() // a plugin-held owner's is read without unsealing (section 3.7)
 		if err != nil {
 			return a, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 		}
-		a.verifyKey = FormatVerifyKey(signer.Public().(ed25519.PublicKey))
+		a.verifyKey = vk
 	case key.Pinned():
 		a.vaultID, a.verifyKey = key.PinVaultID, key.PinVerifyKey
 	default:
@@ -511,6 +511,9 @@ func (s *Snapshot) get(path string) ([]byte, error) {
 	}
 	if errors.Is(err, errMixedStanzas) {
 		return nil, newErr(KindIntegrity, "%s: %v", path, err)
+	}
+	if KindOf(err) == KindVaultNotFound { // a plugin-held key whose plugin is missing
+		return nil, err
 	}
 	if err != nil {
 		return nil, wrapErr(KindNotAuthorized, err, "this key cannot decrypt %s", path)

@@ -108,7 +108,7 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	if err != nil {
 		return "", wrapErr(KindError, err, "cannot read the pending root")
 	}
-	signer, err := DeriveSigningKey(key.Identity)
+	signer, err := key.SigningKey()
 	if err != nil {
 		return "", wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}

@@ -33,7 +33,7 @@ func rewrap(enc []byte, old, want []string, ring *keyring) (out []byte, ok bool,
 		return nil, false, nil
 	}
 	for _, s := range f.Stanzas {
-		if agehdr.Type(s) != ring.kind.stanzaType() {
+		if (agehdr.Type(s) == stanzaHybrid) != (ring.kind == KeyHybrid) { // a plugin's stanza is classic
 			return nil, false, nil
 		}
 	}
@@ -73,7 +73,7 @@ type keyring struct {
 // newKeyring returns the keyring of an owner key for a vault of the key's kind.
 func newKeyring(k *Key) (*keyring, error) {
 	ring := &keyring{kind: k.Kind(), owner: k.Identity}
-	if ring.kind == KeyX25519 {
+	if ring.kind == KeyX25519 && k.Plugin == nil { // a plugin-held owner unwraps through its plugin
 		var err error
 		if ring.ownerECDH, err = ecdhIdentity(k); err != nil {
 			return nil, err

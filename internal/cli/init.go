@@ -13,12 +13,13 @@ import (
 
 type initOptions struct {
 	*global
-	dir string
+	dir        string
+	passphrase bool // --passphrase: a new owner key is protected with a passphrase
 }
 
 func newInitCmd(g *global) *cobra.Command {
 	opts := &initOptions{global: g}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "init [dir]",
 		Short: "Create a vault in a directory (default: the current one)",
 		Long: `Create .agent-vault/ in DIR, running 'git init' when DIR is not in a Git repository. The owner key
@@ -36,6 +37,8 @@ and the new vault is committed.`,
 			return opts.run()
 		},
 	}
+	cmd.Flags().BoolVar(&opts.passphrase, "passphrase", false, "protect a new owner key with a passphrase (see 'agent-vault key')")
+	return cmd
 }
 
 func (o *initOptions) run() error {
@@ -53,13 +56,13 @@ func (o *initOptions) run() error {
 	if err := vault.New(dir).ClearForInit(); err != nil {
 		return err
 	}
+	key, keyPath, created, err := o.ownerKey()
+	if err != nil {
+		return err
+	}
 	repo, err := gitrepo.Init(dir)
 	if err != nil {
 		return fmt.Errorf("cannot set up Git in %s: %w", dir, err)
-	}
-	key, keyPath, created, err := ownerKey()
-	if err != nil {
-		return err
 	}
 	hook, err := repo.InstallPreCommitHook()
 	if err != nil {
@@ -87,16 +90,20 @@ func (o *initOptions) run() error {
 	return nil
 }
 
-// ownerKey loads <home>/owner.key, creating it (0600, in a 0700 directory) when it does not exist.
-func ownerKey() (*vault.Key, string, bool, error) {
+// ownerKey loads <home>/owner.key, creating it (0600, in a 0700 directory) when it does not exist, and
+// gives a plugin-held one its sealed signing key (docs/format.md section 3.7).
+func (o *initOptions) ownerKey() (*vault.Key, string, bool, error) {
 	home, err := vault.Home()
 	if err != nil {
 		return nil, "", false, err
 	}
 	path := filepath.Join(home, "owner.key")
 	created := false
+	if err := o.checkPassphraseFlag(path); err != nil {
+		return nil, "", false, err
+	}
 	if _, err := os.Lstat(path); os.IsNotExist(err) {
-		data, err := vault.NewOwnerKeyFile()
+		data, err := o.newOwnerKeyFile(path)
 		if err != nil {
 			return nil, "", false, err
 		}
@@ -111,6 +118,12 @@ func ownerKey() (*vault.Key, string, bool, error) {
 	key, err := vault.LoadKeyFile(path)
 	if err != nil {
 		return nil, "", false, err
+	}
+	if key.NeedsSigningKey() {
+		if key, err = vault.AddSigningKey(path); err != nil {
+			return nil, "", false, err
+		}
+		fmt.Fprintf(o.io.Err, "agent-vault: sealed a new owner signing key to the %s plugin key in %s\n", key.Plugin.Name(), path)
 	}
 	key.IsOwner = true
 	return key, path, created, nil

@@ -99,6 +99,8 @@ type global struct {
 	args []string
 	// serveMCP is the MCP server when it is linked in (agent-vault-mcp); nil in agent-vault.
 	serveMCP MCPServer
+	// custody is where passphrases of protected keys come from (passphrase.go).
+	custody custody
 }
 
 // NewRootCmd builds the agent-vault command tree.
@@ -108,7 +110,7 @@ func NewRootCmd(streams *IO) *cobra.Command {
 }
 
 func newRoot(streams *IO, serve MCPServer) (*cobra.Command, *global) {
-	g := &global{io: streams, serveMCP: serve}
+	g := &global{io: streams, serveMCP: serve, custody: custody{fd: -1}}
 	root := &cobra.Command{
 		Use:   "agent-vault",
 		Short: "Zero-trust credential manager for AI agents",
@@ -131,6 +133,7 @@ remote is never trusted.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return vault.Usagef("%v", err) })
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "run as if started in `DIR`")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "show no progress (it shows only on a terminal anyway)")
+	g.addCustodyFlags(root)
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetHelpCommand(&cobra.Command{
 		Use:     "help [command]",
@@ -148,7 +151,7 @@ remote is never trusted.`,
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newImportCmd(g), newGetCmd(g), newListCmd(g), newExportCmd(g), newRmCmd(g), newGrantCmd(g),
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newMigrateCmd(g), newCompletionsCmd(g), newMCPCmd(g),
-		newRunCmd(g), newInjectCmd(g), newPinsCmd(g), newPinCmd(g), newKeygenCmd(g),
+		newRunCmd(g), newInjectCmd(g), newPinsCmd(g), newPinCmd(g), newKeyCmd(g), newKeygenCmd(g),
 	)
 	g.addNameCompletions(root)
 	g.addMCPConfigCmd(root)

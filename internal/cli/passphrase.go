@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"filippo.io/age/plugin"
+
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+// Passphrases of passphrase-protected key files, and the terminal that age plugins talk through
+// (docs/format.md sections 3.6 and 3.7). A passphrase comes from a file descriptor (--passphrase-fd N,
+// or the environment variable AGENT_VAULT_PASSPHRASE_FD=N) or from the terminal, without echo; never
+// from an argument or from an environment variable's value.
+
+// passphraseFDEnv names the file descriptor a passphrase is read from when --passphrase-fd is not given.
+const passphraseFDEnv = "AGENT_VAULT_PASSPHRASE_FD"
+
+// maxPassphrase bounds a passphrase read from a file descriptor.
+const maxPassphrase = 4096
+
+// custody holds a command's passphrase source and the passphrase once read (one read per process: a
+// descriptor can be read only once).
+type custody struct {
+	fd   int // --passphrase-fd; -1 when not given
+	pass []byte
+}
+
+// addCustodyFlags registers --passphrase-fd on every command and points the vault package at this
+// command line's passphrase source and plugin terminal.
+func (g *global) addCustodyFlags(root *cobra.Command) {
+	root.PersistentFlags().IntVar(&g.custody.fd, "passphrase-fd", -1, "read the passphrase of a protected key from file descriptor `N` (one line); default: $"+passphraseFDEnv+", else the terminal")
+	vault.Passphrase = g.passphrase
+	vault.PluginUI = g.pluginUI()
+}
+
+// passphraseFD returns the descriptor to read a passphrase from: --passphrase-fd, else
+// $AGENT_VAULT_PASSPHRASE_FD, else -1 (the terminal).
+func (g *global) passphraseFD() (int, error) {
+	if g.custody.fd >= 0 {
+		return g.custody.fd, nil
+	}
+	s := os.Getenv(passphraseFDEnv)
+	if s == "" {
+		return -1, nil
+	}
+	fd, err := strconv.Atoi(s)
+	if err != nil || fd < 0 {
+		return -1, vault.Usagef("%s must be a file descriptor number (the passphrase itself never goes in the environment)", passphraseFDEnv)
+	}
+	return fd, nil
+}
+
+// passphrase returns the passphrase of the protected key source: the one already read by this process,
+// else one line from the passphrase descriptor, else what is typed at the terminal.
+func (g *global) passphrase(source string) ([]byte, error) {
+	if g.custody.pass == nil {
+		fd, err := g.passphraseFD()
+		if err != nil {
+			return nil, err
+		}
+		if fd >= 0 {
+			g.custody.pass, err = readPassphraseFD(fd)
+		} else {
+			g.custody.pass, err = promptTerminal("Passphrase for key " + source + ": ")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(g.custody.pass) == 0 {
+			g.custody.pass = nil
+			return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: "empty passphrase"}
+		}
+	}
+	return bytes.Clone(g.custody.pass), nil
+}
+
+// newPassphrase returns the passphrase to protect a key with: one line from the passphrase descriptor,
+// or typed twice at the terminal. An empty passphrase is refused. The process uses it for the key
+// afterwards.
+func (g *global) newPassphrase(what string) ([]byte, error) {
+	fd, err := g.passphraseFD()
+	if err != nil {
+		return nil, err
+	}
+	var pass []byte
+	if fd >= 0 {
+		if pass, err = readPassphraseFD(fd); err != nil {
+			return nil, err
+		}
+	} else {
+		if pass, err = promptTerminal("New passphrase for " + what + ": "); err != nil {
+			return nil, err
+		}
+		if len(pass) == 0 {
+			return nil, vault.Usagef("the passphrase is empty; nothing was changed")
+		}
+		again, err := promptTerminal("Repeat the passphrase: ")
+		if err != nil {
+			return nil, err
+		}
+		same := bytes.Equal(pass, again)
+		clear(again)
+		if !same {
+			clear(pass)
+			return nil, vault.Usagef("the two passphrases differ; nothing was changed")
+		}
+	}
+	g.custody.pass = pass
+	return bytes.Clone(pass), nil
+}
+
+// readPassphraseFD reads one line (without its line ending) from descriptor fd, a byte at a time so that
+// nothing after it is consumed.
+func readPassphraseFD(fd int) ([]byte, error) {
+	var pass []byte
+	b := make([]byte, 1)
+	for {
+		n, err := unix.Read(fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			clear(pass)
+			return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf("cannot read the passphrase from file descriptor %d: %v", fd, err)}
+		}
+		if n == 0 || b[0] == '\n' {
+			break
+		}
+		if len(pass) == maxPassphrase {
+			clear(pass)
+			return nil, vault.Usagef("the passphrase on file descriptor %d is longer than %d bytes", fd, maxPassphrase)
+		}
+		pass = append(pass, b[0])
+	}
+	pass = bytes.TrimSuffix(pass, []byte("\r"))
+	if len(pass) == 0 {
+		return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf("file descriptor %d gave an empty passphrase", fd)}
+	}
+	return pass, nil
+}
+
+// promptTerminal asks on the controlling terminal (/dev/tty, as age does, so that standard input stays
+// free for values) and reads the answer without echo.
+func promptTerminal(prompt string) ([]byte, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: "there is no terminal to ask for the passphrase on; give it on a file descriptor with --passphrase-fd N or " + passphraseFDEnv + "=N"}
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, prompt)
+	pass, err := readSecret(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	if err != nil {
+		return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf("cannot read from the terminal: %v", err)}
+	}
+	return pass, nil
+}
+
+// pluginUI is how age plugins talk to the user of the command line: messages on stderr, questions (a PIN)
+// on the terminal without echo when secret.
+func (g *global) pluginUI() *plugin.ClientUI {
+	return &plugin.ClientUI{
+		DisplayMessage: func(name, msg string) error {
+			fmt.Fprintf(g.io.Err, "agent-vault: %s plugin: %s\n", name, msg)
+			return nil
+		},
+		RequestValue: func(name, prompt string, secret bool) (string, error) {
+			v, err := promptTerminal(fmt.Sprintf("%s plugin: %s ", name, strings.TrimSpace(prompt)))
+			if err != nil {
+				fmt.Fprintf(g.io.Err, "agent-vault: the %s plugin asks %q, and there is no terminal to answer\n", name, prompt)
+				return "", err
+			}
+			return string(v), nil
+		},
+		Confirm: func(name, prompt, yes, no string) (bool, error) {
+			choices := yes
+			if no != "" {
+				choices += "/" + no
+			}
+			v, err := promptTerminal(fmt.Sprintf("%s plugin: %s [%s] ", name, strings.TrimSpace(prompt), choices))
+			if err != nil {
+				return false, err
+			}
+			return strings.EqualFold(strings.TrimSpace(string(v)), yes), nil
+		},
+		WaitTimer: func(name string) {
+			fmt.Fprintf(g.io.Err, "agent-vault: waiting for the %s plugin (touch the device if it blinks)\n", name)
+		},
+	}
+}
+
+// checkPassphraseFlag refuses init --passphrase when the owner key at path exists unprotected: init never
+// changes an existing key ('agent-vault key protect' does).
+func (o *initOptions) checkPassphraseFlag(path string) error {
+	if !o.passphrase {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil // a new key is made, or loading it says what is wrong
+	}
+	defer clear(data)
+	if !vault.IsProtectedKeyFile(data) {
+		return vault.Usagef("the owner key %s exists and is not passphrase-protected; protect it with 'agent-vault key protect' (init never changes an existing key)", path)
+	}
+	return nil
+}
+
+// newOwnerKeyFile returns the content of a new owner key file: protected with a new passphrase under
+// --passphrase, plain otherwise. The plain key is never written.
+func (o *initOptions) newOwnerKeyFile(path string) ([]byte, error) {
+	if !o.passphrase {
+		return vault.NewOwnerKeyFile()
+	}
+	pass, err := o.newPassphrase(path)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pass)
+	return vault.NewProtectedOwnerKeyFile(pass)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -268,4 +269,80 @@ func TestValidHybridRecipient(t *testing.T) {
 	if ShortRecipient(r) == r || len(ShortRecipient(r)) > 40 {
 		t.Fatal("ShortRecipient")
 	}
+}
+
+// TestMigratePQ: a classic vault converts in one signed change: new hybrid keys for the owner and every
+// agent (key files installed with new pins, escrowed), every value re-encrypted with no X25519 stanza
+// left, a new vault id, the version chain kept; the old agent key stops working.
+func TestMigratePQ(t *testing.T) {
+	tv := newTestVault(t)
+	tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "deploy") })
+	tv.set("stripe/api-key", "sk_live_1", SetOptions{})
+	tv.set("ops/db", "db_2", SetOptions{Agents: []string{"deploy"}})
+	tv.grant("ci", "stripe")
+	oldCI := tv.ci
+	paths := map[string]string{}
+	var rep *MigratedPQ
+	tv.owned(func(o *Owner) ([]byte, error) {
+		oldVersion := o.Root.Version
+		var err error
+		rep, err = o.MigratePQ(func(name string) string {
+			paths[name] = filepath.Join(tv.home, "agents", name+"-pq.key")
+			return paths[name]
+		})
+		if err == nil && rep.Version != oldVersion+1 {
+			t.Fatalf("version %d after %d", rep.Version, oldVersion)
+		}
+		return nil, err
+	})
+	if rep.VaultID == rep.OldVaultID || !rep.OwnerKeyCreated || len(rep.Agents) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	owner, err := ResolveKeyFor(tv.v, "")
+	if err != nil || owner.Kind() != KeyHybrid || !strings.HasSuffix(owner.Source, PQOwnerKeyName) {
+		t.Fatalf("default owner key of the converted vault: %v %v", owner, err)
+	}
+	ci, err := LoadKeyFile(paths["ci"])
+	if err != nil || ci.Kind() != KeyHybrid || ci.PinVaultID != rep.VaultID || ci.PinVerifyKey != rep.VerifyKey {
+		t.Fatalf("ci's new key: %v %v", ci, err)
+	}
+	deploy, err := LoadKeyFile(paths["deploy"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv.mustGet(owner, "stripe/api-key", "sk_live_1")
+	tv.mustGet(owner, "ops/db", "db_2")
+	tv.mustGet(ci, "stripe/api-key", "sk_live_1")
+	tv.mustGet(deploy, "ops/db", "db_2")
+	if _, kind := tv.get(deploy, "stripe/api-key"); kind != KindNotAuthorized {
+		t.Fatalf("deploy reads stripe: %v", kind)
+	}
+	for _, p := range []string{encFile("stripe/api-key"), encFile("ops/db"), escrowFile("ci"), escrowFile("deploy")} {
+		for _, typ := range stanzaTypes(t, tv.read(p)) {
+			if typ != stanzaHybrid {
+				t.Fatalf("%s holds a %s stanza", p, typ)
+			}
+		}
+	}
+	// The old classic agent key: its pinned vault is gone from this repository (another vault id).
+	if _, kind := tv.get(oldCI, "stripe/api-key"); kind == -1 {
+		t.Fatal("the old agent key still reads")
+	}
+	// The classic owner key no longer opens it as owner: not authorized, not an integrity error.
+	if _, err := tv.v.OpenOwner(tv.owner); KindOf(err) != KindNotAuthorized {
+		t.Fatalf("classic owner key after migration: %v", err)
+	}
+	// Changes go on with the hybrid keys: a grant re-wraps through age's hybrid Unwrap and Wrap.
+	o, err := tv.v.OpenOwner(owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := o.Grant("deploy", "stripe"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.MigratePQ(func(string) string { return "" }); KindOf(err) != KindUsage {
+		t.Fatalf("second conversion: %v", err)
+	}
+	o.Close()
+	tv.mustGet(deploy, "stripe/api-key", "sk_live_1")
 }

@@ -45,7 +45,7 @@ func (g *global) vaultAndKey(keyFlag string) (*vault.Vault, *vault.Key, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := vault.ResolveKey(g.path(keyFlag))
+	key, err := vault.ResolveKeyFor(v, g.path(keyFlag))
 	if err != nil {
 		return nil, nil, noKeyError(v, err)
 	}

@@ -12,6 +12,7 @@ import (
 type migrateOptions struct {
 	*global
 	key string
+	pq  bool // --pq: convert to post-quantum keys (migrate_pq.go)
 }
 
 func newMigrateCmd(g *global) *cobra.Command {
@@ -33,12 +34,19 @@ A format 1 vault of this project: the ciphertexts, agents' keys and their pins s
 high-water marks carry over; any other owner command converts it the same way first.
 
 Push the commit so that agents read the new format: a reader of this version refuses an unconverted
-vault with exit 3 and a message naming this command.`,
-		Example: "  agent-vault migrate\n  agent-vault migrate --key ~/backup/owner.key",
+vault with exit 3 and a message naming this command.
+
+With --pq, a vault of the current format converts to post-quantum keys (hybrid ML-KEM-768 + X25519,
+age1pq): the owner key becomes ~/.agent-vault/owner-pq.key (made now when missing; owner.key is kept for
+your other vaults), every agent gets a new key, written where its key file was (the old key stops
+working) and escrowed, every value is re-encrypted, and the vault gets a new id. Old values stay in
+Git's history encrypted to the old keys: rotate the secrets at their source to protect them.`,
+		Example: "  agent-vault migrate\n  agent-vault migrate --key ~/backup/owner.key\n  agent-vault migrate --pq",
 		Args:    args(0, 0),
 		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run() },
 	}
 	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	cmd.Flags().BoolVar(&opts.pq, "pq", false, "convert to post-quantum (ML-KEM-768 + X25519) keys: new owner and agent keys, every value re-encrypted")
 	return cmd
 }
 
@@ -48,7 +56,13 @@ func (o *migrateOptions) run() error {
 		return err
 	}
 	if v.IsOriginal() {
+		if o.pq {
+			return &vault.Error{Kind: vault.KindUsage, Msg: "an agent-vault 0.1 vault converts in two steps: 'agent-vault migrate', then 'agent-vault migrate --pq'"}
+		}
 		return o.original(v, key)
+	}
+	if o.pq {
+		return o.migratePQ()
 	}
 	return o.mutate(o.key, func(ow *vault.Owner) error {
 		if !ow.Migrated {

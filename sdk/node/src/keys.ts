@@ -64,6 +64,7 @@ export function identityBytes(identity: string): Uint8Array | null {
  */
 export function parseKeyFile(text: string, source: string): KeyFile {
   const bad = (why: string): VaultNotFoundError => new VaultNotFoundError(`key ${source} is not a usable key file: ${why}`);
+  refuseCustody(text, source);
   let identity: string | null = null;
   const pins = new Map<string, string>();
   const lines = text.split("\n");
@@ -81,6 +82,12 @@ export function parseKeyFile(text: string, source: string): KeyFile {
     }
     const trimmed = line.trim();
     if (trimmed === "" || trimmed.startsWith("#")) continue;
+    if (trimmed.toUpperCase().startsWith("AGE-PLUGIN-")) {
+      throw new VaultNotFoundError(
+        `key ${source} holds an age plugin identity (a hardware-held key), which the Node SDK cannot use: ` +
+          "read the secret with the agent-vault CLI (agent-vault get) or its MCP server (agent-vault mcp), which run the age plugin",
+      );
+    }
     if (identityBytes(trimmed) === null) throw bad(`line ${i + 1} is neither a comment nor an AGE-SECRET-KEY-1 identity`);
     if (identity !== null) throw bad("more than one identity line");
     identity = trimmed;
@@ -95,6 +102,19 @@ export function parseKeyFile(text: string, source: string): KeyFile {
   if (verifyKey !== undefined && !isVerifyKey(verifyKey)) throw bad("agent-vault-owner-verify-key is not ed25519:<base64 of 32 bytes>");
   const pin = vaultId !== undefined && verifyKey !== undefined ? { vaultId, verifyKey } : null;
   return { identity, pin, agent: agent ?? null, source };
+}
+
+const ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----";
+const AGE_BINARY = "age-encryption.org/v1\n";
+
+/** Refuses a passphrase-protected key file (format.md 3.6) with a message that says what to use instead. */
+function refuseCustody(text: string, source: string): void {
+  if (text.trimStart().startsWith(ARMOR_BEGIN) || text.startsWith(AGE_BINARY)) {
+    throw new VaultNotFoundError(
+      `key ${source} is passphrase-protected, which the Node SDK cannot unlock: read the secret with the agent-vault CLI ` +
+        "(it asks for the passphrase, or reads it from --passphrase-fd), or remove the passphrase with 'agent-vault key unprotect'",
+    );
+  }
 }
 
 /**
@@ -118,8 +138,10 @@ export function readKeyFile(file: string): KeyFile {
   }
   if (st.size > MAX_KEY_FILE_BYTES) throw new VaultNotFoundError(`key file ${p} is larger than ${MAX_KEY_FILE_BYTES} bytes`);
   let text: string;
+  const data = fs.readFileSync(p);
+  if (data.subarray(0, AGE_BINARY.length).toString("latin1") === AGE_BINARY) refuseCustody(AGE_BINARY, p);
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(fs.readFileSync(p));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(data);
   } catch (err) {
     throw new VaultNotFoundError(`key file ${p} cannot be read (${(err as NodeJS.ErrnoException).code ?? "not UTF-8"})`);
   }

@@ -6,9 +6,25 @@
 import { bech32Decode } from "./bech32.js";
 
 const RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+const PLUGIN_RECIPIENT = /^age1([a-z0-9+\-._]+)1[02-9ac-hj-np-z]{6,}$/;
+const MAX_PLUGIN_RECIPIENT = 1024;
 
-/** Reports whether `s` is a recipient as the repository must write it. */
+/**
+ * Reports whether `s` is an age plugin recipient as the repository must write it (format.md 3.7): lower-case
+ * Bech32 whose human-readable part is `age1` and a plugin name other than `pq`, at most 1024 characters.
+ * Readers only compare recipients; they never encrypt to one.
+ */
+export function isPluginRecipient(s: unknown): s is string {
+  if (typeof s !== "string" || s.length > MAX_PLUGIN_RECIPIENT) return false;
+  const m = PLUGIN_RECIPIENT.exec(s);
+  if (m === null || m[1] === "pq") return false;
+  const d = bech32Decode(s);
+  return d !== null && d.hrp === "age1" + m[1];
+}
+
+/** Reports whether `s` is a recipient as the repository must write it: X25519, or a plugin's. */
 export function isRecipient(s: unknown): s is string {
+  if (isPluginRecipient(s)) return true;
   if (typeof s !== "string" || !RECIPIENT.test(s)) return false;
   const d = bech32Decode(s);
   return d !== null && d.hrp === "age" && d.data.length === 32;

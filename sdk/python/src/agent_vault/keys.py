@@ -35,6 +35,7 @@ __all__ = [
     "ResolvedKey",
     "derive_owner_verify_key",
     "is_key_content",
+    "is_plugin_recipient",
     "is_recipient",
     "is_vault_id",
     "parse_key_file",
@@ -49,6 +50,11 @@ OWNER_SIGNING_INFO = b"agent-vault/v1 owner signing key"
 _PIN = re.compile(r"^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$")
 _VAULT_ID = re.compile(r"[0-9a-f]{32}")
 _RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
+_PLUGIN_RECIPIENT = re.compile(r"age1([a-z0-9+\-._]+)1[02-9ac-hj-np-z]{6,}")
+MAX_PLUGIN_RECIPIENT = 1024
+PLUGIN_IDENTITY_PREFIX = "AGE-PLUGIN-"
+_ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----"
+_AGE_BINARY = "age-encryption.org/v1\n"
 
 
 def is_vault_id(value: object) -> bool:
@@ -56,9 +62,28 @@ def is_vault_id(value: object) -> bool:
     return isinstance(value, str) and _VAULT_ID.fullmatch(value) is not None
 
 
+def is_plugin_recipient(value: object) -> bool:
+    """True when ``value`` is an age plugin recipient as repository bytes must write it (format.md section 3.7):
+    lower-case Bech32 whose human-readable part is ``age1`` and a plugin name other than ``pq``, at most 1024
+    characters. Readers only compare recipients; they never encrypt to one."""
+    if not isinstance(value, str) or len(value) > MAX_PLUGIN_RECIPIENT:
+        return False
+    m = _PLUGIN_RECIPIENT.fullmatch(value)
+    if m is None or m.group(1) == "pq":
+        return False
+    try:
+        hrp, _ = bech32.decode(value)
+    except bech32.Bech32Error:
+        return False
+    return hrp == "age1" + m.group(1)
+
+
 def is_recipient(value: object) -> bool:
     """True when ``value`` is an age X25519 recipient as repository bytes must write it (format.md section 3.1):
-    ``age1`` and 58 lower-case Bech32 characters that decode to 32 bytes."""
+    ``age1`` and 58 lower-case Bech32 characters that decode to 32 bytes; or an age plugin recipient
+    (:func:`is_plugin_recipient`)."""
+    if is_plugin_recipient(value):
+        return True
     if not isinstance(value, str) or _RECIPIENT.fullmatch(value) is None:
         return False
     try:
@@ -109,6 +134,7 @@ def parse_key_file(text: str, source: str) -> KeyFile:
     comment nor an identity, an invalid identity, a malformed pin, a pin given twice with different values, or
     only one of the ``vault-id`` / ``owner-verify-key`` pins.
     """
+    _refuse_custody(text, source)
     identities: list[str] = []
     pins: dict[str, str] = {}
     for n, raw in enumerate(text.split("\n"), 1):
@@ -126,6 +152,12 @@ def parse_key_file(text: str, source: str) -> KeyFile:
         if stripped.startswith(IDENTITY_PREFIX):
             identities.append(stripped)
             continue
+        if stripped.upper().startswith(PLUGIN_IDENTITY_PREFIX):
+            raise VaultNotFoundError(
+                f"key file {source} holds an age plugin identity (a hardware-held key), which the Python SDK "
+                "cannot use: read the secret with the agent-vault CLI (agent-vault get) or its MCP server "
+                "(agent-vault mcp), which run the age plugin"
+            )
         raise VaultNotFoundError(f"key file {source}: line {n} is neither a comment nor an age identity")
     if len(identities) != 1:
         raise VaultNotFoundError(
@@ -188,11 +220,23 @@ def read_key_path(path: str | os.PathLike[str], source: str | None = None) -> Ke
         data = os.read(fd, MAX_KEY_FILE + 1)
     finally:
         os.close(fd)
+    if data.startswith(_AGE_BINARY.encode()):
+        _refuse_custody(_AGE_BINARY, source)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise VaultNotFoundError(f"key file {source} is not UTF-8 text") from None
     return parse_key_file(text, source)
+
+
+def _refuse_custody(text: str, source: str) -> None:
+    """Refuse a passphrase-protected key file (format.md section 3.6) with a message that says what to use."""
+    if text.lstrip().startswith(_ARMOR_BEGIN) or text.startswith(_AGE_BINARY):
+        raise VaultNotFoundError(
+            f"key file {source} is passphrase-protected, which the Python SDK cannot unlock: read the secret with "
+            "the agent-vault CLI (it asks for the passphrase, or reads it from --passphrase-fd), or remove the "
+            "passphrase with 'agent-vault key unprotect'"
+        )
 
 
 def is_key_content(value: str) -> bool:

@@ -43,8 +43,8 @@ func NewAgentKeyFile() (content []byte, recipient string, err error) {
 // accepted; the result is in lower case.
 func UserRecipient(s string) (string, error) {
 	r := strings.ToLower(strings.TrimSpace(s))
-	if !ValidRecipient(r) && !ValidPluginRecipient(r) {
-		return "", newErr(KindUsage, "--recipient %q is not an age X25519 recipient (age1 followed by 58 Bech32 characters; agent-vault keygen prints one) nor an age plugin recipient (age1NAME1…)", s)
+	if !ValidRecipient(r) && !ValidPluginRecipient(r) && !ValidHybridRecipient(r) {
+		return "", newErr(KindUsage, "--recipient %q is not an age X25519 recipient (age1 followed by 58 Bech32 characters; agent-vault keygen prints one), an age plugin recipient (age1NAME1…) nor a post-quantum one (age1pq1…)", ShortRecipient(s))
 	}
 	return r, nil
 }
@@ -67,6 +67,9 @@ func (o *Owner) checkNewAgent(name string) error {
 // checkRecipientFree refuses a recipient that the owner or another agent than name already has: a reader
 // could not tell who it is (docs/format.md section 4).
 func (o *Owner) checkRecipientFree(name, rc string) error {
+	if k, _ := validRecipientOf(rc); k != RecipientKind(o.Root.Owner.Recipient) {
+		return newErr(KindUsage, "recipient %s is a %s key, but this vault uses %s keys: they never mix", ShortRecipient(rc), k, RecipientKind(o.Root.Owner.Recipient))
+	}
 	if rc == o.Root.Owner.Recipient {
 		return newErr(KindUsage, "recipient %s is the owner's own; an agent needs a key of its own (agent-vault keygen)", rc)
 	}

@@ -51,7 +51,7 @@ func Find(start string) (*Vault, error) {
 			}
 		}
 		if filepath.Dir(d) == d {
-			return nil, newErr(KindVaultNotFound, "no %s directory in %s or any parent; run 'agent-vault init' or pass -C DIR", DirName, abs)
+			return nil, newErr(KindVaultNotFound, "vault not found: no %s directory in %s or any parent; run 'agent-vault init' or pass -C DIR", DirName, abs)
 		}
 	}
 }
@@ -458,7 +458,7 @@ func (s *Snapshot) entry(path string) (Entry, error) {
 	if exists(s.Vault.Dir, encFile(path)) || exists(s.Vault.Dir, metaFile(path)) {
 		return Entry{}, vouchErr("%s has files in the repository but is not in the signed state (unsigned secret)", path)
 	}
-	return Entry{}, newErr(KindNotFound, "no secret %s in vault %s", path, s.Root.VaultID)
+	return Entry{}, newErr(KindNotFound, "secret '%s' not found in vault %s", path, s.Root.VaultID)
 }
 
 // CanRead reports whether the snapshot's key is a recipient of the secret with entry e.
@@ -586,7 +586,7 @@ func (s *Snapshot) List(group string) ([]SecretInfo, error) {
 		out = []SecretInfo{}
 		if group != "" {
 			if _, ok := s.Root.Groups[group]; !ok {
-				return newErr(KindNotFound, "no group %q in vault %s", group, s.Root.VaultID)
+				return newErr(KindNotFound, "group '%s' not found in vault %s", group, s.Root.VaultID)
 			}
 		}
 		counts := map[string]int{}

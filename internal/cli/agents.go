@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -78,11 +77,17 @@ func (o *addAgentOptions) run(name string) error {
 		}
 		return err
 	}
-	fmt.Fprintf(o.io.Out, "Added agent %s (no groups yet: agent-vault grant %s GROUP).\n", name, name)
-	fmt.Fprintf(o.io.Out, "Key: %s (0600; pinned to this vault and its owner)\n\n", path)
+	// The first two lines are agent-vault 0.1's, which scripts grep (the key path ends its line).
+	fmt.Fprintf(o.io.Out, "Agent '%s' created.\n", name)
+	fmt.Fprintf(o.io.Out, "Private key saved to: %s\n", path)
+	fmt.Fprintln(o.io.Out, pinnedKeyNote)
+	fmt.Fprintf(o.io.Out, "The agent has no group access yet: agent-vault grant %s GROUP\n\n", name)
 	fmt.Fprintf(o.io.Out, "Hand the key to the agent as a file:\n  agent-vault get GROUP/NAME --key %s\nor through the environment:\n  export AGENT_VAULT_KEY=\"$(cat %s)\"\n", path, path)
 	return nil
 }
+
+// pinnedKeyNote follows the path of an agent key file that add-agent or recover-agent wrote.
+const pinnedKeyNote = "The key file is 0600 and pinned to this vault and its owner."
 
 // runRecipient adds an agent that brought its own key.
 func (o *addAgentOptions) runRecipient(name string) error {
@@ -142,8 +147,11 @@ func (o *removeAgentOptions) run(name string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.io.Out, "Removed agent %s.\n", name)
+	fmt.Fprintf(o.io.Out, "Agent '%s' removed.\n", name)
 	printRotate(o.io, name, rotate, groups)
+	if len(rotate) > 0 {
+		fmt.Fprintf(o.io.Out, "Those secrets have been re-encrypted without '%s' (its stanza dropped from each age header).\n", name)
+	}
 	if path, err := agentKeyPath(vaultID, name); err == nil && exists(path) {
 		fmt.Fprintf(o.io.Out, "Its key file %s no longer opens anything; delete it.\n", path)
 	}
@@ -154,16 +162,19 @@ func (o *removeAgentOptions) run(name string) error {
 // that list them.
 const rotateShown = 20
 
-// printRotate lists the secrets an agent could read, which it may have kept. groups are the groups it
-// could read them through, for the commands that list the secrets beyond the first rotateShown.
+// printRotate lists the secrets an agent could read, which it may have kept, in agent-vault 0.1's words
+// ("WARNING: 'ci' previously had access to these secrets", "You should rotate them at the source:", one
+// "  - PATH" line each). groups are the groups it could read them through, for the commands that list
+// the secrets beyond the first rotateShown.
 func printRotate(io *IO, agent string, rotate, groups []string) {
 	if len(rotate) == 0 {
-		fmt.Fprintf(io.Out, "%s could read no secret; nothing to rotate.\n", agent)
+		fmt.Fprintf(io.Out, "'%s' could read no secret; nothing to rotate.\n", agent)
 		return
 	}
-	fmt.Fprintf(io.Out, "%s could read these secrets and may have kept them; rotate each at its source:\n", agent)
+	fmt.Fprintf(io.Out, "\nWARNING: '%s' previously had access to these secrets and may have kept them.\n", agent)
+	fmt.Fprintln(io.Out, "You should rotate them at the source:")
 	for _, p := range rotate[:min(len(rotate), rotateShown)] {
-		fmt.Fprintf(io.Out, "  %s\n", p)
+		fmt.Fprintf(io.Out, "  - %s\n", p)
 	}
 	if more := len(rotate) - rotateShown; more > 0 {
 		var lists []string
@@ -215,19 +226,18 @@ func (o *listAgentsOptions) run() error {
 		return writeJSON(o.io, agents)
 	}
 	if len(agents) == 0 {
-		fmt.Fprintln(o.io.Out, "No agents. Add one with: agent-vault add-agent NAME")
+		fmt.Fprintln(o.io.Out, "No agents configured. Add one with: agent-vault add-agent NAME")
 		return nil
 	}
-	tw := tabwriter.NewWriter(o.io.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENT\tGROUPS")
+	// agent-vault 0.1's lines, which scripts parse: "ci  [stripe, db]", "idle  (no groups)".
 	for _, a := range agents {
-		groups := strings.Join(a.Groups, ",")
-		if groups == "" {
-			groups = "-"
+		groups := "(no groups)"
+		if len(a.Groups) > 0 {
+			groups = "[" + strings.Join(a.Groups, ", ") + "]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", a.Name, groups)
+		fmt.Fprintf(o.io.Out, "%s  %s\n", a.Name, groups)
 	}
-	return tw.Flush()
+	return nil
 }
 
 func writeJSON(io *IO, v any) error {
@@ -295,7 +305,10 @@ func (o *recoverAgentOptions) run(name string) error {
 	if err != nil {
 		return withKeyNote(err, name, path)
 	}
-	fmt.Fprintf(o.io.Out, "Agent %s has a new key: %s (0600). The old key no longer decrypts anything new.\n", name, path)
+	fmt.Fprintf(o.io.Out, "Agent '%s' recovered with new keypair.\n", name)
+	fmt.Fprintf(o.io.Out, "New private key saved to: %s\n", path)
+	fmt.Fprintln(o.io.Out, "All its secrets have been re-encrypted for the new key; the old key no longer decrypts anything new.")
+	fmt.Fprintln(o.io.Out, pinnedKeyNote)
 	return nil
 }
 
@@ -340,6 +353,7 @@ func (o *restoreAgentOptions) run(name string) error {
 	if err := vault.WriteNewPrivateFile(o.to, keyFile); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.io.Out, "Wrote the key of agent %s to %s (0600).\n", name, o.to)
+	fmt.Fprintf(o.io.Out, "Agent '%s' private key restored to: %s\n", name, o.to)
+	fmt.Fprintln(o.io.Out, "The key file is 0600; it holds the key the signed state names for the agent.")
 	return nil
 }

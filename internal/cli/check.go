@@ -63,11 +63,7 @@ func (o *checkOptions) run() error {
 	} else {
 		fmt.Fprintf(o.io.Out, "Vault %s, version %d, checked as %s: %s, %s.\n", rep.VaultID, rep.Version, rep.Role, count(rep.Secrets, "secret"), count(rep.Agents, "agent"))
 		for _, f := range rep.Findings {
-			where := ""
-			if f.Path != "" && !strings.HasPrefix(f.Message, f.Path) {
-				where = f.Path + ": "
-			}
-			fmt.Fprintf(o.io.Out, "%s: %s%s\n", f.Level, where, f.Message)
+			printFinding(o.io, f)
 		}
 		// The last line keeps agent-vault 0.1's wording, which scripts grep.
 		if len(rep.Findings) == 0 {
@@ -81,6 +77,20 @@ func (o *checkOptions) run() error {
 		return fmt.Errorf("check found %d error(s)", n)
 	}
 	return nil
+}
+
+// printFinding prints one finding of check as agent-vault 0.1 did, "ERROR: " or "WARNING: " and its
+// one-line summary (the same string as in the JSON errors and warnings arrays). When the summary is in
+// agent-vault 0.1's words ("Secret 'P' expired 3 days ago"), the details follow on an indented line.
+func printFinding(io *IO, f vault.Finding) {
+	where := ""
+	if f.Path != "" && !strings.HasPrefix(f.Message, f.Path) {
+		where = f.Path + ": "
+	}
+	fmt.Fprintf(io.Out, "%s: %s\n", strings.ToUpper(f.Level), f.Summary)
+	if f.Summary != where+f.Message {
+		fmt.Fprintf(io.Out, "  %s%s\n", where, f.Message)
+	}
 }
 
 type repairOptions struct {

@@ -37,18 +37,24 @@ func (o *grantOptions) run(agent, group string) error {
 	return o.mutate(o.key, func(ow *vault.Owner) error {
 		if g, ok := ow.Root.Groups[group]; !o.create && vault.CheckSegment(group) == nil && (!ok || g.Secrets == 0) && !slices.Contains(g.Members, agent) {
 			if _, isAgent := ow.Root.Agents[agent]; isAgent {
-				return &vault.Error{Kind: vault.KindNotFound, Msg: fmt.Sprintf("no group %q with secrets in this vault (--create grants a group that has none yet)", group)}
+				return &vault.Error{Kind: vault.KindNotFound, Msg: fmt.Sprintf("group '%s' not found: no secret of this vault is in it (--create grants a group that has none yet)", group)}
 			}
 		}
 		n, changed, err := ow.Grant(agent, group)
 		if err != nil {
 			return err
 		}
+		// agent-vault 0.1's two lines, which scripts grep.
 		if !changed {
-			fmt.Fprintf(o.io.Out, "Agent %s is already a member of group %s; nothing changed.\n", agent, group)
+			fmt.Fprintf(o.io.Out, "Granted '%s' access to group '%s' (already a member; nothing changed).\n", agent, group)
 			return nil
 		}
-		fmt.Fprintf(o.io.Out, "Granted %s access to group %s (%s re-wrapped).\n", agent, group, count(n, "secret"))
+		fmt.Fprintf(o.io.Out, "Granted '%s' access to group '%s'.\n", agent, group)
+		how := fmt.Sprintf("the file key wrapped for '%s' in each age header; the ciphertext is unchanged", agent)
+		if n == 0 {
+			how = "the group has none yet"
+		}
+		fmt.Fprintf(o.io.Out, "Re-encrypted %d secret(s) (%s).\n", n, how)
 		return nil
 	})
 }
@@ -88,7 +94,13 @@ func (o *revokeOptions) run(agent, group string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.io.Out, "Revoked %s from group %s.\n", agent, group)
+	// agent-vault 0.1's two lines, which scripts grep, then the secrets to rotate.
+	fmt.Fprintf(o.io.Out, "Revoked '%s' access to group '%s'.\n", agent, group)
+	how := "its stanza dropped from each age header; the ciphertext is unchanged"
+	if o.reencrypt {
+		how = "fresh file keys"
+	}
+	fmt.Fprintf(o.io.Out, "Re-encrypted %d secret(s) (%s).\n", len(rotate), how)
 	printRotate(o.io, agent, rotate, []string{group})
 	return nil
 }

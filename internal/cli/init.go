@@ -15,7 +15,6 @@ type initOptions struct {
 	*global
 	dir        string
 	passphrase bool // --passphrase: a new owner key is protected with a passphrase
-	pq         bool // --pq: a post-quantum vault, owned by <home>/owner-pq.key (init_pq.go)
 }
 
 func newInitCmd(g *global) *cobra.Command {
@@ -39,7 +38,6 @@ and the new vault is committed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.passphrase, "passphrase", false, "protect a new owner key with a passphrase (see 'agent-vault key')")
-	cmd.Flags().BoolVar(&opts.pq, "pq", false, "post-quantum vault: owner and agents get hybrid ML-KEM-768 + X25519 keys (age1pq); owner key ~/.agent-vault/owner-pq.key")
 	return cmd
 }
 
@@ -58,7 +56,7 @@ func (o *initOptions) run() error {
 	if err := vault.New(dir).ClearForInit(); err != nil {
 		return err
 	}
-	key, keyPath, created, err := o.initOwnerKey()
+	key, keyPath, created, err := o.ownerKey()
 	if err != nil {
 		return err
 	}
@@ -80,9 +78,11 @@ func (o *initOptions) run() error {
 		return err
 	}
 	out := o.io.Out
-	fmt.Fprintf(out, "Initialised vault %s in %s\n", s.Root.VaultID, v.Dir)
+	// The first line and the owner key's are agent-vault 0.1's, which scripts grep.
+	fmt.Fprintf(out, "Vault initialized in %s\n", v.Top)
+	fmt.Fprintf(out, "Vault id %s, files in %s\n", s.Root.VaultID, v.Dir)
 	if created {
-		fmt.Fprintf(out, "Created the owner key %s (0600).\n", keyPath)
+		fmt.Fprintf(out, "Your owner key has been saved to %s (0600, created now).\n", keyPath)
 	} else {
 		fmt.Fprintf(out, "Using the existing owner key %s.\n", keyPath)
 	}

@@ -69,7 +69,7 @@ func (o *listOptions) run() error {
 		return writeJSON(o.io, out)
 	}
 	if len(secrets) == 0 {
-		fmt.Fprintln(o.io.Out, "No secrets this key can read.")
+		fmt.Fprintln(o.io.Out, "No secrets found that this key can read.")
 		return nil
 	}
 	// tabwriter writes cell by cell: buffered, a listing of 10,000 secrets is one write, not 100,000.

@@ -124,18 +124,30 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		if err != nil {
 			return err
 		}
-		readers := append([]string{"owner"}, info.AuthorizedAgents...)
-		what := "set"
-		if value == nil {
-			what = "update options of"
-		}
-		hosts := "HTTP hosts: " + strings.Join(info.AllowHosts, ", ")
-		if len(info.AllowHosts) == 0 {
-			hosts = "HTTP hosts: none, so agent_vault_http cannot send it (allow one with --keep-value --allow-host HOST)"
-		}
-		fmt.Fprintf(o.io.Out, "%s %s (group %s; readable by %s; %s)\n", capitalize(what), path, info.Group, strings.Join(readers, ", "), hosts)
+		printSet(o.io, path, info, value == nil)
 		return nil
 	})
+}
+
+// printSet reports a stored secret: first agent-vault 0.1's line, which scripts grep ("Secret 'P' set in
+// group 'G'." and, with extra agents, " (also encrypted for: a, b)"), then who can read it and where
+// agent_vault_http may send it. kept says that only the options changed (--keep-value).
+func printSet(io *IO, path string, info *vault.SecretInfo, kept bool) {
+	what := "set"
+	if kept {
+		what = "updated (value kept)"
+	}
+	also := ""
+	if len(info.ExtraAgents) > 0 {
+		also = " (also encrypted for: " + strings.Join(info.ExtraAgents, ", ") + ")"
+	}
+	fmt.Fprintf(io.Out, "Secret '%s' %s in group '%s'%s.\n", path, what, info.Group, also)
+	hosts := "HTTP hosts: " + strings.Join(info.AllowHosts, ", ")
+	if len(info.AllowHosts) == 0 {
+		hosts = "HTTP hosts: none, so agent_vault_http cannot send it (allow one with --keep-value --allow-host HOST)"
+	}
+	readers := append([]string{"owner"}, info.AuthorizedAgents...)
+	fmt.Fprintf(io.Out, "Readable by %s; %s.\n", strings.Join(readers, ", "), hosts)
 }
 
 // value reads the secret's value from the argument, --from-file or standard input (non-nil, possibly
@@ -208,11 +220,4 @@ func parseExpiry(s string, from time.Time) (time.Time, error) {
 		return from.Add(d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2027-01-31T00:00:00Z) nor a positive duration (90d, 2w, 12h)", s)
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -27,9 +27,9 @@ var notFound = []struct {
 	re   *regexp.Regexp
 	kind string // "secret", "agent", "group", "agent-group"
 }{
-	{regexp.MustCompile(`^no secret (\S+) in vault`), "secret"},
-	{regexp.MustCompile(`^no agent "([^"]+)"`), "agent"},
-	{regexp.MustCompile(`^no group "([^"]+)"`), "group"},
+	{regexp.MustCompile(`^secret '([^']+)' not found`), "secret"},
+	{regexp.MustCompile(`^agent '([^']+)' not found`), "agent"},
+	{regexp.MustCompile(`^group '([^']+)' not found`), "group"},
 	{regexp.MustCompile(`^agent (\S+) is not a member of group "([^"]+)"`), "agent-group"},
 }
 

@@ -129,7 +129,7 @@ func (k *Key) SigningKey() (ed25519.PrivateKey, error) {
 	}
 	s := k.sealedSigner
 	if s == nil {
-		return nil, newErr(KindVaultNotFound, "key %s is held by the %s plugin and has no agent-vault-owner-signing-key line (run 'agent-vault init' with it as <home>/owner.key to create one)", k.Source, k.Plugin.Name())
+		return nil, newErr(KindVaultNotFound, "it is held by the %s plugin and has no agent-vault-owner-signing-key line (run 'agent-vault init' with it as <home>/owner.key to create one)", k.Plugin.Name())
 	}
 	s.once.Do(func() { s.key, s.err = s.unseal(k) })
 	return s.key, s.err
@@ -138,18 +138,15 @@ func (k *Key) SigningKey() (ed25519.PrivateKey, error) {
 func (s *sealedSigner) unseal(k *Key) (ed25519.PrivateKey, error) {
 	seed, err := decrypt(s.sealed, k.Identity)
 	if err != nil {
-		if KindOf(err) != KindError {
-			return nil, err
-		}
-		return nil, wrapErr(KindVaultNotFound, err, "key %s: the %s plugin could not unseal the owner signing key", k.Source, k.Plugin.Name())
+		return nil, wrapErr(KindVaultNotFound, err, "the %s plugin could not unseal the owner signing key", k.Plugin.Name())
 	}
 	defer clear(seed)
 	if len(seed) != ed25519.SeedSize {
-		return nil, newErr(KindVaultNotFound, "key %s: the sealed owner signing key is not an Ed25519 seed", k.Source)
+		return nil, newErr(KindVaultNotFound, "the sealed owner signing key is not an Ed25519 seed")
 	}
 	priv := ed25519.NewKeyFromSeed(seed)
 	if FormatVerifyKey(priv.Public().(ed25519.PublicKey)) != s.verifyKey {
-		return nil, newErr(KindVaultNotFound, "key %s: the sealed owner signing key does not match the verify key beside it", k.Source)
+		return nil, newErr(KindVaultNotFound, "the sealed owner signing key does not match the verify key beside it")
 	}
 	return priv, nil
 }

@@ -70,7 +70,7 @@ func (g *global) passphrase(source string) ([]byte, error) {
 		if fd >= 0 {
 			g.custody.pass, err = readPassphraseFD(fd)
 		} else {
-			g.custody.pass, err = promptTerminal("Passphrase for key " + source + ": ")
+			g.custody.pass, err = g.promptTerminal("Passphrase for key " + source + ": ")
 		}
 		if err != nil {
 			return nil, err
@@ -97,13 +97,13 @@ func (g *global) newPassphrase(what string) ([]byte, error) {
 			return nil, err
 		}
 	} else {
-		if pass, err = promptTerminal("New passphrase for " + what + ": "); err != nil {
+		if pass, err = g.promptTerminal("New passphrase for " + what + ": "); err != nil {
 			return nil, err
 		}
 		if len(pass) == 0 {
 			return nil, vault.Usagef("the passphrase is empty; nothing was changed")
 		}
-		again, err := promptTerminal("Repeat the passphrase: ")
+		again, err := g.promptTerminal("Repeat the passphrase: ")
 		if err != nil {
 			return nil, err
 		}
@@ -149,10 +149,15 @@ func readPassphraseFD(fd int) ([]byte, error) {
 }
 
 // promptTerminal asks on the controlling terminal (/dev/tty, as age does, so that standard input stays
-// free for values) and reads the answer without echo.
-func promptTerminal(prompt string) ([]byte, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
+// free for values) and reads the answer without echo. It asks only when standard input or standard error
+// is a terminal: a command run by a script, a service or a test never waits for a person.
+func (g *global) promptTerminal(prompt string) ([]byte, error) {
+	var tty *os.File
+	var err error
+	if g.io.InTerminal || g.io.ErrTerminal {
+		tty, err = os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	}
+	if tty == nil || err != nil {
 		return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: "there is no terminal to ask for the passphrase on; give it on a file descriptor with --passphrase-fd N or " + passphraseFDEnv + "=N"}
 	}
 	defer tty.Close()
@@ -174,7 +179,7 @@ func (g *global) pluginUI() *plugin.ClientUI {
 			return nil
 		},
 		RequestValue: func(name, prompt string, secret bool) (string, error) {
-			v, err := promptTerminal(fmt.Sprintf("%s plugin: %s ", name, strings.TrimSpace(prompt)))
+			v, err := g.promptTerminal(fmt.Sprintf("%s plugin: %s ", name, strings.TrimSpace(prompt)))
 			if err != nil {
 				fmt.Fprintf(g.io.Err, "agent-vault: the %s plugin asks %q, and there is no terminal to answer\n", name, prompt)
 				return "", err
@@ -186,7 +191,7 @@ func (g *global) pluginUI() *plugin.ClientUI {
 			if no != "" {
 				choices += "/" + no
 			}
-			v, err := promptTerminal(fmt.Sprintf("%s plugin: %s [%s] ", name, strings.TrimSpace(prompt), choices))
+			v, err := g.promptTerminal(fmt.Sprintf("%s plugin: %s [%s] ", name, strings.TrimSpace(prompt), choices))
 			if err != nil {
 				return false, err
 			}

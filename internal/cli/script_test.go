@@ -20,6 +20,7 @@ import (
 
 	"github.com/agent-vault/agent-vault/internal/cli"
 	"github.com/agent-vault/agent-vault/internal/cli/mcpserve"
+	"github.com/agent-vault/agent-vault/internal/testplugin"
 )
 
 // The CLI's behaviour is specified by the scripts in testdata/script: each reads like a terminal session
@@ -27,7 +28,8 @@ import (
 //
 //	go test ./internal/cli -run TestScript/get
 //
-// Environment of every script: HOME=$WORK/home (so ~/.agent-vault is $WORK/home/.agent-vault),
+// Environment of every script: AVTEST_DIR=the directory of age-plugin-avtest (internal/testplugin), not on
+// PATH; HOME=$WORK/home (so ~/.agent-vault is $WORK/home/.agent-vault),
 // AGENT_VAULT_HOME and AGENT_VAULT_KEY unset, GIT_CONFIG_GLOBAL=$WORK/.gitconfig holding a Git identity
 // (init.defaultBranch main), GIT_CONFIG_NOSYSTEM=1, FIXTURES=the absolute path of testdata/, and umask
 // 022 for agent-vault.
@@ -84,6 +86,12 @@ func runCommand(main func() int) {
 }
 
 func TestScript(t *testing.T) {
+	// age-plugin-avtest, a real age plugin for the scripts that use hardware-held keys; it is not on PATH
+	// unless a script puts $AVTEST_DIR there (an age plugin on PATH changes what check reports).
+	avtestDir = t.TempDir()
+	if err := testplugin.Build(avtestDir); err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                filepath.Join("testdata", "script"),
 		RequireUniqueNames: true,
@@ -143,8 +151,12 @@ func setup(env *testscript.Env) error {
 		return err
 	}
 	env.Setenv("FIXTURES", fixtures)
+	env.Setenv("AVTEST_DIR", avtestDir)
 	return nil
 }
+
+// avtestDir holds the age-plugin-avtest binary TestScript builds.
+var avtestDir string
 
 func unset(env *testscript.Env, names ...string) {
 	vars := env.Vars[:0]

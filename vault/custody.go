@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -234,4 +236,62 @@ func (p pluginRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
 		return nil, newErr(KindVaultNotFound, "the age plugin age-plugin-%s is not installed (not on PATH); it is needed to encrypt to %s", nf.Name, p.Recipient.String())
 	}
 	return s, err
+}
+
+// checkOwnerCustody warns when <home>/owner.key is a plain key file (neither passphrase-protected nor held
+// by a plugin) on a machine where a better option is configured (README, "Where to keep keys"):
+//
+//   - an age plugin is installed: an executable file named age-plugin-* in a directory of PATH;
+//   - a passphrase source is configured: AGENT_VAULT_PASSPHRASE_FD is set;
+//   - another key file of the home (agents/*.key, agents/*/*.key) is passphrase-protected or plugin-held.
+//
+// It reads the key file's bytes only: nothing is decrypted and no plugin is run.
+func checkOwnerCustody(rp *reporter, home string) {
+	p := filepath.Join(home, "owner.key")
+	data, err := os.ReadFile(p)
+	if err != nil || IsProtectedKeyFile(data) || hasPluginIdentity(data) {
+		return
+	}
+	clear(data)
+	if why := custodyConfigured(home); why != "" {
+		rp.add("warning", p, "the owner key is a plain file, but %s: protect it with 'agent-vault key protect' (see README, Where to keep keys)", why)
+	}
+}
+
+// custodyConfigured says which custody option this machine has configured, or "".
+func custodyConfigured(home string) string {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			continue
+		}
+		matches, _ := filepath.Glob(filepath.Join(dir, "age-plugin-*"))
+		for _, m := range matches {
+			if fi, err := os.Stat(m); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+				return "the age plugin " + filepath.Base(m) + " is installed"
+			}
+		}
+	}
+	if os.Getenv("AGENT_VAULT_PASSPHRASE_FD") != "" {
+		return "AGENT_VAULT_PASSPHRASE_FD is set"
+	}
+	keys, _ := filepath.Glob(filepath.Join(home, "agents", "*.key"))
+	more, _ := filepath.Glob(filepath.Join(home, "agents", "*", "*.key"))
+	for _, k := range append(keys, more...) {
+		data, err := os.ReadFile(k)
+		if err == nil && (IsProtectedKeyFile(data) || hasPluginIdentity(data)) {
+			return "the key file " + k + " is protected or held by a plugin"
+		}
+		clear(data)
+	}
+	return ""
+}
+
+// hasPluginIdentity reports whether key file content has a plugin identity line.
+func hasPluginIdentity(data []byte) bool {
+	for _, line := range strings.Split(string(data), "\n") {
+		if pluginIdentityLine.MatchString(strings.TrimSpace(line)) {
+			return true
+		}
+	}
+	return false
 }

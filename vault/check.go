@@ -292,6 +292,7 @@ func checkHomeKeys(rp *reporter) {
 	if err != nil {
 		return
 	}
+	checkOwnerCustody(rp, home)
 	keys, _ := filepath.Glob(filepath.Join(home, "agents", "*.key"))
 	for _, p := range append([]string{filepath.Join(home, "owner.key")}, keys...) {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {

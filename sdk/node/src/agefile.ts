@@ -18,6 +18,24 @@ const MAC_LINE = Buffer.from("\n--- ", "latin1");
 /** Errors of this module; the caller maps any failure to "cannot decrypt". */
 export class AgeFormatError extends Error {}
 
+/**
+ * The file's header holds an mlkem768x25519 (post-quantum) stanza beside a stanza of another type: such a file is
+ * only as strong as its weakest stanza, and no writer of the format makes one (format.md 5.1).
+ */
+export class MixedStanzasError extends Error {}
+
+/** Throws {@link MixedStanzasError} when `header` mixes mlkem768x25519 stanzas with others. */
+export function checkStanzaKinds(header: Uint8Array): void {
+  let hybrid = false;
+  let other = false;
+  for (const line of Buffer.from(header.buffer, header.byteOffset, header.byteLength).toString("latin1").split("\n")) {
+    if (!line.startsWith("-> ")) continue;
+    if (line.split(" ")[1] === "mlkem768x25519") hybrid = true;
+    else other = true;
+  }
+  if (hybrid && other) throw new MixedStanzasError("the file mixes post-quantum (mlkem768x25519) and other recipient stanzas");
+}
+
 /** The payload decrypts to more than the limit given to {@link decryptPayload}; decryption stopped there. */
 export class ValueTooLargeError extends Error {}
 
@@ -84,6 +102,7 @@ export function decryptPayload(fileKey: Uint8Array, payload: Uint8Array, maxByte
  */
 export async function decryptAgeFile(decrypter: Decrypter, file: Uint8Array, maxBytes = Number.POSITIVE_INFINITY): Promise<Uint8Array> {
   const { header, payload } = splitAgeFile(file);
+  checkStanzaKinds(header);
   const fileKey = await decrypter.decryptHeader(header);
   try {
     return decryptPayload(fileKey, payload, maxBytes);

@@ -20,8 +20,10 @@ export const KEY_ENV = "AGENT_VAULT_KEY";
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 const IDENTITY_LINE = /^AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]+$/;
+const HYBRID_IDENTITY_LINE = /^AGE-SECRET-KEY-PQ-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]+$/;
 const PIN_LINE = /^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$/;
 const HKDF_INFO = "agent-vault/v1 owner signing key";
+const HKDF_INFO_HYBRID = "agent-vault/v2 owner signing key mlkem768x25519";
 
 /** Trust anchors pinned in a key file. */
 export interface Pin {
@@ -52,6 +54,22 @@ export function identityBytes(identity: string): Uint8Array | null {
   const d = bech32Decode(identity);
   if (d === null || d.hrp !== "age-secret-key-" || d.data.length !== 32) return null;
   return d.data;
+}
+
+/**
+ * Returns the 32-byte seed encoded by a post-quantum `AGE-SECRET-KEY-PQ-1…` identity (ML-KEM-768 + X25519), or null
+ * when it is not one.
+ */
+export function hybridSeed(identity: string): Uint8Array | null {
+  if (!HYBRID_IDENTITY_LINE.test(identity)) return null;
+  const d = bech32Decode(identity);
+  if (d === null || d.hrp !== "age-secret-key-pq-" || d.data.length !== 32) return null;
+  return d.data;
+}
+
+/** Reports whether `identity` is a post-quantum (hybrid) identity. */
+export function isHybridIdentity(identity: string): boolean {
+  return HYBRID_IDENTITY_LINE.test(identity);
 }
 
 /**
@@ -88,7 +106,9 @@ export function parseKeyFile(text: string, source: string): KeyFile {
           "read the secret with the agent-vault CLI (agent-vault get) or its MCP server (agent-vault mcp), which run the age plugin",
       );
     }
-    if (identityBytes(trimmed) === null) throw bad(`line ${i + 1} is neither a comment nor an AGE-SECRET-KEY-1 identity`);
+    if (identityBytes(trimmed) === null && hybridSeed(trimmed) === null) {
+      throw bad(`line ${i + 1} is neither a comment nor an AGE-SECRET-KEY-1 or AGE-SECRET-KEY-PQ-1 identity`);
+    }
     if (identity !== null) throw bad("more than one identity line");
     identity = trimmed;
   }
@@ -219,12 +239,16 @@ export function isMachineOwnerKey(identity: string, home: string): boolean {
 
 /**
  * Derives the owner verify key (`ed25519:<base64>`) from an owner identity (format.md 3.4): the Ed25519 seed is
- * HKDF-SHA256(IKM = the identity's 32 bytes, salt = empty, info = "agent-vault/v1 owner signing key", L = 32).
+ * HKDF-SHA256(IKM = the identity's 32 bytes, salt = empty, info = "agent-vault/v1 owner signing key", L = 32), and
+ * for a post-quantum identity HKDF-SHA256 of its 32-byte seed with info "agent-vault/v2 owner signing key
+ * mlkem768x25519".
  */
 export function deriveOwnerVerifyKey(identity: string): string {
-  const ikm = identityBytes(identity);
-  if (ikm === null) throw new VaultNotFoundError("not an AGE-SECRET-KEY-1 identity");
-  const seed = Buffer.from(hkdfSync("sha256", ikm, Buffer.alloc(0), HKDF_INFO, 32));
+  const hybrid = hybridSeed(identity);
+  const ikm = hybrid ?? identityBytes(identity);
+  if (ikm === null) throw new VaultNotFoundError("not an AGE-SECRET-KEY-1 or AGE-SECRET-KEY-PQ-1 identity");
+  const seed = Buffer.from(hkdfSync("sha256", ikm, Buffer.alloc(0), hybrid !== null ? HKDF_INFO_HYBRID : HKDF_INFO, 32));
+  ikm.fill(0);
   const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]);
   seed.fill(0);
   const priv = createPrivateKey({ key: der, format: "der", type: "pkcs8" });

@@ -22,9 +22,26 @@ export function isPluginRecipient(s: unknown): s is string {
   return d !== null && d.hrp === "age1" + m[1];
 }
 
-/** Reports whether `s` is a recipient as the repository must write it: X25519, or a plugin's. */
+const HYBRID_RECIPIENT = /^age1pq1[02-9ac-hj-np-z]{1952}$/;
+
+/**
+ * Reports whether `s` is a post-quantum (ML-KEM-768 + X25519) recipient as the repository must write it (format.md
+ * 3.1): `age1pq1` and 1952 lower-case Bech32 characters that decode to the 1216 bytes of a hybrid public key.
+ */
+export function isHybridRecipient(s: unknown): s is string {
+  if (typeof s !== "string" || !HYBRID_RECIPIENT.test(s)) return false;
+  const d = bech32Decode(s);
+  return d !== null && d.hrp === "age1pq" && d.data.length === 1216;
+}
+
+/** The kind of a recipient: "hybrid" (post-quantum, `age1pq1…`) or "classic" (X25519 or a plugin's). */
+export function recipientKind(s: string): "hybrid" | "classic" {
+  return s.startsWith("age1pq1") ? "hybrid" : "classic";
+}
+
+/** Reports whether `s` is a recipient as the repository must write it: X25519, post-quantum, or a plugin's. */
 export function isRecipient(s: unknown): s is string {
-  if (isPluginRecipient(s)) return true;
+  if (isPluginRecipient(s) || isHybridRecipient(s)) return true;
   if (typeof s !== "string" || !RECIPIENT.test(s)) return false;
   const d = bech32Decode(s);
   return d !== null && d.hrp === "age" && d.data.length === 32;

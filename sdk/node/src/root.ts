@@ -7,7 +7,7 @@
 import { IntegrityError } from "./errors.js";
 import { asObject, field, intField, parseJsonBytes, stringArray, stringField, vouchFields, isSha256, type Vouch } from "./json.js";
 import { checkSegment } from "./names.js";
-import { isRecipient } from "./recipient.js";
+import { isRecipient, recipientKind } from "./recipient.js";
 import { isVerifyKey } from "./signed.js";
 import { isVaultId } from "./trust.js";
 
@@ -83,7 +83,7 @@ export function parseRoot(body: Uint8Array): Root {
 
   const owner = asObject(field(obj, "owner", w), `${w} owner`);
   const ownerRecipient = stringField(owner, "recipient", `${w} owner`);
-  if (!isRecipient(ownerRecipient)) throw new IntegrityError(`${w}: owner.recipient is not a lower-case age1 recipient of 32 bytes`);
+  if (!isRecipient(ownerRecipient)) throw new IntegrityError(`${w}: owner.recipient is not a lower-case age1 or age1pq1 recipient`);
   const ownerVerifyKey = stringField(owner, "verify_key", `${w} owner`);
   if (!isVerifyKey(ownerVerifyKey)) throw new IntegrityError(`${w}: owner.verify_key is malformed`);
 
@@ -101,7 +101,10 @@ export function parseRoot(body: Uint8Array): Root {
     const aw = `${w} agent ${name}`;
     const a = asObject(v, aw);
     const recipient = stringField(a, "recipient", aw);
-    if (!isRecipient(recipient)) throw new IntegrityError(`${aw}: recipient is not a lower-case age1 recipient of 32 bytes`);
+    if (!isRecipient(recipient)) throw new IntegrityError(`${aw}: recipient is not a lower-case age1 or age1pq1 recipient`);
+    if (recipientKind(recipient) !== recipientKind(ownerRecipient)) {
+      throw new IntegrityError(`${aw}: recipient is of another kind than the owner's (post-quantum and classic keys never mix)`);
+    }
     const other = holder.get(recipient);
     if (other !== undefined) throw new IntegrityError(`${aw}: recipient is also that of ${other === "the owner" ? other : `agent ${other}`}`);
     holder.set(recipient, name);

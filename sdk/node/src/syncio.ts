@@ -10,7 +10,8 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { bech32Encode } from "./bech32.js";
 import { AgentVaultError, VaultNotFoundError, type ErrorKind } from "./errors.js";
-import { identityBytes } from "./keys.js";
+import { hybridSeed, identityBytes } from "./keys.js";
+import { MLKEM768X25519 } from "@noble/post-quantum/hybrid.js";
 import { MAX_ATTEMPTS, POLL_MS, type Attempt, type SnapshotIO, type Writer } from "./snapshot.js";
 import type { Logger } from "./gitsync.js";
 import { VouchingError } from "./errors.js";
@@ -22,8 +23,19 @@ export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** The lower-case `age1…` recipient of an `AGE-SECRET-KEY-1…` identity, computed synchronously. */
+/**
+ * The lower-case recipient of an identity, computed synchronously: `age1…` of an `AGE-SECRET-KEY-1…` identity,
+ * `age1pq1…` (the ML-KEM-768 + X25519 public key of its seed) of an `AGE-SECRET-KEY-PQ-1…` one.
+ */
 export function recipientOf(identity: string): string {
+  const seed = hybridSeed(identity);
+  if (seed !== null) {
+    try {
+      return bech32Encode("age1pq", MLKEM768X25519.getPublicKey(seed));
+    } finally {
+      seed.fill(0);
+    }
+  }
   const raw = identityBytes(identity);
   if (raw === null) throw new VaultNotFoundError("the key is not an AGE-SECRET-KEY-1 identity");
   const der = Buffer.concat([PKCS8_X25519_PREFIX, raw]);

@@ -23,7 +23,8 @@ import {
 } from "./errors.js";
 import { agentVaultHome, agentVaultHomes, expandTilde, type Env } from "./home.js";
 import { checkSecretPath, checkSegment } from "./names.js";
-import { deriveOwnerVerifyKey, identityBytes, isMachineOwnerKey, resolveKey, type KeyFile } from "./keys.js";
+import { deriveOwnerVerifyKey, identityBytes, isHybridIdentity, isMachineOwnerKey, resolveKey, type KeyFile } from "./keys.js";
+import { recipientKind } from "./recipient.js";
 import { LIMITS, MISSING, VAULT_DIR, existsInVault, locateVault, readInVault, readVouched, sameStamp, statInVault, type FileStamp, type VaultLocation } from "./layout.js";
 import { ROOT_DOMAIN, ROOT_DOMAIN_V1, signatureValid, splitSigned } from "./signed.js";
 import { ROOT_FILE, parseFormat1Root, parseRoot, type Root } from "./root.js";
@@ -31,7 +32,7 @@ import { parseShard, secretInfo, shardFile, shardIdOf, type SecretEntry, type Se
 import { CONFIG_FILE, parseConfig, type VaultConfig } from "./config.js";
 import { BelowMarkError, checkKnownVault, realDir, wrongVault, checkRootMark, checkSecretMark, knownVaultsPath, marksPath, raiseMarks, readMarks, recordKnownVault, type Marks } from "./trust.js";
 import { NodeX25519Identity } from "./x25519.js";
-import { ValueTooLargeError, decryptAgeFile } from "./agefile.js";
+import { MixedStanzasError, ValueTooLargeError, decryptAgeFile } from "./agefile.js";
 import { Puller, ensureClone, isGitUrl, redactUrl, type Logger } from "./gitsync.js";
 import { otherDir, readingDir } from "./view.js";
 import { originalVaultError } from "./original.js";
@@ -138,8 +139,16 @@ function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** A typage Decrypter for `identity`, unwrapping file keys with node:crypto (see x25519.ts). */
+/**
+ * A typage Decrypter for `identity`: X25519 file keys are unwrapped with node:crypto (see x25519.ts), post-quantum
+ * (mlkem768x25519) ones by typage's own HybridIdentity.
+ */
 function decrypterFor(identity: string): Decrypter {
+  if (isHybridIdentity(identity)) {
+    const d = new Decrypter();
+    d.addIdentity(identity);
+    return d;
+  }
   const raw = identityBytes(identity);
   if (raw === null) throw new VaultNotFoundError("the key is not an AGE-SECRET-KEY-1 identity");
   const d = new Decrypter();
@@ -261,6 +270,7 @@ export class Vault {
         if (err instanceof ValueTooLargeError) {
           throw new IntegrityError(`secret ${secretPath} decrypts to more than ${MAX_VALUE_BYTES} bytes, the limit of a value`);
         }
+        if (err instanceof MixedStanzasError) throw new IntegrityError(`secret ${secretPath}: ${err.message}`);
         throw new NotAuthorizedError(`Cannot decrypt '${secretPath}': this key cannot decrypt secret ${secretPath}`);
       }
       if (rises) {
@@ -766,7 +776,16 @@ export class Vault {
   }
 
   #notAKey(opened: Opened, root: Root): NotAuthorizedError {
-    return new NotAuthorizedError(`this key (${opened.recipient}) is neither the owner nor an agent of vault ${root.vaultId}`);
+    const theirs = recipientKind(root.ownerRecipient);
+    if (recipientKind(opened.recipient) !== theirs) {
+      const kind = (k: string) => (k === "hybrid" ? "post-quantum (age1pq)" : "classic (X25519)");
+      return new NotAuthorizedError(
+        `this key is a ${kind(recipientKind(opened.recipient))} key, but vault ${root.vaultId} uses ${kind(theirs)} keys: ` +
+          "use the key file the owner made for this vault (after 'agent-vault migrate --pq', the agent's new key file)",
+      );
+    }
+    const shown = opened.recipient.length > 64 ? `${opened.recipient.slice(0, 16)}…${opened.recipient.slice(-8)}` : opened.recipient;
+    return new NotAuthorizedError(`this key (${shown}) is neither the owner nor an agent of vault ${root.vaultId}`);
   }
 }
 

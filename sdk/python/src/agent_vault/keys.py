@@ -78,6 +78,28 @@ def is_plugin_recipient(value: object) -> bool:
     return hrp == "age1" + m.group(1)
 
 
+_HYBRID_RECIPIENT = re.compile(r"age1pq1[02-9ac-hj-np-z]{1952}")
+HYBRID_IDENTITY_PREFIX = "AGE-SECRET-KEY-PQ-1"
+PQ_UNSUPPORTED = (
+    "the Python SDK cannot read post-quantum (ML-KEM-768 + X25519, age1pq) vaults yet: its age library, pyrage, "
+    "has no post-quantum support; read the secret with the agent-vault CLI (agent-vault get) or its MCP server "
+    "(agent-vault mcp)"
+)
+
+
+def is_hybrid_recipient(value: object) -> bool:
+    """True when ``value`` is a post-quantum (ML-KEM-768 + X25519) recipient as repository bytes must write it
+    (format.md section 3.1): ``age1pq1`` and 1952 lower-case Bech32 characters that decode to 1216 bytes. This SDK
+    recognises such recipients only to refuse post-quantum vaults with a clear message (:data:`PQ_UNSUPPORTED`)."""
+    if not isinstance(value, str) or _HYBRID_RECIPIENT.fullmatch(value) is None:
+        return False
+    try:
+        hrp, data = bech32.decode(value)
+    except bech32.Bech32Error:
+        return False
+    return hrp == "age1pq" and len(data) == 1216
+
+
 def is_recipient(value: object) -> bool:
     """True when ``value`` is an age X25519 recipient as repository bytes must write it (format.md section 3.1):
     ``age1`` and 58 lower-case Bech32 characters that decode to 32 bytes; or an age plugin recipient
@@ -152,6 +174,8 @@ def parse_key_file(text: str, source: str) -> KeyFile:
         if stripped.startswith(IDENTITY_PREFIX):
             identities.append(stripped)
             continue
+        if stripped.upper().startswith(HYBRID_IDENTITY_PREFIX):
+            raise VaultNotFoundError(f"key file {source} holds a post-quantum identity: {PQ_UNSUPPORTED}")
         if stripped.upper().startswith(PLUGIN_IDENTITY_PREFIX):
             raise VaultNotFoundError(
                 f"key file {source} holds an age plugin identity (a hardware-held key), which the Python SDK "

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from .errors import IntegrityError
-from .keys import is_recipient, is_vault_id
+from .errors import IntegrityError, VaultNotFoundError
+from .keys import PQ_UNSUPPORTED, is_hybrid_recipient, is_recipient, is_vault_id
 from .names import name_in_repo, secret_path_in_repo, shard_of
 from .signed import parse_verify_key
 
@@ -211,6 +211,9 @@ def _check_version(obj: Mapping[str, Any], what: str) -> int:
 
 def _recipient(obj: Mapping[str, Any], what: str) -> str:
     value = _get(obj, "recipient", str, what)
+    if is_hybrid_recipient(value):
+        # A verified root of a post-quantum vault: not tampering, a vault this SDK cannot read yet.
+        raise VaultNotFoundError(f"{what}: this vault uses post-quantum keys; {PQ_UNSUPPORTED}")
     if not is_recipient(value):
         raise IntegrityError(
             f"{what}: recipient {value!r} is not an age recipient in lower case (age1 and 58 Bech32 characters)"

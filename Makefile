@@ -156,7 +156,7 @@ bench: deps build
 	@$(MAKE) --no-print-directory bench-mcp
 
 bench-quick: deps build
-	$(GO) run ./bench -bin $(BIN)/agent-vault -cache $(BENCH_CACHE) -sizes 10,1000 -runs 100 -list-runs 10 -set-runs 7 -repeat 1
+	$(GO) run ./bench -bin $(BIN)/agent-vault -cache $(BENCH_CACHE) -sizes 10,1000 -runs 100 -list-runs 10 -set-runs 7 -repeat 1 -pq-size 1000
 
 bench-mcp: build $(VENV_MCP)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV_MCP)/bin/python tests/mcp/bench_mcp.py

@@ -34,6 +34,8 @@ type config struct {
 	runs, listRuns, setRuns    int
 	repeat                     int
 	keep                       bool
+	pqSize                     int  // secrets of the post-quantum comparison (pq.go); 0: none
+	pqOnly                     bool // only the post-quantum comparison
 }
 
 func main() {
@@ -48,6 +50,8 @@ func main() {
 	flag.IntVar(&c.repeat, "repeat", 3, "grant/revoke pairs per program on vaults of 1,000 secrets or more (at least 7 below)")
 	flag.StringVar(&c.cache, "cache", "", "keep built vaults in `DIR` and reuse them while the binaries are unchanged")
 	flag.StringVar(&c.work, "work", "", "work in `DIR` and keep it (default: a temporary directory, removed)")
+	flag.IntVar(&c.pqSize, "pq-size", 10000, "secrets of the classic and post-quantum vaults compared (0: no comparison)")
+	flag.BoolVar(&c.pqOnly, "pq-only", false, "run only the post-quantum comparison")
 	flag.Parse()
 	for _, f := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -124,6 +128,10 @@ func run(c config) error {
 		}
 	}
 
+	if c.pqOnly {
+		measurePQ(c, bin, work, max(c.pqSize, 10))
+		return nil
+	}
 	o := ours(bin)
 	if o.hash, err = hashFile(bin); err != nil {
 		return err
@@ -204,6 +212,9 @@ func run(c config) error {
 		}
 	}
 	printTargets(results, orig != nil)
+	if c.pqSize > 0 {
+		measurePQ(c, bin, work, c.pqSize)
+	}
 	return nil
 }
 

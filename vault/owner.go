@@ -60,6 +60,11 @@ func (v *Vault) openOwnerLocked(key *Key, unlock func()) (*Owner, error) {
 	if _, err := v.resolvePending(key); err != nil {
 		return nil, err
 	}
+	if v.BeforeChange != nil {
+		if err := v.BeforeChange(); err != nil {
+			return nil, err
+		}
+	}
 	s, err := v.open(key, true)
 	migrated := false
 	if errors.Is(err, errFormat1) {

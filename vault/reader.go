@@ -22,6 +22,14 @@ type Vault struct {
 	// Git): paths are the files below Dir, slash-separated, that the change wrote or removed, and
 	// nothing else may be recorded. Without one, changes are only written to disk.
 	Recorder func(paths []string, message string) error
+	// Adopter, when set, records a finished sync (docs/format.md section 9.4): commit is the merge
+	// commit the sync built and pushed, whose vault is what the change wrote; the CLI moves the branch to
+	// it and brings the index and the other files it changed in line.
+	Adopter func(commit string) error
+	// BeforeChange, when set, runs when an owner change has the vault's lock and has finished any
+	// interrupted change, before the vault is verified: the CLI brings the working tree up to date with
+	// its upstream there (docs/format.md section 9.4).
+	BeforeChange func() error
 	// Origin, when set, is the .agent-vault directory of the working tree that Dir is a read-only copy
 	// of (a pull's view of the fetched commit, docs/format.md section 6.8): trust records name Origin,
 	// so that first-use trust stays bound to the repository the agent works in.
@@ -111,6 +119,9 @@ type Snapshot struct {
 
 	home    string
 	asOwner bool
+	// detached verifies a state that is not this machine's current one (a sync's upstream or merge base,
+	// docs/format.md section 9.4): no high-water mark is applied or raised, no path is bound.
+	detached bool
 	// base is the working tree's Vault a reader opened, whose pull view may be read instead (section
 	// 6.8): a retry that finds the state it reads below this machine's mark chooses again from it.
 	base    *Vault
@@ -242,6 +253,11 @@ func (s *Snapshot) load() error {
 		return err
 	}
 	if err := s.checkAnchor(root); err != nil {
+		return err
+	}
+	if s.detached {
+		role, err := roleOf(root, s.Key, s.asOwner)
+		s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, Hash(raw), role, &Marks{}, map[string]*Shard{}
 		return err
 	}
 	if s.asOwner {

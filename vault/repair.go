@@ -50,7 +50,12 @@ func (v *Vault) Record() error {
 			}
 		}
 		msg, _ := os.ReadFile(filepath.Join(pend, "message"))
-		if len(paths) > 0 {
+		if adopt := pendingList(pend, "commit"); len(adopt) == 1 && v.Adopter != nil {
+			// A sync: its merge commit exists already (and was pushed); the working tree adopts it.
+			if err := v.Adopter(adopt[0]); err != nil {
+				return &RecordError{Err: err}
+			}
+		} else if len(paths) > 0 {
 			if err := v.Recorder(paths, string(msg)); err != nil {
 				return &RecordError{Err: err}
 			}

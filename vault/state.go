@@ -72,6 +72,9 @@ type Root struct {
 	Agents     map[string]RootAgent `json:"agents"`
 	Groups     map[string]RootGroup `json:"groups"`
 	Index      map[string]ShardRef  `json:"index"`
+	// Merged is the hash of the other root a sync merged (docs/format.md section 9.4): prev_sha256 names
+	// the local state it replaced, merged_sha256 the upstream's. Absent in every other root.
+	Merged string `json:"merged_sha256,omitempty"`
 }
 
 // RootOwner names the owner's keys.

@@ -38,6 +38,12 @@ type tx struct {
 	newPaths []string
 	// progress, when set, is told how many files have been written (Owner.Progress).
 	progress func(phase string, done, total int)
+	// version, when set, is the new root's version instead of the previous one's + 1 (a sync signs a
+	// version above both sides').
+	version uint64
+	// adopt, when set, is the Git commit that already records this change (a sync's merge commit):
+	// recording adopts it instead of making a commit (.pending/commit).
+	adopt string
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {
@@ -54,6 +60,9 @@ func (t *tx) remove(rel string)             { t.removes[rel] = true; delete(t.wr
 
 // nextVersion is the version the new root will carry.
 func (t *tx) nextVersion() uint64 {
+	if t.version != 0 {
+		return t.version
+	}
 	if t.prev == nil {
 		return 1
 	}
@@ -125,9 +134,14 @@ func (t *tx) commit() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return rootBytes, t.commitSealed(rootBytes)
+}
+
+// commitSealed stages and applies t with rootBytes, a root that seal already signed.
+func (t *tx) commitSealed(rootBytes []byte) error {
 	pend := filepath.Join(t.v.Dir, pendingDir)
 	if err := os.RemoveAll(pend); err != nil {
-		return nil, wrapErr(KindError, err, "cannot clear %s", pend)
+		return wrapErr(KindError, err, "cannot clear %s", pend)
 	}
 	rels := sortedKeys(t.writes)
 	removes := sortedKeys(t.removes)
@@ -137,58 +151,58 @@ func (t *tx) commit() ([]byte, error) {
 		if d := path.Dir(rel); !checked[d] {
 			checked[d] = true
 			if err := checkParents(t.v.Dir, filepath.FromSlash(rel)); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	if err := os.MkdirAll(pend, 0o755); err != nil {
-		return nil, wrapErr(KindError, err, "cannot create %s", pend)
+		return wrapErr(KindError, err, "cannot create %s", pend)
 	}
 	// Every new file goes into one staged file: a change of 10,000 secrets creates one file here, not
 	// 20,000, and the apply step below rewrites the vault's files in place.
 	var written int
-	err = writeStaged(filepath.Join(pend, stagedData), rels, t.writes, func() {
+	err := writeStaged(filepath.Join(pend, stagedData), rels, t.writes, func() {
 		if written++; t.progress != nil {
 			t.progress("writing", written, len(rels))
 		}
 	})
 	if err != nil {
-		return nil, wrapErr(KindError, err, "cannot stage the change")
+		return wrapErr(KindError, err, "cannot stage the change")
 	}
 	paths := append(append(slices.Clone(rels), removes...), rootFile)
 	sort.Strings(paths)
 	targets := sortedKeys(t.keys)
 	for name, content := range map[string]string{
 		"remove": strings.Join(removes, "\n"), "paths": strings.Join(paths, "\n"),
-		"message": t.message, "keys": strings.Join(targets, "\n"),
+		"message": t.message, "keys": strings.Join(targets, "\n"), "commit": t.adopt,
 	} {
 		if err := os.WriteFile(filepath.Join(pend, name), []byte(content), 0o644); err != nil {
-			return nil, wrapErr(KindError, err, "cannot stage the transaction's %s list", name)
+			return wrapErr(KindError, err, "cannot stage the transaction's %s list", name)
 		}
 	}
 	for _, target := range targets {
 		if err := MkdirPrivate(filepath.Dir(target)); err != nil {
-			return nil, wrapErr(KindError, err, "cannot create the directory of %s", target)
+			return wrapErr(KindError, err, "cannot create the directory of %s", target)
 		}
 		// Written in place, not through a temporary file: a partial file is only ever seen before the commit
 		// point, where discarding the transaction removes it.
 		if err := writePrivateFile(target+pendingKeySuffix, t.keys[target]); err != nil {
-			return nil, wrapErr(KindError, err, "cannot write the new key beside %s", target)
+			return wrapErr(KindError, err, "cannot write the new key beside %s", target)
 		}
 	}
 	crashHook("staged")
 	if err := syncTree(t.v.Dir); err != nil {
-		return nil, err
+		return err
 	}
 	// The pending root makes the transaction complete; from here on repair rolls it forward.
 	if err := WriteFileAtomic(filepath.Join(pend, "root"), rootBytes, 0o644); err != nil {
-		return nil, wrapErr(KindError, err, "cannot stage the signed root")
+		return wrapErr(KindError, err, "cannot stage the signed root")
 	}
 	crashHook("marked")
 	if err := applyPending(t.v.Dir, t.writes); err != nil {
-		return nil, err
+		return err
 	}
-	return rootBytes, nil
+	return nil
 }
 
 // applyPending writes a complete pending transaction into place: staged holds its files (nil: read them

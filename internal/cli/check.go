@@ -56,6 +56,10 @@ func (o *checkOptions) run() error {
 		return err
 	}
 	rep := s.Check(until.Sub(now))
+	if f := o.upstreamFinding(s); f != nil {
+		rep.Findings = append(rep.Findings, *f)
+		rep.WarningList = append(rep.WarningList, f.Summary)
+	}
 	if o.json {
 		if err := writeJSON(o.io, rep); err != nil {
 			return err

@@ -21,6 +21,7 @@ func (g *global) findVault() (*vault.Vault, error) {
 	v, err := vault.Find(g.dir)
 	if err == nil {
 		v.Recorder = g.recorder(v)
+		v.Adopter = g.adopter(v)
 	}
 	return v, err
 }
@@ -122,7 +123,18 @@ func (g *global) recorder(v *vault.Vault) func(paths []string, message string) e
 // prints on standard output is held back until it succeeded, so that stdout stays empty when the
 // command fails.
 func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error {
-	o, err := g.openOwner(keyFlag)
+	v, key, err := g.vaultAndKey(keyFlag)
+	if err != nil {
+		return err
+	}
+	// Under the lock, before the change: the upstream's changes come in first (upstream.go).
+	v.BeforeChange = func() error {
+		if err := g.catchUp(v, key); err != nil {
+			return err
+		}
+		return v.BehindView()
+	}
+	o, err := v.OpenOwner(key)
 	if err != nil {
 		return err
 	}
@@ -146,8 +158,10 @@ func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error
 	if err != nil {
 		return err
 	}
-	_, err = held.WriteTo(out)
-	return err
+	if _, err := held.WriteTo(out); err != nil {
+		return err
+	}
+	return g.afterChange(v, o.Root.Version, g.push)
 }
 
 // ownerMemoryLimit is the Go heap's soft limit during an owner change.

@@ -101,6 +101,8 @@ type global struct {
 	serveMCP MCPServer
 	// custody is where passphrases of protected keys come from (passphrase.go).
 	custody custody
+	// push pushes an owner change to the upstream once it is made (--push on every changing command).
+	push bool
 }
 
 // NewRootCmd builds the agent-vault command tree.
@@ -151,8 +153,9 @@ remote is never trusted.`,
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newImportCmd(g), newGetCmd(g), newListCmd(g), newExportCmd(g), newRmCmd(g), newGrantCmd(g),
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newMigrateCmd(g), newCompletionsCmd(g), newMCPCmd(g),
-		newRunCmd(g), newInjectCmd(g), newPinsCmd(g), newPinCmd(g), newKeyCmd(g), newKeygenCmd(g),
+		newRunCmd(g), newInjectCmd(g), newPinsCmd(g), newPinCmd(g), newKeyCmd(g), newKeygenCmd(g), newSyncCmd(g),
 	)
+	g.addPushFlags(root)
 	g.addNameCompletions(root)
 	g.addMCPConfigCmd(root)
 	return root, g

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agent-vault/agent-vault/internal/gitrepo"
+	"github.com/agent-vault/agent-vault/vault"
+)
+
+type syncOptions struct {
+	*global
+	key    string
+	prefer string
+}
+
+// newSyncCmd brings another machine's changes in and this machine's out (docs/format.md section 9.4).
+// Contract: nothing local changes unless the merged state was pushed first; a conflict, an offline
+// remote, a missing upstream or an upstream that does not verify changes nothing.
+func newSyncCmd(g *global) *cobra.Command {
+	opts := &syncOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "sync [--prefer local|remote]",
+		Short: "Bring in the upstream's vault changes and push this machine's",
+		Long: `Fetch the upstream and reconcile this working tree's vault with it, as the owner:
+
+  up to date   nothing to do;
+  ahead        push this machine's changes;
+  behind       verify the upstream's vault with the owner key, then fast-forward to it;
+  diverged     verify the upstream's vault and the common one, re-apply this machine's changes since
+               the common state on top of the upstream's (secrets set or removed, agents added,
+               re-keyed or removed, group members added or removed: operations, never a textual merge
+               of ciphertext or signed files), sign the result with a version above both sides', push
+               it as a merge commit, and only then make it this working tree's.
+
+Two changes to the same secret (or agent) on both sides are a conflict: sync stops and changes nothing,
+unless --prefer local (this machine's) or --prefer remote (the upstream's) says which one to keep. An
+upstream whose vault does not verify, or does not descend from the common signed state, is refused
+(exit 6). If someone pushes meanwhile, sync starts over (three times at most).`,
+		Example: `  agent-vault sync
+  agent-vault sync --prefer remote`,
+		Args: args(0, 0),
+		RunE: func(cmd *cobra.Command, a []string) error { return opts.run() },
+	}
+	cmd.Flags().StringVar(&opts.key, "key", "", "owner key `PATH`")
+	cmd.Flags().StringVar(&opts.prefer, "prefer", "", "on a conflict keep the `SIDE`'s change: local or remote")
+	return cmd
+}
+
+// syncAttempts bounds how often sync starts over when the upstream moves under it.
+const syncAttempts = 3
+
+func (o *syncOptions) run() error {
+	prefer := vault.PreferNone
+	switch o.prefer {
+	case "":
+	case "local":
+		prefer = vault.PreferLocal
+	case "remote":
+		prefer = vault.PreferRemote
+	default:
+		return vault.Usagef("--prefer takes local or remote, not %q", o.prefer)
+	}
+	v, key, err := o.vaultAndKey(o.key)
+	if err != nil {
+		return err
+	}
+	repo, err := gitrepo.Find(v.Top)
+	if err != nil {
+		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("%s is not in a Git repository: there is nothing to sync with", v.Top)}
+	}
+	ow, err := v.OpenOwnerForSync(key)
+	if err != nil {
+		return err
+	}
+	defer ow.Close()
+	for attempt := 1; ; attempt++ {
+		err := o.once(repo, v, ow, key, prefer)
+		if errors.Is(err, gitrepo.ErrRejected) && attempt < syncAttempts {
+			fmt.Fprintln(o.io.Err, "agent-vault: the upstream moved meanwhile; starting over")
+			continue
+		}
+		return err
+	}
+}
+
+// once is one attempt of sync; an error wrapping gitrepo.ErrRejected means that nothing changed and the
+// upstream moved.
+func (o *syncOptions) once(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner, key *vault.Key, prefer vault.Prefer) error {
+	ctx := context.Background()
+	st, err := repo.Stand(ctx, ownerFetchTimeout, true)
+	switch {
+	case errors.Is(err, gitrepo.ErrNoUpstream):
+		return &vault.Error{Kind: vault.KindError, Msg: "the current branch has no upstream to sync with; set one with: git push -u REMOTE BRANCH (or git branch --set-upstream-to REMOTE/BRANCH)"}
+	case errors.Is(err, gitrepo.ErrOffline):
+		return &vault.Error{Kind: vault.KindError, Msg: "cannot reach the remote; nothing was changed", Err: err}
+	case err != nil:
+		return err
+	}
+	switch st.State() {
+	case "up to date":
+		fmt.Fprintf(o.io.Out, "Up to date with %s (vault version %d).\n", st.Upstream, ow.Root.Version)
+		return nil
+	case "ahead":
+		if err := repo.Push(ctx, st, st.Head, pushTimeout); err != nil {
+			return pushErr(err, st)
+		}
+		fmt.Fprintf(o.io.Out, "Pushed %d commit(s) to %s: agents see vault version %d.\n", st.Ahead, st.Upstream, ow.Root.Version)
+		return nil
+	case "behind":
+		if err := o.verifyUpstream(repo, v, key, st); err != nil {
+			return err
+		}
+		if err := repo.FastForward(ctx, st.Commit); err != nil {
+			return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("cannot fast-forward to %s (nothing was changed; commit or stash what blocks it, then sync again)", st.Upstream), Err: err}
+		}
+		fmt.Fprintf(o.io.Out, "Fast-forwarded to %s (%d commit(s)).\n", st.Upstream, st.Behind)
+		return nil
+	}
+	return o.merge(repo, v, ow, key, prefer, st)
+}
+
+// merge re-applies this machine's changes on the diverged upstream's state, pushes the merge commit,
+// then applies it to the working tree as an owner change (crash-safe; repair finishes it).
+func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner, key *vault.Key, prefer vault.Prefer, st gitrepo.Standing) error {
+	ctx := context.Background()
+	if st.Base == "" {
+		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("this branch and %s share no history; nothing was changed", st.Upstream)}
+	}
+	dir := vaultTreeDir(v)
+	tree, conflicts, err := repo.MergeTree(ctx, st.Head, st.Commit)
+	if err != nil {
+		return err
+	}
+	var outside []string
+	for _, c := range conflicts {
+		if c != dir && !strings.HasPrefix(c, dir+"/") {
+			outside = append(outside, c)
+		}
+	}
+	if len(outside) > 0 {
+		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("Git cannot merge files outside the vault (%s); nothing was changed: merge them yourself, keeping either side's %s as it is, then run agent-vault sync", strings.Join(outside, ", "), dir)}
+	}
+	scratch, err := newScratch(repo)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	base, err := openCommitVault(repo, v, key, st.Base, filepath.Join(scratch, "base"), ow.Root.VaultID, "the common commit")
+	if err != nil {
+		return err
+	}
+	remote, err := openCommitVault(repo, v, key, st.Commit, filepath.Join(scratch, "upstream"), ow.Root.VaultID, st.Upstream)
+	if err != nil {
+		return err
+	}
+	if err := checkDescends(repo, v, key, remote, st.Base, st.Commit, base.RootSHA, st.Upstream); err != nil {
+		return err
+	}
+	res, err := ow.MergeSync(base, remote, prefer)
+	if err != nil {
+		return err
+	}
+	merged := remote.Vault.Dir
+	commit, err := repo.CommitVaultMerge(ctx, gitrepo.VaultMerge{Head: st.Head, Other: st.Commit, Base: tree, Dir: dir, Files: merged,
+		Message: fmt.Sprintf("agent-vault: sync with %s: vault version %d", st.Upstream, res.Version)})
+	if err != nil {
+		return err
+	}
+	changed, err := repo.ChangedPaths(ctx, st.Head, commit)
+	if err != nil {
+		return err
+	}
+	var inVault, others []string
+	for _, p := range changed {
+		if rel, ok := strings.CutPrefix(p, dir+"/"); ok {
+			inVault = append(inVault, rel)
+		} else {
+			others = append(others, p)
+		}
+	}
+	if dirty, err := repo.Dirty(ctx, others); err != nil || len(dirty) > 0 {
+		if err != nil {
+			return err
+		}
+		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("the upstream changes files that have uncommitted changes here (%s); nothing was changed: commit or stash them, then sync again", strings.Join(dirty, ", "))}
+	}
+	// Pushed first: if someone pushed meanwhile, nothing changed here and sync starts over; once pushed,
+	// the state is applied here (a kill from now on is finished by repair or the next command).
+	if err := repo.Push(ctx, st, commit, pushTimeout); err != nil {
+		return pushErr(err, st)
+	}
+	if err := ow.ApplySync(res, merged, inVault, commit); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.io.Out, "Merged with %s: re-applied %d change(s) of this machine on its version %d; pushed vault version %d.\n", st.Upstream, len(res.Applied), remote.Root.Version, res.Version)
+	for _, a := range res.Applied {
+		fmt.Fprintf(o.io.Out, "  %s\n", a)
+	}
+	for _, k := range res.Kept {
+		fmt.Fprintf(o.io.Out, "  conflict, kept %s\n", k)
+	}
+	return nil
+}
+
+// pushErr explains a failed push of sync; a rejected push is passed on for sync to start over.
+func pushErr(err error, st gitrepo.Standing) error {
+	if errors.Is(err, gitrepo.ErrRejected) {
+		return err
+	}
+	return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("cannot push to %s; nothing was changed here", st.Upstream), Err: err}
+}

@@ -98,11 +98,7 @@ func (o *Owner) MigratePQ(keyPath func(agent string) string) (*MigratedPQ, error
 	}
 	version := t.nextVersion()
 	for i, c := range changes {
-		e := c.entry
-		meta := encodeMeta(metaOf(t.root, c.path, &e))
-		t.write(encFile(c.path), encs[i])
-		t.write(metaFile(c.path), meta)
-		e.EncSHA256, e.EncSize, e.MetaSHA256, e.MetaSize, e.Version = Hash(encs[i]), int64(len(encs[i])), Hash(meta), int64(len(meta)), version
+		e := t.writeSecret(c.path, c.entry, encs[i], version)
 		sh, err := t.shardFor(c.path)
 		if err != nil {
 			return nil, err

@@ -318,11 +318,7 @@ func (o *Owner) rewrite(t *tx, changes []*change) error {
 	}
 	version := t.nextVersion()
 	for i, c := range changes {
-		e := c.entry
-		meta := encodeMeta(metaOf(t.root, c.path, &e))
-		t.write(encFile(c.path), encs[i])
-		t.write(metaFile(c.path), meta)
-		e.EncSHA256, e.EncSize, e.MetaSHA256, e.MetaSize, e.Version = Hash(encs[i]), int64(len(encs[i])), Hash(meta), int64(len(meta)), version
+		e := t.writeSecret(c.path, c.entry, encs[i], version)
 		sh, err := o.txShard(t, ShardOf(c.path))
 		if err != nil {
 			return err

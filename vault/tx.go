@@ -58,6 +58,16 @@ func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx 
 func (t *tx) write(rel string, data []byte) { t.writes[rel] = data; delete(t.removes, rel) }
 func (t *tx) remove(rel string)             { t.removes[rel] = true; delete(t.writes, rel) }
 
+// writeSecret records in t the files of secret path, its ciphertext enc and the .meta view of entry e under
+// t's root, and returns e with their hashes and sizes and the entry version.
+func (t *tx) writeSecret(path string, e Entry, enc []byte, version uint64) Entry {
+	meta := encodeMeta(metaOf(t.root, path, &e))
+	t.write(encFile(path), enc)
+	t.write(metaFile(path), meta)
+	e.EncSHA256, e.EncSize, e.MetaSHA256, e.MetaSize, e.Version = Hash(enc), int64(len(enc)), Hash(meta), int64(len(meta)), version
+	return e
+}
+
 // nextVersion is the version the new root will carry.
 func (t *tx) nextVersion() uint64 {
 	if t.version != 0 {

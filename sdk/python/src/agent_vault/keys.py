@@ -91,28 +91,25 @@ def is_hybrid_recipient(value: object) -> bool:
     """True when ``value`` is a post-quantum (ML-KEM-768 + X25519) recipient as repository bytes must write it
     (format.md section 3.1): ``age1pq1`` and 1952 lower-case Bech32 characters that decode to 1216 bytes. This SDK
     recognises such recipients only to refuse post-quantum vaults with a clear message (:data:`PQ_UNSUPPORTED`)."""
-    if not isinstance(value, str) or _HYBRID_RECIPIENT.fullmatch(value) is None:
+    return _bech32_of(value, _HYBRID_RECIPIENT, "age1pq", 1216)
+
+
+def _bech32_of(value: object, pattern: re.Pattern[str], hrp: str, size: int) -> bool:
+    """True when ``value`` matches ``pattern`` in full and decodes as Bech32 to ``size`` bytes under ``hrp``."""
+    if not isinstance(value, str) or pattern.fullmatch(value) is None:
         return False
     try:
-        hrp, data = bech32.decode(value)
+        got_hrp, data = bech32.decode(value)
     except bech32.Bech32Error:
         return False
-    return hrp == "age1pq" and len(data) == 1216
+    return got_hrp == hrp and len(data) == size
 
 
 def is_recipient(value: object) -> bool:
     """True when ``value`` is an age X25519 recipient as repository bytes must write it (format.md section 3.1):
     ``age1`` and 58 lower-case Bech32 characters that decode to 32 bytes; or an age plugin recipient
     (:func:`is_plugin_recipient`)."""
-    if is_plugin_recipient(value):
-        return True
-    if not isinstance(value, str) or _RECIPIENT.fullmatch(value) is None:
-        return False
-    try:
-        hrp, data = bech32.decode(value)
-    except bech32.Bech32Error:
-        return False
-    return hrp == "age" and len(data) == 32
+    return is_plugin_recipient(value) or _bech32_of(value, _RECIPIENT, "age", 32)
 
 
 @dataclass(frozen=True)

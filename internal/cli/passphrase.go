@@ -27,11 +27,12 @@ const passphraseFDEnv = "AGENT_VAULT_PASSPHRASE_FD"
 // maxPassphrase bounds a passphrase read from a file descriptor.
 const maxPassphrase = 4096
 
-// custody holds a command's passphrase source and the passphrase once read (one read per process: a
-// descriptor can be read only once).
+// custody holds a command's passphrase source and the passphrases read, one per key: a command that
+// loads two protected keys reads two lines from the descriptor, in the order it loads them.
 type custody struct {
-	fd   int // --passphrase-fd; -1 when not given
-	pass []byte
+	fd    int // --passphrase-fd; -1 when not given
+	pass  []byte
+	byKey map[string][]byte
 }
 
 // addCustodyFlags registers --passphrase-fd on every command and points the vault package at this
@@ -62,6 +63,12 @@ func (g *global) passphraseFD() (int, error) {
 // passphrase returns the passphrase of the protected key source: the one already read by this process,
 // else one line from the passphrase descriptor, else what is typed at the terminal.
 func (g *global) passphrase(source string) ([]byte, error) {
+	if p, ok := g.custody.byKey[source]; ok {
+		return bytes.Clone(p), nil
+	}
+	if g.custody.byKey == nil {
+		g.custody.byKey = map[string][]byte{}
+	}
 	if g.custody.pass == nil {
 		fd, err := g.passphraseFD()
 		if err != nil {
@@ -80,7 +87,9 @@ func (g *global) passphrase(source string) ([]byte, error) {
 			return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: "empty passphrase"}
 		}
 	}
-	return bytes.Clone(g.custody.pass), nil
+	// This passphrase is this key's; the next key reads its own.
+	g.custody.byKey[source], g.custody.pass = g.custody.pass, nil
+	return bytes.Clone(g.custody.byKey[source]), nil
 }
 
 // newPassphrase returns the passphrase to protect a key with: one line from the passphrase descriptor,

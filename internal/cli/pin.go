@@ -169,6 +169,9 @@ func pinLines(agent, vaultID, verifyKey string) string {
 // appendPins rewrites the key file at file, which parses as key, with pins appended, atomically and 0600.
 // The new content must parse as the same key with those pins, or nothing is written.
 func appendPins(file string, key *vault.Key, pins string) error {
+	if key.Protected {
+		return vault.Usagef("key file %s is passphrase-protected, so no line can be added to it: run 'agent-vault key unprotect %s', pin it, then 'agent-vault key protect %s'", file, file, file)
+	}
 	real, err := filepath.EvalSymlinks(file)
 	if err != nil {
 		return fmt.Errorf("cannot resolve key file %s: %w", file, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // PQOwnerKeyName is the file under <home> that holds the owner key of post-quantum vaults; owner.key
@@ -91,4 +92,42 @@ func rootOwnerRecipient(raw []byte) string {
 		return ""
 	}
 	return r.Owner.Recipient
+}
+
+// adoptSuccessor lets the owner's tools follow a vault whose id changed in one signed step (migrate --pq,
+// docs/format.md section 3.8): when vault_paths ties dir to another vault id, and root — verified with the
+// owner's own key — names as its predecessor the very root this machine last verified under that id (its
+// high-water mark), dir is tied to root's vault id instead. A conversion cut before it recorded the new id
+// (the next owner command, or repair, finishes it) is thus not taken for another vault copied in. Anything
+// else is left to bindOwnedPath to judge.
+func adoptSuccessor(home, dir string, root *Root) error {
+	if root.PrevSHA256 == "" {
+		return nil
+	}
+	old := ownedPathID(home, dir)
+	if old == "" || old == root.VaultID {
+		return nil
+	}
+	m, err := loadMarks(home, old)
+	if err != nil || m.RootSHA256 != root.PrevSHA256 {
+		return nil
+	}
+	if err := rememberVault(home, root.VaultID, root.Owner.VerifyKey); err != nil && KindOf(err) != KindIntegrity {
+		return err
+	}
+	return bindOwnedPath(home, dir, root.VaultID, true)
+}
+
+// ownedPathID is the vault id vault_paths ties dir to, "" when none.
+func ownedPathID(home, dir string) string {
+	data, err := os.ReadFile(filepath.Join(home, "vault_paths"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if id, path, ok := strings.Cut(line, " "); ok && path == dir {
+			return id
+		}
+	}
+	return ""
 }

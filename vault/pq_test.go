@@ -298,6 +298,11 @@ func TestMigratePQ(t *testing.T) {
 	if rep.VaultID == rep.OldVaultID || !rep.OwnerKeyCreated || len(rep.Agents) != 2 {
 		t.Fatalf("report %+v", rep)
 	}
+	// A kill between the commit point and the new id's vault_paths line: the owner's next command follows the
+	// signed successor of the root it last verified instead of calling it another vault.
+	if err := bindOwnedPath(tv.home, tv.v.recordDir(), rep.OldVaultID, true); err != nil {
+		t.Fatal(err)
+	}
 	owner, err := ResolveKeyFor(tv.v, "")
 	if err != nil || owner.Kind() != KeyHybrid || !strings.HasSuffix(owner.Source, PQOwnerKeyName) {
 		t.Fatalf("default owner key of the converted vault: %v %v", owner, err)

@@ -261,6 +261,9 @@ func (s *Snapshot) load() error {
 		return err
 	}
 	if s.asOwner {
+		if err := adoptSuccessor(s.home, v.recordDir(), root); err != nil {
+			return err
+		}
 		if err := bindOwnedPath(s.home, v.recordDir(), root.VaultID, false); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ type initOptions struct {
 	*global
 	dir        string
 	passphrase bool // --passphrase: a new owner key is protected with a passphrase
+	pq         bool // --pq: a post-quantum vault, owned by <home>/owner-pq.key (init_pq.go)
 }
 
 func newInitCmd(g *global) *cobra.Command {
@@ -38,6 +39,7 @@ and the new vault is committed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.passphrase, "passphrase", false, "protect a new owner key with a passphrase (see 'agent-vault key')")
+	cmd.Flags().BoolVar(&opts.pq, "pq", false, "post-quantum vault: owner and agents get hybrid ML-KEM-768 + X25519 keys (age1pq); owner key ~/.agent-vault/owner-pq.key")
 	return cmd
 }
 
@@ -56,7 +58,7 @@ func (o *initOptions) run() error {
 	if err := vault.New(dir).ClearForInit(); err != nil {
 		return err
 	}
-	key, keyPath, created, err := o.ownerKey()
+	key, keyPath, created, err := o.initOwnerKey()
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@
 export { Vault, type VaultOptions, type ListOptions } from "./vault.js";
 export type { SecretInfo, SecretMetadata } from "./shard.js";
 export type { Logger } from "./gitsync.js";
-export { Manifest, type ManifestAgent, type ManifestGroup } from "./manifest.js";
+export { Manifest, type ManifestAgent, type ManifestData, type ManifestGroup } from "./manifest.js";
 export { parseMetadata, parseMetadataFile } from "./metadata.js";
 export {
   AgentVaultError,

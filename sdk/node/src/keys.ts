@@ -200,20 +200,19 @@ export interface ResolveKeyOptions {
 }
 
 /**
- * Resolves the reader's key (format.md 3.2): `keyPath` or `keyStr` when given (not both: usage error), else
- * `AGENT_VAULT_KEY` when set and non-empty, else `<home>/owner.key`. Throws VaultNotFoundError when the chosen
+ * Resolves the reader's key (format.md 3.2): `keyStr` when given (it overrides `keyPath`, as in agent-vault 0.1),
+ * else `keyPath`, else `AGENT_VAULT_KEY` when set and non-empty, else `<home>/owner.key`. Throws VaultNotFoundError when the chosen
  * key is unusable or when there is none.
  */
 export function resolveKey(opts: ResolveKeyOptions): ResolvedKey {
   const ownerKeyPath = path.join(opts.home, "owner.key");
-  if (opts.keyPath !== undefined && opts.keyStr !== undefined) throw usageError("give keyPath or keyStr, not both");
-  if (opts.keyPath !== undefined) {
-    if (opts.keyPath === "") throw usageError("keyPath is empty");
-    return { key: readKeyFile(opts.keyPath), fromOwnerKeyFile: false };
-  }
   if (opts.keyStr !== undefined) {
     if (opts.keyStr.trim() === "") throw usageError("keyStr is empty");
     return { key: keyFromString(opts.keyStr, "given as keyStr"), fromOwnerKeyFile: false };
+  }
+  if (opts.keyPath !== undefined) {
+    if (opts.keyPath === "") throw usageError("keyPath is empty");
+    return { key: readKeyFile(opts.keyPath), fromOwnerKeyFile: false };
   }
   const env = opts.env[KEY_ENV];
   if (env !== undefined && env.trim() !== "") {

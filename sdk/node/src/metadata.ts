@@ -22,19 +22,27 @@ function strings(v: unknown): string[] {
 }
 
 /**
+ * The YAML mapping in `text` (empty text is `{}`), for agent-vault 0.1's unverified file parsers. Throws
+ * ManifestError ("Invalid WHAT YAML: ...") when it is not YAML or not a mapping; aliases are refused.
+ */
+export function parseYamlMapping(text: string, what: string): Record<string, unknown> {
+  let data: unknown;
+  try {
+    data = parseYaml(text, { maxAliasCount: 0 });
+  } catch (err) {
+    throw new ManifestError(`Invalid ${what} YAML: ${err instanceof Error ? err.message.split("\n")[0] : "parse error"}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== "object" || Array.isArray(data)) throw new ManifestError(`Invalid ${what} YAML: not a mapping`);
+  return data as Record<string, unknown>;
+}
+
+/**
  * Parses the YAML of a `.meta` file (unverified, see the module comment). Missing fields become "" / epoch / [];
  * `expires` is null (`expiresAt` undefined) when absent. Throws ManifestError when the text is not a YAML mapping.
  */
 export function parseMetadata(content: string): SecretInfo {
-  let data: unknown;
-  try {
-    data = parseYaml(content, { maxAliasCount: 0 });
-  } catch (err) {
-    throw new ManifestError(`Invalid metadata YAML: ${err instanceof Error ? err.message.split("\n")[0] : "parse error"}`);
-  }
-  if (data === null || data === undefined) data = {};
-  if (typeof data !== "object" || Array.isArray(data)) throw new ManifestError("Invalid metadata YAML: not a mapping");
-  const m = data as Record<string, unknown>;
+  const m = parseYamlMapping(content, "metadata");
   const created = date(m["created"]);
   const rotated = date(m["rotated"]);
   const expires = m["expires"] ? date(m["expires"]) : null;

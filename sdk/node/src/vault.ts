@@ -46,7 +46,7 @@ import * as path from "node:path";
 export interface VaultOptions {
   /** A local path (the vault is `.agent-vault/` in it or in the nearest parent) or a Git URL to clone. */
   readonly repoPath: string;
-  /** Path of the key file. Exclusive with `keyStr`. */
+  /** Path of the key file. `keyStr` overrides it (agent-vault 0.1's order). */
   readonly keyPath?: string | undefined;
   /** Key file content, a bare `AGE-SECRET-KEY-1…` line, or (when it holds no identity) a path. */
   readonly keyStr?: string | undefined;
@@ -201,7 +201,6 @@ export class Vault {
   constructor(options: VaultOptions) {
     if (typeof options !== "object" || options === null) throw usageError("new Vault(options): options must be an object");
     if (typeof options.repoPath !== "string" || options.repoPath.trim() === "") throw usageError("repoPath must be a non-empty string");
-    if (options.keyPath !== undefined && options.keyStr !== undefined) throw usageError("give keyPath or keyStr, not both");
     for (const k of ["keyPath", "keyStr", "home"] as const) {
       if (options[k] !== undefined && typeof options[k] !== "string") throw usageError(`${k} must be a string`);
     }

@@ -148,6 +148,14 @@ test("constructor options repoPath, keyPath, keyStr, autoPull; get returns a Pro
   const content = fs.readFileSync(w.agentKey(), "utf8");
   assert.equal(await w.open({ keyPath: undefined, keyStr: content }).get("stripe/api-key"), "sk_live_abc123");
   assert.equal(await w.open({ keyPath: undefined, env: { AGENT_VAULT_KEY: content } }).get("stripe/api-key"), "sk_live_abc123");
+  // keyStr overrides keyPath (agent-vault 0.1's README): the intruder's key file is not used.
+  assert.equal(await w.open({ keyPath: w.agentKey("intruder"), keyStr: content }).get("stripe/api-key"), "sk_live_abc123");
+});
+
+test("keyPath starting with ~ is in the home directory, as agent-vault 0.1 read it", async () => {
+  const w = world();
+  writePrivate(path.join(processHome, "ci-tilde.key"), fs.readFileSync(w.agentKey(), "utf8"));
+  assert.equal(await w.open({ keyPath: "~/ci-tilde.key" }).get("stripe/api-key"), "sk_live_abc123");
 });
 
 test("listSecrets() is synchronous and its items carry the original's field names", async () => {

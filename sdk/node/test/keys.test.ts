@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { generateX25519Identity } from "age-encryption";
-import { VaultNotFoundError, AgentVaultError } from "../src/errors.js";
+import { VaultNotFoundError } from "../src/errors.js";
 import { deriveOwnerVerifyKey, identityBytes, isMachineOwnerKey, parseKeyFile, readKeyFile, resolveKey } from "../src/keys.js";
 import { isVerifyKey } from "../src/signed.js";
 import { agentVaultHome } from "../src/home.js";
@@ -166,11 +166,9 @@ test("key resolution order and AGENT_VAULT_KEY forms", async (t) => {
     assert.equal(resolveKey({ keyStr: explicitId, env: { AGENT_VAULT_KEY: agentId }, home }).key.identity, explicitId);
     assert.equal(resolveKey({ keyStr: agentPath, env: {}, home }).key.identity, agentId);
   });
-  await t.test("keyPath and keyStr together is a usage error", () => {
-    assert.throws(
-      () => resolveKey({ keyPath: explicitPath, keyStr: agentId, env: {}, home }),
-      (e: unknown) => e instanceof AgentVaultError && e.kind === "usage",
-    );
+  await t.test("keyStr overrides keyPath, as in agent-vault 0.1 (keyPath is not even read)", () => {
+    assert.equal(resolveKey({ keyPath: explicitPath, keyStr: agentId, env: {}, home }).key.identity, agentId);
+    assert.equal(resolveKey({ keyPath: path.join(home, "missing.key"), keyStr: agentId, env: {}, home }).key.identity, agentId);
   });
   await t.test("loose <home>/owner.key is refused", () => {
     fs.chmodSync(path.join(home, "owner.key"), 0o644);

@@ -483,7 +483,7 @@ test("usage errors and other errors are the base class with their kind", async (
   });
   v.close();
   await assert.rejects(v.get("app/text"), kind("usage"), "closed");
-  assert.throws(() => new Vault({ repoPath: w.repo, keyPath: "a", keyStr: "b" }), kind("usage"));
+  assert.throws(() => new Vault({ repoPath: w.repo, keyStr: 42 as unknown as string }), kind("usage"));
 });
 
 test("a key file others can read is refused (CLI exit 3)", async () => {

@@ -47,6 +47,32 @@ def test_original_names_are_exported() -> None:
     assert SecretMetadata is agent_vault.SecretInfo
 
 
+def test_the_original_module_paths_and_version() -> None:
+    import agent_vault.crypto as crypto
+    import agent_vault.errors as errors
+    import agent_vault.manifest as manifest
+    import agent_vault.metadata as metadata
+    import agent_vault.vault as vault
+
+    assert vault.Vault is Vault and manifest.Manifest is agent_vault.Manifest
+    assert metadata.SecretMetadata is SecretMetadata
+    for name in ("VaultError", "VaultNotFoundError", "SecretNotFoundError", "NotAuthorizedError", "ManifestError"):
+        assert getattr(errors, name) is getattr(agent_vault, name)
+    assert callable(crypto.load_identity) and callable(crypto.load_identity_from_str) and callable(crypto.decrypt_secret)
+    assert isinstance(agent_vault.__version__, str) and agent_vault.__version__
+
+
+def test_key_path_with_a_tilde_is_in_the_home_directory(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    from vaultgen import write_key
+
+    home = tmp_path / "user-home"
+    home.mkdir()
+    write_key(home / "ci.key", world.agent_key().read_text())
+    monkeypatch.setenv("HOME", str(home))
+    assert Vault(world.repo, key_path="~/ci.key", auto_pull=False).get("app/text") == "sk_live_abc123"
+
+
 def test_constructor_positional_arguments_and_context_manager(world: World) -> None:
     # Vault(repo_path, key_path, key_str, auto_pull), positionally as the original's signature allows.
     with Vault(str(world.repo), str(world.agent_key()), None, False) as v:
@@ -61,6 +87,9 @@ def test_constructor_positional_arguments_and_context_manager(world: World) -> N
 def test_key_str_and_AGENT_VAULT_KEY(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     content = world.agent_key().read_text()
     assert Vault(world.repo, key_str=content, auto_pull=False).get("app/text") == "sk_live_abc123"
+    # key_str overrides key_path (agent-vault 0.1's README): the intruder's key file is not used.
+    v = Vault(world.repo, key_path=world.agent_key("intruder"), key_str=content, auto_pull=False)
+    assert v.get("app/text") == "sk_live_abc123"
     monkeypatch.setenv("AGENT_VAULT_KEY", content)
     assert Vault(world.repo, auto_pull=False).get("app/text") == "sk_live_abc123"
 

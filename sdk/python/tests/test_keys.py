@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent_vault import bech32
-from agent_vault.errors import AgentVaultError, VaultNotFoundError
+from agent_vault.errors import VaultNotFoundError
 from agent_vault.keys import derive_owner_verify_key, parse_key_file, read_key_path, resolve_key
 from vaultgen import Key, write_key
 
@@ -205,10 +205,9 @@ def test_no_key_anywhere() -> None:
         resolve_key()
 
 
-def test_both_explicit_forms_is_usage(tmp_path: Path, key: Key) -> None:
-    with pytest.raises(AgentVaultError) as e:
-        resolve_key(key_path=tmp_path / "a", key_str=key.identity_str)
-    assert e.value.kind == "usage"
+def test_key_str_overrides_key_path(tmp_path: Path, key: Key) -> None:
+    # agent-vault 0.1's order: key_str wins, and key_path is not even read.
+    assert resolve_key(key_path=tmp_path / "missing", key_str=key.identity_str).key.recipient == key.recipient
 
 
 def test_home_owner_key_recognised_through_explicit_path(tmp_path: Path, isolated_home: Path, key: Key) -> None:

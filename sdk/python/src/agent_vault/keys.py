@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pyrage import IdentityError, x25519
 
 from . import bech32
-from .errors import VaultNotFoundError, usage_error
+from .errors import VaultNotFoundError
 from .home import home_dir
 from .signed import format_verify_key, parse_verify_key
 
@@ -288,19 +288,17 @@ def resolve_key(
 ) -> ResolvedKey:
     """Resolve the reader's key (format.md section 3.2).
 
-    Order: ``key_path`` (a path) or ``key_str`` (content or path), then ``$AGENT_VAULT_KEY`` (content or path),
-    then ``<home>/owner.key``. Giving both ``key_path`` and ``key_str`` is a usage error. The result tells whether
-    the key is this machine's owner key, i.e. has the identity of ``<home>/owner.key``.
+    Order: ``key_str`` (content or path), then ``key_path`` (a path), then ``$AGENT_VAULT_KEY`` (content or
+    path), then ``<home>/owner.key``: ``key_str`` overrides ``key_path``, as in agent-vault 0.1. The result tells
+    whether the key is this machine's owner key, i.e. has the identity of ``<home>/owner.key``.
     """
 
-    if key_path is not None and key_str is not None:
-        raise usage_error("give key_path or key_str, not both")
     home = home if home is not None else home_dir()
     owner_path = home / "owner.key"
-    if key_path is not None:
-        key = read_key_path(key_path)
-    elif key_str is not None:
+    if key_str is not None:
         key = _key_from_string(key_str, "key_str")
+    elif key_path is not None:
+        key = read_key_path(key_path)
     elif os.environ.get("AGENT_VAULT_KEY"):
         key = _key_from_string(os.environ["AGENT_VAULT_KEY"], "AGENT_VAULT_KEY")
     elif owner_path.exists():

@@ -424,6 +424,25 @@ def parse_shard(data: bytes, root: Root, shard: str) -> Shard:
 _META_LIMIT = 64 * 1024  # largest .meta file SecretInfo.load parses
 
 
+def read_yaml_mapping(path: str | os.PathLike[str], limit: int, what: str) -> dict[Any, Any]:
+    """The YAML mapping in the file at ``path`` (an empty file is ``{}``), for agent-vault 0.1's unverified file
+    parsers. Raises :class:`agent_vault.errors.ManifestError` ("Invalid WHAT file: ..." over ``limit`` bytes,
+    "Invalid WHAT YAML: ..." when it is not YAML or not a mapping); an ``OSError`` of ``open`` propagates."""
+    from .errors import ManifestError
+
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise ManifestError(f"Invalid {what} file: {os.fspath(path)} is larger than {limit} bytes")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ManifestError(f"Invalid {what} YAML: {type(e).__name__}") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"Invalid {what} YAML: not a mapping")
+    return data
+
+
 @dataclass(frozen=True)
 class SecretInfo:
     """Metadata of one secret, from its verified index entry. Times are timezone-aware (UTC); ``expires`` is
@@ -445,18 +464,7 @@ class SecretInfo:
         (:meth:`agent_vault.Vault.list_secrets` gives the same metadata from the signed index). Missing fields
         become ``""``, the epoch or ``()``; a file that is not a YAML mapping, or over 64 KiB, raises
         :class:`agent_vault.errors.ManifestError`."""
-        from .errors import ManifestError
-
-        with open(path, "rb") as f:
-            raw = f.read(_META_LIMIT + 1)
-        if len(raw) > _META_LIMIT:
-            raise ManifestError(f"Invalid metadata file: {os.fspath(path)} is larger than {_META_LIMIT} bytes")
-        try:
-            data = yaml.safe_load(raw.decode("utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise ManifestError(f"Invalid metadata YAML: {type(e).__name__}") from None
-        if not isinstance(data, dict):
-            raise ManifestError("Invalid metadata YAML: not a mapping")
+        data = read_yaml_mapping(path, _META_LIMIT, "metadata")
 
         def when(v: object) -> datetime | None:
             if isinstance(v, datetime):

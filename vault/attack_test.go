@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"os"
@@ -434,7 +435,7 @@ func TestAttackRollback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := raiseMarks(av.home, av.ci.PinVaultID, m.Version, m.RootSHA256, map[string]uint64{"stripe/api-key": m.Secrets["stripe/api-key"] + 1}); err != nil {
+		if err := raiseMarks(av.home, av.ci.PinVaultID, m.Version, m.RootSHA256, "", map[string]uint64{"stripe/api-key": m.Secrets["stripe/api-key"] + 1}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = av.readAs(av.ci, "stripe/api-key")
@@ -826,5 +827,53 @@ func TestAttackSymlinkedDirectorySendsWritesElsewhere(t *testing.T) {
 	}
 	if exists(av.v.Dir, pendingDir) {
 		t.Fatal("a refused change left a pending transaction")
+	}
+}
+
+// A reader skips the signature check only for the very root (by SHA-256) that a reader on this machine
+// verified with the same key (docs/format.md section 6.3); any other bytes are verified again.
+func TestVerifiedRootRecord(t *testing.T) {
+	av := newAttackVault(t)
+	av.mustRead(av.ci, "stripe/api-key")
+	m, err := loadMarks(av.home, av.ci.PinVaultID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw, body := av.root()
+	if !m.verified(Hash(raw), av.ci.PinVerifyKey) {
+		t.Fatalf("the marks do not record the verified root: %+v", m.Verified)
+	}
+
+	// The same body under a broken signature is other bytes: verified, and refused.
+	broken := append(append([]byte{}, body...), []byte("signature: ed25519 "+strings.Repeat("A", 86)+"==\n")...)
+	av.writeFile(rootFile, broken)
+	_, err = av.readAs(av.ci, "stripe/api-key")
+	av.expect(err, KindIntegrity, "signature does not verify")
+
+	// A record for another verify key does not stand for this key's check.
+	av.writeFile(rootFile, raw)
+	m.Verified.VerifyKey = FormatVerifyKey(make(ed25519.PublicKey, ed25519.PublicKeySize))
+	writeMarksForTest(t, av.home, av.ci.PinVaultID, m)
+	av.writeFile(rootFile, broken)
+	m.RootSHA256, m.Verified.RootSHA256 = Hash(broken), Hash(broken)
+	writeMarksForTest(t, av.home, av.ci.PinVaultID, m)
+	_, err = av.readAs(av.ci, "stripe/api-key")
+	av.expect(err, KindIntegrity, "signature does not verify")
+
+	// The record is trusted as the key files beside it are: with this key's own record of these bytes,
+	// the check is not made again.
+	m.Verified.VerifyKey = av.ci.PinVerifyKey
+	writeMarksForTest(t, av.home, av.ci.PinVaultID, m)
+	av.mustRead(av.ci, "stripe/api-key")
+}
+
+func writeMarksForTest(t *testing.T, home, vaultID string, m *Marks) {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marksPath(home, vaultID), b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -516,7 +516,7 @@ func TestSnapshotMarkRaisedDuringReadIsNotRollback(t *testing.T) {
 	}
 	csRename(t, pathsFile+".new", pathsFile) // later reads find a plain file
 	copyDir(t, after, tv.v.Dir)
-	if err := raiseMarks(home, vaultID, newVersion, Hash(newRoot), nil); err != nil {
+	if err := raiseMarks(home, vaultID, newVersion, Hash(newRoot), "", nil); err != nil {
 		t.Fatal(err)
 	}
 	pipe.Write(line)

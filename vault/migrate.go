@@ -148,7 +148,7 @@ func (v *Vault) migrateFormat1(key *Key, signer ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	if err := raiseMarks(home, old.VaultID, t.root.Version, Hash(rootBytes), nil); err != nil {
+	if err := raiseMarks(home, old.VaultID, t.root.Version, Hash(rootBytes), "", nil); err != nil {
 		return err
 	}
 	os.Remove(filepath.Join(v.Dir, "state", "groups")) // empty now; a leftover file keeps it, and check names it

@@ -78,7 +78,7 @@ func (v *Vault) MigrateOriginal(key *Key) (*MigratedOriginal, error) {
 	if err := bindOwnedPath(home, v.recordDir(), rep.VaultID, false); err != nil {
 		return nil, err
 	}
-	if err := raiseMarks(home, rep.VaultID, t.root.Version, Hash(rootBytes), nil); err != nil {
+	if err := raiseMarks(home, rep.VaultID, t.root.Version, Hash(rootBytes), "", nil); err != nil {
 		return nil, err
 	}
 	return rep, v.Record()

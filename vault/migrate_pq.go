@@ -118,7 +118,7 @@ func (o *Owner) MigratePQ(keyPath func(agent string) string) (*MigratedPQ, error
 	if err := bindOwnedPath(o.home, o.Vault.recordDir(), rep.VaultID, true); err != nil {
 		return nil, err
 	}
-	if err := raiseMarks(o.home, rep.VaultID, t.root.Version, Hash(rootBytes), nil); err != nil {
+	if err := raiseMarks(o.home, rep.VaultID, t.root.Version, Hash(rootBytes), "", nil); err != nil {
 		return nil, err
 	}
 	return rep, o.Vault.Record()

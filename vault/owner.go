@@ -143,7 +143,7 @@ func (v *Vault) Init(ownerKey *Key) error {
 	if err := bindOwnedPath(home, v.Dir, t.root.VaultID, true); err != nil {
 		return err
 	}
-	if err := raiseMarks(home, t.root.VaultID, 1, Hash(rootBytes), nil); err != nil {
+	if err := raiseMarks(home, t.root.VaultID, 1, Hash(rootBytes), "", nil); err != nil {
 		return err
 	}
 	return v.Record()
@@ -202,7 +202,7 @@ func (o *Owner) finish(t *tx) error {
 	}
 	// Per-secret marks are left to reads: recording every secret a change touched would make the
 	// marks file, which every read parses, grow with the vault.
-	if err := raiseMarks(o.home, t.root.VaultID, t.root.Version, Hash(rootBytes), nil); err != nil {
+	if err := raiseMarks(o.home, t.root.VaultID, t.root.Version, Hash(rootBytes), "", nil); err != nil {
 		return err
 	}
 	o.Root, o.RootSHA, o.rootRaw = t.root, Hash(rootBytes), rootBytes

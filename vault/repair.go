@@ -150,7 +150,7 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := raiseMarks(home, next.VaultID, next.Version, Hash(pending), nil); err != nil {
+	if err := raiseMarks(home, next.VaultID, next.Version, Hash(pending), "", nil); err != nil {
 		return "", err
 	}
 	if note := v.removeStaleGitLocks(pend); note != "" {

@@ -358,7 +358,7 @@ func (o *Owner) ApplySync(res *SyncResult, dir string, changed []string, commit 
 	if err := t.commitSealed(res.Root); err != nil {
 		return err
 	}
-	if err := raiseMarks(o.home, res.tx.root.VaultID, res.Version, Hash(res.Root), nil); err != nil {
+	if err := raiseMarks(o.home, res.tx.root.VaultID, res.Version, Hash(res.Root), "", nil); err != nil {
 		return err
 	}
 	o.Root, o.RootSHA, o.rootRaw, o.shards = res.tx.root, Hash(res.Root), res.Root, map[string]*Shard{}

@@ -64,6 +64,21 @@ type Marks struct {
 	Version    uint64            `json:"version"`
 	RootSHA256 string            `json:"root_sha256"`
 	Secrets    map[string]uint64 `json:"secrets"`
+	Verified   *VerifiedRoot     `json:"verified,omitempty"`
+}
+
+// VerifiedRoot records that a reader on this machine checked the signature of the root with hash
+// RootSHA256 against the verify key VerifyKey (docs/format.md section 6.3).
+type VerifiedRoot struct {
+	RootSHA256 string `json:"root_sha256"`
+	VerifyKey  string `json:"verify_key"`
+}
+
+// verified reports whether this machine already checked the signature of the root with hash rootSHA
+// against verifyKey. The marks file is as trusted as the key files beside it: whoever can write it can
+// write those.
+func (m *Marks) verified(rootSHA, verifyKey string) bool {
+	return m.Verified != nil && m.Verified.RootSHA256 == rootSHA && m.Verified.VerifyKey == verifyKey
 }
 
 func marksPath(home, vaultID string) string {
@@ -107,16 +122,20 @@ func (m *Marks) checkSecret(path string, version uint64) error {
 	return nil
 }
 
-// raise records the root and the given secret versions, writing the file only when a mark rises. It
-// re-reads the file first so that it never lowers a mark another process wrote meanwhile.
-func raiseMarks(home, vaultID string, version uint64, rootSHA string, secrets map[string]uint64) error {
+// raise records the root and the given secret versions, writing the file only when a mark rises or
+// when verifyKey (not "") is recorded as the key that verified the current root. It re-reads the file
+// first so that it never lowers a mark another process wrote meanwhile.
+func raiseMarks(home, vaultID string, version uint64, rootSHA, verifyKey string, secrets map[string]uint64) error {
 	cur, err := loadMarks(home, vaultID)
 	if err != nil {
 		return err
 	}
 	changed := false
 	if version > cur.Version {
-		cur.Version, cur.RootSHA256, changed = version, rootSHA, true
+		cur.Version, cur.RootSHA256, cur.Verified, changed = version, rootSHA, nil, true
+	}
+	if verifyKey != "" && version == cur.Version && rootSHA == cur.RootSHA256 && !cur.verified(rootSHA, verifyKey) {
+		cur.Verified, changed = &VerifiedRoot{RootSHA256: rootSHA, VerifyKey: verifyKey}, true
 	}
 	for p, v := range secrets {
 		if v > cur.Secrets[p] {

@@ -78,9 +78,12 @@ type CommitResult struct {
 //     *PrivateKeyError (wrapping ErrPrivateKey) naming the first such file
 //     and the kind of key, if any holds private key material (see
 //     ScanPrivateKey); the bytes it scanned are the bytes it commits;
-//  2. one `git fast-import` writes every blob into a single pack, and a
-//     private index (HEAD's tree, the new entries, `git write-tree`) makes
-//     the tree, rewriting only the directories that changed;
+//  2. one `git fast-import` writes every blob into a single pack; the new
+//     tree is HEAD's with the trees of the changed directories spliced (one
+//     `git cat-file --batch` reads them, one `git hash-object` writes the
+//     changed ones: see spliceTree), or, in the rare cases the splice leaves
+//     to Git, made in a private index (HEAD's tree, the new entries,
+//     `git write-tree`);
 //  3. it returns Committed=false, without committing, when the tree equals
 //     HEAD's;
 //  4. `git commit-tree` writes the commit with the user's identity, signed
@@ -342,13 +345,16 @@ func (r *Repo) head(ctx context.Context) (commit, tree string, err error) {
 //
 // The blobs go through `git fast-import` (blobs only: its tree building is
 // quadratic in the size of a directory), streamed as each file is read and
-// scanned. The tree is made in a private index: `git read-tree` of HEAD, the
-// new entries by `git update-index --index-info`, then `git write-tree`, which
-// rewrites only the directories that changed.
+// scanned. The tree is spliced (spliceTree); what the splice leaves to Git is
+// made in a private index: `git read-tree` of HEAD, the new entries by
+// `git update-index --index-info`, then `git write-tree`.
 func (r *Repo) writeTree(ctx context.Context, head string, files []string) (string, error) {
 	entries, err := r.writeBlobs(ctx, files)
 	if err != nil {
 		return "", err
+	}
+	if tree, err := r.spliceTree(ctx, head, entries); !errors.Is(err, errSpliceUnsupported) {
+		return tree, err
 	}
 	index, err := os.CreateTemp("", "agent-vault-index-")
 	if err != nil {

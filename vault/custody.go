@@ -36,12 +36,16 @@ var PluginUI = &plugin.ClientUI{
 }
 
 var (
-	pluginIdentityLine = regexp.MustCompile(`^AGE-PLUGIN-[0-9A-Z+._-]+-1[0-9A-Z]+$`)
 	// recipientComment is where plugin identity files state their recipient: "# public key: age1…"
 	// (age-keygen, age-plugin-se) or "#    Recipient: age1…" (age-plugin-yubikey, age-plugin-tpm).
-	recipientComment = regexp.MustCompile(`^#\s*(?i:public key|recipient):\s*(age1\S+)\s*$`)
+	// Compiled on first use: only plugin key files need them.
+	recipientComment = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^#\s*(?i:public key|recipient):\s*(age1\S+)\s*$`)
+	})
 	// signingKeyLine is a plugin-held owner's sealed signing key (section 3.7).
-	signingKeyLine = regexp.MustCompile(`^# agent-vault-owner-signing-key: (\S+) (\S+)\s*$`)
+	signingKeyLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^# agent-vault-owner-signing-key: (\S+) (\S+)\s*$`)
+	})
 )
 
 // maxPluginRecipient bounds a plugin recipient's length.
@@ -87,10 +91,10 @@ func parsePluginKey(k *Key, idLine string, lines []string) error {
 	}
 	k.Plugin, k.Identity = id, pluginIdentity{id}
 	for _, line := range lines {
-		if m := recipientComment.FindStringSubmatch(line); m != nil && k.Recipient == "" {
+		if m := recipientComment().FindStringSubmatch(line); m != nil && k.Recipient == "" {
 			k.Recipient = strings.ToLower(m[1])
 		}
-		if m := signingKeyLine.FindStringSubmatch(line); m != nil {
+		if m := signingKeyLine().FindStringSubmatch(line); m != nil {
 			if k.sealedSigner != nil {
 				return newErr(KindVaultNotFound, "key %s: more than one agent-vault-owner-signing-key line", k.Source)
 			}
@@ -289,7 +293,7 @@ func custodyConfigured(home string) string {
 // hasPluginIdentity reports whether key file content has a plugin identity line.
 func hasPluginIdentity(data []byte) bool {
 	for _, line := range strings.Split(string(data), "\n") {
-		if pluginIdentityLine.MatchString(strings.TrimSpace(line)) {
+		if pluginIdentityLine(strings.TrimSpace(line)) {
 			return true
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -41,10 +40,64 @@ type Key struct {
 // Pinned reports whether the key file carries a vault id and owner verify key.
 func (k *Key) Pinned() bool { return k.PinVaultID != "" }
 
-var (
-	pinLine      = regexp.MustCompile(`^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$`)
-	identityLine = regexp.MustCompile(`^AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]+$`)
-)
+// Key files are parsed on every read, so their lines are matched by hand: compiling regular expressions
+// at start-up was a measurable part of a get. keyline_test.go checks each matcher against the regular
+// expression it stands for.
+
+// asciiSpace is what RE2's \s matches.
+const asciiSpace = " \t\n\f\r"
+
+// pinLine matches `^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$`.
+func pinLine(line string) (name, value string, ok bool) {
+	rest, ok := strings.CutPrefix(line, "# agent-vault-")
+	if !ok {
+		return "", "", false
+	}
+	name, rest, ok = strings.Cut(rest, ": ")
+	if !ok || (name != "agent" && name != "vault-id" && name != "owner-verify-key") {
+		return "", "", false
+	}
+	value = strings.TrimRight(rest, asciiSpace)
+	if value == "" || strings.ContainsAny(value, asciiSpace) {
+		return "", "", false
+	}
+	return name, value, true
+}
+
+// identityLine matches `^AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]+$`.
+func identityLine(t string) bool {
+	rest, ok := strings.CutPrefix(t, "AGE-SECRET-KEY-")
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutPrefix(strings.TrimPrefix(rest, "PQ-"), "1")
+	return ok && rest != "" && allIn(rest, isUpperAlnum)
+}
+
+// pluginIdentityLine matches `^AGE-PLUGIN-[0-9A-Z+._-]+-1[0-9A-Z]+$`: the data part has no "-", so the
+// separator is the last "-".
+func pluginIdentityLine(t string) bool {
+	rest, ok := strings.CutPrefix(t, "AGE-PLUGIN-")
+	i := strings.LastIndexByte(rest, '-')
+	if !ok || i <= 0 {
+		return false
+	}
+	name, data, ok := rest[:i], rest[i+1:], true
+	data, ok = strings.CutPrefix(data, "1")
+	return ok && data != "" && allIn(data, isUpperAlnum) &&
+		allIn(name, func(c byte) bool { return isUpperAlnum(c) || strings.IndexByte("+._-", c) >= 0 })
+}
+
+func isUpperAlnum(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' }
+
+func allIn(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseKeyFile parses key file content (docs/format.md section 3.2). source names it in messages.
 func ParseKeyFile(data []byte, source string) (*Key, error) {
@@ -57,18 +110,18 @@ func ParseKeyFile(data []byte, source string) (*Key, error) {
 	lines := strings.Split(string(data), "\n")
 	for _, line := range lines {
 		line = strings.TrimSuffix(line, "\r")
-		if m := pinLine.FindStringSubmatch(line); m != nil {
-			if old, ok := pins[m[1]]; ok && old != m[2] {
-				return nil, newErr(KindVaultNotFound, "key %s: conflicting %q lines", source, m[1])
+		if name, value, ok := pinLine(line); ok {
+			if old, ok := pins[name]; ok && old != value {
+				return nil, newErr(KindVaultNotFound, "key %s: conflicting %q lines", source, name)
 			}
-			pins[m[1]] = m[2]
+			pins[name] = value
 			continue
 		}
 		t := strings.TrimSpace(line)
 		if t == "" || strings.HasPrefix(t, "#") {
 			continue
 		}
-		if !identityLine.MatchString(t) && !pluginIdentityLine.MatchString(t) {
+		if !identityLine(t) && !pluginIdentityLine(t) {
 			return nil, newErr(KindVaultNotFound, "key %s: a line is neither a comment nor an age identity", source)
 		}
 		if idLine != "" {
@@ -80,7 +133,7 @@ func ParseKeyFile(data []byte, source string) (*Key, error) {
 		return nil, newErr(KindVaultNotFound, "key %s: no AGE-SECRET-KEY-1 or AGE-SECRET-KEY-PQ-1 identity found", source)
 	}
 	var err error
-	if pluginIdentityLine.MatchString(idLine) {
+	if pluginIdentityLine(idLine) {
 		if err := parsePluginKey(k, idLine, lines); err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -23,14 +24,18 @@ import (
 
 // notFound recognises the not-found errors of package vault: what kind of name is missing, the name,
 // and for "not a member of group" the agent whose groups are the candidates.
-var notFound = []struct {
+var notFound = sync.OnceValue(func() []notFoundPattern { // compiled on first use: errors are rare
+	return []notFoundPattern{
+		{regexp.MustCompile(`^secret '([^']+)' not found`), "secret"},
+		{regexp.MustCompile(`^agent '([^']+)' not found`), "agent"},
+		{regexp.MustCompile(`^group '([^']+)' not found`), "group"},
+		{regexp.MustCompile(`^agent (\S+) is not a member of group "([^"]+)"`), "agent-group"},
+	}
+})
+
+type notFoundPattern struct {
 	re   *regexp.Regexp
 	kind string // "secret", "agent", "group", "agent-group"
-}{
-	{regexp.MustCompile(`^secret '([^']+)' not found`), "secret"},
-	{regexp.MustCompile(`^agent '([^']+)' not found`), "agent"},
-	{regexp.MustCompile(`^group '([^']+)' not found`), "group"},
-	{regexp.MustCompile(`^agent (\S+) is not a member of group "([^"]+)"`), "agent-group"},
 }
 
 // withSuggestion returns err with "; did you mean X?" appended when err is a not-found error and a name
@@ -40,7 +45,7 @@ func (g *global) withSuggestion(cmd *cobra.Command, err error) error {
 	if cmd == nil || !errors.As(err, &ve) || ve.Kind != vault.KindNotFound {
 		return err
 	}
-	for _, nf := range notFound {
+	for _, nf := range notFound() {
 		m := nf.re.FindStringSubmatch(ve.Msg)
 		if m == nil {
 			continue

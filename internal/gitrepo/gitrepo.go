@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -286,13 +287,13 @@ func run(ctx context.Context, opts runOpts, args ...string) ([]byte, error) {
 // git puts the decisive "fatal:" line last.
 const maxStderr = 2000
 
-var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@`)
+var urlUserinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@`) })
 
 // cleanStderr trims git's stderr for an error message, redacting the
 // userinfo of URLs (which may hold a password or token).
 func cleanStderr(b []byte) string {
 	s := strings.TrimSpace(string(b))
-	s = urlUserinfo.ReplaceAllString(s, "${1}<redacted>@")
+	s = urlUserinfo().ReplaceAllString(s, "${1}<redacted>@")
 	if len(s) > maxStderr {
 		s = "…" + s[len(s)-maxStderr:]
 	}

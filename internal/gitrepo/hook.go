@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 const (
@@ -24,7 +25,9 @@ const (
 	ChainedHookName = "pre-commit.agent-vault-chained"
 )
 
-var chainedNameRE = regexp.MustCompile(`^pre-commit\.agent-vault-chained(\.[0-9]{1,3})?$`)
+var chainedNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^pre-commit\.agent-vault-chained(\.[0-9]{1,3})?$`)
+})
 
 // InstallPreCommitHook installs agent-vault's pre-commit hook and returns its
 // absolute path.
@@ -100,7 +103,7 @@ func isOurHook(content []byte) bool {
 // chainedName returns the chained hook named by one of our hooks.
 func chainedName(content []byte) string {
 	for _, line := range strings.Split(string(content), "\n") {
-		if name, ok := strings.CutPrefix(line, chainedPrefix); ok && chainedNameRE.MatchString(name) {
+		if name, ok := strings.CutPrefix(line, chainedPrefix); ok && chainedNameRE().MatchString(name) {
 			return name
 		}
 	}

@@ -25,7 +25,7 @@ GORELEASER_VERSION ?= v2.17.0
 CYCLONEDX_VERSION ?= v1.10.0
 TOOLS := $(CURDIR)/build/tools
 
-.PHONY: all build install man deps test test-go test-fuzz test-python test-node test-mcp test-recipes test-release release-tools release-snapshot demo bench bench-quick bench-mcp vectors fuzz clean
+.PHONY: all build install man deps test test-go test-fuzz test-python test-node test-mcp test-recipes test-release release-tools release-snapshot demo bench bench-quick bench-mcp vectors vectors-regen fuzz clean
 
 all: build
 
@@ -161,8 +161,14 @@ bench-quick: deps build
 bench-mcp: build $(VENV_MCP)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV_MCP)/bin/python tests/mcp/bench_mcp.py
 
+# make vectors adds the sets of test vectors that testdata/vectors lacks and never rewrites a file there;
+# make vectors-regen SETS=pq (or classic, or classic,pq) makes a set anew, rewriting all of its files.
+SETS ?= classic,pq
 vectors:
-	$(GO) run ./vault/internal/vectorgen -out testdata/vectors
+	$(GO) run ./vault/internal/vectorgen -out testdata/vectors -add
+
+vectors-regen:
+	$(GO) run ./vault/internal/vectorgen -out testdata/vectors -sets $(SETS)
 
 clean:
 	rm -rf $(BIN) $(VENV) $(VENV_MCP) sdk/node/node_modules sdk/node/dist build dist

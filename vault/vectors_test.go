@@ -17,14 +17,17 @@ import (
 // vault/internal/vectorgen and read by every reader's tests.
 var vectorsDir = filepath.Join("..", "testdata", "vectors")
 
-func loadVectors(t *testing.T) *vectors.Expected {
+func loadVectors(t *testing.T) *vectors.Expected { return loadVectorFile(t, vectors.ClassicFile) }
+
+// loadVectorFile loads one set's expected file (vectors.ClassicFile or vectors.PQFile).
+func loadVectorFile(t *testing.T, name string) *vectors.Expected {
 	t.Helper()
-	vf, err := vectors.Load(vectorsDir)
+	vf, err := vectors.LoadFile(vectorsDir, name)
 	if err != nil {
-		t.Fatalf("the test vectors are missing or malformed (go run ./vault/internal/vectorgen -out testdata/vectors): %v", err)
+		t.Fatalf("the test vectors are missing or malformed (make vectors): %v", err)
 	}
 	if vf.Format != vectors.Format || len(vf.Cases) == 0 {
-		t.Fatalf("expected.json: format %d with %d cases", vf.Format, len(vf.Cases))
+		t.Fatalf("%s: format %d with %d cases", name, vf.Format, len(vf.Cases))
 	}
 	return vf
 }
@@ -79,8 +82,22 @@ func runVector(t *testing.T, c *vectors.Case, keyPath string) ([]byte, []vectors
 	return nil, list, nil
 }
 
-func TestVectors(t *testing.T) {
-	vf := loadVectors(t)
+func TestVectors(t *testing.T) { runVectorFile(t, loadVectors(t)) }
+
+// TestVectorsPQ runs the post-quantum set (expected-pq.json): this reader implements post-quantum vaults,
+// so it must reach each case's outcome, not the error_without_pq every case also names.
+func TestVectorsPQ(t *testing.T) {
+	vf := loadVectorFile(t, vectors.PQFile)
+	for _, c := range vf.Cases {
+		if c.WithoutPQ == nil || *c.WithoutPQ != KindVaultNotFound.String() {
+			t.Fatalf("case %q: error_without_pq must be vault_not_found (format.md 3.8)", c.Name)
+		}
+	}
+	runVectorFile(t, vf)
+}
+
+// runVectorFile runs every case of one set, each in a fresh home.
+func runVectorFile(t *testing.T, vf *vectors.Expected) {
 	// Every value any case returns must stay out of every error message.
 	var values [][]byte
 	names := map[string]bool{}
@@ -124,10 +141,14 @@ func TestVectors(t *testing.T) {
 				}
 			}
 			if c.OwnerKey {
-				copyPrivate(t, filepath.Join(vectorsDir, "keys", "owner.key"), filepath.Join(home, "owner.key"))
+				copyPrivate(t, filepath.Join(vectorsDir, "keys", c.Key), filepath.Join(home, "owner.key"))
 			}
 			keyPath := filepath.Join(t.TempDir(), "key")
 			copyPrivate(t, filepath.Join(vectorsDir, "keys", c.Key), keyPath)
+			keyFile, err := ParseKeyFile(readFileT(t, keyPath), c.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
 
 			val, list, err := runVector(t, c, keyPath)
 			switch {
@@ -164,10 +185,11 @@ func TestVectors(t *testing.T) {
 				}
 			}
 			_, hadKnown := c.Home["known_vaults"]
-			if len(warnings) > 1 || len(warnings) == 1 && (hadKnown || c.Key != "bare.key" && c.Key != "outsider.key") {
+			firstUse := !keyFile.Pinned() && !c.OwnerKey && !hadKnown
+			if len(warnings) > 1 || len(warnings) == 1 && !firstUse {
 				t.Errorf("warnings %q", warnings)
 			}
-			if c.Error == nil && c.Key == "bare.key" && !hadKnown {
+			if c.Error == nil && firstUse {
 				if len(warnings) != 1 {
 					t.Errorf("trust on first use was not announced (warnings %q)", warnings)
 				}
@@ -181,6 +203,15 @@ func TestVectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func readFileT(t *testing.T, p string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // TestVectorsCoverage keeps the vectors honest about what they promise in their README.
@@ -198,6 +229,11 @@ func TestVectorsCoverage(t *testing.T) {
 		keys[c.Key] = true
 		vaults[c.Vault] = true
 	}
+	pq := loadVectorFile(t, vectors.PQFile)
+	for _, c := range pq.Cases {
+		keys[c.Key] = true
+		vaults[c.Vault] = true
+	}
 	for _, op := range []string{vectors.OpGet, vectors.OpList} {
 		for _, k := range []string{"success", "not_found", "not_authorized", "integrity", "usage", "vault_not_found"} {
 			if !kinds[op+" "+k] {
@@ -205,7 +241,7 @@ func TestVectorsCoverage(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"owner.key", "ci.key", "bare.key", "other.key", "outsider.key"} {
+	for _, k := range []string{"owner.key", "ci.key", "bare.key", "other.key", "outsider.key", "pq-owner.key", "pq-ci.key", "pq-bare.key"} {
 		if !keys[k] {
 			t.Errorf("no case uses keys/%s", k)
 		}
@@ -222,6 +258,9 @@ func TestVectorsCoverage(t *testing.T) {
 	}
 	if count := fmt.Sprintf("these %d cases (%d get, %d list)", len(vf.Cases), gets, len(vf.Cases)-gets); !bytes.Contains(readme, []byte(count)) {
 		t.Errorf("README.md does not say it held %q at generation time", count)
+	}
+	if count := fmt.Sprintf("%s holds %d cases", vectors.PQFile, len(pq.Cases)); !bytes.Contains(readme, []byte(count)) {
+		t.Errorf("README.md does not say %q", count)
 	}
 	entries, err := os.ReadDir(filepath.Join(vectorsDir, "vaults"))
 	if err != nil {
@@ -244,7 +283,8 @@ func TestVectorsCoverage(t *testing.T) {
 		}
 	}
 	// The pinned keys really are pinned, the others really are not.
-	for name, pinned := range map[string]bool{"ci.key": true, "other.key": true, "bare.key": false, "outsider.key": false, "owner.key": false} {
+	for name, pinned := range map[string]bool{"ci.key": true, "other.key": true, "bare.key": false, "outsider.key": false, "owner.key": false,
+		"pq-ci.key": true, "pq-bare.key": false, "pq-owner.key": false} {
 		data, err := os.ReadFile(filepath.Join(vectorsDir, "keys", name))
 		if err != nil {
 			t.Fatal(err)

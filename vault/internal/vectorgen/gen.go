@@ -87,8 +87,10 @@ type gen struct {
 	keys   map[string]bool
 }
 
-func newGen(work string) (*gen, error) {
-	g := &gen{work: work, stage: filepath.Join(work, "stage"), home: filepath.Join(work, "home"),
+// newGen makes a generator that works in work (a new directory) and writes keys/ and vaults/ into stage,
+// which several generators may share.
+func newGen(work, stage string) (*gen, error) {
+	g := &gen{work: work, stage: stage, home: filepath.Join(work, "home"),
 		vaults: map[string]bool{}, keys: map[string]bool{}}
 	if err := os.MkdirAll(filepath.Join(g.stage, "keys"), 0o755); err != nil {
 		return nil, err
@@ -101,19 +103,22 @@ func newGen(work string) (*gen, error) {
 	return g, nil
 }
 
-// build makes the keys and vaults in the stage directory and returns the cases.
+// build makes the keys and vaults of the classic set in the stage directory and returns its cases.
 func (g *gen) build() (cases []*Case, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
+	defer recoverTo(&err)
 	if vault.ShardOf("stripe/api-key") != apiKeyShard || vault.ShardOf(badName) != apiKeyShard ||
 		vault.ShardOf("stripe/restricted-key-129") != vault.ShardOf("legacy/db-password") {
 		panic("shard ids changed: update apiKeyShard and badName")
 	}
 	g.makeBasic()
 	return g.cases(), nil
+}
+
+// recoverTo turns a panic of the generator's must helpers into *err.
+func recoverTo(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%v", r)
+	}
 }
 
 func (g *gen) writeKey(name string, data []byte) {
@@ -445,13 +450,13 @@ func (g *gen) cases() []*Case {
 		"misc/shared-token is readable by the owner and agent other only.")
 	c.fail("key unknown to the vault", "basic", "outsider.key", false, "stripe/api-key", nil, "not_authorized", "neither the owner nor an agent",
 		"outsider.key is neither the owner's nor an agent's key (trust on first use, then no role).")
-	c.fail("missing secret in an existing group", "basic", "ci.key", false, "stripe/does-not-exist", nil, "not_found", "no secret",
+	c.fail("missing secret in an existing group", "basic", "ci.key", false, "stripe/does-not-exist", nil, "not_found", "not found in vault",
 		"No index entry and no files for this path (its shard is absent from the root).")
-	c.fail("missing secret in an existing shard", "basic", "ci.key", false, "stripe/restricted-key-129", nil, "not_found", "no secret",
+	c.fail("missing secret in an existing shard", "basic", "ci.key", false, "stripe/restricted-key-129", nil, "not_found", "not found in vault",
 		"The path's shard (27) exists and holds other secrets, but no entry for this path, and there are no files for it.")
-	c.fail("missing secret in a group that does not exist", "basic", "ci.key", false, "nosuchgroup/token", nil, "not_found", "no secret",
+	c.fail("missing secret in a group that does not exist", "basic", "ci.key", false, "nosuchgroup/token", nil, "not_found", "not found in vault",
 		"The root has no such group and there are no files for it.")
-	c.fail("missing secret is not found before authorization", "basic", "other.key", false, "stripe/does-not-exist", nil, "not_found", "no secret",
+	c.fail("missing secret is not found before authorization", "basic", "other.key", false, "stripe/does-not-exist", nil, "not_found", "not found in vault",
 		"format.md 6.5: existence (step 4) is decided before authorization (step 5).")
 	c.fail("invalid secret path", "basic", "ci.key", false, "stripe/../api-key", nil, "usage", "invalid secret path",
 		"A path with a '..' segment typed by the user is a usage error.")
@@ -485,7 +490,7 @@ func (g *gen) cases() []*Case {
 	c.list("listing ignores per-secret marks", "basic", "ci.key", false, group("stripe"),
 		g.marks(g.root.Version, g.rootSHA, map[string]uint64{"stripe/api-key": apiKeyVersion + 1}), g.listing("ci", "stripe"),
 		"format.md 6.7: per-secret marks are applied by reads of a value, not by listing; the vault-wide mark matches.")
-	c.listFail("list of a group that does not exist", "basic", "ci.key", false, group("nosuchgroup"), nil, "not_found", "no group",
+	c.listFail("list of a group that does not exist", "basic", "ci.key", false, group("nosuchgroup"), nil, "not_found", "not found in vault",
 		"The root has no group nosuchgroup.")
 	c.listFail("list of an invalid group name", "basic", "ci.key", false, group("../x"), nil, "usage", "group",
 		"A group name typed by the user that breaks the name rules is a usage error.")

@@ -1,14 +1,18 @@
 // Command vectorgen writes the shared test vectors of testdata/vectors: test-only keys, vaults written by
-// the Go code (some of them tampered with, one per attack class), and expected.json, the cases every
+// the Go code (some of them tampered with, one per attack class), and the expected files, the cases every
 // reader (Go, Python, Node) must reproduce. See testdata/vectors/README.md.
 //
 // Usage, from the repository root:
 //
-//	go run ./vault/internal/vectorgen -out testdata/vectors
+//	go run ./vault/internal/vectorgen -out testdata/vectors -add      # what `make vectors` runs
+//	go run ./vault/internal/vectorgen -out testdata/vectors -sets pq  # rewrite the post-quantum set
 //
-// Every run makes new keys and new ciphertexts (age encryption is randomised), so a run rewrites every
-// file; the names of vaults, keys and cases are fixed. Before it replaces anything, the generator runs
-// every case through the Go reader and checks the outcome (and, for attack cases, which rule fired).
+// The vectors come in sets (sets.go): classic (expected.json) and pq (expected-pq.json). Every run of a
+// set makes new keys and new ciphertexts (age encryption is randomised), so it rewrites every file of the
+// set; the names of vaults, keys and cases are fixed. With -add, a set whose expected file exists is left
+// alone and nothing that exists is ever rewritten: the run only adds the missing sets. Before it writes
+// anything, the generator runs every case through the Go reader and checks the outcome (and, for attack
+// cases, which rule fired).
 package main
 
 import (
@@ -27,9 +31,11 @@ import (
 )
 
 func main() {
-	out := flag.String("out", "testdata/vectors", "directory to write keys/, vaults/ and expected.json into")
+	out := flag.String("out", "testdata/vectors", "directory to write keys/, vaults/ and the expected files into")
+	sets := flag.String("sets", "classic,pq", "comma-separated sets to write: classic (expected.json), pq (expected-pq.json)")
+	addOnly := flag.Bool("add", false, "add-only: write only the sets whose expected file is missing, and never rewrite a file")
 	flag.Parse()
-	if err := run(*out); err != nil {
+	if err := run(*out, strings.Split(*sets, ","), *addOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "vectorgen:", err)
 		os.Exit(1)
 	}
@@ -44,23 +50,48 @@ type (
 func value(b []byte) *string { s := base64.StdEncoding.EncodeToString(b); return &s }
 func kind(k string) *string  { return &k }
 
-func run(out string) error {
+func run(out string, names []string, addOnly bool) error {
 	if fi, err := os.Stat(out); err != nil || !fi.IsDir() {
 		return fmt.Errorf("output directory %s does not exist (run from the repository root)", out)
+	}
+	todo, err := chooseSets(out, names, addOnly)
+	if err != nil || len(todo) == 0 {
+		return err
 	}
 	work, err := os.MkdirTemp("", "vectorgen-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	g, err := newGen(work)
-	if err != nil {
+	stage := filepath.Join(work, "stage")
+	for _, s := range todo {
+		g, err := newGen(filepath.Join(work, s.name), stage)
+		if err != nil {
+			return err
+		}
+		cases, err := s.build(g)
+		if err != nil {
+			return err
+		}
+		if err := writeExpected(filepath.Join(stage, s.file), cases); err != nil {
+			return err
+		}
+		// A set's cases may use the other set's keys and vaults: those of this run first, then the
+		// committed ones.
+		if err := selfCheck([]string{stage, out}, cases); err != nil {
+			return fmt.Errorf("self-check of the %s set failed, %s left untouched: %w", s.name, out, err)
+		}
+		fmt.Printf("vectorgen: %s set: %d cases, %d vaults and %d keys\n", s.name, len(cases), len(g.vaults), len(g.keys))
+	}
+	if err := replaceSets(stage, out, todo, addOnly); err != nil {
 		return err
 	}
-	cases, err := g.build()
-	if err != nil {
-		return err
-	}
+	fmt.Printf("vectorgen: wrote the %s set(s) to %s\n", setNames(todo), out)
+	return nil
+}
+
+// writeExpected writes an expected file: the format and the cases, indented, without HTML escaping.
+func writeExpected(path string, cases []*Case) error {
 	exp := &Expected{Format: vectors.Format, Cases: cases}
 	var js bytes.Buffer
 	enc := json.NewEncoder(&js)
@@ -69,22 +100,7 @@ func run(out string) error {
 	if err := enc.Encode(exp); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(g.stage, "expected.json"), js.Bytes(), 0o644); err != nil {
-		return err
-	}
-	if err := selfCheck(g.stage, cases); err != nil {
-		return fmt.Errorf("self-check failed, %s left untouched: %w", out, err)
-	}
-	for _, name := range []string{"keys", "vaults", "expected.json"} {
-		if err := os.RemoveAll(filepath.Join(out, name)); err != nil {
-			return err
-		}
-	}
-	if err := copyTree(g.stage, out); err != nil {
-		return err
-	}
-	fmt.Printf("vectorgen: wrote %d cases, %d vaults and %d keys to %s\n", len(cases), len(g.vaults), len(g.keys), out)
-	return nil
+	return os.WriteFile(path, js.Bytes(), 0o644)
 }
 
 // copyTree copies the files, directories and symbolic links below src into dst, leaving out what is
@@ -126,8 +142,9 @@ func copyTree(src, dst string) error {
 	})
 }
 
-// selfCheck runs every case through the Go reader, each in a fresh home, as vault/vectors_test.go does.
-func selfCheck(stage string, cases []*Case) error {
+// selfCheck runs every case through the Go reader, each in a fresh home, as vault/vectors_test.go does;
+// keys and vaults are taken from the first of roots that has them.
+func selfCheck(roots []string, cases []*Case) error {
 	seen := map[string]bool{}
 	for _, c := range cases {
 		if seen[c.Name] {
@@ -137,7 +154,7 @@ func selfCheck(stage string, cases []*Case) error {
 		if err := c.Check(); err != nil {
 			return err
 		}
-		val, list, err := runCase(stage, c)
+		val, list, err := runCase(roots, c)
 		switch {
 		case c.Error == nil && err != nil:
 			return fmt.Errorf("case %q: want success, got %v", c.Name, err)
@@ -171,9 +188,21 @@ func withHome(fn func(home string) error) error {
 	return fn(home)
 }
 
+// inRoots is dir/name in the first of roots where it exists (or in the first root when none has it).
+func inRoots(roots []string, dir, name string) string {
+	for _, r := range roots {
+		if p := filepath.Join(r, dir, name); exists(p) {
+			return p
+		}
+	}
+	return filepath.Join(roots[0], dir, name)
+}
+
+func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
 // runCase runs one case in a fresh home and returns what the reader returned: a value for a get, a
 // listing for a list.
-func runCase(stage string, c *Case) (val []byte, list []vectors.Item, err error) {
+func runCase(roots []string, c *Case) (val []byte, list []vectors.Item, err error) {
 	herr := withHome(func(home string) error {
 		for rel, content := range c.Home {
 			p := filepath.Join(home, filepath.FromSlash(rel))
@@ -184,24 +213,20 @@ func runCase(stage string, c *Case) (val []byte, list []vectors.Item, err error)
 				return err
 			}
 		}
-		if c.OwnerKey {
-			data, err := os.ReadFile(filepath.Join(stage, "keys", "owner.key"))
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(home, "owner.key"), data, 0o600); err != nil {
-				return err
-			}
-		}
-		keyData, rerr := os.ReadFile(filepath.Join(stage, "keys", c.Key))
+		keyData, rerr := os.ReadFile(inRoots(roots, "keys", c.Key))
 		if rerr != nil {
 			return rerr
+		}
+		if c.OwnerKey {
+			if err := os.WriteFile(filepath.Join(home, "owner.key"), keyData, 0o600); err != nil {
+				return err
+			}
 		}
 		keyPath := filepath.Join(home, "case.key")
 		if err := os.WriteFile(keyPath, keyData, 0o600); err != nil {
 			return err
 		}
-		val, list, err = read(filepath.Join(stage, "vaults", c.Vault), keyPath, c)
+		val, list, err = read(inRoots(roots, "vaults", c.Vault), keyPath, c)
 		return nil
 	})
 	if herr != nil {

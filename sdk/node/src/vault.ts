@@ -630,6 +630,7 @@ export class Vault {
         throw this.#format1(opened, a, signed.body, file.bytes, verifyKey, cfg);
       }
       if (anchor.kind === "pinned") this.#otherVault(opened, signed);
+      if (anchor.kind === "owner") ownerKindMismatch(opened.recipient, signed.body);
       throw new VouchingError(`${what}: bad signature (not signed by owner key ${verifyKey})`);
     }
     const root = parseRoot(signed.body);
@@ -786,6 +787,26 @@ export class Vault {
     const shown = opened.recipient.length > 64 ? `${opened.recipient.slice(0, 16)}…${opened.recipient.slice(-8)}` : opened.recipient;
     return new NotAuthorizedError(`this key (${shown}) is neither the owner nor an agent of vault ${root.vaultId}`);
   }
+}
+
+/**
+ * Throws NotAuthorizedError when an owner key did not verify a root whose owner recipient (unverified: this only
+ * chooses the message) is of the other kind: a classic owner key given for a post-quantum vault, or the reverse, is
+ * the wrong key, not tampering (format.md 3.8). Returns otherwise.
+ */
+function ownerKindMismatch(recipient: string, body: Uint8Array): void {
+  let theirs: unknown;
+  try {
+    theirs = (JSON.parse(new TextDecoder().decode(body)) as { owner?: { recipient?: unknown } }).owner?.recipient;
+  } catch {
+    return;
+  }
+  if (typeof theirs !== "string" || theirs === "" || recipientKind(theirs) === recipientKind(recipient)) return;
+  const kind = (k: string) => (k === "hybrid" ? "post-quantum (age1pq)" : "classic (X25519)");
+  throw new NotAuthorizedError(
+    `this owner key is a ${kind(recipientKind(recipient))} key, but this vault uses ${kind(recipientKind(theirs))} keys: ` +
+      "give the owner key of this vault (a post-quantum vault's is ~/.agent-vault/owner-pq.key)",
+  );
 }
 
 /** Rethrows a failed clone of `url` as VaultNotFoundError with agent-vault 0.1's leading words. */

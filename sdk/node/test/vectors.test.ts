@@ -44,6 +44,8 @@ interface VectorCase {
   /** The result of a successful list. */
   list?: ListItem[] | null;
   error: string | null;
+  /** Post-quantum set only: the error kind a reader without post-quantum support gives (vault_not_found). */
+  error_without_pq?: string;
 }
 
 /** A time of the vectors (RFC 3339) as milliseconds; "" stays null. */
@@ -157,16 +159,29 @@ async function runCase(c: VectorCase): Promise<void> {
   }
 }
 
-test("shared test vectors (testdata/vectors/expected.json)", async (t) => {
-  const file = path.join(VECTORS, "expected.json");
+/** Loads one set's expected file and runs every case as a subtest. */
+async function runFile(t: { test: (name: string, fn: () => Promise<void>) => Promise<unknown> }, name: string): Promise<VectorCase[]> {
+  const file = path.join(VECTORS, name);
   assert.ok(fs.existsSync(file), `${file} is missing: run the Go vector generator (make vectors)`);
   const doc = JSON.parse(fs.readFileSync(file, "utf8")) as { format: number; cases: VectorCase[] };
-  assert.equal(doc.format, 2, "expected.json format");
-  assert.ok(Array.isArray(doc.cases) && doc.cases.length > 0, "expected.json has cases");
+  assert.equal(doc.format, 2, `${name} format`);
+  assert.ok(Array.isArray(doc.cases) && doc.cases.length > 0, `${name} has cases`);
   const names = new Set<string>();
   for (const c of doc.cases) {
     assert.ok(!names.has(c.name), `duplicate case name ${c.name}`);
     names.add(c.name);
     await t.test(c.name, () => runCase(c));
   }
+  return doc.cases;
+}
+
+test("shared test vectors (testdata/vectors/expected.json)", async (t) => {
+  await runFile(t, "expected.json");
+});
+
+// The post-quantum set: this SDK reads post-quantum vaults (docs/format.md 3.8), so every case must reach its own
+// outcome, not error_without_pq (what a reader without post-quantum support gives: vault_not_found).
+test("shared post-quantum test vectors (testdata/vectors/expected-pq.json)", async (t) => {
+  const cases = await runFile(t, "expected-pq.json");
+  for (const c of cases) assert.equal(c.error_without_pq, "vault_not_found", `${c.name}: error_without_pq`);
 });

@@ -13,6 +13,7 @@ and hashed on every call.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -39,7 +40,7 @@ from .gitsync import PULL_INTERVAL, PULL_TIMEOUT, Puller, clone_or_reuse, is_git
 from .home import home_dir
 from .view import other_dir, reading_dir
 from .manifest import Manifest
-from .keys import ResolvedKey, derive_owner_verify_key, resolve_key
+from .keys import PQ_UNSUPPORTED, ResolvedKey, derive_owner_verify_key, is_hybrid_recipient, resolve_key
 from .layout import LIMIT_ROOT, LIMIT_UNTRUSTED, VAULT_DIR, FileMissing, StatKey, VaultDir, VouchFailure
 from .names import check_name, check_secret_path, shard_of
 from .signed import ROOT_DOMAIN, ROOT_DOMAIN_V1, parse_verify_key, signature_ok, split_signed
@@ -71,6 +72,15 @@ class _VerifiedRoot:
 
 class _RootMissing(VouchFailure):
     """``state/root`` does not exist (a vouching failure until the state is stable)."""
+
+
+def _names_hybrid_owner(body: bytes) -> bool:
+    """True when a root body, read unverified (only to choose a message), names a post-quantum owner recipient."""
+    try:
+        owner = json.loads(body).get("owner")
+        return isinstance(owner, dict) and is_hybrid_recipient(owner.get("recipient"))
+    except (ValueError, AttributeError):
+        return False
 
 
 def _secret_file(path: str, suffix: str) -> list[str]:
@@ -461,6 +471,10 @@ class Vault:
                 self._format1(body, sha, anchor, signer)
             if anchor.mode == "pinned":
                 self._other_vault(body, sig, sha, anchor)
+            if anchor.mode == "owner" and _names_hybrid_owner(body):
+                # A classic owner key given for a post-quantum vault is the wrong key, not tampering (format.md
+                # 3.8); the root is read unverified only to choose this message.
+                raise VaultNotFoundError(f"{VAULT_DIR}/state/root: this vault uses post-quantum keys; {PQ_UNSUPPORTED}")
             raise Failed(VouchFailure(f"{what}: bad signature (not signed by the trusted owner key)"), sha)
         root = parse_root(body, sha)
         if anchor.mode == "pinned" and root.vault_id != anchor.vault_id and self._config_names(root.vault_id, root.owner_verify_key):

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-
-	"filippo.io/age"
 )
 
 // Agents that bring their own keys (docs/format.md section 3.5): the agent makes its key pair
@@ -29,14 +27,20 @@ func (a RootAgent) HasEscrow() bool { return a.EscrowSHA256 != "" }
 // NewAgentKeyFile returns the content of a fresh agent key file without pins, and its recipient. The
 // agent adds the pins its owner hands it with `agent-vault pin KEYFILE --pins FILE`.
 func NewAgentKeyFile() (content []byte, recipient string, err error) {
-	id, err := age.GenerateX25519Identity()
+	return NewAgentKeyFileOf(KeyX25519)
+}
+
+// NewAgentKeyFileOf is NewAgentKeyFile for a key of the given kind: KeyHybrid makes a post-quantum
+// (AGE-SECRET-KEY-PQ-1, age1pq1…) key, the only kind a post-quantum vault accepts (docs/format.md 3.8).
+func NewAgentKeyFileOf(kind KeyKind) (content []byte, recipient string, err error) {
+	id, err := generateIdentity(kind)
 	if err != nil {
 		return nil, "", err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# agent-vault agent key (made by agent-vault keygen; give the owner only the public key)\n")
-	fmt.Fprintf(&b, "# created: %s\n# public key: %s\n%s\n", now(), id.Recipient(), id)
-	return b.Bytes(), id.Recipient().String(), nil
+	fmt.Fprintf(&b, "# created: %s\n# public key: %s\n%s\n", now(), id.recipient, id.secret)
+	return b.Bytes(), id.recipient, nil
 }
 
 // UserRecipient checks a recipient typed by a user (docs/format.md section 3.1): either letter case is
@@ -68,7 +72,12 @@ func (o *Owner) checkNewAgent(name string) error {
 // could not tell who it is (docs/format.md section 4).
 func (o *Owner) checkRecipientFree(name, rc string) error {
 	if k, _ := validRecipientOf(rc); k != RecipientKind(o.Root.Owner.Recipient) {
-		return newErr(KindUsage, "recipient %s is a %s key, but this vault uses %s keys: they never mix", ShortRecipient(rc), k, RecipientKind(o.Root.Owner.Recipient))
+		vk := RecipientKind(o.Root.Owner.Recipient)
+		hint := "agent-vault keygen makes a classic key"
+		if vk == KeyHybrid {
+			hint = "agent-vault keygen --pq makes a post-quantum key"
+		}
+		return newErr(KindUsage, "recipient %s is a %s key, but this vault uses %s keys: they never mix (%s)", ShortRecipient(rc), k, vk, hint)
 	}
 	if rc == o.Root.Owner.Recipient {
 		return newErr(KindUsage, "recipient %s is the owner's own; an agent needs a key of its own (agent-vault keygen)", rc)

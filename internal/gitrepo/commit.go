@@ -197,22 +197,45 @@ const (
 // leaves the large ones alone, so its cost follows what recent changes added, not the repository. It is
 // housekeeping: a failure is not the commit's, and is ignored.
 func (r *Repo) rollUpPacks(ctx context.Context) {
-	out, err := r.git(ctx, runOpts{}, "count-objects", "-v")
-	if err != nil {
-		return
-	}
-	var loose, packs int
-	for _, line := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(line, "count: "); ok {
-			loose, _ = strconv.Atoi(v)
+	packs, loose, ok := r.objectCounts()
+	if !ok {
+		out, err := r.git(ctx, runOpts{}, "count-objects", "-v")
+		if err != nil {
+			return
 		}
-		if v, ok := strings.CutPrefix(line, "packs: "); ok {
-			packs, _ = strconv.Atoi(v)
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, "count: "); ok {
+				loose, _ = strconv.Atoi(v)
+			}
+			if v, ok := strings.CutPrefix(line, "packs: "); ok {
+				packs, _ = strconv.Atoi(v)
+			}
 		}
 	}
 	if packs > maxPacks || loose > maxLooseObjects {
 		r.git(ctx, runOpts{}, "repack", "--geometric=2", "-d", "-q")
 	}
+}
+
+// objectCounts counts the packs of a repository whose .git is a directory, and estimates its loose
+// objects as `git gc --auto` does, from one of the 256 fan-out directories: a few directory reads
+// instead of a `git count-objects` on every commit. ok is false for any other layout.
+func (r *Repo) objectCounts() (packs, loose int, ok bool) {
+	objects := filepath.Join(r.Top, ".git", "objects")
+	entries, err := os.ReadDir(filepath.Join(objects, "pack"))
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".pack") {
+			packs++
+		}
+	}
+	fanout, err := os.ReadDir(filepath.Join(objects, "17"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, false
+	}
+	return packs, len(fanout) * 256, true
 }
 
 // emptyTree is the hash of the empty tree (SHA-1 repositories).
@@ -328,16 +351,21 @@ func (r *Repo) commitSettings(ctx context.Context) (identity []string, fallback,
 
 // head returns HEAD's commit and tree, both "" on an unborn branch.
 func (r *Repo) head(ctx context.Context) (commit, tree string, err error) {
-	out, err := r.git(ctx, runOpts{}, "rev-parse", "-q", "--verify", "HEAD^{commit}")
+	out, err := r.git(ctx, runOpts{stdin: strings.NewReader("HEAD^{commit}\nHEAD^{tree}\n")},
+		"cat-file", "--batch-check=%(objectname) %(objecttype)")
 	if err != nil {
-		if exitCode(err) == 1 {
-			return "", "", nil
-		}
 		return "", "", err
 	}
-	commit = strings.TrimSpace(string(out))
-	out, err = r.git(ctx, runOpts{}, "rev-parse", commit+"^{tree}")
-	return commit, strings.TrimSpace(string(out)), err
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || strings.HasSuffix(lines[0], " missing") {
+		return "", "", nil // an unborn branch
+	}
+	commit, _, _ = strings.Cut(lines[0], " ")
+	tree, kind, _ := strings.Cut(lines[1], " ")
+	if kind != "tree" {
+		return "", "", fmt.Errorf("gitrepo: HEAD^{tree} is %q", lines[1])
+	}
+	return commit, tree, nil
 }
 
 // writeTree scans files, writes their blobs in one pack, and returns the tree

@@ -84,10 +84,30 @@ type Repo struct {
 // inside a working tree (including inside a .git directory or a bare
 // repository), an error wrapping fs.ErrNotExist when dir does not exist, and
 // an error wrapping ErrGitNotFound when git is not installed.
+//
+// A command looks up its repository several times (before, during and after a change): the working tree
+// found for dir is remembered for the life of the process, as long as its .git is still there.
 func Find(dir string) (*Repo, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, err
 	}
+	if top, ok := foundTops.Load(dir); ok {
+		if _, err := os.Lstat(filepath.Join(top.(string), ".git")); err == nil {
+			return &Repo{Top: top.(string)}, nil
+		}
+		foundTops.Delete(dir)
+	}
+	r, err := find(dir)
+	if err == nil {
+		foundTops.Store(dir, r.Top)
+	}
+	return r, err
+}
+
+// foundTops maps a directory given to Find to the top of its working tree.
+var foundTops sync.Map
+
+func find(dir string) (*Repo, error) {
 	res, err := run(context.Background(), runOpts{dir: dir, cLocale: true}, "rev-parse", "--show-toplevel")
 	if err != nil {
 		var ge *GitError

@@ -55,31 +55,16 @@ const batchSSHCommand = "ssh -o BatchMode=yes"
 // It returns an error wrapping ErrNoUpstream when HEAD is detached or the branch has no upstream, and
 // ctx's error when ctx is done (not ErrOffline).
 func (r *Repo) FetchUpstream(ctx context.Context, timeout time.Duration) (string, error) {
-	out, err := r.git(ctx, runOpts{}, "symbolic-ref", "--quiet", "--short", "HEAD")
-	if err != nil {
-		if exitCode(err) == 1 {
-			return "", fmt.Errorf("HEAD is detached: %w", ErrNoUpstream)
-		}
-		return "", err
-	}
-	branch := strings.TrimSpace(string(out))
-	remote, err := r.configGet(ctx, "branch."+branch+".remote")
+	branch, remote, merge, err := r.branchUpstream(ctx)
 	if err != nil {
 		return "", err
-	}
-	merge, err := r.configGet(ctx, "branch."+branch+".merge")
-	if err != nil {
-		return "", err
-	}
-	if remote == "" || merge == "" {
-		return "", fmt.Errorf("branch %s: %w", branch, ErrNoUpstream)
 	}
 	if remote != "." {
 		if err := r.fetch(ctx, remote, timeout); err != nil {
 			return "", err
 		}
 	}
-	out, err = r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "@{u}^{commit}")
+	out, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", "@{u}^{commit}")
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
@@ -89,7 +74,36 @@ func (r *Repo) FetchUpstream(ctx context.Context, timeout time.Duration) (string
 	return strings.TrimSpace(string(out)), nil
 }
 
-// fetch runs `git fetch --quiet remote` without prompts, bounded by timeout.
+// branchUpstream returns the current branch and its configured upstream (branch.<name>.remote and
+// .merge), with one `git for-each-ref`: every command that may change the vault asks first. The error
+// wraps ErrNoUpstream when HEAD is detached or the branch has no upstream.
+func (r *Repo) branchUpstream(ctx context.Context) (branch, remote, merge string, err error) {
+	out, err := r.git(ctx, runOpts{}, "for-each-ref",
+		"--format=%(HEAD)%00%(refname:short)%00%(upstream:remotename)%00%(upstream:remoteref)", "refs/heads/")
+	if err != nil {
+		return "", "", "", err
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, "\x00")
+		if len(f) != 4 || f[0] != "*" {
+			continue
+		}
+		if f[2] == "" || f[3] == "" {
+			return f[1], "", "", fmt.Errorf("branch %s: %w", f[1], ErrNoUpstream)
+		}
+		return f[1], f[2], f[3], nil
+	}
+	return "", "", "", fmt.Errorf("HEAD is detached or on an unborn branch: %w", ErrNoUpstream)
+}
+
+// A fetch that meets another fetch updating the same refs is retried this often, this far apart.
+const (
+	fetchLockAttempts = 30
+	fetchLockWait     = 100 * time.Millisecond
+)
+
+// fetch runs `git fetch --quiet remote` without prompts, bounded by timeout. A fetch refused because
+// another one holds the lock of a remote-tracking ref is tried again for up to 3 s.
 func (r *Repo) fetch(ctx context.Context, remote string, timeout time.Duration) error {
 	env := append([]string(nil), noPromptEnv...)
 	if os.Getenv("GIT_SSH_COMMAND") == "" && os.Getenv("GIT_SSH") == "" {
@@ -107,9 +121,20 @@ func (r *Repo) fetch(ctx context.Context, remote string, timeout time.Duration) 
 		fctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	_, err := r.git(fctx, runOpts{env: env, detach: true}, "fetch", "--quiet", remote)
-	if err == nil {
-		return nil
+	var err error
+	for attempt := 1; ; attempt++ {
+		_, err = r.git(fctx, runOpts{env: env, detach: true}, "fetch", "--quiet", remote)
+		if err == nil {
+			return nil
+		}
+		// Another fetch updates the same remote-tracking refs (one that an interrupted command left
+		// running in the background, say): Git refuses to lock them until it is done. Wait for it.
+		var ge *GitError
+		if attempt < fetchLockAttempts && fctx.Err() == nil && errors.As(err, &ge) && strings.Contains(ge.Stderr, "cannot lock ref") {
+			time.Sleep(fetchLockWait)
+			continue
+		}
+		break
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("git fetch %s: %w", remote, ctx.Err())

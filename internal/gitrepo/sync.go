@@ -64,15 +64,8 @@ func (r *Repo) Stand(ctx context.Context, timeout time.Duration, fetch bool) (St
 		st.Commit = strings.TrimSpace(string(out))
 	}
 	st.Upstream, _ = r.Upstream(ctx)
-	branch, err := r.git(ctx, runOpts{}, "symbolic-ref", "--quiet", "--short", "HEAD")
-	if err != nil {
-		return st, fmt.Errorf("HEAD is detached: %w", ErrNoUpstream)
-	}
-	b := strings.TrimSpace(string(branch))
-	if st.Remote, err = r.configGet(ctx, "branch."+b+".remote"); err != nil {
-		return st, err
-	}
-	if st.Branch, err = r.configGet(ctx, "branch."+b+".merge"); err != nil {
+	var err error
+	if _, st.Remote, st.Branch, err = r.branchUpstream(ctx); err != nil {
 		return st, err
 	}
 	st.Head, _, err = r.head(ctx)
@@ -197,14 +190,12 @@ type VaultMerge struct {
 
 // CommitVaultMerge writes the commit of m and returns it. No ref, index or working tree changes.
 func (r *Repo) CommitVaultMerge(ctx context.Context, m VaultMerge) (string, error) {
-	tmp, err := os.CreateTemp("", "agent-vault-index-")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	os.Remove(tmp.Name())
-	defer os.Remove(tmp.Name())
-	private := runOpts{env: []string{"GIT_INDEX_FILE=" + tmp.Name()}}
+	// The private index lives beside Files (in the caller's scratch directory), so that a kill leaves
+	// nothing elsewhere.
+	index := m.Files + ".index"
+	os.Remove(index)
+	defer os.Remove(index)
+	private := runOpts{env: []string{"GIT_INDEX_FILE=" + index}}
 	if _, err := r.git(ctx, private, "read-tree", m.Base); err != nil {
 		return "", err
 	}
@@ -214,7 +205,7 @@ func (r *Repo) CommitVaultMerge(ctx context.Context, m VaultMerge) (string, erro
 	// The vault's files, added under Dir: the blobs come from Files, through a second private index whose
 	// working tree is Files' parent.
 	var files []string
-	err = filepath.WalkDir(m.Files, func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(m.Files, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}

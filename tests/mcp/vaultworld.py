@@ -164,10 +164,10 @@ class World:
         return p.read_text() if p.exists() else ""
 
 
-def build_world(root: Path) -> World:
+def build_world(root: Path, pq: bool = False) -> World:
     """Creates the world: vault with the owner, agents ci and other; secrets stripe/api-key (the canary),
     stripe/webhook and github/token; ci granted group stripe; pushed to the bare remote; the agent's
-    clone made from it."""
+    clone made from it. With pq, a post-quantum vault (init --pq: every key ML-KEM-768 + X25519)."""
     root.mkdir(parents=True, exist_ok=True)
     w = World(root=root)
     w.home.mkdir()
@@ -190,7 +190,7 @@ def build_world(root: Path) -> World:
         "LANG": "C.UTF-8",
     }
     w.run("git", "init", "--quiet", "--bare", "--initial-branch=main", str(w.remote))
-    w.av("init", str(w.owner_repo), cwd=root)
+    w.av("init", *(["--pq"] if pq else []), str(w.owner_repo), cwd=root)
     w.av("add-agent", "ci")
     w.av("add-agent", "other")
     w.av("set", "stripe/api-key", value=CANARY)

@@ -8,18 +8,24 @@ import (
 // Go benchmarks of the library alone (no process start, no git); `make bench` measures the CLI against
 // the stock age CLI.
 
+// bulkVault returns a vault with n secrets in group bulk, and their paths.
+func bulkVault(b *testing.B, n int) (*testVault, []string) {
+	tv := newTestVault(b)
+	paths := make([]string, n)
+	values := make([][]byte, n)
+	for i := range paths {
+		paths[i], values[i] = fmt.Sprintf("bulk/s%05d", i), []byte(fmt.Sprint("value-", i))
+	}
+	tv.owned(func(o *Owner) ([]byte, error) { return nil, o.SetMany(paths, values, SetOptions{}) })
+	return tv, paths
+}
+
 // BenchmarkGet opens the vault and reads one secret, as each `agent-vault get` does, at 10 and at
 // 10,000 secrets: the two figures should be close (issue target: a read costs the same at both sizes).
 func BenchmarkGet(b *testing.B) {
 	for _, n := range []int{10, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			tv := newTestVault(b)
-			paths := make([]string, n)
-			values := make([][]byte, n)
-			for i := range paths {
-				paths[i], values[i] = fmt.Sprintf("bulk/s%05d", i), []byte(fmt.Sprint("value-", i))
-			}
-			tv.owned(func(o *Owner) ([]byte, error) { return nil, o.SetMany(paths, values, SetOptions{}) })
+			tv, paths := bulkVault(b, n)
 			tv.grant("ci", "bulk")
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -39,13 +45,7 @@ func BenchmarkGet(b *testing.B) {
 func BenchmarkGrantRevoke(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			tv := newTestVault(b)
-			paths := make([]string, n)
-			values := make([][]byte, n)
-			for i := range paths {
-				paths[i], values[i] = fmt.Sprintf("bulk/s%05d", i), []byte(fmt.Sprint("value-", i))
-			}
-			tv.owned(func(o *Owner) ([]byte, error) { return nil, o.SetMany(paths, values, SetOptions{}) })
+			tv, _ := bulkVault(b, n)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tv.grant("ci", "bulk")
@@ -55,14 +55,9 @@ func BenchmarkGrantRevoke(b *testing.B) {
 	}
 }
 
+// BenchmarkParseState parses the root and one shard of a vault of 10,000 secrets: what every read parses.
 func BenchmarkParseState(b *testing.B) {
-	tv := newTestVault(b)
-	paths := make([]string, 10000)
-	values := make([][]byte, len(paths))
-	for i := range paths {
-		paths[i], values[i] = fmt.Sprintf("bulk/s%05d", i), []byte(fmt.Sprint("value-", i))
-	}
-	tv.owned(func(o *Owner) ([]byte, error) { return nil, o.SetMany(paths, values, SetOptions{}) })
+	tv, paths := bulkVault(b, 10000)
 	raw, err := readRepoFile(tv.v.Dir, rootFile, LimitRoot)
 	if err != nil {
 		b.Fatal(err)

@@ -22,10 +22,11 @@ type Vault struct {
 	// Git): paths are the files below Dir, slash-separated, that the change wrote or removed, and
 	// nothing else may be recorded. Without one, changes are only written to disk.
 	Recorder func(paths []string, message string) error
-	// Adopter, when set, records a finished sync (docs/format.md section 9.4): commit is the merge
-	// commit the sync built and pushed, whose vault is what the change wrote; the CLI moves the branch to
-	// it and brings the index and the other files it changed in line.
-	Adopter func(commit string) error
+	// Adopter, when set, records a finished sync or fast-forward (docs/format.md section 9.4): commit is
+	// the commit whose vault is what the change wrote (a sync's merge commit, or the upstream's commit a
+	// fast-forward goes to), from the commit the branch moves from ("": commit's first parent); the CLI
+	// moves the branch to commit and brings the index and the other files it changed in line.
+	Adopter func(commit, from string) error
 	// BeforeChange, when set, runs when an owner change has the vault's lock and has finished any
 	// interrupted change, before the vault is verified: the CLI brings the working tree up to date with
 	// its upstream there (docs/format.md section 9.4).

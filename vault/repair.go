@@ -50,9 +50,14 @@ func (v *Vault) Record() error {
 			}
 		}
 		msg, _ := os.ReadFile(filepath.Join(pend, "message"))
-		if adopt := pendingList(pend, "commit"); len(adopt) == 1 && v.Adopter != nil {
-			// A sync: its merge commit exists already (and was pushed); the working tree adopts it.
-			if err := v.Adopter(adopt[0]); err != nil {
+		if adopt := pendingList(pend, "commit"); len(adopt) >= 1 && v.Adopter != nil {
+			// A sync or a fast-forward: its commit exists already (a sync's was pushed); the working tree
+			// adopts it.
+			from := ""
+			if len(adopt) > 1 {
+				from = adopt[1]
+			}
+			if err := v.Adopter(adopt[0], from); err != nil {
 				return &RecordError{Err: err}
 			}
 		} else if len(paths) > 0 {
@@ -139,7 +144,7 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 			return "", err
 		}
 		did = "recorded an interrupted change that was already applied: " + pendingMessage(pend) + " (version " + versionString(next.Version) + ")"
-	case cur == nil || next.PrevSHA256 == Hash(cur):
+	case cur == nil || next.PrevSHA256 == Hash(cur) || adoptsFrom(pend, cur, next):
 		if err := applyPending(v.Dir, nil); err != nil {
 			return "", err
 		}
@@ -160,6 +165,22 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 		return "", err
 	}
 	return did, nil
+}
+
+// adoptsFrom reports whether the pending change is a fast-forward to a verified upstream state (several
+// versions ahead, so its prev_sha256 names another root): .pending/from names the current root, and its
+// version is above the current one (a replayed older root is never adopted).
+func adoptsFrom(pend string, cur []byte, next *Root) bool {
+	from := pendingList(pend, "from")
+	if len(from) != 1 || from[0] != Hash(cur) {
+		return false
+	}
+	body, _, err := splitSigned(cur)
+	if err != nil {
+		return false
+	}
+	r, err := parseRoot(body)
+	return err == nil && next.Version > r.Version && next.VaultID == r.VaultID
 }
 
 func pendingMessage(pend string) string {

@@ -41,9 +41,13 @@ type tx struct {
 	// version, when set, is the new root's version instead of the previous one's + 1 (a sync signs a
 	// version above both sides').
 	version uint64
-	// adopt, when set, is the Git commit that already records this change (a sync's merge commit):
-	// recording adopts it instead of making a commit (.pending/commit).
-	adopt string
+	// adopt, when set, is the Git commit that already records this change (a sync's merge commit, the
+	// upstream's commit of a fast-forward): recording adopts it instead of making a commit
+	// (.pending/commit; adoptFrom, when set, is its second line: the commit the branch moves from).
+	adopt, adoptFrom string
+	// from, when set, is the hash of the root this change replaces although the new root's prev_sha256
+	// names another (a fast-forward over several versions; .pending/from).
+	from string
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {
@@ -184,7 +188,8 @@ func (t *tx) commitSealed(rootBytes []byte) error {
 	targets := sortedKeys(t.keys)
 	for name, content := range map[string]string{
 		"remove": strings.Join(removes, "\n"), "paths": strings.Join(paths, "\n"),
-		"message": t.message, "keys": strings.Join(targets, "\n"), "commit": t.adopt,
+		"message": t.message, "keys": strings.Join(targets, "\n"), "commit": strings.TrimSpace(t.adopt + "\n" + t.adoptFrom),
+		"from": t.from,
 	} {
 		if err := os.WriteFile(filepath.Join(pend, name), []byte(content), 0o644); err != nil {
 			return wrapErr(KindError, err, "cannot stage the transaction's %s list", name)

@@ -114,11 +114,8 @@ func (o *syncOptions) once(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner, 
 		fmt.Fprintf(o.io.Out, "Pushed %d commit(s) to %s: agents see vault version %d.\n", st.Ahead, st.Upstream, ow.Root.Version)
 		return nil
 	case "behind":
-		if err := o.verifyUpstream(repo, v, key, st); err != nil {
+		if err := o.fastForward(repo, v, key, st, "sync again"); err != nil {
 			return err
-		}
-		if err := repo.FastForward(ctx, st.Commit); err != nil {
-			return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("cannot fast-forward to %s (nothing was changed; commit or stash what blocks it, then sync again)", st.Upstream), Err: err}
 		}
 		fmt.Fprintf(o.io.Out, "Fast-forwarded to %s (%d commit(s)).\n", st.Upstream, st.Behind)
 		return nil

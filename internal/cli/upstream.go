@@ -91,11 +91,8 @@ func (g *global) catchUp(v *vault.Vault, key *vault.Key) error {
 	}
 	switch st.State() {
 	case "behind":
-		if err := g.verifyUpstream(repo, v, key, st); err != nil {
+		if err := g.fastForward(repo, v, key, st, "run the command again"); err != nil {
 			return err
-		}
-		if err := repo.FastForward(ctx, st.Commit); err != nil {
-			return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("cannot fast-forward to %s (nothing was changed; commit or stash what blocks it, then run the command again)", st.Upstream), Err: err}
 		}
 		fmt.Fprintf(g.io.Err, "agent-vault: fast-forwarded to %s (%d new commit(s)) before the change\n", st.Upstream, st.Behind)
 	case "diverged":
@@ -104,10 +101,17 @@ func (g *global) catchUp(v *vault.Vault, key *vault.Key) error {
 	return nil
 }
 
-// verifyUpstream checks the vault of the upstream's commit before a fast-forward uses it: written from Git
-// into a scratch directory, it must verify with the owner key and its signed state must descend from the
-// one HEAD holds (an older or unrelated signed state that someone pushed is refused).
-func (g *global) verifyUpstream(repo *gitrepo.Repo, v *vault.Vault, key *vault.Key, st gitrepo.Standing) error {
+// fastForward brings the working tree of v, which is behind its upstream (st), to the upstream's commit,
+// under the vault lock; owner changes and sync share it. The upstream's vault is written from Git into a
+// scratch directory and must verify with the owner key, and its signed state must descend from the one
+// the working tree holds: an older or unrelated signed state that someone pushed is refused (exit 6).
+// Files that the upstream changes must have no uncommitted change here. Then the vault is replaced as an
+// owner change whose commit point is the upstream's signed root (vault.Vault.AdoptUpstream), after which
+// the branch, the index and the files outside the vault follow: a kill at any instant is undone, or
+// finished by repair or the next owner command, and never leaves a torn vault (git merge --ff-only
+// would). On an error nothing was changed; again says what to do once the blocking files are committed.
+func (g *global) fastForward(repo *gitrepo.Repo, v *vault.Vault, key *vault.Key, st gitrepo.Standing, again string) error {
+	ctx := context.Background()
 	scratch, err := newScratch(repo)
 	if err != nil {
 		return err
@@ -121,7 +125,29 @@ func (g *global) verifyUpstream(repo *gitrepo.Repo, v *vault.Vault, key *vault.K
 	if err != nil {
 		return fmt.Errorf("cannot read this working tree's signed state: %w", err)
 	}
-	return checkDescends(repo, v, key, remote, st.Head, st.Commit, vault.Hash(local), st.Upstream)
+	from := vault.Hash(local)
+	if err := checkDescends(repo, v, key, remote, st.Head, st.Commit, from, st.Upstream); err != nil {
+		return err
+	}
+	changed, err := repo.ChangedPaths(ctx, st.Head, st.Commit)
+	if err != nil {
+		return err
+	}
+	dirty, err := repo.Dirty(ctx, changed)
+	if err != nil {
+		return err
+	}
+	if len(dirty) > 0 {
+		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("cannot fast-forward to %s: it changes files that have uncommitted changes here (%s); nothing was changed: commit or stash them, then %s", st.Upstream, strings.Join(dirty, ", "), again)}
+	}
+	dir := vaultTreeDir(v)
+	var inVault []string
+	for _, p := range changed {
+		if rel, ok := strings.CutPrefix(p, dir+"/"); ok {
+			inVault = append(inVault, rel)
+		}
+	}
+	return v.AdoptUpstream(remote, inVault, st.Commit, st.Head, from)
 }
 
 // checkDescends refuses remote, the vault of commit tip, unless its signed state descends from the state
@@ -160,7 +186,9 @@ func openCommitVault(repo *gitrepo.Repo, v *vault.Vault, key *vault.Key, commit,
 	return s, nil
 }
 
-// newScratch makes a private directory under the Git directory for states written from Git.
+// newScratch makes a private directory under the Git directory for states written from Git. The caller
+// holds the vault lock, so that scratch directories left by an owner command that was killed are no one's:
+// they are removed first.
 func newScratch(repo *gitrepo.Repo) (string, error) {
 	gitDir, err := repo.GitDir(context.Background())
 	if err != nil {
@@ -169,6 +197,11 @@ func newScratch(repo *gitrepo.Repo) (string, error) {
 	base := filepath.Join(gitDir, "agent-vault")
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", err
+	}
+	if left, _ := filepath.Glob(filepath.Join(base, "sync-*")); len(left) > 0 {
+		for _, d := range left {
+			os.RemoveAll(d)
+		}
 	}
 	return os.MkdirTemp(base, "sync-")
 }
@@ -220,14 +253,15 @@ func (g *global) addPushFlags(root *cobra.Command) {
 	}
 }
 
-// adopter moves the working tree of v to a sync's merge commit (vault.Vault.Adopter).
-func (g *global) adopter(v *vault.Vault) func(commit string) error {
-	return func(commit string) error {
+// adopter moves the working tree of v to a sync's merge commit or to the upstream's commit of a
+// fast-forward (vault.Vault.Adopter).
+func (g *global) adopter(v *vault.Vault) func(commit, from string) error {
+	return func(commit, from string) error {
 		repo, err := gitrepo.Find(v.Top)
 		if err != nil {
 			return err
 		}
-		return repo.Adopt(context.Background(), commit, vaultTreeDir(v))
+		return repo.Adopt(context.Background(), commit, from, vaultTreeDir(v))
 	}
 }
 

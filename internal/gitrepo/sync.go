@@ -108,14 +108,6 @@ func (r *Repo) CheckoutVault(ctx context.Context, commit, prefix, dest string) (
 	return true, nil
 }
 
-// FastForward moves the current branch, the index and the working tree to commit, which must contain
-// HEAD (`git merge --ff-only`): Git refuses, and nothing changes, when a local uncommitted change would be
-// overwritten.
-func (r *Repo) FastForward(ctx context.Context, commit string) error {
-	_, err := r.git(ctx, runOpts{cLocale: true}, "merge", "--ff-only", "--quiet", "--no-stat", commit)
-	return err
-}
-
 // Push pushes commit to the upstream branch of st (`git push REMOTE COMMIT:BRANCH`), bounded by timeout
 // and never prompting. A push the remote rejects because its branch moved wraps ErrRejected; one that
 // cannot reach the remote wraps ErrOffline.
@@ -290,17 +282,20 @@ func (r *Repo) Dirty(ctx context.Context, paths []string) ([]string, error) {
 	return dirty, nil
 }
 
-// Adopt makes commit, which a sync built on HEAD (its first parent is old), the current commit: the branch
-// moves from old to commit (unless it is already there), the index entries of every path that differs
-// between old and commit are set to commit's, and the files of those paths outside skipDir (which the
-// caller has already written) are written into the working tree from the index, or removed. It is
-// idempotent, so that repair can run it again after a kill.
-func (r *Repo) Adopt(ctx context.Context, commit, skipDir string) error {
-	out, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", commit+"^1")
-	if err != nil {
-		return fmt.Errorf("the sync's commit %s has no first parent: %w", commit, err)
+// Adopt makes commit the current commit in place of old: a sync's merge commit built on HEAD (old ""
+// is its first parent), or the upstream's commit a fast-forward goes to (old is HEAD, an ancestor). The
+// branch moves from old to commit (unless it is already there), the index entries of every path that
+// differs between old and commit are set to commit's, and the files of those paths outside skipDir
+// (which the caller has already written) are written into the working tree from the index, or removed.
+// It is idempotent, so that repair can run it again after a kill.
+func (r *Repo) Adopt(ctx context.Context, commit, old, skipDir string) error {
+	if old == "" {
+		out, err := r.git(ctx, runOpts{}, "rev-parse", "--verify", "-q", commit+"^1")
+		if err != nil {
+			return fmt.Errorf("the sync's commit %s has no first parent: %w", commit, err)
+		}
+		old = strings.TrimSpace(string(out))
 	}
-	old := strings.TrimSpace(string(out))
 	head, _, err := r.head(ctx)
 	if err != nil {
 		return err
@@ -319,7 +314,7 @@ func (r *Repo) Adopt(ctx context.Context, commit, skipDir string) error {
 		return err
 	}
 	args := append([]string{"ls-tree", "-r", "-z", "--full-tree", commit, "--"}, paths...)
-	out, err = r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}}, args...)
+	out, err := r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}}, args...)
 	if err != nil {
 		return err
 	}

@@ -86,9 +86,33 @@ type kind struct {
 	input func(value string) string
 	// change edits the template's values into the values after the change, for the given trial value.
 	change func(values map[string]string, value string)
+	// tmpl is the prepared vault the command runs on (nil: the killer's main template).
+	tmpl *tmpl
+	// sync marks agent-vault sync: its commit point is its push, its next command is sync again, and
+	// its Git history is checked as a fast-forward or a merge (sync_test.go).
+	sync bool
 	// measured on an uninterrupted run
-	dur       time.Duration
-	newPolicy string
+	dur        time.Duration
+	newPolicy  string
+	newVersion uint64
+}
+
+// tmpl is a prepared vault that trials copy: its directory (home, vault and, for sync, the bare remote
+// remote.git), its signed state and values, its HEAD and, with a remote, the remote branch's commit.
+type tmpl struct {
+	dir      string
+	state    *vstate
+	values   map[string]string
+	head     string
+	upstream string // "" without a remote
+}
+
+// tmplOf is the template a kind runs on.
+func (k *killer) tmplOf(kd *kind) *tmpl {
+	if kd.tmpl != nil {
+		return kd.tmpl
+	}
+	return k.main
 }
 
 func killKinds() []*kind {
@@ -138,18 +162,15 @@ func importInput(value string) string {
 
 // killer holds the prepared template and the tallies.
 type killer struct {
-	t         *testing.T
-	base      string
-	tpl       string // template: tpl/home and tpl/vault
-	kinds     []*kind
-	tplState  *vstate
-	tplValues map[string]string
-	tplHead   string
-	ciOld     string // the template's ci key file, to tell a recovered key from the old one
-	tally     map[string]*tally
-	junkSeen  map[string]int
-	failures  []string
-	long      bool
+	t        *testing.T
+	base     string
+	main     *tmpl // template: main.dir/home and main.dir/vault
+	kinds    []*kind
+	ciOld    string // the template's ci key file, to tell a recovered key from the old one
+	tally    map[string]*tally
+	junkSeen map[string]int
+	failures []string
+	long     bool
 }
 
 type tally struct {
@@ -161,9 +182,9 @@ func newKiller(t *testing.T) *killer {
 	t.Helper()
 	k := &killer{t: t, base: t.TempDir(), kinds: killKinds(), tally: map[string]*tally{}, junkSeen: map[string]int{}}
 	k.long = envInt("AGENT_VAULT_CRASH_TRIALS", 18) > 50 && !testing.Short()
-	k.tpl = filepath.Join(k.base, "template")
-	u := user{home: filepath.Join(k.tpl, "home")}
-	top := filepath.Join(k.tpl, "vault")
+	k.main = &tmpl{dir: filepath.Join(k.base, "template")}
+	u := user{home: filepath.Join(k.main.dir, "home")}
+	top := filepath.Join(k.main.dir, "vault")
 	newVault(t, u, top, "ci", "dep", "spare")
 	paths, values := bulkPaths(100)
 	for i := range 4 {
@@ -174,15 +195,15 @@ func newKiller(t *testing.T) *killer {
 	u.mustAV(t, top, "", "grant", "ci", "bulk")
 	u.mustAV(t, top, "", "grant", "dep", "ops")
 	u.mustAV(t, top, "shared-db-value", "set", "shared/db", "--agents", "ci,dep")
-	k.tplValues = map[string]string{"shared/db": "shared-db-value"}
+	k.main.values = map[string]string{"shared/db": "shared-db-value"}
 	for i, p := range paths {
-		k.tplValues[p] = values[i]
+		k.main.values[p] = values[i]
 	}
 	var err error
-	if k.tplState, err = readState(filepath.Join(top, ".agent-vault")); err != nil {
+	if k.main.state, err = readState(filepath.Join(top, ".agent-vault")); err != nil {
 		t.Fatal(err)
 	}
-	k.tplHead = strings.TrimSpace(u.mustGit(t, top, "rev-parse", "HEAD"))
+	k.main.head = strings.TrimSpace(u.mustGit(t, top, "rev-parse", "HEAD"))
 	ci, err := os.ReadFile(u.agentKey("ci"))
 	if err != nil {
 		t.Fatal(err)
@@ -190,8 +211,17 @@ func newKiller(t *testing.T) *killer {
 	k.ciOld = string(ci)
 	// Check the template itself, then time every command on an uninterrupted run and record the state
 	// it arrives at. (Trials whose command ends before the kill check an uninterrupted run in full.)
-	if probs := k.verify(&trial{plan: plan{kind: &kind{name: "template"}}, dir: k.tpl, u: u, top: top}); len(probs) > 0 {
+	if probs := k.verify(&trial{plan: plan{kind: &kind{name: "template"}}, dir: k.main.dir, u: u, top: top}); len(probs) > 0 {
 		t.Fatalf("the template does not verify: %s", strings.Join(probs, "; "))
+	}
+	// sync's kinds run on vaults with a bare remote that another machine pushed to (sync_test.go).
+	k.kinds = append(k.kinds, k.syncKinds()...)
+	if only := os.Getenv("AGENT_VAULT_CRASH_KINDS"); only != "" {
+		names := strings.Split(only, ",")
+		k.kinds = slices.DeleteFunc(k.kinds, func(kd *kind) bool { return !slices.Contains(names, kd.name) })
+		if len(k.kinds) == 0 {
+			t.Fatalf("AGENT_VAULT_CRASH_KINDS=%s names no kind", only)
+		}
 	}
 	for _, kd := range k.kinds {
 		// One uninterrupted run gives the duration and the new state; trials whose command ends before
@@ -201,6 +231,7 @@ func newKiller(t *testing.T) *killer {
 			t.Fatalf("uninterrupted %s: %s", kd.name, strings.Join(tr.problems, "; "))
 		}
 		kd.dur = tr.cmdRes.dur
+		kd.newVersion = tr.newVersion
 		t.Logf("uninterrupted %-16s takes %v", kd.name, kd.dur.Round(time.Millisecond))
 	}
 	return k
@@ -255,6 +286,8 @@ type trial struct {
 	// junk are files the killed command left that block nothing and that nobody removes: the private
 	// index of its Git commit (and its lock) in .git, a half-written pending key file in the home.
 	junk []string
+	// newVersion is the state's version after an uninterrupted measuring run.
+	newVersion uint64
 }
 
 func (tr *trial) describe() string {
@@ -284,7 +317,8 @@ func (k *killer) run(p plan) *trial {
 	if p.n < 0 {
 		tr.dir = filepath.Join(k.base, fmt.Sprintf("measure-%s%d", p.kind.name, -p.n))
 	}
-	if err := copyTree(k.tpl, tr.dir, gitObject); err != nil {
+	tm := k.tmplOf(p.kind)
+	if err := copyTree(tm.dir, tr.dir, gitObject); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
@@ -300,6 +334,9 @@ func (k *killer) run(p plan) *trial {
 	}()
 	tr.u = user{home: filepath.Join(tr.dir, "home")}
 	tr.top = filepath.Join(tr.dir, "vault")
+	if tm.upstream != "" {
+		tr.u.mustGit(t, tr.top, "remote", "set-url", "origin", filepath.Join(tr.dir, "remote.git"))
+	}
 	args := slices.Clone(p.kind.args)
 	cwd := tr.top
 	if p.kind.name == "init" {
@@ -352,6 +389,7 @@ func (k *killer) run(p plan) *trial {
 			tr.problem("%v", err)
 		} else {
 			p.kind.newPolicy = st.policy("extra")
+			tr.newVersion = st.Version
 		}
 		return tr
 	}
@@ -391,8 +429,11 @@ func (k *killer) phase(tr *trial) string {
 		return "after-commit"
 	}
 	raw, err := os.ReadFile(filepath.Join(vdir, "state", "root"))
-	if err == nil && (tr.kind.name == "init" || hashOf(raw) != k.tplState.RootHash) {
+	if err == nil && (tr.kind.name == "init" || hashOf(raw) != k.tmplOf(tr.kind).state.RootHash) {
 		return "after-commit"
+	}
+	if tr.kind.sync && k.remoteHead(tr) != k.tmplOf(tr.kind).upstream {
+		return "pushed" // sync's merge reached the remote: its real commit point (sync_test.go)
 	}
 	return "before-commit"
 }
@@ -411,7 +452,7 @@ func (k *killer) readBeforeRepair(tr *trial) {
 		r := tr.u.av(tr.top, "", args...)
 		tr.preReads++
 		switch {
-		case r.code == 0 && args[0] == "get" && r.stdout != k.tplValues["ops/key-1"]:
+		case r.code == 0 && args[0] == "get" && r.stdout != k.tmplOf(tr.kind).values["ops/key-1"]:
 			tr.problem("before repair, %s returned a wrong value", strings.Join(args, " "))
 		case r.code == 0:
 		case r.code == 1 && strings.Contains(r.stderr, "repair"):
@@ -438,6 +479,10 @@ func (k *killer) recover(tr *trial) {
 		}
 	}
 	var r result
+	if tr.kind.sync {
+		k.recoverSync(tr)
+		return
+	}
 	if tr.next {
 		r = u.av(top, "after-value", "set", "extra/after")
 		tr.recovery = append(tr.recovery, "set extra/after: "+summarize(r))
@@ -540,23 +585,30 @@ func (k *killer) verify(tr *trial) []string {
 	if tr.nextApplied {
 		extra = 1
 	}
-	base := k.tplState.Version
+	tm := k.tmplOf(tr.kind)
+	base := tm.state.Version
 	if isInit {
 		base = 0
+	}
+	newVersion := base + 1
+	if tr.kind.sync {
+		newVersion = tr.kind.newVersion
 	}
 	switch st.Version - uint64(extra) {
 	case base:
 		tr.outcome = "old"
-	case base + 1:
+	case newVersion:
 		tr.outcome = "new"
 	default:
-		bad("the state has version %d; the old state had %d", st.Version, base)
+		bad("the state has version %d; the old state had %d, the new one %d", st.Version, base, newVersion)
 		return probs
 	}
 	if tr.kind.name == "template" {
 		tr.outcome = "old"
 	}
-	if tr.phase == "before-commit" && tr.outcome != "old" || (tr.phase == "after-commit" || tr.phase == "finished") && tr.outcome != "new" {
+	if tr.kind.sync {
+		probs = append(probs, k.syncOutcome(tr)...)
+	} else if tr.phase == "before-commit" && tr.outcome != "old" || (tr.phase == "after-commit" || tr.phase == "finished") && tr.outcome != "new" {
 		if !(isInit && tr.repair == "init again") {
 			bad("killed %s, but recovery arrived at the %s state", tr.phase, tr.outcome)
 		}
@@ -566,12 +618,12 @@ func (k *killer) verify(tr *trial) []string {
 		if r := u.git(top, "rev-list", "--count", "HEAD"); strings.TrimSpace(r.stdout) != strconv.FormatUint(st.Version, 10) {
 			bad("Git has %s commits for vault version %d: %s", strings.TrimSpace(r.stdout), st.Version, r)
 		}
-	} else {
-		want := st.Version - k.tplState.Version
-		if r := u.git(top, "rev-list", "--count", k.tplHead+"..HEAD"); strings.TrimSpace(r.stdout) != strconv.FormatUint(want, 10) {
+	} else if !tr.kind.sync {
+		want := st.Version - tm.state.Version
+		if r := u.git(top, "rev-list", "--count", tm.head+"..HEAD"); strings.TrimSpace(r.stdout) != strconv.FormatUint(want, 10) {
 			bad("Git has %s commits for %d changes: %s", strings.TrimSpace(r.stdout), want, r)
 		}
-		r := u.git(top, "diff", "--name-only", k.tplHead, "HEAD")
+		r := u.git(top, "diff", "--name-only", tm.head, "HEAD")
 		for _, f := range strings.Fields(r.stdout) {
 			if !strings.HasPrefix(f, ".agent-vault/") {
 				bad("the change committed %s, outside the vault", f)
@@ -586,8 +638,8 @@ func (k *killer) verify(tr *trial) []string {
 	}
 
 	// The policy and the values of that state.
-	wantPolicy := k.tplState.policy("extra")
-	wantValues := maps(k.tplValues)
+	wantPolicy := tm.state.policy("extra")
+	wantValues := maps(tm.values)
 	if tr.outcome == "new" {
 		wantPolicy = tr.kind.newPolicy
 		if tr.kind.change != nil {

@@ -12,6 +12,7 @@
 //	AGENT_VAULT_CRASH_SEED         seed of the kill trials (default: a fixed seed for the default sample,
 //	                               the time when AGENT_VAULT_CRASH_TRIALS is set); printed by every run
 //	AGENT_VAULT_CRASH_TRIAL        run only this trial number of the seed (a reproduction)
+//	AGENT_VAULT_CRASH_KINDS        only these commands, comma-separated (e.g. sync-ff,sync-merge)
 //	AGENT_VAULT_CRASH_READ_CYCLES  grant/set/revoke/set cycles the owner makes under the readers (default 1)
 //	AGENT_VAULT_CRASH_LOG          log every kill trial, not only the failed ones (with -v)
 //	AGENT_VAULT_CRASH_KEEP         directory where the trees of failed trials are kept

@@ -1,9 +1,9 @@
-"""Post-quantum vaults (format.md section 3.1): this SDK cannot read them yet and says so.
+"""Post-quantum vaults (format.md sections 3.1 and 3.8) made by the real CLI (``$AGENT_VAULT_BIN init --pq``).
 
-pyrage, the SDK's age library, has no ML-KEM-768 + X25519 (``age1pq``) support (its Rust backend, rage, has
-none), and no maintained Python library implements age's hybrid HPKE construction yet (see the README). A
-post-quantum key, and a post-quantum vault read with any key, fail with ``VaultNotFoundError`` naming the CLI
-and the MCP server, never with ``IntegrityError``. The vault is made by the real CLI (``$AGENT_VAULT_BIN init --pq``).
+The SDK reads them: a post-quantum key file parses (its recipient is the one the CLI wrote), an agent and the owner
+read their values, and a key of the other kind is not authorized (never ``IntegrityError``), its message naming
+both kinds. The decryption itself is checked against the CCTV vectors (test_cctv_age.py) and the shared vectors
+(test_vectors_pq.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 
-from agent_vault import Vault, VaultNotFoundError
+from agent_vault import NotAuthorizedError, Vault
 from agent_vault.keys import is_hybrid_recipient, is_recipient, parse_key_file
 
 
@@ -35,21 +35,27 @@ def _pq_vault(tmp_path: Path) -> tuple[Path, Path]:
     return repo, home / ".agent-vault" / "agents" / "ci.key"
 
 
-def test_a_post_quantum_key_is_refused_with_a_pointer_to_the_cli(tmp_path: Path) -> None:
+def test_a_post_quantum_vault_is_read(tmp_path: Path) -> None:
     repo, ci_key = _pq_vault(tmp_path)
-    with pytest.raises(VaultNotFoundError, match=r"post-quantum.*agent-vault get.*agent-vault mcp") as e:
-        Vault(repo_path=str(repo), key_path=str(ci_key), auto_pull=False).get("app/token")
-    assert "AGE-SECRET-KEY-PQ-1" not in str(e.value)
-    with pytest.raises(VaultNotFoundError, match="post-quantum"):
-        parse_key_file(ci_key.read_text(), "ci.key")
+    key = parse_key_file(ci_key.read_text(), "ci.key")
+    written = (repo / ".agent-vault" / "agents" / "ci" / "public.key").read_text().strip()
+    assert key.recipient == written and is_hybrid_recipient(key.recipient)
+    assert "AGE-SECRET-KEY-PQ-1" not in repr(key) and "AGE-SECRET-KEY-PQ-1" not in repr(key.identity)
+    with Vault(repo_path=str(repo), key_path=str(ci_key), auto_pull=False) as v:
+        assert v.get("app/token") == "sk_live_pq_py"
+        assert [i.name for i in v.list_secrets()] == ["app/token"]
+    owner_key = ci_key.parents[1] / "owner-pq.key"
+    with Vault(repo_path=str(repo), key_path=str(owner_key), auto_pull=False) as v:
+        assert v.get("app/token") == "sk_live_pq_py"
 
 
-def test_a_post_quantum_vault_read_with_a_classic_key_is_not_an_integrity_error(tmp_path: Path) -> None:
+def test_a_post_quantum_vault_read_with_a_classic_key_is_not_authorized(tmp_path: Path) -> None:
     repo, _ = _pq_vault(tmp_path)
     classic = str(x25519.Identity.generate())
     v = Vault(repo_path=str(repo), key_str=classic, auto_pull=False)
-    with pytest.raises(VaultNotFoundError, match=r"post-quantum keys.*agent-vault get"):
+    with pytest.raises(NotAuthorizedError, match=r"classic key, but vault [0-9a-f]{32} uses post-quantum keys") as e:
         v.get("app/token")
+    assert "sk_live_pq_py" not in str(e.value)
 
 
 def test_hybrid_recipients_are_recognised(tmp_path: Path) -> None:

@@ -110,7 +110,11 @@ def _write_private(path: Path, data: bytes, home: Path) -> None:
 def test_vector(case: dict[str, Any] | None, tmp_path: Path, isolated_home: Path) -> None:
     if case is None:
         pytest.fail(f"{EXPECTED} is missing: the Go generator (make vectors) writes it")
+    run_vector(case, tmp_path, isolated_home)
 
+
+def run_vector(case: dict[str, Any], tmp_path: Path, isolated_home: Path) -> None:
+    """Runs one case of an expected file (expected.json or expected-pq.json) and checks its outcome."""
     # A fresh home, holding the files the case asks for.
     isolated_home.mkdir(mode=0o700)
     os.chmod(isolated_home, 0o700)

@@ -1,34 +1,37 @@
 """The post-quantum set of the shared test vectors (testdata/vectors/expected-pq.json; its README.md).
 
-This SDK cannot read post-quantum vaults yet (docs/format.md 3.8: pyrage has no ML-KEM-768 + X25519 support), so
-every case must end, whatever its own outcome for the Go and Node readers, with the error named by its
-``error_without_pq`` (``vault_not_found``): a ``VaultNotFoundError`` that points to the CLI and the MCP server, and
-never an ``IntegrityError`` (a post-quantum vault is not tampering) nor a value. A missing expected-pq.json is a
-failure, not a skip.
+The SDK reads post-quantum vaults (agent_vault.hybrid, through pyca/cryptography's ML-KEM-768 + X25519 HPKE), so
+every case must reach its own outcome, as for expected.json. Each case also names ``error_without_pq``, what a
+reader without post-quantum support answers (``vault_not_found``): this SDK gives exactly that, pointing to the CLI
+and the MCP server, for every case read with a post-quantum key when the installed cryptography has no ML-KEM
+(simulated here). A missing expected-pq.json is a failure, not a skip.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.exceptions import UnsupportedAlgorithm
 
-from agent_vault import AgentVaultError, Vault, VaultNotFoundError
-from test_vectors import VECTORS, _write_private
+from agent_vault import AgentVaultError, Vault, VaultNotFoundError, hybrid
+from test_vectors import VECTORS, _write_private, run_vector
 
 EXPECTED_PQ = VECTORS / "expected-pq.json"
 
 
+def _load() -> list[dict[str, Any]]:
+    return list(json.loads(EXPECTED_PQ.read_text(encoding="utf-8"))["cases"])
+
+
 def _cases() -> list[Any]:
     try:
-        doc = json.loads(EXPECTED_PQ.read_text(encoding="utf-8"))
+        cases = _load()
     except FileNotFoundError:
         return [pytest.param(None, id="expected-pq.json-missing")]
-    return [pytest.param(case, id=f"pq-{i:03d}-{case.get('name', '?')}") for i, case in enumerate(doc["cases"])]
+    return [pytest.param(case, id=f"pq-{i:03d}-{case.get('name', '?')}") for i, case in enumerate(cases)]
 
 
 def test_expected_pq_json_format() -> None:
@@ -41,31 +44,31 @@ def test_expected_pq_json_format() -> None:
 
 
 @pytest.mark.parametrize("case", _cases())
-def test_pq_vector_refused(case: dict[str, Any] | None, tmp_path: Path, isolated_home: Path) -> None:
+def test_pq_vector(case: dict[str, Any] | None, tmp_path: Path, isolated_home: Path) -> None:
     if case is None:
         pytest.fail(f"{EXPECTED_PQ} is missing: the Go generator (make vectors) writes it")
+    run_vector(case, tmp_path, isolated_home)
 
-    isolated_home.mkdir(mode=0o700)
-    os.chmod(isolated_home, 0o700)
-    for rel, content in (case.get("home") or {}).items():
-        _write_private(isolated_home / rel, content.encode("utf-8"), isolated_home)
-    src = VECTORS / "keys" / case["key"]
-    key_path = tmp_path / "keys" / case["key"]
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(key_path, src.read_bytes(), tmp_path)
-    if case.get("owner_key"):
-        _write_private(isolated_home / "owner.key", src.read_bytes(), isolated_home)
-    repo = tmp_path / "vaults" / case["vault"]
-    shutil.copytree(VECTORS / "vaults" / case["vault"], repo, symlinks=True)
 
-    with pytest.raises(AgentVaultError) as info:
-        with Vault(repo, key_path=key_path, auto_pull=False) as vault:
-            if (case.get("op") or "get") == "list":
-                vault.list_secrets(case.get("list_group"), strict=True)
-            else:
-                vault.get_bytes(case["secret"])
-    e = info.value
-    assert isinstance(e, VaultNotFoundError), f"{type(e).__name__} (kind {e.kind}): {e}"
-    assert e.kind == case["error_without_pq"]
-    message = str(e)
-    assert "post-quantum" in message and "agent-vault get" in message and "MCP server" in message, message
+def test_without_mlkem_pq_keys_are_refused_naming_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cryptography build without ML-KEM: every case read with a post-quantum key ends in error_without_pq."""
+
+    def unsupported(cls: type, identity: str) -> hybrid.HybridIdentity:
+        raise UnsupportedAlgorithm("ML-KEM is not supported by this backend")
+
+    monkeypatch.setattr(hybrid.HybridIdentity, "from_str", classmethod(unsupported))
+    monkeypatch.delenv("AGENT_VAULT_KEY", raising=False)
+    pq_cases = [c for c in _load() if c["key"].startswith("pq-")]
+    assert pq_cases
+    for i, case in enumerate(pq_cases):
+        home = tmp_path / f"home-{i}"
+        home.mkdir(mode=0o700)
+        monkeypatch.setenv("AGENT_VAULT_HOME", str(home))
+        key_path = tmp_path / f"key-{i}"
+        _write_private(key_path, (VECTORS / "keys" / case["key"]).read_bytes(), tmp_path)
+        with pytest.raises(AgentVaultError) as info:
+            with Vault(VECTORS / "vaults" / case["vault"], key_path=key_path, auto_pull=False) as vault:
+                vault.get_bytes(case["secret"] or "stripe/api-key")
+        e = info.value
+        assert isinstance(e, VaultNotFoundError) and e.kind == case["error_without_pq"], f"{case['name']}: {e!r}"
+        assert "agent-vault get" in str(e) and "MCP server" in str(e), str(e)

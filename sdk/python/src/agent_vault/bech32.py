@@ -1,11 +1,12 @@
-"""Minimal Bech32 (BIP 173) decoding, enough to read the 32 bytes of an ``AGE-SECRET-KEY-1...`` string.
+"""Minimal Bech32 (BIP 173): decoding age identities and recipients, and encoding a recipient computed from an
+identity (the 1,216 bytes of a post-quantum ``age1pq1...`` recipient).
 
 age strings are longer than BIP 173's 90-character limit, so no length limit is applied.
 """
 
 from __future__ import annotations
 
-__all__ = ["Bech32Error", "decode"]
+__all__ = ["Bech32Error", "decode", "encode"]
 
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _VALUES = {c: i for i, c in enumerate(_CHARSET)}
@@ -62,3 +63,20 @@ def decode(text: str) -> tuple[str, bytes]:
     if bits >= 5 or (acc & ((1 << bits) - 1)):
         raise Bech32Error("bad padding")
     return hrp, bytes(out)
+
+
+def encode(hrp: str, data: bytes) -> str:
+    """Encode ``data`` under ``hrp`` (lower case) as Bech32, without a length limit."""
+    acc = bits = 0
+    values: list[int] = []
+    for b in data:
+        acc = (acc << 8) | b
+        bits += 8
+        while bits >= 5:
+            bits -= 5
+            values.append((acc >> bits) & 31)
+    if bits:
+        values.append((acc << (5 - bits)) & 31)
+    chk = _polymod(_hrp_expand(hrp) + values + [0] * 6) ^ 1
+    values += [(chk >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_CHARSET[v] for v in values)

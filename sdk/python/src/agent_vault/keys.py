@@ -1,7 +1,7 @@
 """Key files and key resolution (format.md sections 3.2 to 3.4).
 
 A key file is an age identity file: ``#`` lines are comments, blank lines are ignored, and exactly one line is an
-``AGE-SECRET-KEY-1...`` identity. Comment lines of the form ``# agent-vault-<pin>: <value>`` carry the trust
+``AGE-SECRET-KEY-1...`` (X25519) or ``AGE-SECRET-KEY-PQ-1...`` (post-quantum, :mod:`agent_vault.hybrid`) identity. Comment lines of the form ``# agent-vault-<pin>: <value>`` carry the trust
 anchors written when the owner provisions an agent. A key file is *pinned* when it has both the ``vault-id`` and
 ``owner-verify-key`` pins.
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -35,17 +36,20 @@ __all__ = [
     "ResolvedKey",
     "derive_owner_verify_key",
     "is_key_content",
+    "is_hybrid_recipient",
     "is_plugin_recipient",
     "is_recipient",
     "is_vault_id",
     "parse_key_file",
     "read_key_path",
+    "recipient_kind",
     "resolve_key",
 ]
 
 IDENTITY_PREFIX = "AGE-SECRET-KEY-1"
 MAX_KEY_FILE = 64 * 1024
 OWNER_SIGNING_INFO = b"agent-vault/v1 owner signing key"
+OWNER_SIGNING_INFO_HYBRID = b"agent-vault/v2 owner signing key mlkem768x25519"
 
 _PIN = re.compile(r"^# agent-vault-(agent|vault-id|owner-verify-key): (\S+)\s*$")
 _VAULT_ID = re.compile(r"[0-9a-f]{32}")
@@ -81,16 +85,20 @@ def is_plugin_recipient(value: object) -> bool:
 _HYBRID_RECIPIENT = re.compile(r"age1pq1[02-9ac-hj-np-z]{1952}")
 HYBRID_IDENTITY_PREFIX = "AGE-SECRET-KEY-PQ-1"
 PQ_UNSUPPORTED = (
-    "the Python SDK cannot read post-quantum (ML-KEM-768 + X25519, age1pq) vaults yet: its age library, pyrage, "
-    "has no post-quantum support; read the secret with the agent-vault CLI (agent-vault get) or its MCP server "
-    "(agent-vault mcp)"
+    "the installed cryptography package has no ML-KEM-768 + X25519 HPKE, which post-quantum (age1pq) keys need: "
+    "install cryptography 47 or later from its PyPI wheels, or read the secret with the agent-vault CLI "
+    "(agent-vault get) or its MCP server (agent-vault mcp)"
 )
+
+
+def recipient_kind(recipient: str) -> str:
+    """``"post-quantum"`` for an ``age1pq1...`` recipient, else ``"classic"`` (format.md 3.1: kinds never mix)."""
+    return "post-quantum" if recipient.startswith("age1pq1") else "classic"
 
 
 def is_hybrid_recipient(value: object) -> bool:
     """True when ``value`` is a post-quantum (ML-KEM-768 + X25519) recipient as repository bytes must write it
-    (format.md section 3.1): ``age1pq1`` and 1952 lower-case Bech32 characters that decode to 1216 bytes. This SDK
-    recognises such recipients only to refuse post-quantum vaults with a clear message (:data:`PQ_UNSUPPORTED`)."""
+    (format.md section 3.1): ``age1pq1`` and 1952 lower-case Bech32 characters that decode to 1216 bytes."""
     return _bech32_of(value, _HYBRID_RECIPIENT, "age1pq", 1216)
 
 
@@ -125,7 +133,7 @@ class KeyFile:
     """A parsed key file. ``repr`` never shows the identity."""
 
     identity_str: str = field(compare=False)
-    identity: Any = field(compare=False)  # pyrage.x25519.Identity
+    identity: Any = field(compare=False)  # pyrage.x25519.Identity or agent_vault.hybrid.HybridIdentity
     recipient: str
     pins: Pins | None
     agent: str | None
@@ -168,11 +176,9 @@ def parse_key_file(text: str, source: str) -> KeyFile:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if stripped.startswith(IDENTITY_PREFIX):
+        if stripped.startswith(IDENTITY_PREFIX) or stripped.startswith(HYBRID_IDENTITY_PREFIX):
             identities.append(stripped)
             continue
-        if stripped.upper().startswith(HYBRID_IDENTITY_PREFIX):
-            raise VaultNotFoundError(f"key file {source} holds a post-quantum identity: {PQ_UNSUPPORTED}")
         if stripped.upper().startswith(PLUGIN_IDENTITY_PREFIX):
             raise VaultNotFoundError(
                 f"key file {source} holds an age plugin identity (a hardware-held key), which the Python SDK "
@@ -182,14 +188,11 @@ def parse_key_file(text: str, source: str) -> KeyFile:
         raise VaultNotFoundError(f"key file {source}: line {n} is neither a comment nor an age identity")
     if len(identities) != 1:
         raise VaultNotFoundError(
-            f"key file {source}: expected exactly one {IDENTITY_PREFIX}... line, found {len(identities)}"
+            f"key file {source}: expected exactly one {IDENTITY_PREFIX}... or {HYBRID_IDENTITY_PREFIX}... line, "
+            f"found {len(identities)}"
         )
     identity_str = identities[0]
-    try:
-        identity = x25519.Identity.from_str(identity_str)
-    except (IdentityError, ValueError):
-        raise VaultNotFoundError(f"key file {source}: the age identity is invalid") from None
-    recipient = str(identity.to_public())
+    identity, recipient = _identity(identity_str, source)
 
     vault_id, verify_key = pins.get("vault-id"), pins.get("owner-verify-key")
     if (vault_id is None) != (verify_key is None):
@@ -211,6 +214,27 @@ def parse_key_file(text: str, source: str) -> KeyFile:
         agent=pins.get("agent"),
         source=source,
     )
+
+
+def _identity(identity_str: str, source: str) -> tuple[Any, str]:
+    """The identity object of an identity line and its recipient; VaultNotFoundError, never quoting the line."""
+    if identity_str.startswith(HYBRID_IDENTITY_PREFIX):
+        try:
+            from .hybrid import HybridIdentity
+        except (ImportError, AttributeError):
+            raise VaultNotFoundError(f"key file {source} holds a post-quantum identity, but {PQ_UNSUPPORTED}") from None
+        try:
+            hybrid = HybridIdentity.from_str(identity_str)
+        except UnsupportedAlgorithm:
+            raise VaultNotFoundError(f"key file {source} holds a post-quantum identity, but {PQ_UNSUPPORTED}") from None
+        except ValueError:
+            raise VaultNotFoundError(f"key file {source}: the age identity is invalid") from None
+        return hybrid, hybrid.recipient
+    try:
+        identity = x25519.Identity.from_str(identity_str)
+    except (IdentityError, ValueError):
+        raise VaultNotFoundError(f"key file {source}: the age identity is invalid") from None
+    return identity, str(identity.to_public())
 
 
 def read_key_path(path: str | os.PathLike[str], source: str | None = None) -> KeyFile:
@@ -322,12 +346,14 @@ def _same_as_owner_key(key: KeyFile, owner_path: Path) -> bool:
 
 
 def derive_owner_verify_key(key: KeyFile) -> str:
-    """The owner verify key derived from an owner identity (format.md section 3.4), as ``ed25519:<base64>``."""
+    """The owner verify key derived from an owner identity (format.md section 3.4), as ``ed25519:<base64>``: HKDF-SHA256
+    of the X25519 secret, or of a post-quantum identity's 32-byte seed under its own label."""
     try:
         hrp, secret = bech32.decode(key.identity_str)
-    except bech32.Bech32Error as e:  # pragma: no cover - pyrage accepted it already
+    except bech32.Bech32Error as e:  # pragma: no cover - the key file parser accepted it already
         raise VaultNotFoundError(f"key file {key.source}: the age identity is invalid: {e}") from None
-    if hrp != "age-secret-key-" or len(secret) != 32:  # pragma: no cover - idem
-        raise VaultNotFoundError(f"key file {key.source}: not an X25519 age identity")
-    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=OWNER_SIGNING_INFO).derive(secret)
+    info = {"age-secret-key-": OWNER_SIGNING_INFO, "age-secret-key-pq-": OWNER_SIGNING_INFO_HYBRID}.get(hrp)
+    if info is None or len(secret) != 32:  # pragma: no cover - idem
+        raise VaultNotFoundError(f"key file {key.source}: not an X25519 or post-quantum age identity")
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
     return format_verify_key(Ed25519PrivateKey.from_private_bytes(seed).public_key())

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from .errors import IntegrityError, VaultNotFoundError
-from .keys import PQ_UNSUPPORTED, is_hybrid_recipient, is_recipient, is_vault_id
+from .errors import IntegrityError
+from .keys import is_hybrid_recipient, is_recipient, is_vault_id, recipient_kind
 from .names import name_in_repo, secret_path_in_repo, shard_of
 from .signed import parse_verify_key
 
@@ -211,12 +211,10 @@ def _check_version(obj: Mapping[str, Any], what: str) -> int:
 
 def _recipient(obj: Mapping[str, Any], what: str) -> str:
     value = _get(obj, "recipient", str, what)
-    if is_hybrid_recipient(value):
-        # A verified root of a post-quantum vault: not tampering, a vault this SDK cannot read yet.
-        raise VaultNotFoundError(f"{what}: this vault uses post-quantum keys; {PQ_UNSUPPORTED}")
-    if not is_recipient(value):
+    if not is_recipient(value) and not is_hybrid_recipient(value):
         raise IntegrityError(
-            f"{what}: recipient {value!r} is not an age recipient in lower case (age1 and 58 Bech32 characters)"
+            f"{what}: recipient {value[:64]!r} is not an age recipient in lower case (age1 and 58 Bech32 characters, "
+            "or age1pq1 and 1952)"
         )
     return str(value)
 
@@ -252,10 +250,15 @@ def parse_root(body: bytes, sha256: str) -> Root:
         if not isinstance(entry, dict):
             raise IntegrityError(f"{awhat}: not an object")
         recipient = _recipient(entry, awhat)
+        if recipient_kind(recipient) != recipient_kind(owner_recipient):
+            raise IntegrityError(
+                f"{awhat}: recipient is of another kind than the owner's (post-quantum and classic keys never mix)"
+            )
         other = by_recipient.get(recipient)
         if other is not None:
             holder = f"agent {other!r}" if other else "the owner"
-            raise IntegrityError(f"{awhat}: recipient {recipient} is also the recipient of {holder}")
+            shown = recipient if len(recipient) <= 64 else f"{recipient[:16]}…{recipient[-8:]}"
+            raise IntegrityError(f"{awhat}: recipient {shown} is also the recipient of {holder}")
         by_recipient[recipient] = name
         agents[name] = AgentEntry(name=name, recipient=recipient)
     del by_recipient[owner_recipient]

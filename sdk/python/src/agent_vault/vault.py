@@ -40,7 +40,7 @@ from .gitsync import PULL_INTERVAL, PULL_TIMEOUT, Puller, clone_or_reuse, is_git
 from .home import home_dir
 from .view import other_dir, reading_dir
 from .manifest import Manifest
-from .keys import PQ_UNSUPPORTED, ResolvedKey, derive_owner_verify_key, is_hybrid_recipient, resolve_key
+from .keys import ResolvedKey, derive_owner_verify_key, recipient_kind, resolve_key
 from .layout import LIMIT_ROOT, LIMIT_UNTRUSTED, VAULT_DIR, FileMissing, StatKey, VaultDir, VouchFailure
 from .names import check_name, check_secret_path, shard_of
 from .signed import ROOT_DOMAIN, ROOT_DOMAIN_V1, parse_verify_key, signature_ok, split_signed
@@ -74,13 +74,27 @@ class _RootMissing(VouchFailure):
     """``state/root`` does not exist (a vouching failure until the state is stable)."""
 
 
-def _names_hybrid_owner(body: bytes) -> bool:
-    """True when a root body, read unverified (only to choose a message), names a post-quantum owner recipient."""
+def _other_kind(recipient: str, vault_id: str, vault_recipient: str) -> NotAuthorizedError | None:
+    """The error for a key whose kind (classic or post-quantum) is not the vault's (format.md 3.8: not authorized,
+    never integrity), None when the kinds match."""
+    mine, theirs = recipient_kind(recipient), recipient_kind(vault_recipient)
+    if mine == theirs:
+        return None
+    return NotAuthorizedError(
+        f"this key is a {mine} key, but vault {vault_id} uses {theirs} keys: use the key file the owner made for "
+        "this vault (after 'agent-vault migrate --pq', the agent's new key file; the owner key of a post-quantum "
+        "vault is ~/.agent-vault/owner-pq.key)"
+    )
+
+
+def _unverified_owner(body: bytes) -> str:
+    """The owner recipient a root body names, read unverified (only to choose a message), or ""."""
     try:
         owner = json.loads(body).get("owner")
-        return isinstance(owner, dict) and is_hybrid_recipient(owner.get("recipient"))
+        recipient = owner.get("recipient") if isinstance(owner, dict) else None
     except (ValueError, AttributeError):
-        return False
+        return ""
+    return recipient if isinstance(recipient, str) else ""
 
 
 def _secret_file(path: str, suffix: str) -> list[str]:
@@ -471,10 +485,12 @@ class Vault:
                 self._format1(body, sha, anchor, signer)
             if anchor.mode == "pinned":
                 self._other_vault(body, sig, sha, anchor)
-            if anchor.mode == "owner" and _names_hybrid_owner(body):
-                # A classic owner key given for a post-quantum vault is the wrong key, not tampering (format.md
-                # 3.8); the root is read unverified only to choose this message.
-                raise VaultNotFoundError(f"{VAULT_DIR}/state/root: this vault uses post-quantum keys; {PQ_UNSUPPORTED}")
+            theirs = _unverified_owner(body) if anchor.mode == "owner" else ""
+            wrong = _other_kind(self._recipient, "in this repository", theirs) if theirs else None
+            if wrong is not None:
+                # An owner key of the other kind (classic for a post-quantum vault, or the reverse) is the wrong
+                # key, not tampering (format.md 3.8).
+                raise wrong
             raise Failed(VouchFailure(f"{what}: bad signature (not signed by the trusted owner key)"), sha)
         root = parse_root(body, sha)
         if anchor.mode == "pinned" and root.vault_id != anchor.vault_id and self._config_names(root.vault_id, root.owner_verify_key):
@@ -577,6 +593,9 @@ class Vault:
             return None
         agent = root.agent_by_recipient.get(self._recipient)
         if agent is None:
+            wrong = _other_kind(self._recipient, root.vault_id, root.owner_recipient)
+            if wrong is not None:
+                raise wrong
             raise NotAuthorizedError(
                 f"the key {self._recipient} is neither the owner nor an agent of vault {root.vault_id}"
             )

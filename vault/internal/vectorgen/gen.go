@@ -128,21 +128,26 @@ func (g *gen) writeKey(name string, data []byte) {
 
 var testOnly = []byte("# TEST-ONLY KEY of the agent-vault test vectors: never use it for anything else.\n")
 
-func (g *gen) makeBasic() {
-	ownerFile, err := vault.NewOwnerKeyFile()
+// makeOwner writes a new owner key of kind as <home>/owner.key and as keys/<keyName>, and makes it the
+// generator's owner (and signer).
+func (g *gen) makeOwner(kind vault.KeyKind, keyName string) {
+	ownerFile, err := vault.NewOwnerKeyFileOf(kind)
 	must(err)
 	ownerFile = append(slices.Clone(testOnly), ownerFile...)
 	must(vault.WriteNewPrivateFile(filepath.Join(g.home, "owner.key"), ownerFile))
 	g.owner, err = vault.ResolveKey("")
 	must(err)
-	if !g.owner.IsOwner {
-		panic("the generator's owner key is not recognised as the owner key")
+	if !g.owner.IsOwner || g.owner.Kind() != kind {
+		panic("the generator's owner key is not recognised as the owner key of its kind")
 	}
 	g.signer, err = vault.DeriveSigningKey(g.owner.Identity)
 	must(err)
 	g.ownerPub = g.signer.Public().(ed25519.PublicKey)
-	g.writeKey("owner.key", ownerFile)
+	g.writeKey(keyName, ownerFile)
+}
 
+func (g *gen) makeBasic() {
+	g.makeOwner(vault.KeyX25519, "owner.key")
 	v := vault.New(filepath.Join(g.work, "basic"))
 	must(v.Init(g.owner))
 	o, err := v.OpenOwner(g.owner)

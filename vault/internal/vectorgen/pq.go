@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,22 +40,7 @@ func (g *gen) buildPQ() (cases []*Case, err error) {
 // makePQBasic writes vaults/pq-basic with a hybrid owner and agent ci (member of stripe, bin, text), and
 // the keys pq-owner.key, pq-ci.key (pinned) and pq-bare.key (ci's identity, unpinned).
 func (g *gen) makePQBasic() {
-	ownerFile, err := vault.NewOwnerKeyFileOf(vault.KeyHybrid)
-	must(err)
-	ownerFile = append(slices.Clone(testOnly), ownerFile...)
-	must(vault.MkdirPrivate(g.home))
-	must(vault.WriteNewPrivateFile(filepath.Join(g.home, "owner.key"), ownerFile))
-	setEnv(map[string]string{"AGENT_VAULT_HOME": g.home, "AGENT_VAULT_KEY": ""})
-	g.owner, err = vault.ResolveKey("")
-	must(err)
-	if !g.owner.IsOwner || g.owner.Kind() != vault.KeyHybrid {
-		panic("the generator's post-quantum owner key is not a hybrid owner key")
-	}
-	g.signer, err = vault.DeriveSigningKey(g.owner.Identity)
-	must(err)
-	g.ownerPub = g.signer.Public().(ed25519.PublicKey)
-	g.writeKey("pq-owner.key", ownerFile)
-
+	g.makeOwner(vault.KeyHybrid, "pq-owner.key")
 	v := vault.New(filepath.Join(g.work, "pq-basic"))
 	must(v.Init(g.owner))
 	o, err := v.OpenOwner(g.owner)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/gitrepo"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -124,6 +125,13 @@ func (o *repairOptions) run() error {
 	v, key, err := o.vaultAndKey(o.key)
 	if err != nil {
 		return err
+	}
+	// Under the lock: scratch directories that a killed sync or fast-forward left are no one's.
+	v.BeforeChange = func() error {
+		if repo, err := gitrepo.Find(v.Top); err == nil {
+			removeScratch(repo)
+		}
+		return nil
 	}
 	did, err := v.Repair(key)
 	if err != nil {

@@ -259,6 +259,11 @@ func (k *killer) plan(seed int64, n int) plan {
 	p.next = rng.Intn(4) == 0
 	// A read that meets an interrupted change waits up to 10 s before it says so: only in long runs.
 	p.readFirst = k.long && rng.Intn(8) == 0
+	// Most of a sync's time goes to fetching and verifying; half of its kills come in its last fifth
+	// (the push, the commit point and the adoption of the commit).
+	if p.kind.sync && rng.Intn(2) == 0 {
+		p.frac = 0.8 + 0.25*rng.Float64()
+	}
 	return p
 }
 

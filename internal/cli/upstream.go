@@ -198,12 +198,20 @@ func newScratch(repo *gitrepo.Repo) (string, error) {
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", err
 	}
-	if left, _ := filepath.Glob(filepath.Join(base, "sync-*")); len(left) > 0 {
-		for _, d := range left {
-			os.RemoveAll(d)
-		}
-	}
+	removeScratch(repo)
 	return os.MkdirTemp(base, "sync-")
+}
+
+// removeScratch removes the scratch directories of repo; the caller holds the vault lock.
+func removeScratch(repo *gitrepo.Repo) {
+	gitDir, err := repo.GitDir(context.Background())
+	if err != nil {
+		return
+	}
+	left, _ := filepath.Glob(filepath.Join(gitDir, "agent-vault", "sync-*"))
+	for _, d := range left {
+		os.RemoveAll(d)
+	}
 }
 
 // afterChange tells, after an owner change, whether agents will see it: with an upstream, it pushes the

@@ -146,15 +146,26 @@ func (g *gen) makeOwner(kind vault.KeyKind, keyName string) {
 	g.writeKey(keyName, ownerFile)
 }
 
-func (g *gen) makeBasic() {
-	g.makeOwner(vault.KeyX25519, "owner.key")
-	v := vault.New(filepath.Join(g.work, "basic"))
+// ownedVault makes the vault <work>/<name> with the generator's owner, adds the agents (their key files at
+// <work>/agent-keys/<agent>.key) and returns it, open as its owner.
+func (g *gen) ownedVault(name string, agents ...string) (*vault.Vault, *vault.Owner) {
+	v := vault.New(filepath.Join(g.work, name))
 	must(v.Init(g.owner))
 	o, err := v.OpenOwner(g.owner)
 	must(err)
-	ciPath, otherPath := filepath.Join(g.work, "agent-keys", "ci.key"), filepath.Join(g.work, "agent-keys", "other.key")
-	must(o.AddAgent("ci", ciPath))
-	must(o.AddAgent("other", otherPath))
+	for _, a := range agents {
+		must(o.AddAgent(a, g.agentKeyPath(a)))
+	}
+	return v, o
+}
+
+func (g *gen) agentKeyPath(agent string) string { return filepath.Join(g.work, "agent-keys", agent+".key") }
+
+func (g *gen) makeBasic() {
+	g.makeOwner(vault.KeyX25519, "owner.key")
+	v, o := g.ownedVault("basic", "ci", "other")
+	ciPath, otherPath := g.agentKeyPath("ci"), g.agentKeyPath("other")
+	var err error
 	for _, s := range secrets {
 		must(o.Set(s.path, s.value, s.opts))
 	}

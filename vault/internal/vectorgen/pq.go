@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"filippo.io/age"
@@ -41,12 +40,9 @@ func (g *gen) buildPQ() (cases []*Case, err error) {
 // the keys pq-owner.key, pq-ci.key (pinned) and pq-bare.key (ci's identity, unpinned).
 func (g *gen) makePQBasic() {
 	g.makeOwner(vault.KeyHybrid, "pq-owner.key")
-	v := vault.New(filepath.Join(g.work, "pq-basic"))
-	must(v.Init(g.owner))
-	o, err := v.OpenOwner(g.owner)
-	must(err)
-	ciPath := filepath.Join(g.work, "agent-keys", "ci.key")
-	must(o.AddAgent("ci", ciPath))
+	v, o := g.ownedVault("pq-basic", "ci")
+	ciPath := g.agentKeyPath("ci")
+	var err error
 	for _, s := range secrets {
 		if slices.Contains(pqSecrets, s.path) {
 			must(o.Set(s.path, s.value, s.opts))

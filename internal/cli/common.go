@@ -113,10 +113,16 @@ func (g *global) recorder(v *vault.Vault) func(paths []string, message string) e
 			return err
 		}
 		if res.FallbackIdentity {
-			fmt.Fprintf(g.io.Err, "agent-vault: no Git identity is configured; committed as %q (set one with: git config --global user.name/user.email)\n", gitrepo.FallbackName+" <"+gitrepo.FallbackEmail+">")
+			g.fallbackIdentityNotice()
 		}
 		return nil
 	}
+}
+
+// fallbackIdentityNotice says, once per commit that needed it, that Git had no identity and which one
+// agent-vault committed as.
+func (g *global) fallbackIdentityNotice() {
+	fmt.Fprintf(g.io.Err, "agent-vault: no Git identity is configured; committed as %q (set one with: git config --global user.name/user.email)\n", gitrepo.FallbackName+" <"+gitrepo.FallbackEmail+">")
 }
 
 // mutate runs change on the vault opened by its owner; the change records itself in Git. What change

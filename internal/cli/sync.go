@@ -142,7 +142,8 @@ func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner,
 		}
 	}
 	if len(outside) > 0 {
-		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("Git cannot merge files outside the vault (%s); nothing was changed: merge them yourself, keeping either side's %s as it is, then run agent-vault sync", strings.Join(outside, ", "), dir)}
+		files := strings.Join(outside, " ")
+		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("this branch and %s both changed files outside the vault that Git cannot merge (%s); nothing was changed. Take the upstream's version of them (git checkout %s -- %s, then git commit), run agent-vault sync again, then redo your edits to them. Never merge %s with git merge: sync re-applies the vault's changes itself", st.Upstream, strings.Join(outside, ", "), st.Upstream, files, dir)}
 	}
 	scratch, err := newScratch(repo)
 	if err != nil {
@@ -165,11 +166,12 @@ func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner,
 		return err
 	}
 	merged := remote.Vault.Dir
-	commit, err := repo.CommitVaultMerge(ctx, gitrepo.VaultMerge{Head: st.Head, Other: st.Commit, Base: tree, Dir: dir, Files: merged,
+	mc, err := repo.CommitVaultMerge(ctx, gitrepo.VaultMerge{Head: st.Head, Other: st.Commit, Base: tree, Dir: dir, Files: merged,
 		Message: fmt.Sprintf("agent-vault: sync with %s: vault version %d", st.Upstream, res.Version)})
 	if err != nil {
 		return err
 	}
+	commit := mc.Hash
 	changed, err := repo.ChangedPaths(ctx, st.Head, commit)
 	if err != nil {
 		return err
@@ -195,6 +197,9 @@ func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner,
 	}
 	if err := ow.ApplySync(res, merged, inVault, commit); err != nil {
 		return err
+	}
+	if mc.FallbackIdentity {
+		o.fallbackIdentityNotice()
 	}
 	fmt.Fprintf(o.io.Out, "Merged with %s: re-applied %d change(s) of this machine on its version %d; pushed vault version %d.\n", st.Upstream, len(res.Applied), remote.Root.Version, res.Version)
 	for _, a := range res.Applied {

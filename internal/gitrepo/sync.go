@@ -180,8 +180,17 @@ type VaultMerge struct {
 	Message           string
 }
 
-// CommitVaultMerge writes the commit of m and returns it. No ref, index or working tree changes.
-func (r *Repo) CommitVaultMerge(ctx context.Context, m VaultMerge) (string, error) {
+// CommitVaultMerge writes the commit of m and returns it (Hash; FallbackIdentity as Commit reports it,
+// for the caller to tell the user). No ref, index or working tree changes.
+func (r *Repo) CommitVaultMerge(ctx context.Context, m VaultMerge) (CommitResult, error) {
+	hash, fallback, err := r.commitVaultMerge(ctx, m)
+	if err != nil {
+		return CommitResult{}, err
+	}
+	return CommitResult{Committed: true, Hash: hash, FallbackIdentity: fallback}, nil
+}
+
+func (r *Repo) commitVaultMerge(ctx context.Context, m VaultMerge) (string, bool, error) {
 	// The private index lives beside Files (in the caller's scratch directory), so that a kill leaves
 	// nothing elsewhere.
 	index := m.Files + ".index"
@@ -189,10 +198,10 @@ func (r *Repo) CommitVaultMerge(ctx context.Context, m VaultMerge) (string, erro
 	defer os.Remove(index)
 	private := runOpts{env: []string{"GIT_INDEX_FILE=" + index}}
 	if _, err := r.git(ctx, private, "read-tree", m.Base); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if _, err := r.git(ctx, private, "rm", "-r", "-q", "-f", "--cached", "--ignore-unmatch", "--", m.Dir); err != nil {
-		return "", err
+		return "", false, err
 	}
 	// The vault's files, added under Dir: the blobs come from Files, through a second private index whose
 	// working tree is Files' parent.
@@ -206,7 +215,7 @@ func (r *Repo) CommitVaultMerge(ctx context.Context, m VaultMerge) (string, erro
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	var in bytes.Buffer
 	for _, f := range files {
@@ -214,11 +223,11 @@ func (r *Repo) CommitVaultMerge(ctx context.Context, m VaultMerge) (string, erro
 	}
 	out, err := r.git(ctx, runOpts{stdin: &in}, "hash-object", "-w", "--stdin-paths", "--no-filters")
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	oids := strings.Fields(string(out))
 	if len(oids) != len(files) {
-		return "", fmt.Errorf("git hash-object: %d objects for %d files", len(oids), len(files))
+		return "", false, fmt.Errorf("git hash-object: %d objects for %d files", len(oids), len(files))
 	}
 	var info bytes.Buffer
 	for i, f := range files {
@@ -227,23 +236,23 @@ func (r *Repo) CommitVaultMerge(ctx context.Context, m VaultMerge) (string, erro
 	opts := private
 	opts.stdin = &info
 	if _, err := r.git(ctx, opts, "update-index", "-z", "--index-info"); err != nil {
-		return "", err
+		return "", false, err
 	}
 	out, err = r.git(ctx, private, "write-tree")
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	tree := strings.TrimSpace(string(out))
-	identity, _, sign, err := r.commitSettings(ctx)
+	identity, fallback, sign, err := r.commitSettings(ctx)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	args := []string{"commit-tree", tree, "-p", m.Head, "-p", m.Other}
 	if sign {
 		args = append(args, "-S")
 	}
 	out, err = r.git(ctx, runOpts{global: identity, stdin: strings.NewReader(m.Message + "\n")}, args...)
-	return strings.TrimSpace(string(out)), err
+	return strings.TrimSpace(string(out)), fallback, err
 }
 
 // ChangedPaths lists the files that differ between commits a and b, slash-separated from the top of the

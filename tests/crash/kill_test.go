@@ -898,7 +898,9 @@ func (k *killer) summary(elapsed time.Duration, seed int64) {
 	}
 	fmt.Fprintf(&b, "  (before/after: killed before/after the commit point; unkill: the command finished before the kill;\n")
 	fmt.Fprintf(&b, "   locked: the kill left one of Git's lock files in .git; junk: the killed command left a file that blocks\n")
-	fmt.Fprintf(&b, "   nothing and that nobody removes: a crash report of git fast-import in .git, or a half-written key file in the home)")
+	fmt.Fprintf(&b, "   nothing and that nobody removes: a crash report of git fast-import in .git, or a half-written key file in the home;\n")
+	fmt.Fprintf(&b, "   or a sync's scratch directory in .git/agent-vault that a Git child of the killed sync wrote after repair: the next\n")
+	fmt.Fprintf(&b, "   sync or owner change removes it; pushed: a killed sync's push reached the remote, repair left this machine behind it)")
 	if len(k.junkSeen) > 0 {
 		var js []string
 		for _, j := range sortedKeys(k.junkSeen) {

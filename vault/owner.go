@@ -36,12 +36,16 @@ type Owner struct {
 
 // OpenOwner locks the vault, finishes or discards an interrupted change (docs/format.md section 9.1),
 // converts a format 1 vault, and verifies the vault as its owner. Close releases the lock.
-func (v *Vault) OpenOwner(key *Key) (*Owner, error) {
+func (v *Vault) OpenOwner(key *Key) (*Owner, error) { return v.lockedOwner(key, v.openOwnerLocked) }
+
+// lockedOwner takes the vault's lock and opens it with open, which the lock's release is handed to (the
+// Owner's Close calls it); when open fails, the lock is released here.
+func (v *Vault) lockedOwner(key *Key, open func(key *Key, unlock func()) (*Owner, error)) (*Owner, error) {
 	unlock, err := v.lock()
 	if err != nil {
 		return nil, err
 	}
-	o, err := v.openOwnerLocked(key, unlock)
+	o, err := open(key, unlock)
 	if err != nil {
 		unlock()
 	}

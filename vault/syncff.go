@@ -1,10 +1,6 @@
 package vault
 
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-)
+import "fmt"
 
 // AdoptUpstream makes up, the verified vault of the upstream's commit (opened with OpenDetached and
 // checked to descend from this working tree's signed state), the working tree's vault, as an owner
@@ -33,19 +29,8 @@ func (v *Vault) AdoptUpstream(up *Snapshot, changed []string, commit, from, from
 	t := newTx(v, nil, nil, "")
 	t.message = fmt.Sprintf("fast-forward to version %d", up.Root.Version)
 	t.adopt, t.adoptFrom, t.from = commit, from, fromRoot
-	for _, rel := range changed {
-		if rel == rootFile {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(up.Vault.Dir, filepath.FromSlash(rel)))
-		switch {
-		case err == nil:
-			t.write(rel, data)
-		case os.IsNotExist(err):
-			t.remove(rel)
-		default:
-			return wrapErr(KindError, err, "cannot read the upstream's vault")
-		}
+	if err := t.stageFrom(up.Vault.Dir, changed); err != nil {
+		return err
 	}
 	if err := t.commitSealed(upRoot); err != nil {
 		return err

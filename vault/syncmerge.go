@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,17 +48,8 @@ func (e *ConflictError) Error() string {
 // for any state, and its vault id must be v's; no high-water mark is applied or raised (the state is not
 // this machine's current one) and no path is bound.
 func (v *Vault) OpenDetached(dir string, key *Key, vaultID string) (*Snapshot, error) {
-	home, err := Home()
+	s, err := (&Vault{Top: filepath.Dir(dir), Dir: dir, Origin: v.Dir}).ownerSnapshot(key)
 	if err != nil {
-		return nil, err
-	}
-	c := &Vault{Top: filepath.Dir(dir), Dir: dir, Origin: v.Dir}
-	a, err := c.anchorFor(key, true, home)
-	if err != nil {
-		return nil, err
-	}
-	s := &Snapshot{Vault: c, Key: key, home: home, asOwner: true, detached: true, anchor: a}
-	if err := s.consistently(nil); err != nil {
 		return nil, err
 	}
 	if vaultID != "" && s.Root.VaultID != vaultID {
@@ -79,11 +69,14 @@ func (v *Vault) OpenDetached(dir string, key *Key, vaultID string) (*Snapshot, e
 // (roots that do not are ignored). roots are the candidate root files (those that Git history between
 // the two holds). A state descends from itself.
 func DescendsFrom(key *Key, tip *Snapshot, from string, roots [][]byte) (bool, error) {
-	signer, err := DeriveSigningKey(key.Identity)
+	vk, err := key.ownerVerifyKey() // a plugin-held owner's without unsealing (section 3.7)
 	if err != nil {
 		return false, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}
-	pub := signer.Public().(ed25519.PublicKey)
+	pub, err := ParseVerifyKey(vk)
+	if err != nil {
+		return false, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
+	}
 	byHash := map[string]*Root{}
 	for _, raw := range roots {
 		body, err := VerifyRoot(raw, pub)
@@ -341,19 +334,8 @@ func (o *Owner) ApplySync(res *SyncResult, dir string, changed []string, commit 
 	t := newTx(o.Vault, o.signer, o.Root, o.RootSHA)
 	t.message = res.tx.message
 	t.adopt = commit
-	for _, rel := range changed {
-		if rel == rootFile {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
-		switch {
-		case err == nil:
-			t.write(rel, data)
-		case os.IsNotExist(err):
-			t.remove(rel)
-		default:
-			return wrapErr(KindError, err, "cannot read the merged vault")
-		}
+	if err := t.stageFrom(dir, changed); err != nil {
+		return err
 	}
 	if err := t.commitSealed(res.Root); err != nil {
 		return err
@@ -434,25 +416,37 @@ func ownerValue(s *Snapshot, p string, e *Entry) ([]byte, error) {
 // have raised above it — an honest state that sync is about to merge. The merged state it signs is above
 // both sides' versions, and so above the mark.
 func (v *Vault) OpenOwnerForSync(key *Key) (*Owner, error) {
-	unlock, err := v.lock()
-	if err != nil {
-		return nil, err
-	}
-	o, err := v.openOwnerForSync(key, unlock)
-	if err != nil {
-		unlock()
-	}
-	return o, err
+	return v.lockedOwner(key, v.openOwnerForSync)
 }
 
 func (v *Vault) openOwnerForSync(key *Key, unlock func()) (*Owner, error) {
-	signer, err := DeriveSigningKey(key.Identity)
+	if key.Pinned() {
+		return nil, newErr(KindNotAuthorized, "key %s is an agent's key, not the owner key of this vault", key.Source)
+	}
+	signer, err := key.SigningKey()
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}
 	if _, err := v.resolvePending(key); err != nil {
 		return nil, err
 	}
+	s, err := v.ownerSnapshot(key)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Role.Owner {
+		return nil, newErr(KindNotAuthorized, "key %s is not the owner key of this vault", key.Source)
+	}
+	if err := bindOwnedPath(s.home, v.Dir, s.Root.VaultID, false); err != nil {
+		return nil, err
+	}
+	return &Owner{Snapshot: s, signer: signer, unlock: unlock}, nil
+}
+
+// ownerSnapshot verifies the vault of v as its owner would (signature, owner key, structure) without
+// holding it to this machine's high-water marks or raising them (a detached snapshot): for states that
+// are not this machine's current one, or that reads may have overtaken (sync).
+func (v *Vault) ownerSnapshot(key *Key) (*Snapshot, error) {
 	home, err := Home()
 	if err != nil {
 		return nil, err
@@ -465,13 +459,28 @@ func (v *Vault) openOwnerForSync(key *Key, unlock func()) (*Owner, error) {
 	if err := s.consistently(nil); err != nil {
 		return nil, err
 	}
-	if !s.Role.Owner {
-		return nil, newErr(KindNotAuthorized, "key %s is not the owner key of this vault", key.Source)
+	return s, nil
+}
+
+// stageFrom stages the files changed (vault-relative paths) from dir, a vault directory holding the
+// change's result: each is written with dir's content, or removed when dir has none. The root is left
+// to the caller (it is the commit point).
+func (t *tx) stageFrom(dir string, changed []string) error {
+	for _, rel := range changed {
+		if rel == rootFile {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		switch {
+		case err == nil:
+			t.write(rel, data)
+		case os.IsNotExist(err):
+			t.remove(rel)
+		default:
+			return wrapErr(KindError, err, "cannot read %s", filepath.Join(dir, filepath.FromSlash(rel)))
+		}
 	}
-	if err := bindOwnedPath(home, v.Dir, s.Root.VaultID, false); err != nil {
-		return nil, err
-	}
-	return &Owner{Snapshot: s, signer: signer, unlock: unlock}, nil
+	return nil
 }
 
 // VerifyAll checks every file of s against its signed state (what a reader checks of the files it reads,

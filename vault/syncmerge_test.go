@@ -32,7 +32,12 @@ type syncFixture struct {
 // b/z, then copies it into a base snapshot and a second machine's working tree.
 func newSyncFixture(t *testing.T) *syncFixture {
 	t.Helper()
-	tv := newTestVault(t)
+	return newSyncFixtureOf(t, newTestVault(t))
+}
+
+// newSyncFixtureOf is newSyncFixture on the fresh test vault tv (another kind of owner key).
+func newSyncFixtureOf(t *testing.T, tv *testVault) *syncFixture {
+	t.Helper()
 	f := &syncFixture{t: t, local: tv, home1: tv.home, keys: map[string]*Key{"ci": tv.ci}}
 	f.addAgent("dep")
 	tv.set("a/x", "x0", SetOptions{})
@@ -623,5 +628,30 @@ func TestFastForwardPendingNeverRollsBack(t *testing.T) {
 	}
 	if !bytes.Equal(cur, f.local.read(rootFile)) {
 		t.Fatal("repair installed an older root")
+	}
+}
+
+// TestSyncMergeOwnerKinds merges as a post-quantum owner and as a plugin-held owner (whose signing key is
+// sealed in its key file, section 3.7): sync signs with the key's own signing key, not one derived from
+// an X25519 identity, and follows the chain with the verify key the key file names.
+func TestSyncMergeOwnerKinds(t *testing.T) {
+	for _, kind := range []string{"post-quantum", "plugin"} {
+		t.Run(kind, func(t *testing.T) {
+			var tv *testVault
+			if kind == "plugin" {
+				pluginEnv(t)
+				tv = newPluginOwnedVault(t)
+			} else {
+				tv = newTestVaultOf(t, KeyHybrid)
+			}
+			f := newSyncFixtureOf(t, tv)
+			f.onLocal(func(o *Owner) error { return o.Set("a/x", []byte("x-local"), SetOptions{}) })
+			f.onRemote(func(o *Owner) error { return o.Set("b/z", []byte("z-remote"), SetOptions{}) })
+			f.onRemote(func(o *Owner) error { _, _, err := o.Grant("dep", "a"); return err })
+			f.apply(PreferNone)
+			f.local.mustGet(f.local.owner, "a/x", "x-local")
+			f.local.mustGet(f.local.owner, "b/z", "z-remote")
+			f.reads("dep", "a/x", "x-local")
+		})
 	}
 }

@@ -375,8 +375,8 @@ func TestCrashSubprocess(t *testing.T) {
 		ran := time.Since(start)
 		killed := false
 		if err != nil {
-			ee, ok := err.(*exec.ExitError)
-			if !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 				t.Fatalf("child: %v; stderr: %s", err, stderr.String())
 			}
 			killed = true

@@ -40,11 +40,15 @@ func (k Kind) ExitCode() int {
 	return 1
 }
 
-// Error is a failure with a kind. Its message never contains a secret value.
+// Error is a failure with a kind. Its message never contains a secret value. Error() is Msg, followed by
+// ": " and Err's message when Err is set.
 type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
+	// cause is an error that Msg already states (a %w operand of Usagef, or a NotFoundError): Unwrap
+	// returns it when Err is nil, so that errors.Is and errors.As see through the message.
+	cause error
 	// vouching marks an integrity failure that a change in progress can also cause: a reader retries it on
 	// a fresh snapshot and reports it only when it persists (docs/format.md section 6.6).
 	vouching bool
@@ -60,7 +64,13 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap returns Err, or the error that Msg states (see Usagef).
+func (e *Error) Unwrap() error {
+	if e.Err != nil {
+		return e.Err
+	}
+	return e.cause
+}
 
 // KindOf returns the kind of err: the kind of the first *Error in its chain, else KindError.
 func KindOf(err error) Kind {
@@ -71,8 +81,16 @@ func KindOf(err error) Kind {
 	return KindError
 }
 
+// newErr builds an error of kind with the message of fmt.Errorf(format, args...): a %w operand is
+// part of the message and stays in the chain.
 func newErr(kind Kind, format string, args ...any) error {
-	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+	e := fmt.Errorf(format, args...)
+	ve := &Error{Kind: kind, Msg: e.Error()}
+	switch e.(type) {
+	case interface{ Unwrap() error }, interface{ Unwrap() []error }:
+		ve.cause = e
+	}
+	return ve
 }
 
 func wrapErr(kind Kind, err error, format string, args ...any) error {
@@ -96,5 +114,38 @@ func isVouching(err error) bool {
 	return errors.As(err, &e) && e.vouching
 }
 
-// Usagef builds a usage error.
+// Usagef builds a usage error with the message fmt.Errorf(format, args...) gives; a %w operand stays in
+// its chain.
 func Usagef(format string, args ...any) error { return newErr(KindUsage, format, args...) }
+
+// NameKind is what kind of name a not-found error did not find.
+type NameKind string
+
+const (
+	NameSecret NameKind = "secret"
+	NameAgent  NameKind = "agent"
+	NameGroup  NameKind = "group"
+)
+
+// NotFoundError says which name a KindNotFound failure did not find; errors.As finds it in the chain of
+// the *Error that reports it, whose message says the same in words.
+type NotFoundError struct {
+	What NameKind
+	Name string
+	// Agent, when set, is the agent whose group What/Name is not ("agent A is not a member of group G"):
+	// the names it could have meant are that agent's groups.
+	Agent string
+}
+
+func (e *NotFoundError) Error() string {
+	if e.Agent != "" {
+		return fmt.Sprintf("agent %s is not a member of %s %q", e.Agent, e.What, e.Name)
+	}
+	return fmt.Sprintf("%s '%s' not found", e.What, e.Name)
+}
+
+// NotFoundf builds a KindNotFound error for the name of kind what, with the message
+// fmt.Sprintf(format, args...); errors.As finds a *NotFoundError in its chain.
+func NotFoundf(what NameKind, name string, format string, args ...any) error {
+	return &Error{Kind: KindNotFound, Msg: fmt.Sprintf(format, args...), cause: &NotFoundError{What: what, Name: name}}
+}

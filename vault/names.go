@@ -50,7 +50,7 @@ func CheckPath(p string) error {
 			return fmt.Errorf("secret path %q has an empty segment (leading, trailing or double '/')", p)
 		}
 		if err := CheckSegment(s); err != nil {
-			return fmt.Errorf("secret path %q: %v", p, err)
+			return fmt.Errorf("secret path %q: %w", p, err)
 		}
 	}
 	return nil
@@ -67,7 +67,7 @@ func DefaultGroup(path string) string {
 // CheckUserPath validates a secret path typed by a user: a usage error naming the path when it is bad.
 func CheckUserPath(p string) error {
 	if err := CheckPath(p); err != nil {
-		return newErr(KindUsage, "invalid %v", err)
+		return newErr(KindUsage, "invalid %w", err)
 	}
 	return nil
 }

@@ -374,7 +374,7 @@ func (o *Owner) requireAgent(name string) error {
 		return err
 	}
 	if _, ok := o.Root.Agents[name]; !ok {
-		return newErr(KindNotFound, "agent '%s' not found in this vault", name)
+		return NotFoundf(NameAgent, name, "agent '%s' not found in this vault", name)
 	}
 	return nil
 }
@@ -529,7 +529,7 @@ func (o *Owner) setChange(t *tx, path string, value []byte, opts SetOptions) (*c
 		}
 	} else {
 		if value == nil {
-			return nil, newErr(KindNotFound, "secret '%s' not found in vault %s", path, o.Root.VaultID)
+			return nil, NotFoundf(NameSecret, path, "secret '%s' not found in vault %s", path, o.Root.VaultID)
 		}
 		if err := o.checkNewPath(t, path); err != nil {
 			return nil, err
@@ -748,7 +748,8 @@ func (o *Owner) Revoke(agent, group string, opts RevokeOptions) ([]string, error
 		return nil, err
 	}
 	if !slices.Contains(o.Root.Groups[group].Members, agent) {
-		return nil, newErr(KindNotFound, "agent %s is not a member of group %q", agent, group)
+		return nil, &Error{Kind: KindNotFound, Msg: fmt.Sprintf("agent %s is not a member of group %q", agent, group),
+			cause: &NotFoundError{What: NameGroup, Name: group, Agent: agent}}
 	}
 	changes, err := o.reencryptChanges(func(p string, e *Entry) bool {
 		return e.Group == group && !slices.Contains(e.ExtraAgents, agent)

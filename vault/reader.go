@@ -492,7 +492,7 @@ func (s *Snapshot) entry(path string) (Entry, error) {
 	if exists(s.Vault.Dir, encFile(path)) || exists(s.Vault.Dir, metaFile(path)) {
 		return Entry{}, vouchErr("%s has files in the repository but is not in the signed state (unsigned secret)", path)
 	}
-	return Entry{}, newErr(KindNotFound, "secret '%s' not found in vault %s", path, s.Root.VaultID)
+	return Entry{}, NotFoundf(NameSecret, path, "secret '%s' not found in vault %s", path, s.Root.VaultID)
 }
 
 // CanRead reports whether the snapshot's key is a recipient of the secret with entry e.
@@ -544,7 +544,7 @@ func (s *Snapshot) get(path string) ([]byte, error) {
 		return nil, newErr(KindIntegrity, "%s holds a value over the %d-byte limit", path, MaxValueSize)
 	}
 	if errors.Is(err, errMixedStanzas) {
-		return nil, newErr(KindIntegrity, "%s: %v", path, err)
+		return nil, newErr(KindIntegrity, "%s: %w", path, err)
 	}
 	if KindOf(err) == KindVaultNotFound { // a plugin-held key whose plugin is missing
 		return nil, err
@@ -620,7 +620,7 @@ func (s *Snapshot) List(group string) ([]SecretInfo, error) {
 		out = []SecretInfo{}
 		if group != "" {
 			if _, ok := s.Root.Groups[group]; !ok {
-				return newErr(KindNotFound, "group '%s' not found in vault %s", group, s.Root.VaultID)
+				return NotFoundf(NameGroup, group, "group '%s' not found in vault %s", group, s.Root.VaultID)
 			}
 		}
 		counts := map[string]int{}

@@ -50,7 +50,7 @@ recover-agent NAME --recipient). Hand the agent its pins ('agent-vault pins NAME
 
 func (o *addAgentOptions) run(name string) error {
 	if err := vault.CheckSegment(name); err != nil {
-		return vault.Usagef("invalid agent name: %v", err)
+		return vault.Usagef("invalid agent name: %w", err)
 	}
 	if o.recipient != "" {
 		return o.runRecipient(name)

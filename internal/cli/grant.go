@@ -37,7 +37,7 @@ func (o *grantOptions) run(agent, group string) error {
 	return o.mutate(o.key, func(ow *vault.Owner) error {
 		if g, ok := ow.Root.Groups[group]; !o.create && vault.CheckSegment(group) == nil && (!ok || g.Secrets == 0) && !slices.Contains(g.Members, agent) {
 			if _, isAgent := ow.Root.Agents[agent]; isAgent {
-				return &vault.Error{Kind: vault.KindNotFound, Msg: fmt.Sprintf("group '%s' not found: no secret of this vault is in it (--create grants a group that has none yet)", group)}
+				return vault.NotFoundf(vault.NameGroup, group, "group '%s' not found: no secret of this vault is in it (--create grants a group that has none yet)", group)
 			}
 		}
 		n, changed, err := ow.Grant(agent, group)

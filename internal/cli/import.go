@@ -77,14 +77,14 @@ func (o *importOptions) run(file string) error {
 	case "dotenv":
 		pairs, err := dotenv.Parse(data)
 		if err != nil {
-			return vault.Usagef("%s: %v", file, err)
+			return vault.Usagef("%s: %w", file, err)
 		}
 		for _, p := range pairs {
 			keys, values = append(keys, p.Key), append(values, p.Value)
 		}
 	case "json":
 		if keys, values, err = parseJSONSecrets(data); err != nil {
-			return vault.Usagef("%s: %v", file, err)
+			return vault.Usagef("%s: %w", file, err)
 		}
 	}
 	if len(keys) == 0 {
@@ -96,7 +96,7 @@ func (o *importOptions) run(file string) error {
 	for i, k := range keys {
 		paths[i] = o.prefix + k
 		if err := vault.CheckPath(paths[i]); err != nil {
-			return vault.Usagef("%s: %s: %v", file, k, err)
+			return vault.Usagef("%s: %s: %w", file, k, err)
 		}
 		if first, dup := seen[strings.ToLower(paths[i])]; dup {
 			return vault.Usagef("%s: %s and %s name the same secret (names differing only in case collide on disk)", file, first, k)
@@ -114,7 +114,7 @@ func (o *importOptions) run(file string) error {
 	err = o.mutate(o.key, func(ow *vault.Owner) error {
 		if err := ow.SetMany(paths, byteValues, vault.SetOptions{NoOverwrite: !o.overwrite}); err != nil {
 			if exists := (*vault.ExistsError)(nil); errors.As(err, &exists) {
-				return vault.Usagef("%v; nothing was written (--overwrite replaces existing secrets)", exists)
+				return vault.Usagef("%w; nothing was written (--overwrite replaces existing secrets)", exists)
 			}
 			return err
 		}

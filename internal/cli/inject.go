@@ -192,7 +192,7 @@ func parseTemplate(data []byte) ([]templateRef, []*templateError) {
 		if path == "" {
 			errs = append(errs, &templateError{text: text, line: line, err: fmt.Errorf("empty secret path")})
 		} else if err := vault.CheckPath(path); err != nil {
-			errs = append(errs, &templateError{text: text, line: line, err: fmt.Errorf("invalid secret path: %v", err)})
+			errs = append(errs, &templateError{text: text, line: line, err: fmt.Errorf("invalid secret path: %w", err)})
 		} else {
 			refs = append(refs, templateRef{path: path, text: text, line: line, start: start, end: end})
 		}

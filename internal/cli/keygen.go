@@ -93,7 +93,7 @@ func (o *keygenOptions) keyPath() (string, error) {
 	if rest, ok := strings.CutPrefix(o.out, "~/"); ok {
 		u, err := os.UserHomeDir()
 		if err != nil {
-			return "", vault.Usagef("--out %s: %v", o.out, err)
+			return "", vault.Usagef("--out %s: %w", o.out, err)
 		}
 		return filepath.Join(u, rest), nil
 	}

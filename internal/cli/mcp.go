@@ -196,17 +196,14 @@ func MCPMain(args []string, streams *IO, serve MCPServer) int {
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.Err)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return vault.Usagef("%v", err) })
+	cmd.SetFlagErrorFunc(flagError)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	if err == nil {
 		return 0
 	}
+	err = commandLineError(cmd, args, err)
 	kind := vault.KindOf(err)
-	var ve *vault.Error
-	if !errors.As(err, &ve) && isCobraUsageError(err) {
-		kind = vault.KindUsage
-	}
 	fmt.Fprintf(streams.Err, "%s: %s\n", MCPProgram, err)
 	if kind == vault.KindUsage {
 		fmt.Fprintf(streams.Err, "Run '%s --help' for usage.\n", MCPProgram)

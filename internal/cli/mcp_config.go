@@ -169,7 +169,7 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 	var path string
 	if o.agent != "" {
 		if err := vault.CheckSegment(o.agent); err != nil {
-			return "", vault.Usagef("invalid agent name: %v", err)
+			return "", vault.Usagef("invalid agent name: %w", err)
 		}
 		files := agentKeyFiles(id)
 		path = files[o.agent]

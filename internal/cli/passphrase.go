@@ -139,7 +139,7 @@ func readPassphraseFD(fd int) ([]byte, error) {
 		}
 		if err != nil {
 			clear(pass)
-			return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf("cannot read the passphrase from file descriptor %d: %v", fd, err)}
+			return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf("cannot read the passphrase from file descriptor %d", fd), Err: err}
 		}
 		if n == 0 || b[0] == '\n' {
 			break
@@ -174,7 +174,7 @@ func (g *global) promptTerminal(prompt string) ([]byte, error) {
 	pass, err := readSecret(int(tty.Fd()))
 	fmt.Fprintln(tty)
 	if err != nil {
-		return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf("cannot read from the terminal: %v", err)}
+		return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: "cannot read from the terminal", Err: err}
 	}
 	return pass, nil
 }

@@ -142,7 +142,7 @@ func (o *pinOptions) readPins() (string, error) {
 		data, err = os.ReadFile(o.path(o.pins))
 	}
 	if err != nil {
-		return "", vault.Usagef("cannot read the pins: %v", err)
+		return "", vault.Usagef("cannot read the pins: %w", err)
 	}
 	var out strings.Builder
 	for _, line := range strings.Split(string(data), "\n") {

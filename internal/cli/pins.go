@@ -36,7 +36,7 @@ the vault first; the agent must be an agent of its signed state.`,
 
 func (o *pinsOptions) run(agent string) error {
 	if err := vault.CheckSegment(agent); err != nil {
-		return vault.Usagef("invalid agent name: %v", err)
+		return vault.Usagef("invalid agent name: %w", err)
 	}
 	s, err := o.openReader(o.key, true)
 	if err != nil {
@@ -46,7 +46,7 @@ func (o *pinsOptions) run(agent string) error {
 		return &vault.Error{Kind: vault.KindNotAuthorized, Msg: "only the vault's owner key prints pins: they say which owner key the agent trusts"}
 	}
 	if _, ok := s.Root.Agents[agent]; !ok {
-		return &vault.Error{Kind: vault.KindNotFound, Msg: fmt.Sprintf("agent '%s' not found in vault %s", agent, s.Root.VaultID)}
+		return vault.NotFoundf(vault.NameAgent, agent, "agent '%s' not found in vault %s", agent, s.Root.VaultID)
 	}
 	_, err = fmt.Fprint(o.io.Out, pinLines(agent, s.Root.VaultID, s.Root.Owner.VerifyKey))
 	return err

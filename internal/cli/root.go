@@ -48,45 +48,50 @@ func run(args []string, streams *IO, serve MCPServer, onlyMCP bool) int {
 	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, "agent-vault: "+msg) }
 	root, g := newRoot(streams, serve)
 	g.args = args
-	root.SetArgs(args)
 	if onlyMCP {
 		if c, _, err := root.Find(args); err == nil && c.Name() != "mcp" {
 			fmt.Fprintf(streams.Err, "agent-vault: %s runs only the mcp command\n", MCPProgram)
 			return vault.KindUsage.ExitCode()
 		}
 	}
+	return g.execute(root, args)
+}
+
+// execute runs args on root (built by newRoot with g), prints the error, if any, on one line of stderr
+// and returns the exit status: the error kind's exit code, or the status a command chose (exitStatus).
+func (g *global) execute(root *cobra.Command, args []string) int {
+	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
 	}
 	if st := (*exitStatus)(nil); errors.As(err, &st) {
 		if st.err != nil {
-			fmt.Fprintf(streams.Err, "agent-vault: %s\n", st.err)
+			fmt.Fprintf(g.io.Err, "agent-vault: %s\n", st.err)
 		}
 		return st.code
 	}
+	err = commandLineError(root, args, err)
 	kind := vault.KindOf(err)
-	var ve *vault.Error
-	if !errors.As(err, &ve) && isCobraUsageError(err) {
-		kind = vault.KindUsage
-	}
 	err = g.withSuggestion(cmd, err)
-	fmt.Fprintf(streams.Err, "agent-vault: %s\n", err)
+	fmt.Fprintf(g.io.Err, "agent-vault: %s\n", err)
 	if kind == vault.KindUsage && cmd != nil {
-		fmt.Fprintf(streams.Err, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		fmt.Fprintf(g.io.Err, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return kind.ExitCode()
 }
 
-// isCobraUsageError recognises cobra's own argument and command errors.
-func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	for _, s := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most", "received ", "required flag"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
+// commandLineError returns err, which executing args on root gave, as a usage error when args name no
+// command of root. Every other error of the command line is a usage error already: flags' through
+// SetFlagErrorFunc, arguments' through args; an error of cobra's own that ExecuteC returns comes from
+// its look-up of the command, which fails only on an unknown command and stops ExecuteC there. So a
+// failed look-up of the same args, after ExecuteC set up the tree, is what makes err a usage error,
+// never its text.
+func commandLineError(root *cobra.Command, args []string, err error) error {
+	if _, _, ferr := root.Find(args); ferr != nil && vault.KindOf(err) == vault.KindError {
+		return vault.Usagef("%w", err)
 	}
-	return false
+	return err
 }
 
 // global holds the flags every command shares.
@@ -132,7 +137,7 @@ remote is never trusted.`,
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return vault.Usagef("%v", err) })
+	root.SetFlagErrorFunc(flagError)
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", ".", "run as if started in `DIR`")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "show no progress (it shows only on a terminal anyway)")
 	g.addCustodyFlags(root)
@@ -160,6 +165,9 @@ remote is never trusted.`,
 	g.addMCPConfigCmd(root)
 	return root, g
 }
+
+// flagError makes an error of cobra's flag parsing a usage error.
+func flagError(_ *cobra.Command, err error) error { return vault.Usagef("%w", err) }
 
 // args returns a cobra argument validator that reports a usage error.
 func args(min, max int) cobra.PositionalArgs {

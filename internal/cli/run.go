@@ -136,7 +136,7 @@ func (o *runOptions) run(argv []string) error {
 			return vault.Usagef("--env %q: %q is not a valid environment variable name (letters, digits and '_', not starting with a digit)", spec, name)
 		}
 		if err := vault.CheckPath(path); err != nil {
-			return vault.Usagef("--env %q: invalid secret path: %v", spec, err)
+			return vault.Usagef("--env %q: invalid secret path: %w", spec, err)
 		}
 		requests = append(requests, request{name, path, "--env"})
 		explicit[name] = true
@@ -148,7 +148,7 @@ func (o *runOptions) run(argv []string) error {
 	requests = append(requests, refs...)
 	for _, g := range o.groups {
 		if err := vault.CheckSegment(g); err != nil {
-			return vault.Usagef("--group: invalid group name: %v", err)
+			return vault.Usagef("--group: invalid group name: %w", err)
 		}
 	}
 	if len(requests) == 0 && len(o.groups) == 0 && len(plain) == 0 {
@@ -163,16 +163,16 @@ func (o *runOptions) run(argv []string) error {
 	case errors.Is(err, fs.ErrPermission):
 		return &exitStatus{code: 126, err: fmt.Errorf("cannot run %s: permission denied", argv[0])}
 	default:
-		return &exitStatus{code: 126, err: fmt.Errorf("cannot run %s: %v", argv[0], err)}
+		return &exitStatus{code: 126, err: fmt.Errorf("cannot run %s: %w", argv[0], err)}
 	}
 
 	// The command runs arbitrary code while agent-vault waits for it: nothing of agent-vault's memory or
 	// initial environment may be readable to it.
 	if err := harden.HideEnv("AGENT_VAULT_KEY"); err != nil {
-		return fmt.Errorf("cannot erase AGENT_VAULT_KEY from this process's environment block: %v", err)
+		return fmt.Errorf("cannot erase AGENT_VAULT_KEY from this process's environment block: %w", err)
 	}
 	if err := harden.Process(); err != nil {
-		return fmt.Errorf("cannot protect this process's memory from the command: %v", err)
+		return fmt.Errorf("cannot protect this process's memory from the command: %w", err)
 	}
 	v, key, err := o.vaultAndKey(o.key)
 	os.Unsetenv("AGENT_VAULT_KEY")
@@ -306,7 +306,7 @@ func (o *runOptions) start(program string, argv, env []string, needles []redact.
 		if errors.Is(err, fs.ErrNotExist) {
 			code = 127
 		}
-		return &exitStatus{code: code, err: fmt.Errorf("cannot run %s: %v", argv[0], startReason(err))}
+		return &exitStatus{code: code, err: fmt.Errorf("cannot run %s: %w", argv[0], startReason(err))}
 	}
 	done := make(chan struct{})
 	forwarding := make(chan struct{})
@@ -332,7 +332,7 @@ func (o *runOptions) start(program string, argv, env []string, needles []redact.
 		flushErr = errors.Join(outR.Close(), errR.Close())
 	}
 	if cmd.ProcessState == nil {
-		return fmt.Errorf("running %s: %v", argv[0], werr)
+		return fmt.Errorf("running %s: %w", argv[0], werr)
 	}
 	code := exitCode(cmd.ProcessState)
 	var ee *exec.ExitError

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -25,11 +26,11 @@ func (o *runOptions) references(explicit map[string]bool) ([]envRequest, map[str
 	for _, file := range o.envFiles {
 		data, err := os.ReadFile(o.path(file))
 		if err != nil {
-			return nil, nil, vault.Usagef("--env-file: cannot read %s: %v", file, errNoValue(err))
+			return nil, nil, vault.Usagef("--env-file: cannot read %s: %w", file, errNoValue(err))
 		}
 		pairs, err := dotenv.Parse(data)
 		if err != nil {
-			return nil, nil, vault.Usagef("--env-file %s: %v", file, err)
+			return nil, nil, vault.Usagef("--env-file %s: %w", file, err)
 		}
 		for _, p := range pairs {
 			where := fmt.Sprintf("%s line %d", file, p.Line)
@@ -46,7 +47,7 @@ func (o *runOptions) references(explicit map[string]bool) ([]envRequest, map[str
 				continue
 			}
 			if err := vault.CheckPath(path); err != nil {
-				return nil, nil, vault.Usagef("%s: %s: invalid secret path: %v", where, p.Key, err)
+				return nil, nil, vault.Usagef("%s: %s: invalid secret path: %w", where, p.Key, err)
 			}
 			refs = append(refs, envRequest{p.Key, path, where})
 		}
@@ -58,7 +59,7 @@ func (o *runOptions) references(explicit map[string]bool) ([]envRequest, map[str
 			continue
 		}
 		if err := vault.CheckPath(path); err != nil {
-			return nil, nil, vault.Usagef("the environment variable %s holds %s%s, which is not a valid secret path: %v", name, refScheme, path, err)
+			return nil, nil, vault.Usagef("the environment variable %s holds %s%s, which is not a valid secret path: %w", name, refScheme, path, err)
 		}
 		refs = append(refs, envRequest{name, path, "the environment"})
 	}
@@ -68,7 +69,7 @@ func (o *runOptions) references(explicit map[string]bool) ([]envRequest, map[str
 // errNoValue keeps an OS error's reason without the file's content (it has none) and without the path
 // twice.
 func errNoValue(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
 		return pe.Err
 	}
 	return err

@@ -69,17 +69,17 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 	// Refuse bad names before the value is read (or prompted for).
 	if o.group != "" {
 		if err := vault.CheckSegment(o.group); err != nil {
-			return vault.Usagef("invalid group name: %v", err)
+			return vault.Usagef("invalid group name: %w", err)
 		}
 	}
 	for _, a := range o.agents {
 		if err := vault.CheckSegment(a); err != nil {
-			return vault.Usagef("invalid agent name in --agents: %v", err)
+			return vault.Usagef("invalid agent name in --agents: %w", err)
 		}
 	}
 	for _, h := range o.allowHosts {
 		if err := vault.CheckHost(h); h != "" && err != nil {
-			return vault.Usagef("invalid --allow-host: %v", err)
+			return vault.Usagef("invalid --allow-host: %w", err)
 		}
 	}
 	if o.expires != "" {
@@ -88,7 +88,7 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		} else {
 			t, err := parseExpiry(o.expires, time.Now())
 			if err != nil {
-				return vault.Usagef("--expires %v", err)
+				return vault.Usagef("--expires %w", err)
 			}
 			opts.Expires = &t
 			if t.Before(time.Now()) {

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -22,54 +20,31 @@ import (
 // shards), read again with the command's key and without pulling; nothing is decrypted, and a secret the
 // key cannot read is never suggested.
 
-// notFound recognises the not-found errors of package vault: what kind of name is missing, the name,
-// and for "not a member of group" the agent whose groups are the candidates.
-var notFound = sync.OnceValue(func() []notFoundPattern { // compiled on first use: errors are rare
-	return []notFoundPattern{
-		{regexp.MustCompile(`^secret '([^']+)' not found`), "secret"},
-		{regexp.MustCompile(`^agent '([^']+)' not found`), "agent"},
-		{regexp.MustCompile(`^group '([^']+)' not found`), "group"},
-		{regexp.MustCompile(`^agent (\S+) is not a member of group "([^"]+)"`), "agent-group"},
-	}
-})
-
-type notFoundPattern struct {
-	re   *regexp.Regexp
-	kind string // "secret", "agent", "group", "agent-group"
-}
-
-// withSuggestion returns err with "; did you mean X?" appended when err is a not-found error and a name
+// withSuggestion returns err with "; did you mean X?" appended when err is a not-found error of package
+// vault (a *vault.NotFoundError in its chain says what kind of name is missing, and which) and a name
 // close to the missing one exists among the names the command's key may see; otherwise err itself.
 func (g *global) withSuggestion(cmd *cobra.Command, err error) error {
-	var ve *vault.Error
-	if cmd == nil || !errors.As(err, &ve) || ve.Kind != vault.KindNotFound {
+	var nf *vault.NotFoundError
+	if cmd == nil || vault.KindOf(err) != vault.KindNotFound || !errors.As(err, &nf) {
 		return err
 	}
-	for _, nf := range notFound() {
-		m := nf.re.FindStringSubmatch(ve.Msg)
-		if m == nil {
-			continue
-		}
-		s := g.suggestionSnapshot(cmd)
-		if s == nil {
-			return err
-		}
-		var missing string
-		var candidates []string
-		switch nf.kind {
-		case "secret":
-			missing, candidates = m[1], readableSecrets(s)
-		case "agent":
-			missing, candidates = m[1], s.Root.AgentNames()
-		case "group":
-			missing, candidates = m[1], visibleGroups(s)
-		case "agent-group":
-			missing, candidates = m[2], s.Root.AgentGroups(m[1])
-		}
-		if hint := didYouMean(missing, candidates); hint != "" {
-			return fmt.Errorf("%w; %s", err, hint)
-		}
+	s := g.suggestionSnapshot(cmd)
+	if s == nil {
 		return err
+	}
+	var candidates []string
+	switch {
+	case nf.Agent != "": // "agent A is not a member of group G": the groups A is in
+		candidates = s.Root.AgentGroups(nf.Agent)
+	case nf.What == vault.NameSecret:
+		candidates = readableSecrets(s)
+	case nf.What == vault.NameAgent:
+		candidates = s.Root.AgentNames()
+	case nf.What == vault.NameGroup:
+		candidates = visibleGroups(s)
+	}
+	if hint := didYouMean(nf.Name, candidates); hint != "" {
+		return fmt.Errorf("%w; %s", err, hint)
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
@@ -390,7 +391,7 @@ func TestKeyPatternsAgreeWithGrep(t *testing.T) {
 		cmd := exec.Command("grep", append(args, file)...)
 		cmd.Env = append(os.Environ(), "LC_ALL=C")
 		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 {
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) && ee.ExitCode() == 1 {
 			return false
 		}
 		if err != nil {

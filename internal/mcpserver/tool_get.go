@@ -40,7 +40,7 @@ func (s *Server) get(ctx context.Context, _ *mcp.CallToolRequest, in GetInput) (
 	return run(ctx, s, func() error {
 		callOf(ctx).secret = in.Secret
 		if err := vault.CheckPath(in.Secret); err != nil {
-			return vault.Usagef("invalid secret path: %v", err)
+			return vault.Usagef("invalid secret path: %w", err)
 		}
 		return nil
 	}, func(snap *vault.Snapshot, c *call) (*mcp.CallToolResult, any, error) {

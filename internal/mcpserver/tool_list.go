@@ -64,7 +64,7 @@ func (s *Server) list(ctx context.Context, _ *mcp.CallToolRequest, in ListInput)
 		callOf(ctx).group = in.Group
 		if in.Group != "" {
 			if err := vault.CheckSegment(in.Group); err != nil {
-				return vault.Usagef("invalid group name: %v", err)
+				return vault.Usagef("invalid group name: %w", err)
 			}
 		}
 		return nil

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/agent-vault/agent-vault/vault"
@@ -30,7 +31,7 @@ const refusedAdvice = "the vault owner has not allowed this secret to be sent to
 
 // toolError converts any failure into a ToolError of the same kind.
 func toolError(err error) *ToolError {
-	if te, ok := err.(*ToolError); ok {
+	if te := (*ToolError)(nil); errors.As(err, &te) {
 		return te
 	}
 	return &ToolError{Kind: vault.KindOf(err), Msg: oneLine(err.Error())}

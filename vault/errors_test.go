@@ -1,0 +1,68 @@
+package vault
+
+import (
+	"errors"
+	"io/fs"
+	"testing"
+)
+
+// TestUsagefWraps: a %w operand of Usagef is in the message, once, and in the chain; the kind is the
+// outer error's.
+func TestUsagefWraps(t *testing.T) {
+	inner := &fs.PathError{Op: "open", Path: "f", Err: fs.ErrNotExist}
+	err := Usagef("--out %s: %w", "f", inner)
+	if got, want := err.Error(), "--out f: open f: file does not exist"; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	if KindOf(err) != KindUsage || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("kind %v, errors.Is(ErrNotExist) %v", KindOf(err), errors.Is(err, fs.ErrNotExist))
+	}
+	two := Usagef("%w and %w", inner, errors.ErrUnsupported)
+	if !errors.Is(two, fs.ErrNotExist) || !errors.Is(two, errors.ErrUnsupported) {
+		t.Errorf("two %%w operands: chain lost one: %v", two)
+	}
+	if plain := Usagef("bad %v", inner); errors.Unwrap(plain) != nil {
+		t.Errorf("%%v wrapped: %#v", errors.Unwrap(plain))
+	}
+}
+
+// TestNotFoundFields: each not-found error of the SDK names what it did not find in fields, not only in
+// words (the CLI's "did you mean" reads them).
+func TestNotFoundFields(t *testing.T) {
+	tv := newTestVault(t)
+	tv.set("stripe/api-key", "sk_live_0123456789", SetOptions{})
+	tv.grant("ci", "stripe")
+	s, err := tv.v.Open(tv.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, getErr := s.Get("stripe/api-kye")
+	_, listErr := s.List("strpe")
+	var grantErr, revokeErr, setErr error
+	tv.owned(func(o *Owner) ([]byte, error) {
+		_, _, grantErr = o.Grant("cii", "stripe")
+		_, revokeErr = o.Revoke("ci", "stripes", RevokeOptions{})
+		setErr = o.Set("stripe/other", nil, SetOptions{})
+		return nil, nil
+	})
+	for _, tc := range []struct {
+		name string
+		err  error
+		want NotFoundError
+	}{
+		{"get", getErr, NotFoundError{What: NameSecret, Name: "stripe/api-kye"}},
+		{"list", listErr, NotFoundError{What: NameGroup, Name: "strpe"}},
+		{"grant", grantErr, NotFoundError{What: NameAgent, Name: "cii"}},
+		{"revoke", revokeErr, NotFoundError{What: NameGroup, Name: "stripes", Agent: "ci"}},
+		{"set of metadata only", setErr, NotFoundError{What: NameSecret, Name: "stripe/other"}},
+	} {
+		var nf *NotFoundError
+		if KindOf(tc.err) != KindNotFound || !errors.As(tc.err, &nf) {
+			t.Errorf("%s: %v (kind %v) has no NotFoundError", tc.name, tc.err, KindOf(tc.err))
+			continue
+		}
+		if *nf != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, *nf, tc.want)
+		}
+	}
+}

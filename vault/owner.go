@@ -38,6 +38,24 @@ type Owner struct {
 // converts a format 1 vault, and verifies the vault as its owner. Close releases the lock.
 func (v *Vault) OpenOwner(key *Key) (*Owner, error) { return v.lockedOwner(key, v.openOwnerLocked) }
 
+// ownerSigner is the start of every owner opening, under the lock: key must be an owner's key (an agent's
+// key file is refused as the wrong key, not as tampering), its signing key is loaded, and an interrupted
+// change is finished or discarded (docs/format.md section 9.1).
+func (v *Vault) ownerSigner(key *Key) (ed25519.PrivateKey, error) {
+	if key.Pinned() {
+		// An agent's key file (owner keys carry no pins): the wrong key, not a tampered vault.
+		return nil, newErr(KindNotAuthorized, "key %s is an agent's key, not the owner key of this vault", key.Source)
+	}
+	signer, err := key.SigningKey()
+	if err != nil {
+		return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
+	}
+	if _, err := v.resolvePending(key); err != nil {
+		return nil, err
+	}
+	return signer, nil
+}
+
 // lockedOwner takes the vault's lock and opens it with open, which the lock's release is handed to (the
 // Owner's Close calls it); when open fails, the lock is released here.
 func (v *Vault) lockedOwner(key *Key, open func(key *Key, unlock func()) (*Owner, error)) (*Owner, error) {
@@ -53,15 +71,8 @@ func (v *Vault) lockedOwner(key *Key, open func(key *Key, unlock func()) (*Owner
 }
 
 func (v *Vault) openOwnerLocked(key *Key, unlock func()) (*Owner, error) {
-	if key.Pinned() {
-		// An agent's key file (owner keys carry no pins): the wrong key, not a tampered vault.
-		return nil, newErr(KindNotAuthorized, "key %s is an agent's key, not the owner key of this vault", key.Source)
-	}
-	signer, err := key.SigningKey()
+	signer, err := v.ownerSigner(key)
 	if err != nil {
-		return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
-	}
-	if _, err := v.resolvePending(key); err != nil {
 		return nil, err
 	}
 	if v.BeforeChange != nil {

@@ -420,14 +420,8 @@ func (v *Vault) OpenOwnerForSync(key *Key) (*Owner, error) {
 }
 
 func (v *Vault) openOwnerForSync(key *Key, unlock func()) (*Owner, error) {
-	if key.Pinned() {
-		return nil, newErr(KindNotAuthorized, "key %s is an agent's key, not the owner key of this vault", key.Source)
-	}
-	signer, err := key.SigningKey()
+	signer, err := v.ownerSigner(key)
 	if err != nil {
-		return nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
-	}
-	if _, err := v.resolvePending(key); err != nil {
 		return nil, err
 	}
 	s, err := v.ownerSnapshot(key)

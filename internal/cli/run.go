@@ -257,13 +257,11 @@ func (o *runOptions) run(argv []string) error {
 				continue
 			}
 			seen[v.path] = true
-			forms, err := redact.Forms(v.value)
+			ns, err := redact.Secret(v.path, v.value)
 			if errors.Is(err, redact.ErrTooShort) {
 				return vault.Usagef("the value of %s is shorter than %d bytes (white space aside): redacting it would garble the output; use --no-redact to inject it anyway", v.path, redact.MinLen)
 			}
-			for _, f := range forms {
-				needles = append(needles, redact.Needle{Value: f, Label: "<redacted:" + v.path + ">"})
-			}
+			needles = append(needles, ns...)
 		}
 	}
 

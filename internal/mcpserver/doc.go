@@ -12,10 +12,12 @@
 //   - tools.go: the tool table and the wrapper every tool call goes through (validate, pull, open,
 //     audit, map errors).
 //   - tool_get.go, tool_list.go: the tools agent_vault_get and agent_vault_list.
-//   - tool_http.go, broker.go: agent_vault_http, the brokered HTTP request: {{secret:PATH}}
-//     placeholders in header values and the body, each secret's signed host allowlist checked before
-//     any connection, bounded time and response, redirects only to allowed hosts, every substituted
-//     value redacted from the response. Options.NoReveal withholds agent_vault_get.
+//   - tool_http.go: agent_vault_http, the brokered HTTP request: it reads and verifies the secrets as
+//     agent_vault_get does, audits the request before it connects, and leaves the rules that do not
+//     depend on MCP to package internal/broker ({{secret:PATH}} placeholders in header values and the
+//     body, each secret's signed host allowlist checked before any connection, redirects only to
+//     allowed hosts, every substituted value redacted from the response). Options.NoReveal withholds
+//     agent_vault_get.
 //   - toolerror.go: how a failure becomes a tool error (isError) that names its kind and what to do.
 //   - audit.go: the append-only JSON-lines audit log.
 //   - pull.go: coalesced pulls from the Git upstream.

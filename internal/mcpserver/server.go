@@ -12,6 +12,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agent-vault/agent-vault/internal/broker"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -66,7 +67,7 @@ type Server struct {
 	audit    *AuditLog
 	puller   *Puller // nil when not pulling
 	mcp      *mcp.Server
-	// transport carries every agent_vault_http request (see newTransport).
+	// transport carries every agent_vault_http request (see broker.NewTransport).
 	transport *http.Transport
 
 	// mu serialises the work on snapshots: a Snapshot is for one goroutine, and the high-water mark
@@ -129,7 +130,7 @@ func New(opts Options) (*Server, error) {
 	if s.audit, err = OpenAuditLog(path, private); err != nil {
 		return nil, err
 	}
-	s.transport = newTransport(opts.tlsRoots)
+	s.transport = broker.NewTransport(opts.tlsRoots)
 	s.mcp = s.newMCPServer()
 	return s, nil
 }

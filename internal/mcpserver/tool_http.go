@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +15,19 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agent-vault/agent-vault/internal/broker"
 	"github.com/agent-vault/agent-vault/vault"
 )
+
+// Bounds of agent_vault_http (Options.HTTPTimeout and Options.HTTPMaxBody replace them).
+const (
+	DefaultHTTPTimeout = broker.DefaultTimeout
+	DefaultHTTPMaxBody = broker.DefaultMaxBody
+)
+
+// OutcomeRefusedExfiltration is the audit outcome (and the tool error's prefix) of a request refused
+// because a secret would have gone to a host its owner did not allow.
+const OutcomeRefusedExfiltration = "refused_exfiltration"
 
 // HTTPInput is the arguments of agent_vault_http.
 type HTTPInput struct {
@@ -80,146 +90,47 @@ func (h *httpCall) audit(rec *AuditRecord) {
 	}
 }
 
-// brokered is a checked request, before any secret is read.
-type brokered struct {
-	method  string
-	target  *target
-	headers []headerTemplate // sorted by name
-	body    template         // nil: no body
-	hasBody bool
-	paths   []string // distinct, in order of first use
-	inHead  map[string]bool
-}
-
-type headerTemplate struct {
-	name  string
-	value template
-}
-
-// prepareHTTP checks the arguments without touching a file: method, URL, header names and values,
-// placeholders. The method, host and secret paths are recorded in h as soon as they are known.
-func prepareHTTP(in HTTPInput, h *httpCall) (*brokered, error) {
-	b := &brokered{inHead: map[string]bool{}}
-	if err := noPlaceholder(in.Method, "the method", "it is not a place for a value"); err != nil {
-		return nil, err
-	}
-	b.method = strings.ToUpper(in.Method)
-	h.method = clipArg(b.method)
-	if !slices.Contains(allowedMethods, b.method) {
-		return nil, vault.Usagef("method %q is not supported: use one of %s", clipArg(in.Method), strings.Join(allowedMethods, ", "))
-	}
-	t, err := parseTarget(in.URL)
-	if t != nil {
-		h.host = t.host
-	} else if u, perr := url.Parse(in.URL); perr == nil {
-		h.host = clipArg(strings.ToLower(u.Hostname()))
-	}
-	if err != nil {
-		return nil, err
-	}
-	b.target = t
-	if len(in.Headers) > maxHeaders {
-		return nil, vault.Usagef("%d headers: at most %d", len(in.Headers), maxHeaders)
-	}
-	seen := map[string]string{}
-	use := func(tpl template, inHeader bool) {
-		for _, p := range tpl.paths() {
-			if !slices.Contains(b.paths, p) {
-				b.paths = append(b.paths, p)
-				h.secrets = append(h.secrets, p)
-			}
-			if inHeader {
-				b.inHead[p] = true
-			}
-		}
-	}
-	names := make([]string, 0, len(in.Headers))
-	for name := range in.Headers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if err := checkHeaderName(name); err != nil {
-			return nil, err
-		}
-		canon := http.CanonicalHeaderKey(name)
-		if other, dup := seen[canon]; dup {
-			return nil, vault.Usagef("headers %s and %s are the same header; give it once (join several values with ', ')", other, name)
-		}
-		seen[canon] = name
-		tpl, err := parseTemplate(in.Headers[name], "header "+name)
-		if err != nil {
-			return nil, err
-		}
-		for _, seg := range tpl {
-			if seg.path == "" && !validHeaderValue([]byte(seg.text)) {
-				return nil, vault.Usagef("header %s holds a line break or another control character", name)
-			}
-		}
-		use(tpl, true)
-		b.headers = append(b.headers, headerTemplate{name: name, value: tpl})
-	}
-	if in.Body != nil {
-		if len(*in.Body) > maxRequestBody {
-			return nil, vault.Usagef("the body is longer than %d bytes", maxRequestBody)
-		}
-		tpl, err := parseTemplate(*in.Body, "the body")
-		if err != nil {
-			return nil, err
-		}
-		use(tpl, false)
-		b.body, b.hasBody = tpl, true
-	}
-	if len(b.paths) == 0 {
-		return nil, vault.Usagef("the request uses no secret: put a {{secret:PATH}} placeholder in a header value or the body. agent_vault_http only makes requests that use secrets; it is not a general HTTP client")
-	}
-	if len(b.paths) > maxPlaceholderSecrets {
-		return nil, vault.Usagef("the request uses %d secrets: at most %d", len(b.paths), maxPlaceholderSecrets)
-	}
-	return b, nil
-}
-
 // readSecrets verifies every secret of b in snap (as agent_vault_get does), refuses the request when
 // the host is outside any secret's signed allowlist (before decrypting anything), then decrypts.
-func (s *Server) readSecrets(snap *vault.Snapshot, b *brokered, h *httpCall) ([]*secretUse, []string, error) {
-	var uses []*secretUse
+func (s *Server) readSecrets(snap *vault.Snapshot, b *broker.Request, h *httpCall) ([]*broker.Secret, []string, error) {
+	var uses []*broker.Secret
 	var notes []string
-	for _, p := range b.paths {
+	for _, p := range b.Paths() {
 		info, err := snap.Info(p)
 		if err != nil {
 			return nil, nil, err
 		}
-		uses = append(uses, &secretUse{path: p, allow: info.AllowHosts})
+		uses = append(uses, &broker.Secret{Path: p, Allow: info.AllowHosts})
 		if info.Expires != nil && info.Expires.Before(time.Now()) {
 			when := info.Expires.UTC().Format(time.RFC3339)
 			s.logf("warning: %s expired on %s", p, when)
 			notes = append(notes, fmt.Sprintf("secret %s expired on %s; it may no longer work. Ask the user to rotate it (agent-vault set %s).", p, when, p))
 		}
 	}
-	if refused := refusedHosts(b.target.host, uses); len(refused) > 0 {
+	if refused := broker.RefusedHosts(b.Host(), uses); len(refused) > 0 {
 		h.outcome = OutcomeRefusedExfiltration
-		s.logf("refused: a request to %s would have sent %s", b.target.host, strings.Join(refused, ", "))
-		return nil, nil, &ToolError{Kind: vault.KindNotAuthorized, Outcome: OutcomeRefusedExfiltration, Msg: refusal(b.target.host, refused, uses) + "; the request was not sent"}
+		s.logf("refused: a request to %s would have sent %s", b.Host(), strings.Join(refused, ", "))
+		return nil, nil, &ToolError{Kind: vault.KindNotAuthorized, Outcome: OutcomeRefusedExfiltration, Msg: broker.Refusal(b.Host(), refused, uses) + "; the request was not sent"}
 	}
 	for _, u := range uses {
-		value, err := snap.Get(u.path)
+		value, err := snap.Get(u.Path)
 		if err != nil {
 			clearValues(uses)
 			return nil, nil, err
 		}
-		u.value = value
-		if b.inHead[u.path] && !validHeaderValue(bytes.TrimSpace(value)) {
+		u.Value = value
+		if b.InHeader(u.Path) && !broker.ValidHeaderValue(bytes.TrimSpace(value)) {
 			clearValues(uses)
 			return nil, nil, &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf(
-				"the value of %s holds a line break or another control character and cannot be sent in a header; send it in the body", u.path)}
+				"the value of %s holds a line break or another control character and cannot be sent in a header; send it in the body", u.Path)}
 		}
 	}
 	return uses, notes, nil
 }
 
-func clearValues(uses []*secretUse) {
+func clearValues(uses []*broker.Secret) {
 	for _, u := range uses {
-		clear(u.value)
+		clear(u.Value)
 	}
 }
 
@@ -229,12 +140,15 @@ func (s *Server) httpCall(ctx context.Context, _ *mcp.CallToolRequest, in HTTPIn
 	c := callOf(ctx)
 	h := &httpCall{}
 	c.http = h
-	var b *brokered
-	var uses []*secretUse
+	var b *broker.Request
+	var uses []*broker.Secret
 	var notes []string
 	_, _, err := run(ctx, s, func() error {
 		var err error
-		if b, err = prepareHTTP(in, h); err != nil {
+		var seen broker.Seen
+		b, err = broker.Prepare(broker.Input{Method: in.Method, URL: in.URL, Headers: in.Headers, Body: in.Body}, &seen)
+		h.method, h.host, h.secrets = seen.Method, seen.Host, seen.Secrets
+		if err != nil {
 			return err
 		}
 		return s.checkFirstUse()
@@ -252,14 +166,14 @@ func (s *Server) httpCall(ctx context.Context, _ *mcp.CallToolRequest, in HTTPIn
 		c.kind, c.err = te.Kind, te.Msg
 		return nil, HTTPOutput{}, te
 	}
-	red, err := newRedactor(uses)
+	red, err := broker.NewRedactor(uses)
 	if err != nil {
 		return fail(err)
 	}
 	// The request is audited before any connection is made; when that fails, nothing is sent. The
 	// outcome is audited after, by the audit middleware.
 	if err := s.audit.Write(s.sendingRecord(ctx, h)); err != nil {
-		s.logf("error: cannot write the audit log %s (%v); the request to %s was not sent", s.audit.Path, err, b.target.host)
+		s.logf("error: cannot write the audit log %s (%v); the request to %s was not sent", s.audit.Path, err, b.Host())
 		return fail(&vault.Error{Kind: vault.KindError, Msg: "the audit log could not be written, so the request was not sent"})
 	}
 	out, err := s.send(ctx, b, uses, red, h)
@@ -298,32 +212,20 @@ func (s *Server) checkFirstUse() error {
 }
 
 // send makes the request with the values substituted and returns the redacted response.
-func (s *Server) send(ctx context.Context, b *brokered, uses []*secretUse, red *redactor, h *httpCall) (HTTPOutput, error) {
+func (s *Server) send(ctx context.Context, b *broker.Request, uses []*broker.Secret, red *broker.Redactor, h *httpCall) (HTTPOutput, error) {
 	values := map[string][]byte{}
 	for _, u := range uses {
-		values[u.path] = u.value
-	}
-	var body io.Reader
-	if b.hasBody {
-		body = bytes.NewReader(b.body.expand(func(p string) []byte { return values[p] }))
+		values[u.Path] = u.Value
 	}
 	timeout := s.httpTimeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, b.method, b.target.url.String(), body)
+	req, err := b.HTTPRequest(ctx, func(p string) []byte { return values[p] }, "agent-vault/"+s.opts.Version, red)
 	if err != nil {
-		return HTTPOutput{}, vault.Usagef("cannot make the request: %v", red.string(err.Error()))
+		return HTTPOutput{}, err
 	}
-	// A header value gets the value without white space around it: HTTP trims a field value anyway, and
-	// a value stored with a trailing newline could not be sent otherwise.
-	for _, ht := range b.headers {
-		req.Header.Set(ht.name, string(ht.value.expand(func(p string) []byte { return bytes.TrimSpace(values[p]) })))
-	}
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "agent-vault/"+s.opts.Version)
-	}
-	var refused *errRedirectRefused
-	policy := checkRedirect(uses)
+	var refused *broker.RedirectRefused
+	policy := broker.CheckRedirect(uses)
 	client := &http.Client{Transport: s.transport, Timeout: timeout, CheckRedirect: func(r *http.Request, via []*http.Request) error {
 		err := policy(r, via)
 		errors.As(err, &refused)
@@ -335,52 +237,52 @@ func (s *Server) send(ctx context.Context, b *brokered, uses []*secretUse, red *
 			h.status = resp.StatusCode
 			resp.Body.Close()
 		}
-		h.outcome, h.redirectHost = OutcomeRefusedExfiltration, refused.to
-		s.logf("refused: %s redirected a request that uses %s to %s", refused.from, strings.Join(b.paths, ", "), refused.to)
-		return HTTPOutput{}, &ToolError{Kind: vault.KindNotAuthorized, Outcome: OutcomeRefusedExfiltration, Msg: red.string(refused.msg)}
+		h.outcome, h.redirectHost = OutcomeRefusedExfiltration, refused.To
+		s.logf("refused: %s redirected a request that uses %s to %s", refused.From, strings.Join(b.Paths(), ", "), refused.To)
+		return HTTPOutput{}, &ToolError{Kind: vault.KindNotAuthorized, Outcome: OutcomeRefusedExfiltration, Msg: red.String(refused.Msg)}
 	}
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()
 		}
-		return HTTPOutput{}, requestError(err, ctx, b.target.host, timeout, red)
+		return HTTPOutput{}, requestError(err, ctx, b.Host(), timeout, red)
 	}
 	defer resp.Body.Close()
 	h.status = resp.StatusCode
 	limit := s.httpMaxBody()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+int64(red.margin())+1))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+int64(red.Margin())+1))
 	if err != nil {
-		return HTTPOutput{}, requestError(fmt.Errorf("reading the response: %w", err), ctx, b.target.host, timeout, red)
+		return HTTPOutput{}, requestError(fmt.Errorf("reading the response: %w", err), ctx, b.Host(), timeout, red)
 	}
 	out := HTTPOutput{
 		Status:     resp.StatusCode,
-		StatusText: red.string(strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode)))),
-		URL:        red.string(resp.Request.URL.String()),
+		StatusText: red.String(strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode)))),
+		URL:        red.String(resp.Request.URL.String()),
 		Headers:    map[string][]string{},
-		Secrets:    b.paths,
+		Secrets:    b.Paths(),
 	}
 	for name, vals := range resp.Header {
-		rn := red.string(name)
+		rn := red.String(name)
 		for _, v := range vals {
-			out.Headers[rn] = append(out.Headers[rn], red.string(v))
+			out.Headers[rn] = append(out.Headers[rn], red.String(v))
 		}
 	}
 	var body2 []byte
 	if len(raw) > limit {
 		out.Truncated = true
-		body2 = cutIncompleteRune(red.truncated(raw, limit))
+		body2 = broker.CutIncompleteRune(red.Truncated(raw, limit))
 		raw = raw[:limit]
 		out.Notes = append(out.Notes, fmt.Sprintf("the body was longer than %d bytes and was cut there", limit))
 	} else {
-		body2 = red.bytes(raw)
+		body2 = red.Bytes(raw)
 	}
 	out.BodyBytes = len(raw)
 	ce := strings.TrimSpace(resp.Header.Get("Content-Encoding"))
 	switch {
 	case ce != "" && !strings.EqualFold(ce, "identity"):
-		out.Notes = append(out.Notes, fmt.Sprintf("the body (%d bytes) is not shown: it is encoded (Content-Encoding %s), and a value inside an encoded body cannot be redacted", len(raw), red.string(ce)))
+		out.Notes = append(out.Notes, fmt.Sprintf("the body (%d bytes) is not shown: it is encoded (Content-Encoding %s), and a value inside an encoded body cannot be redacted", len(raw), red.String(ce)))
 	case !utf8.Valid(body2):
-		out.Notes = append(out.Notes, fmt.Sprintf("the body (%d bytes, Content-Type %s) is not shown: it is not UTF-8 text, and a value inside binary data cannot be redacted reliably", len(raw), red.string(resp.Header.Get("Content-Type"))))
+		out.Notes = append(out.Notes, fmt.Sprintf("the body (%d bytes, Content-Type %s) is not shown: it is not UTF-8 text, and a value inside binary data cannot be redacted reliably", len(raw), red.String(resp.Header.Get("Content-Type"))))
 	default:
 		out.Body = string(body2)
 	}
@@ -388,7 +290,7 @@ func (s *Server) send(ctx context.Context, b *brokered, uses []*secretUse, red *
 }
 
 // requestError describes a failed request (no value: the message is redacted too).
-func requestError(err error, ctx context.Context, host string, timeout time.Duration, red *redactor) error {
+func requestError(err error, ctx context.Context, host string, timeout time.Duration, red *broker.Redactor) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -396,7 +298,7 @@ func requestError(err error, ctx context.Context, host string, timeout time.Dura
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("the request to %s timed out (the limit is %v for the whole call)", host, timeout)}
 	}
-	return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("the request to %s failed: %s", host, red.string(oneLine(err.Error())))}
+	return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("the request to %s failed: %s", host, red.String(oneLine(err.Error())))}
 }
 
 func isTimeout(err error) bool {
@@ -423,7 +325,7 @@ func httpText(out HTTPOutput) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTP %d %s (%s)\n", out.Status, out.StatusText, out.URL)
 	hdr := http.Header(out.Headers)
-	for _, name := range sortedHeaderNames(hdr) {
+	for _, name := range broker.SortedHeaderNames(hdr) {
 		for _, v := range hdr[name] {
 			fmt.Fprintf(&b, "%s: %s\n", name, v)
 		}

@@ -357,3 +357,43 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// TestSecret: the one policy redacts every form of a value and their JSON and percent escapings, under
+// the label <redacted:PATH>, and refuses what Forms refuses.
+func TestSecret(t *testing.T) {
+	value := []byte("p\"ss/wörd é\n")
+	needles, err := Secret("db/pass", value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range needles {
+		if n.Label != "<redacted:db/pass>" {
+			t.Errorf("label %q", n.Label)
+		}
+		if i > 0 && len(n.Value) > len(needles[i-1].Value) {
+			t.Errorf("needles not longest first: %q after %q", n.Value, needles[i-1].Value)
+		}
+	}
+	for _, printed := range []string{
+		"p\"ss/wörd é\n",              // the value
+		`p\"ss/wörd é`,                // JSON (Go, encoding/json)
+		`p\"ss/w\u00f6rd \u00e9`,      // JSON, ASCII only (Python's json.dumps)
+		`p\"ss/w\u00f6rd \u00e9\n`,    // the same, with the newline
+		"p%22ss%2Fw%C3%B6rd+%C3%A9",   // a query parameter
+		"p%22ss%2Fw%C3%B6rd%20%C3%A9", // a path segment
+	} {
+		var out bytes.Buffer
+		w := New(&out, needles)
+		w.Write([]byte("{" + printed + "}"))
+		w.Close()
+		if got := out.String(); got != "{<redacted:db/pass>}" {
+			t.Errorf("%q printed as %q", printed, got)
+		}
+	}
+	if n, err := Secret("a", nil); n != nil || err != nil {
+		t.Errorf("empty value: %v, %v", n, err)
+	}
+	if _, err := Secret("a", []byte(" ab\n")); !errors.Is(err, ErrTooShort) {
+		t.Errorf("short value: %v", err)
+	}
+}

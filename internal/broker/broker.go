@@ -1,13 +1,18 @@
-package mcpserver
+// Package broker holds the rules of a Request HTTP request that do not depend on MCP: the
+// {{secret:PATH}} placeholder syntax, which parts of a request may carry secrets, the signed host
+// allowlist, the HTTP transport and redirect policy, and the redaction of what comes back. The MCP
+// server's agent_vault_http tool (internal/mcpserver) reads and verifies the secrets and calls it.
+// docs/mcp.md ("agent_vault_http") and docs/use-without-seeing.md state the same rules.
+package broker
 
 import (
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,24 +21,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/agent-vault/agent-vault/internal/redact"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
-// This file holds the rules of agent_vault_http that do not depend on MCP: the placeholder syntax, which
-// requests may carry secrets where, the host allowlist, the HTTP transport and the redaction of what
-// comes back. docs/mcp.md ("agent_vault_http") and docs/use-without-seeing.md state the same rules.
-
-// Bounds of a brokered request.
+// Bounds of a Request request.
 const (
-	// DefaultHTTPTimeout bounds one agent_vault_http call: connection, request, redirects and reading the
+	// DefaultTimeout bounds one agent_vault_http call: connection, request, redirects and reading the
 	// response.
-	DefaultHTTPTimeout = 30 * time.Second
-	// DefaultHTTPMaxBody is how much of a response body is read; the rest is cut off with a note.
-	DefaultHTTPMaxBody = 1 << 20
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxBody is how much of a response body is read; the rest is cut off with a note.
+	DefaultMaxBody = 1 << 20
 	// maxRedirects is how many redirects are followed (to allowed hosts only).
 	maxRedirects = 5
 	// maxPlaceholderSecrets bounds the distinct secrets one request may use.
@@ -47,10 +47,6 @@ const (
 	// maxResponseHeaderBytes bounds the response headers.
 	maxResponseHeaderBytes = 64 << 10
 )
-
-// OutcomeRefusedExfiltration is the audit outcome (and the tool error's prefix) of a request refused
-// because a secret would have gone to a host its owner did not allow.
-const OutcomeRefusedExfiltration = "refused_exfiltration"
 
 // placeholderAttempt finds what looks like the start of a placeholder, strict or not: "{{", optional
 // white space, "secret" in any case, optional white space, ":". Every match must be a well-formed
@@ -95,7 +91,7 @@ func parseTemplate(s, where string) (template, error) {
 		}
 		path := rest[len(placeholderOpen):end]
 		if err := vault.CheckPath(path); err != nil {
-			return nil, vault.Usagef("malformed placeholder %s in %s: %v", quoteClip(rest, end), where, err)
+			return nil, vault.Usagef("malformed placeholder %s in %s: %w", quoteClip(rest, end), where, err)
 		}
 		t = append(t, segment{path: path})
 		s = rest[end+len(placeholderClose):]
@@ -196,9 +192,9 @@ func isToken(s string) bool {
 	return true
 }
 
-// validHeaderValue reports whether v may be sent as a header value: no control character but tab
+// ValidHeaderValue reports whether v may be sent as a header value: no control character but tab
 // (in particular no CR, LF or NUL, which would split or end the header).
-func validHeaderValue(v []byte) bool {
+func ValidHeaderValue(v []byte) bool {
 	for _, c := range v {
 		if c < ' ' && c != '\t' || c == 0x7f {
 			return false
@@ -231,7 +227,7 @@ func parseTarget(raw string) (*target, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, vault.Usagef("invalid URL: %v", err)
+		return nil, vault.Usagef("invalid URL: %w", err)
 	}
 	if u.User != nil {
 		return nil, vault.Usagef("the URL may not carry user information (user:password@); put credentials in a header with a placeholder")
@@ -239,7 +235,7 @@ func parseTarget(raw string) (*target, error) {
 	u.Fragment, u.RawFragment = "", ""
 	t := &target{url: u, host: strings.ToLower(u.Hostname())}
 	if err := checkScheme(u.Scheme, t.host); err != nil {
-		return nil, vault.Usagef("%v", err)
+		return nil, vault.Usagef("%w", err)
 	}
 	return t, nil
 }
@@ -292,34 +288,34 @@ func hostAllowed(host string, allow []string) bool {
 	return false
 }
 
-// secretUse is one secret a request refers to: its path, signed allowlist and (once read) value.
-type secretUse struct {
-	path  string
-	allow []string
-	value []byte
+// Secret is one secret a request refers to: its path, signed allowlist and (once read) value.
+type Secret struct {
+	Path  string
+	Allow []string
+	Value []byte
 }
 
-// refusedHosts returns the paths of the secrets whose allowlist does not hold host.
-func refusedHosts(host string, uses []*secretUse) []string {
+// RefusedHosts returns the paths of the secrets whose allowlist does not hold host.
+func RefusedHosts(host string, uses []*Secret) []string {
 	var out []string
 	for _, u := range uses {
-		if !hostAllowed(host, u.allow) {
-			out = append(out, u.path)
+		if !hostAllowed(host, u.Allow) {
+			out = append(out, u.Path)
 		}
 	}
 	return out
 }
 
-// refusal is the message of a refused_exfiltration error for host and the secrets that refuse it.
-func refusal(host string, refused []string, uses []*secretUse) string {
+// Refusal is the message of a refused_exfiltration error for host and the secrets that refuse it.
+func Refusal(host string, refused []string, uses []*Secret) string {
 	var parts []string
 	for _, p := range refused {
 		for _, u := range uses {
-			if u.path == p {
-				if len(u.allow) == 0 {
+			if u.Path == p {
+				if len(u.Allow) == 0 {
 					parts = append(parts, p+" may be sent to no host")
 				} else {
-					parts = append(parts, p+" may be sent only to "+strings.Join(u.allow, ", "))
+					parts = append(parts, p+" may be sent only to "+strings.Join(u.Allow, ", "))
 				}
 			}
 		}
@@ -327,17 +323,17 @@ func refusal(host string, refused []string, uses []*secretUse) string {
 	return fmt.Sprintf("host %s is not allowed for %s (%s)", host, strings.Join(refused, ", "), strings.Join(parts, "; "))
 }
 
-// errRedirectRefused stops a redirect to a host (or scheme) a secret may not go to.
-type errRedirectRefused struct {
-	from, to string // hosts
-	msg      string
+// RedirectRefused stops a redirect to a host (or scheme) a secret may not go to.
+type RedirectRefused struct {
+	From, To string // hosts
+	Msg      string
 }
 
-func (e *errRedirectRefused) Error() string { return e.msg }
+func (e *RedirectRefused) Error() string { return e.Msg }
 
-// checkRedirect is the redirect policy of one request: at most maxRedirects, never from https to http,
+// CheckRedirect is the redirect policy of one request: at most maxRedirects, never from https to http,
 // and only to hosts that every secret of the request allows (and, for http, loopback hosts).
-func checkRedirect(uses []*secretUse) func(req *http.Request, via []*http.Request) error {
+func CheckRedirect(uses []*Secret) func(req *http.Request, via []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		prev := via[len(via)-1].URL
 		host := strings.ToLower(req.URL.Hostname())
@@ -346,25 +342,25 @@ func checkRedirect(uses []*secretUse) func(req *http.Request, via []*http.Reques
 			return fmt.Errorf("stopped after %d redirects", maxRedirects)
 		}
 		if strings.EqualFold(prev.Scheme, "https") && !strings.EqualFold(req.URL.Scheme, "https") {
-			return &errRedirectRefused{from: from, to: host, msg: fmt.Sprintf(
+			return &RedirectRefused{From: from, To: host, Msg: fmt.Sprintf(
 				"%s redirected from https to %s://%s; the redirect was not followed (it would send the request's secrets without TLS)", from, req.URL.Scheme, host)}
 		}
 		if err := checkScheme(req.URL.Scheme, host); err != nil {
-			return &errRedirectRefused{from: from, to: host, msg: fmt.Sprintf("%s redirected to %s; the redirect was not followed: %v", from, host, err)}
+			return &RedirectRefused{From: from, To: host, Msg: fmt.Sprintf("%s redirected to %s; the redirect was not followed: %v", from, host, err)}
 		}
-		if refused := refusedHosts(host, uses); len(refused) > 0 {
-			return &errRedirectRefused{from: from, to: host, msg: fmt.Sprintf(
-				"%s redirected to %s; the redirect was not followed and nothing was sent there: %s", from, host, refusal(host, refused, uses))}
+		if refused := RefusedHosts(host, uses); len(refused) > 0 {
+			return &RedirectRefused{From: from, To: host, Msg: fmt.Sprintf(
+				"%s redirected to %s; the redirect was not followed and nothing was sent there: %s", from, host, Refusal(host, refused, uses))}
 		}
 		return nil
 	}
 }
 
-// newTransport is the HTTP transport of every brokered request. It honours the proxy environment
+// NewTransport is the HTTP transport of every Request request. It honours the proxy environment
 // variables (the proxy sees only a CONNECT to the allowed host for https; loopback requests never go
 // through a proxy), checks that "localhost" resolves to loopback addresses only before dialling it,
 // and bounds the response headers. roots replaces the system's certificate roots (tests only).
-func newTransport(roots *x509.CertPool) *http.Transport {
+func NewTransport(roots *x509.CertPool) *http.Transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	loopbackOnly := &net.Dialer{Timeout: dialer.Timeout, KeepAlive: dialer.KeepAlive, Control: func(_, address string, _ syscall.RawConn) error {
 		host, _, err := net.SplitHostPort(address)
@@ -393,107 +389,32 @@ func newTransport(roots *x509.CertPool) *http.Transport {
 	}
 }
 
-// redactor replaces every form (redact.Forms) of every value of a request with <redacted:PATH>.
-type redactor struct {
+// Redactor replaces every value of a request with <redacted:PATH>, in the forms the project's one
+// redaction policy gives (redact.Secret).
+type Redactor struct {
 	needles []redact.Needle
 }
 
-// newRedactor builds the redactor of uses. A value too short to redact (redact.MinLen) or empty is an
-// error: it could not be kept out of the response.
-func newRedactor(uses []*secretUse) (*redactor, error) {
-	r := &redactor{}
-	for _, u := range uses {
-		forms, err := redact.Forms(u.value)
-		if err == nil && len(forms) == 0 {
+// NewRedactor builds the redactor of secrets. A value too short to redact (redact.MinLen) or empty is
+// an error: it could not be kept out of the response.
+func NewRedactor(secrets []*Secret) (*Redactor, error) {
+	r := &Redactor{}
+	for _, u := range secrets {
+		needles, err := redact.Secret(u.Path, u.Value)
+		if err == nil && len(needles) == 0 {
 			err = errors.New("empty")
 		}
 		if err != nil {
 			return nil, &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf(
-				"the value of %s is empty or shorter than %d bytes, too short to be redacted from the response reliably; agent_vault_http does not send it", u.path, redact.MinLen)}
+				"the value of %s is empty or shorter than %d bytes, too short to be redacted from the response reliably; agent_vault_http does not send it", u.Path, redact.MinLen)}
 		}
-		label := "<redacted:" + u.path + ">"
-		var all [][]byte
-		for _, f := range forms {
-			all = appendNew(all, f)
-			for _, v := range escapedForms(f) {
-				all = appendNew(all, v)
-			}
-		}
-		for _, f := range all {
-			r.needles = append(r.needles, redact.Needle{Value: f, Label: label})
-		}
+		r.needles = append(r.needles, needles...)
 	}
 	return r, nil
 }
 
-// escapedForms returns the common escapings of form f that a server may echo instead of its bytes: as
-// a JSON string (Go's encoder with and without HTML escaping, and the ASCII-only escaping of Python's
-// json.dumps and others) and percent-encoded (query and path). Each is added only when it differs from
-// f. An encoding that changes the value as a whole (base64, hashing, compression, a partial echo) is
-// not caught; docs/mcp.md says so.
-func escapedForms(f []byte) [][]byte {
-	if !utf8.Valid(f) {
-		return nil
-	}
-	s := string(f)
-	var out [][]byte
-	add := func(v string) {
-		if v != s {
-			out = appendNew(out, []byte(v))
-		}
-	}
-	for _, html := range []bool{true, false} {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(html)
-		if enc.Encode(s) == nil {
-			j := strings.TrimSuffix(b.String(), "\n")
-			add(j[1 : len(j)-1])
-		}
-	}
-	add(asciiJSON(s))
-	add(url.QueryEscape(s))
-	add(url.PathEscape(s))
-	return out
-}
-
-// asciiJSON is s escaped as the inside of a JSON string with every non-ASCII character as \uXXXX (UTF-16).
-func asciiJSON(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString("\\n")
-		case r == '\r':
-			b.WriteString("\\r")
-		case r == '\t':
-			b.WriteString("\\t")
-		case r < 0x20 || r >= 0x7f && r < 0x10000:
-			fmt.Fprintf(&b, "\\u%04x", r)
-		case r >= 0x10000:
-			r1, r2 := utf16.EncodeRune(r)
-			fmt.Fprintf(&b, "\\u%04x\\u%04x", r1, r2)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func appendNew(list [][]byte, v []byte) [][]byte {
-	for _, x := range list {
-		if bytes.Equal(x, v) {
-			return list
-		}
-	}
-	return append(list, v)
-}
-
-// bytes returns b redacted.
-func (r *redactor) bytes(b []byte) []byte {
+// Bytes returns b redacted.
+func (r *Redactor) Bytes(b []byte) []byte {
 	var out bytes.Buffer
 	w := redact.New(&out, r.needles)
 	w.Write(b)
@@ -501,12 +422,12 @@ func (r *redactor) bytes(b []byte) []byte {
 	return out.Bytes()
 }
 
-// string returns s redacted.
-func (r *redactor) string(s string) string { return string(r.bytes([]byte(s))) }
+// String returns s redacted.
+func (r *Redactor) String(s string) string { return string(r.Bytes([]byte(s))) }
 
-// margin is how far past the cut a truncated response is read: the length of the longest form of the
+// Margin is how far past the cut a truncated response is read: the length of the longest form of the
 // request's values, so that a value that crosses the cut is seen whole.
-func (r *redactor) margin() int {
+func (r *Redactor) Margin() int {
 	m := 0
 	for _, n := range r.needles {
 		m = max(m, len(n.Value))
@@ -514,12 +435,12 @@ func (r *redactor) margin() int {
 	return m
 }
 
-// truncated returns raw (the response body read up to limit + r.margin() bytes, more than limit of them)
+// Truncated returns raw (the response body read up to limit + r.Margin() bytes, more than limit of them)
 // cut at exactly limit bytes and redacted. A value that crosses the cut is replaced whole by its label
 // (the bytes after the cut show that the value was complete); a piece of a value at the cut that the
 // response does not complete is left as the response wrote it. What comes back therefore depends on the
 // response and the cut only, never on how much of a value the response's last bytes match.
-func (r *redactor) truncated(raw []byte, limit int) []byte {
+func (r *Redactor) Truncated(raw []byte, limit int) []byte {
 	cut, label := limit, ""
 	for _, n := range r.needles {
 		v := n.Value
@@ -536,12 +457,12 @@ func (r *redactor) truncated(raw []byte, limit int) []byte {
 			off += k + 1
 		}
 	}
-	out := r.bytes(raw[:cut])
+	out := r.Bytes(raw[:cut])
 	return append(out, label...)
 }
 
-// cutIncompleteRune removes a UTF-8 sequence cut short at the end of b.
-func cutIncompleteRune(b []byte) []byte {
+// CutIncompleteRune removes a UTF-8 sequence cut short at the end of b.
+func CutIncompleteRune(b []byte) []byte {
 	for k := 1; k <= utf8.UTFMax && k <= len(b); k++ {
 		if utf8.RuneStart(b[len(b)-k]) {
 			if !utf8.FullRune(b[len(b)-k:]) {
@@ -553,12 +474,159 @@ func cutIncompleteRune(b []byte) []byte {
 	return b
 }
 
-// sortedHeaderNames returns the names of h, sorted.
-func sortedHeaderNames(h http.Header) []string {
+// SortedHeaderNames returns the names of h, sorted.
+func SortedHeaderNames(h http.Header) []string {
 	names := make([]string, 0, len(h))
 	for k := range h {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Input is a request as the caller asks for it: a value may appear only as {{secret:PATH}} in a header
+// value or the body.
+type Input struct {
+	Method  string
+	URL     string
+	Headers map[string]string
+	Body    *string // nil: no body
+}
+
+// Seen is what Prepare learnt of a request, as soon as it knew it, also when it refused the request:
+// the audit records it. Method and Host are clipped for a log line.
+type Seen struct {
+	Method  string
+	Host    string
+	Secrets []string
+}
+
+// Request is a checked request, before any secret is read.
+type Request struct {
+	method  string
+	target  *target
+	headers []headerTemplate // sorted by name
+	body    template         // nil: no body
+	hasBody bool
+	paths   []string // distinct, in order of first use
+	inHead  map[string]bool
+}
+
+type headerTemplate struct {
+	name  string
+	value template
+}
+
+// Prepare checks the arguments without touching a file: method, URL, header names and values,
+// placeholders. The method, host and secret paths are recorded in seen as soon as they are known.
+func Prepare(in Input, seen *Seen) (*Request, error) {
+	b := &Request{inHead: map[string]bool{}}
+	if err := noPlaceholder(in.Method, "the method", "it is not a place for a value"); err != nil {
+		return nil, err
+	}
+	b.method = strings.ToUpper(in.Method)
+	seen.Method = clipArg(b.method)
+	if !slices.Contains(allowedMethods, b.method) {
+		return nil, vault.Usagef("method %q is not supported: use one of %s", clipArg(in.Method), strings.Join(allowedMethods, ", "))
+	}
+	t, err := parseTarget(in.URL)
+	if t != nil {
+		seen.Host = t.host
+	} else if u, perr := url.Parse(in.URL); perr == nil {
+		seen.Host = clipArg(strings.ToLower(u.Hostname()))
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.target = t
+	if len(in.Headers) > maxHeaders {
+		return nil, vault.Usagef("%d headers: at most %d", len(in.Headers), maxHeaders)
+	}
+	named := map[string]string{} // canonical header name -> the name given
+	use := func(tpl template, inHeader bool) {
+		for _, p := range tpl.paths() {
+			if !slices.Contains(b.paths, p) {
+				b.paths = append(b.paths, p)
+				seen.Secrets = append(seen.Secrets, p)
+			}
+			if inHeader {
+				b.inHead[p] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(in.Headers))
+	for name := range in.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := checkHeaderName(name); err != nil {
+			return nil, err
+		}
+		canon := http.CanonicalHeaderKey(name)
+		if other, dup := named[canon]; dup {
+			return nil, vault.Usagef("headers %s and %s are the same header; give it once (join several values with ', ')", other, name)
+		}
+		named[canon] = name
+		tpl, err := parseTemplate(in.Headers[name], "header "+name)
+		if err != nil {
+			return nil, err
+		}
+		for _, seg := range tpl {
+			if seg.path == "" && !ValidHeaderValue([]byte(seg.text)) {
+				return nil, vault.Usagef("header %s holds a line break or another control character", name)
+			}
+		}
+		use(tpl, true)
+		b.headers = append(b.headers, headerTemplate{name: name, value: tpl})
+	}
+	if in.Body != nil {
+		if len(*in.Body) > maxRequestBody {
+			return nil, vault.Usagef("the body is longer than %d bytes", maxRequestBody)
+		}
+		tpl, err := parseTemplate(*in.Body, "the body")
+		if err != nil {
+			return nil, err
+		}
+		use(tpl, false)
+		b.body, b.hasBody = tpl, true
+	}
+	if len(b.paths) == 0 {
+		return nil, vault.Usagef("the request uses no secret: put a {{secret:PATH}} placeholder in a header value or the body. agent_vault_http only makes requests that use secrets; it is not a general HTTP client")
+	}
+	if len(b.paths) > maxPlaceholderSecrets {
+		return nil, vault.Usagef("the request uses %d secrets: at most %d", len(b.paths), maxPlaceholderSecrets)
+	}
+	return b, nil
+}
+
+// Paths returns the secrets the request uses, distinct, in order of first use.
+func (b *Request) Paths() []string { return b.paths }
+
+// Host returns the host the request goes to: lower-case, without port or brackets.
+func (b *Request) Host() string { return b.target.host }
+
+// InHeader reports whether the secret at path goes in a header value (where a line break cannot go).
+func (b *Request) InHeader(path string) bool { return b.inHead[path] }
+
+// HTTPRequest returns the request with value(path) substituted for each placeholder: in a header
+// without the white space around it (HTTP trims a field value anyway, and a value stored with a
+// trailing newline could not be sent otherwise), in the body byte for byte. userAgent is sent unless
+// the caller set a User-Agent header. An error is a usage error whose message is redacted by red.
+func (b *Request) HTTPRequest(ctx context.Context, value func(path string) []byte, userAgent string, red *Redactor) (*http.Request, error) {
+	var body io.Reader
+	if b.hasBody {
+		body = bytes.NewReader(b.body.expand(value))
+	}
+	req, err := http.NewRequestWithContext(ctx, b.method, b.target.url.String(), body)
+	if err != nil {
+		return nil, vault.Usagef("cannot make the request: %v", red.String(err.Error()))
+	}
+	for _, ht := range b.headers {
+		req.Header.Set(ht.name, string(ht.value.expand(func(p string) []byte { return bytes.TrimSpace(value(p)) })))
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
+	return req, nil
 }

@@ -126,12 +126,13 @@ func (o *repairOptions) run() error {
 	if err != nil {
 		return err
 	}
-	// Under the lock: scratch directories that a killed sync or fast-forward left are no one's.
+	// Under the lock: scratch directories that a killed sync or fast-forward left are no one's, and a
+	// sync killed after its push is finished.
 	v.BeforeChange = func() error {
 		if repo, err := gitrepo.Find(v.Top); err == nil {
 			removeScratch(repo)
 		}
-		return nil
+		return o.finishPushedSync(v, key)
 	}
 	did, err := v.Repair(key)
 	if err != nil {

@@ -191,13 +191,19 @@ func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner,
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("the upstream changes files that have uncommitted changes here (%s); nothing was changed: commit or stash them, then sync again", strings.Join(dirty, ", "))}
 	}
 	// Pushed first: if someone pushed meanwhile, nothing changed here and sync starts over; once pushed,
-	// the state is applied here (a kill from now on is finished by repair or the next command).
+	// the state is applied here (a kill from now on is finished by repair or the next command). The
+	// marker lets repair finish a sync killed between its push and its commit point.
+	if err := writePushedMarker(repo, commit); err != nil {
+		return err
+	}
 	if err := repo.Push(ctx, st, commit, pushTimeout); err != nil {
+		removePushedMarker(repo)
 		return pushErr(err, st)
 	}
 	if err := ow.ApplySync(res, merged, inVault, commit); err != nil {
 		return err
 	}
+	removePushedMarker(repo)
 	if mc.FallbackIdentity {
 		o.fallbackIdentityNotice()
 	}
@@ -208,6 +214,66 @@ func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner,
 	for _, k := range res.Kept {
 		fmt.Fprintf(o.io.Out, "  conflict, kept %s\n", k)
 	}
+	return nil
+}
+
+// pushedMarker is the file, relative to the Git directory, that names the merge commit a sync is pushing:
+// written before the push, removed once the merge is this working tree's (or the push failed).
+const pushedMarker = "agent-vault/pushed-merge"
+
+func writePushedMarker(repo *gitrepo.Repo, commit string) error {
+	gitDir, err := repo.GitDir(context.Background())
+	if err != nil {
+		return err
+	}
+	return vault.WriteFileAtomic(filepath.Join(gitDir, filepath.FromSlash(pushedMarker)), []byte(commit+"\n"), 0o644)
+}
+
+func removePushedMarker(repo *gitrepo.Repo) {
+	if gitDir, err := repo.GitDir(context.Background()); err == nil {
+		os.Remove(filepath.Join(gitDir, filepath.FromSlash(pushedMarker)))
+	}
+}
+
+// finishPushedSync is repair's part of sync, under the vault lock: a sync killed after it pushed its
+// merge commit and before that commit became this working tree's left this machine behind the upstream.
+// When the marker names such a commit, the upstream is fetched; if it holds the commit, the working tree
+// fast-forwards to it as any owner change does (verified first). A push that never landed, or a merge
+// already here, only clears the marker. Offline, the marker stays and repair says so; nothing fails.
+func (g *global) finishPushedSync(v *vault.Vault, key *vault.Key) error {
+	repo, err := gitrepo.Find(v.Top)
+	if err != nil {
+		return nil
+	}
+	gitDir, err := repo.GitDir(context.Background())
+	if err != nil {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(gitDir, filepath.FromSlash(pushedMarker)))
+	if err != nil {
+		return nil
+	}
+	commit := strings.TrimSpace(string(data))
+	ctx := context.Background()
+	if here, err := repo.IsAncestor(ctx, commit, "HEAD"); err != nil || here {
+		removePushedMarker(repo) // already here, or not a commit of this repository
+		return nil
+	}
+	st, err := repo.Stand(ctx, ownerFetchTimeout, true)
+	if err != nil {
+		reason, detail := gitrepo.PullFailure(err)
+		fmt.Fprintf(g.io.Err, "agent-vault: warning: a sync was interrupted after pushing %s, and the upstream cannot be compared (%s: %s); run repair or sync again when it can\n", commit, reason, detail)
+		return nil
+	}
+	if landed, err := repo.IsAncestor(ctx, commit, st.Commit); err != nil || !landed || st.State() != "behind" {
+		removePushedMarker(repo) // the push never landed (sync starts over next time), or the branch moved on
+		return nil
+	}
+	if err := g.fastForward(repo, v, key, st, "run repair again"); err != nil {
+		return err
+	}
+	removePushedMarker(repo)
+	fmt.Fprintf(g.io.Err, "agent-vault: finished a sync interrupted after its push: fast-forwarded to %s (%d commit(s))\n", st.Upstream, st.Behind)
 	return nil
 }
 

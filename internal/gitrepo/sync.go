@@ -368,6 +368,11 @@ func (r *Repo) Adopt(ctx context.Context, commit, old, skipDir string) error {
 	return nil
 }
 
+// IsAncestor reports whether commit a is an ancestor of (or equal to) commit b.
+func (r *Repo) IsAncestor(ctx context.Context, a, b string) (bool, error) {
+	return r.isAncestor(ctx, a, b)
+}
+
 // HasRemote reports whether the repository has a remote.
 func (r *Repo) HasRemote(ctx context.Context) bool {
 	out, err := r.git(ctx, runOpts{}, "remote")

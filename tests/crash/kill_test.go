@@ -247,6 +247,7 @@ type plan struct {
 	next        bool    // recover with the next owner command instead of repair
 	readFirst   bool    // read the vault before recovering
 	measure     bool    // an uninterrupted run that times the command and records the new state
+	atPush      bool    // sync-merge: kill the moment the remote's branch moves (its push), not at frac
 }
 
 func (k *killer) plan(seed int64, n int) plan {
@@ -264,6 +265,9 @@ func (k *killer) plan(seed int64, n int) plan {
 	if p.kind.sync && rng.Intn(2) == 0 {
 		p.frac = 0.8 + 0.25*rng.Float64()
 	}
+	// A third of sync-merge's trials are killed right when its push lands, between the push and the
+	// commit point: the window that only repair's look at the upstream closes.
+	p.atPush = p.kind.name == "sync-merge" && rng.Intn(3) == 0
 	return p
 }
 
@@ -301,6 +305,9 @@ func (tr *trial) describe() string {
 		mode = "group"
 	} else if tr.waitOrphans {
 		mode = "process, orphans awaited"
+	}
+	if tr.atPush {
+		mode += ", the moment its push landed"
 	}
 	rec := "repair"
 	if tr.next {
@@ -371,17 +378,23 @@ func (k *killer) run(p plan) *trial {
 		t.Fatal(err)
 	}
 	pgid := cmd.Process.Pid
+	kill := func() {
+		if p.group {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+		} else {
+			cmd.Process.Signal(syscall.SIGKILL)
+		}
+	}
 	var timer *time.Timer
-	if p.frac >= 0 {
-		timer = time.AfterFunc(tr.delay, func() {
-			if p.group {
-				syscall.Kill(-pgid, syscall.SIGKILL)
-			} else {
-				cmd.Process.Signal(syscall.SIGKILL)
-			}
-		})
+	stopWatch := func() {}
+	switch {
+	case p.atPush:
+		stopWatch = watchRef(filepath.Join(tr.dir, "remote.git"), tm.upstream, kill)
+	case p.frac >= 0:
+		timer = time.AfterFunc(tr.delay, kill)
 	}
 	err := cmd.Wait()
+	stopWatch()
 	if timer != nil {
 		timer.Stop()
 	}
@@ -827,7 +840,7 @@ func (k *killer) record(tr *trial) {
 		ta.finished++
 	case "before-commit":
 		ta.before++
-	case "after-commit":
+	case "after-commit", "pushed":
 		ta.after++
 	}
 	if tr.group {
@@ -900,7 +913,7 @@ func (k *killer) summary(elapsed time.Duration, seed int64) {
 	fmt.Fprintf(&b, "   locked: the kill left one of Git's lock files in .git; junk: the killed command left a file that blocks\n")
 	fmt.Fprintf(&b, "   nothing and that nobody removes: a crash report of git fast-import in .git, or a half-written key file in the home;\n")
 	fmt.Fprintf(&b, "   or a sync's scratch directory in .git/agent-vault that a Git child of the killed sync wrote after repair: the next\n")
-	fmt.Fprintf(&b, "   sync or owner change removes it; pushed: a killed sync's push reached the remote, repair left this machine behind it)")
+	fmt.Fprintf(&b, "   sync, owner change or repair removes it; a sync killed after its push landed is counted as after the commit point)")
 	if len(k.junkSeen) > 0 {
 		var js []string
 		for _, j := range sortedKeys(k.junkSeen) {

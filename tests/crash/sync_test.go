@@ -23,8 +23,10 @@ import (
 //
 // sync's commit point is its push: once the remote holds the merge, the merge is the new state. A kill
 // between the push and the local commit point (.pending/root) leaves this machine behind the remote;
-// repair finds nothing local to finish, and sync (or any owner command) fast-forwards to the pushed
-// merge. The trials check exactly that: after repair, when the remote moved, they run sync once more.
+// repair (through the marker sync writes before pushing) fetches and fast-forwards to the pushed merge,
+// as sync again or any owner command would. A third of sync-merge's trials are killed the moment the
+// remote's branch moves, to land in that window; a push that a process-only kill left running may still
+// land after repair, and then the trials run sync once more, which must fast-forward.
 
 // remoteValues are the changes the other machine pushed, as values.
 func remoteValues(m map[string]string, _ string) {
@@ -131,6 +133,12 @@ func (k *killer) recoverSync(tr *trial) {
 		tr.problem("recovery failed: %s", r)
 		return
 	}
+	finished := strings.Contains(r.stderr, "finished a sync interrupted after its push")
+	if finished {
+		tr.repair += " + finished the pushed sync"
+	} else if tr.phase == "pushed" {
+		tr.problem("killed after its push landed, but repair did not finish the sync: %s", r)
+	}
 	// A push that the killed sync started runs on in the background (Git children are detached from the
 	// owner command's process group, so that a Ctrl-C never cuts a ref update): once it is done, the
 	// remote may hold the merge after all.
@@ -201,6 +209,28 @@ func (k *killer) syncOutcome(tr *trial) []string {
 		tr.junk = append(tr.junk, ".git/agent-vault/sync-scratch")
 	}
 	return probs
+}
+
+// watchRef calls kill once, the moment the branch main of the bare repository gitDir no longer points at
+// commit, and returns a function that stops watching.
+func watchRef(gitDir, commit string, kill func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			ref, err := os.ReadFile(filepath.Join(gitDir, "refs", "heads", "main"))
+			if err == nil && strings.TrimSpace(string(ref)) != commit {
+				kill()
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	return func() { close(done) }
 }
 
 // waitForDir waits until no live process has its working directory in dir or below (the Git children of

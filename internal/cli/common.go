@@ -65,28 +65,35 @@ func (g *global) openReader(keyFlag string, noPull bool) (*vault.Snapshot, error
 // readVault pulls first unless noPull, and verifies the vault for key.
 func (g *global) readVault(v *vault.Vault, key *vault.Key, noPull bool) (*vault.Snapshot, error) {
 	if !noPull {
-		g.pull(v)
+		if err := g.pull(v); err != nil {
+			return nil, err
+		}
 	}
 	return v.Open(key)
 }
 
 // pull fetches the repository's upstream, if it has one, into the pull view (docs/format.md section
 // 6.8; the working tree is never changed). Failing to reach the remote is not an error: what is on
-// disk (the working tree, or the last view) is verified and used, after one warning.
-func (g *global) pull(v *vault.Vault) {
+// disk (the working tree, or the last view) is verified and used, after one warning. The only error
+// is errInterrupted: a signal stopped the pull, and the command stops too.
+func (g *global) pull(v *vault.Vault) error {
 	repo, err := gitrepo.Find(v.Top)
 	if err != nil {
-		return
+		return nil
 	}
-	ctx := context.Background()
+	ctx := g.context()
 	up, ok := repo.Upstream(ctx)
 	if !ok {
-		return
+		return interrupted(ctx)
 	}
 	if err := repo.PullView(ctx, pullTimeout, v.Top); err != nil {
+		if err := interrupted(ctx); err != nil {
+			return err
+		}
 		reason, detail := gitrepo.PullFailure(err)
 		fmt.Fprintf(g.io.Err, "agent-vault: warning: %s from %s (%s); using the local copy\n", reason, up, detail)
 	}
+	return interrupted(ctx)
 }
 
 // recorder commits exactly the files an owner change wrote or removed, in one Git commit (docs/format.md
@@ -108,7 +115,8 @@ func (g *global) recorder(v *vault.Vault) func(paths []string, message string) e
 		if show := g.progressFunc(); show != nil {
 			repo.Progress = func(done, total int) { show("committing", done, total) }
 		}
-		res, err := repo.Commit(context.Background(), "agent-vault: "+message, abs...)
+		// The change is written: a signal does not stop its commit (interrupt.go).
+		res, err := repo.Commit(context.WithoutCancel(g.context()), "agent-vault: "+message, abs...)
 		if err != nil {
 			return err
 		}
@@ -140,6 +148,12 @@ func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error
 		}
 		return v.BehindView()
 	}
+	// A signal stops the command before the change, never inside it: opening may finish an interrupted
+	// change, and the change writes and records itself (interrupt.go).
+	if err := interrupted(g.context()); err != nil {
+		return err
+	}
+	defer g.guard.protect()()
 	o, err := v.OpenOwner(key)
 	if err != nil {
 		return err

@@ -72,7 +72,13 @@ func (o *initOptions) run() error {
 	}
 	v := vault.New(dir)
 	v.Recorder = o.recorder(v)
-	if err := v.Init(key); err != nil {
+	if err := interrupted(o.context()); err != nil {
+		return err
+	}
+	release := o.guard.protect()
+	err = v.Init(key)
+	release()
+	if err != nil {
 		return err
 	}
 	s, err := v.Open(key)

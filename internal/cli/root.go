@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,13 @@ func run(args []string, streams *IO, serve MCPServer, onlyMCP bool) int {
 	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, "agent-vault: "+msg) }
 	root, g := newRoot(streams, serve)
 	g.args = args
+	if c, _, err := root.Find(args); err != nil || c.Name() != "mcp" {
+		// Ctrl-C stops a command at a safe point (interrupt.go). The MCP server keeps the signals'
+		// default action, which its clients rely on.
+		in := newInterrupter(streams.Err, "agent-vault")
+		defer in.stop()
+		g.ctx, g.guard = in.ctx, in
+	}
 	if onlyMCP {
 		if c, _, err := root.Find(args); err == nil && c.Name() != "mcp" {
 			fmt.Fprintf(streams.Err, "agent-vault: %s runs only the mcp command\n", MCPProgram)
@@ -61,7 +69,7 @@ func run(args []string, streams *IO, serve MCPServer, onlyMCP bool) int {
 // and returns the exit status: the error kind's exit code, or the status a command chose (exitStatus).
 func (g *global) execute(root *cobra.Command, args []string) int {
 	root.SetArgs(args)
-	cmd, err := root.ExecuteC()
+	cmd, err := root.ExecuteContextC(g.context())
 	if err == nil {
 		return 0
 	}
@@ -70,6 +78,10 @@ func (g *global) execute(root *cobra.Command, args []string) int {
 			fmt.Fprintf(g.io.Err, "agent-vault: %s\n", st.err)
 		}
 		return st.code
+	}
+	if errors.Is(err, errInterrupted) || g.context().Err() != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintf(g.io.Err, "agent-vault: %s\n", errInterrupted)
+		return ExitInterrupted
 	}
 	err = commandLineError(root, args, err)
 	kind := vault.KindOf(err)
@@ -108,6 +120,18 @@ type global struct {
 	custody custody
 	// push pushes an owner change to the upstream once it is made (--push on every changing command).
 	push bool
+	// ctx is cancelled by SIGINT or SIGTERM (nil: never); guard keeps a signal from cutting an owner
+	// change (nil: no signal is caught). See interrupt.go.
+	ctx   context.Context
+	guard *interrupter
+}
+
+// context returns the context of the command's Git calls: cancelled by the first SIGINT or SIGTERM.
+func (g *global) context() context.Context {
+	if g.ctx == nil {
+		return context.Background()
+	}
+	return g.ctx
 }
 
 // NewRootCmd builds the agent-vault command tree.

@@ -299,6 +299,12 @@ func (o *runOptions) start(program string, argv, env []string, needles []redact.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
+	// From here on a signal is the command's to handle: it is passed on, and the command's status is
+	// run's. One that came before stops run without starting it.
+	if err := interrupted(o.context()); err != nil {
+		return err
+	}
+	o.guard.handOff()
 	if err := cmd.Start(); err != nil {
 		code := 126
 		if errors.Is(err, fs.ErrNotExist) {

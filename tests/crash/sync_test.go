@@ -146,10 +146,12 @@ func (k *killer) recoverSync(tr *trial) {
 		tr.problem("processes working in %s still run 20 s after the kill", tr.dir)
 	}
 	head := strings.TrimSpace(u.git(top, "rev-parse", "HEAD").stdout)
-	if remote := k.remoteHead(tr); remote != k.tmplOf(tr.kind).upstream && remote != head {
-		if tr.phase == "before-commit" {
-			tr.phase = "pushed"
-		}
+	remote := k.remoteHead(tr)
+	if remote != k.tmplOf(tr.kind).upstream && tr.phase == "before-commit" {
+		// The push landed after the kill (a detached Git child lived on): repair may have found it.
+		tr.phase = "pushed"
+	}
+	if remote != k.tmplOf(tr.kind).upstream && remote != head {
 		r := u.av(top, "", "sync")
 		tr.recovery = append(tr.recovery, "sync: "+summarize(r))
 		tr.repair += ", then sync to the pushed merge"

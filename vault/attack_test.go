@@ -16,8 +16,8 @@ import (
 	"filippo.io/age"
 )
 
-// Attack tests: one per class of the trust model (docs/format.md sections 4 to 6, DESIGN.md "Trust
-// model"), against live vaults. Each asserts the error kind, that the message names what failed, and
+// Attack tests: one per class of the trust model (docs/format.md sections 4 to 6; README "The trust model
+// in plain words"), against live vaults. Each asserts the error kind, that the message names what failed, and
 // that no message ever contains a secret value.
 
 // attackVault is a test vault with agent ci in group stripe, an agent other with no access, an owner-only

@@ -19,7 +19,7 @@ import (
 	"filippo.io/age"
 )
 
-// Crash safety (DESIGN.md "Hygiene rules", docs/format.md section 9): after a crash at any point the owner
+// Crash safety (docs/format.md section 9; README "Crash safety"): after a crash at any point the owner
 // can still decrypt every secret, readers fail loudly or return the right value, and Repair returns the
 // vault to a verified state with the old or the new policy fully applied and nothing lost.
 

@@ -104,7 +104,7 @@ func loadMarks(home, vaultID string) (*Marks, error) {
 	return m, nil
 }
 
-// checkRootMark applies the vault-wide mark to a verified root.
+// checkRoot applies the vault-wide mark to a verified root.
 func (m *Marks) checkRoot(version uint64, rootSHA string) error {
 	switch {
 	case version < m.Version:

@@ -153,9 +153,10 @@ func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error
 	if err := interrupted(g.context()); err != nil {
 		return err
 	}
-	defer g.guard.protect()()
+	release := g.guard.protect()
 	o, err := v.OpenOwner(key)
 	if err != nil {
+		release()
 		return err
 	}
 	defer o.Close()
@@ -171,6 +172,8 @@ func (g *global) mutate(keyFlag string, change func(o *vault.Owner) error) error
 	g.io.Out = &held
 	defer func() { g.io.Out = out }()
 	err = change(o)
+	// Written and recorded (or failed): from here a signal stops the command again (a push that hangs).
+	release()
 	if g.bar != nil {
 		g.bar.finish()
 	}

@@ -68,7 +68,33 @@ func generate(dir string) (int, error) {
 		return 0, err
 	}
 	pages, err := filepath.Glob(filepath.Join(dir, "*.1"))
-	return len(pages), err
+	if err != nil {
+		return 0, err
+	}
+	for _, page := range pages {
+		if err := asciiPage(page); err != nil {
+			return 0, err
+		}
+	}
+	return len(pages), nil
+}
+
+// asciiPage rewrites every non-ASCII character of the page as a groff escape (\[u2026] for "…"): troff
+// input is ASCII unless preconv runs first, and man does not always run it.
+func asciiPage(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, r := range string(data) {
+		if r < 0x80 {
+			b.WriteRune(r)
+		} else {
+			fmt.Fprintf(&b, `\[u%04X]`, r)
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // escapeTree escapes, in the texts the generator reads as Markdown, the characters Markdown would take

@@ -50,7 +50,7 @@ func (o *checkOptions) run() error {
 	now := time.Now()
 	until, err := parseExpiry(o.soon, now)
 	if err != nil {
-		return vault.Usagef("--soon %v", err)
+		return vault.Usagef("--soon %w", err)
 	}
 	s, err := o.openReader(o.key, o.noPull)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // ExitInterrupted is the exit status of a command that SIGINT (Ctrl-C) or SIGTERM stopped: 128 + 2, the
@@ -32,7 +34,8 @@ var errInterrupted = errors.New("interrupted")
 // point and the end of its write. A command that has not stopped stopGrace after the first signal, or
 // a second signal, ends the process with ExitInterrupted at once (after the owner change being written,
 // if any), as the signal's default action would have; a change cut before its commit point is
-// discarded by the next owner command or repair.
+// discarded by the next owner command or repair. A signal while the command waits at a prompt
+// (atPrompt) ends it at once.
 type interrupter struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -42,9 +45,10 @@ type interrupter struct {
 	grace  time.Duration // stopGrace
 
 	mu        sync.Mutex
-	protected int  // owner changes being written
-	signals   int  // signals received
-	exitAfter bool // exit once the protected section ends
+	protected int             // owner changes being written
+	prompts   map[*int]func() // restore the terminals of the prompts waiting for a person
+	signals   int             // signals received
+	exitAfter bool            // exit once the protected section ends
 	done      chan struct{}
 	stopOnce  sync.Once
 }
@@ -69,10 +73,14 @@ func (in *interrupter) watch(sigs chan os.Signal) {
 			in.signals++
 			first := in.signals == 1
 			in.mu.Unlock()
+			in.mu.Lock()
+			prompting := len(in.prompts) > 0
+			in.mu.Unlock()
 			if first {
 				in.cancel()
 				grace = time.After(in.grace)
-			} else {
+			}
+			if !first || prompting {
 				in.stopNow()
 			}
 		case <-grace:
@@ -91,6 +99,9 @@ func (in *interrupter) stopNow() {
 	if in.protected > 0 {
 		in.exitAfter = true
 		return
+	}
+	for _, restore := range in.prompts {
+		restore()
 	}
 	fmt.Fprintf(in.errOut, "%s: %s\n", in.prog, errInterrupted)
 	in.exit(ExitInterrupted)
@@ -113,6 +124,32 @@ func (in *interrupter) protect() func() {
 		if exit {
 			in.stopNow()
 		}
+	}
+}
+
+// atPrompt marks a wait for a person at the terminal fd (a value or a passphrase typed without echo): a
+// signal during it ends the command at once, as Ctrl-C at a prompt always did, after restoring the
+// terminal's settings (echo). Inside an owner change it waits for the change, like any signal. The
+// returned function marks the end of the wait.
+func (in *interrupter) atPrompt(fd int) func() {
+	if in == nil {
+		return func() {}
+	}
+	restore := func() {}
+	if st, err := term.GetState(fd); err == nil {
+		restore = func() { _ = term.Restore(fd, st) }
+	}
+	id := new(int)
+	in.mu.Lock()
+	if in.prompts == nil {
+		in.prompts = map[*int]func(){}
+	}
+	in.prompts[id] = restore
+	in.mu.Unlock()
+	return func() {
+		in.mu.Lock()
+		delete(in.prompts, id)
+		in.mu.Unlock()
 	}
 }
 

@@ -67,6 +67,23 @@ func TestInterrupter(t *testing.T) {
 		sigs <- os.Interrupt
 		waitFor(t, "the exit after the grace", func() bool { return len(exits()) == 1 })
 	})
+	t.Run("at a prompt the first signal exits", func(t *testing.T) {
+		in, sigs, exits := testInterrupter(t, time.Hour)
+		done := in.atPrompt(-1) // no terminal: nothing to restore
+		sigs <- os.Interrupt
+		waitFor(t, "the exit", func() bool { return len(exits()) == 1 })
+		done()
+	})
+	t.Run("after the prompt the first signal only cancels", func(t *testing.T) {
+		in, sigs, exits := testInterrupter(t, time.Hour)
+		in.atPrompt(-1)()
+		sigs <- os.Interrupt
+		waitFor(t, "the cancellation", func() bool { return in.ctx.Err() != nil })
+		time.Sleep(20 * time.Millisecond)
+		if len(exits()) != 0 {
+			t.Fatalf("exits %v", exits())
+		}
+	})
 	t.Run("handed off", func(t *testing.T) {
 		in, sigs, exits := testInterrupter(t, time.Millisecond)
 		in.handOff()
@@ -83,4 +100,5 @@ func TestInterrupter(t *testing.T) {
 	var nilGuard *interrupter
 	nilGuard.protect()() // commands run without signal handling (tests) protect nothing
 	nilGuard.handOff()
+	nilGuard.atPrompt(0)()
 }

@@ -171,7 +171,9 @@ func (g *global) promptTerminal(prompt string) ([]byte, error) {
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, prompt)
+	done := g.guard.atPrompt(int(tty.Fd()))
 	pass, err := readSecret(int(tty.Fd()))
+	done()
 	fmt.Fprintln(tty)
 	if err != nil {
 		return nil, &vault.Error{Kind: vault.KindVaultNotFound, Msg: "cannot read from the terminal", Err: err}

@@ -179,7 +179,9 @@ func (o *setOptions) value(path string, argValue *string) ([]byte, error) {
 		return readLimited(f, o.fromFile)
 	case o.io.InTerminal:
 		fmt.Fprintf(o.io.Err, "Value for %s (input hidden; Enter or Ctrl-D ends): ", path)
+		done := o.guard.atPrompt(int(os.Stdin.Fd()))
 		v, err := o.io.ReadSecret()
+		done()
 		fmt.Fprintln(o.io.Err)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the value: %w", err)

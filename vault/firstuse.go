@@ -150,7 +150,7 @@ func recordFirstUse(home, dir, recipient, vaultID, verifyKey string) error {
 	if _, ok := k.owners[vaultID]; !ok {
 		fmt.Fprintf(&add, "%s %s\n", vaultID, verifyKey)
 	}
-	if _, ok := k.keys[recipient]; !ok {
+	if _, ok := k.keys[recipient]; !ok && recipient != "" {
 		fmt.Fprintf(&add, "key %s %s %s\n", recipient, vaultID, verifyKey)
 	}
 	if _, ok := k.repos[dir]; !ok && !strings.ContainsAny(dir, "\r\n") {

@@ -615,11 +615,11 @@ func (o *Owner) newAgentKey(t *tx, name, keyPath string) error {
 		return err
 	}
 	keyFile := agentKeyFile(id.id, name, t.root.VaultID, t.root.Owner.VerifyKey)
-	owner, err := parseRecipient(t.root.Owner.Recipient)
+	admins, err := adminAgeRecipients(t.root)
 	if err != nil {
 		return err
 	}
-	escrow, err := encrypt(keyFile, []age.Recipient{owner})
+	escrow, err := encrypt(keyFile, admins)
 	if err != nil {
 		return err
 	}

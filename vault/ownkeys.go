@@ -82,6 +82,9 @@ func (o *Owner) checkRecipientFree(name, rc string) error {
 	if rc == o.Root.Owner.Recipient {
 		return newErr(KindUsage, "recipient %s is the owner's own; an agent needs a key of its own (agent-vault keygen)", rc)
 	}
+	if admin, _, ok := adminByRecipient(o.Root, rc); ok {
+		return newErr(KindUsage, "recipient %s is admin %s's; an agent needs a key of its own (agent-vault keygen)", rc, admin)
+	}
 	if other, ok := o.Root.AgentByRecipient(rc); ok && other != name {
 		return newErr(KindUsage, "recipient %s is already agent %s's; every agent needs a key of its own", rc, other)
 	}

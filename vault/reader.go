@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"filippo.io/age"
 )
@@ -93,12 +94,16 @@ func isHome(dir string, homes []string) bool {
 
 // Role names who a key is in a vault.
 type Role struct {
-	Owner bool
+	Owner bool   // an admin: the owner of a vault without admins, or one of its admins
+	Admin string // the admin's name, set when Owner and the vault has admins (docs/format.md section 4.1)
 	Agent string // set when !Owner
 }
 
 func (r Role) String() string {
 	if r.Owner {
+		if r.Admin != "" {
+			return "admin " + r.Admin
+		}
 		return "owner"
 	}
 	return r.Agent
@@ -127,6 +132,7 @@ type Snapshot struct {
 	// 6.8): a retry that finds the state it reads below this machine's mark chooses again from it.
 	base    *Vault
 	anchor  anchor
+	chain   *adminChain // the admin chain the last load verified, nil when the root's bytes were verified before
 	rootRaw []byte // the root bytes the last load read, nil when there were none
 	marks   *Marks
 	shards  map[string]*Shard
@@ -139,6 +145,9 @@ type anchor struct {
 	pub       ed25519.PublicKey
 	unpinned  bool // trust on first use: the anchor comes from config.yaml
 	tofu      bool // trusted on first use in this call
+	// admin is set for an owner key that is not the vault's founding key: its own verify key, which the
+	// verified state must list as an admin's (docs/format.md section 4.1).
+	admin string
 }
 
 // Open verifies the vault's signed state against the key's trust anchor (docs/format.md section 6.1),
@@ -166,7 +175,11 @@ func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
 		return nil, err
 	}
 	if a.unpinned {
-		if err := recordFirstUse(home, v.trustDir(), key.Recipient, s.Root.VaultID, a.verifyKey); err != nil {
+		rcpt := key.Recipient
+		if a.admin != "" {
+			rcpt = "" // an admin key, like the owner's, may serve several vaults: no key line
+		}
+		if err := recordFirstUse(home, v.trustDir(), rcpt, s.Root.VaultID, a.verifyKey); err != nil {
 			return nil, err
 		}
 	}
@@ -187,6 +200,12 @@ func (v *Vault) anchorFor(key *Key, asOwner bool, home string) (anchor, error) {
 			return a, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 		}
 		a.verifyKey = vk
+		if adm, err := v.adminAnchor(key, vk, home); err != nil || adm != nil {
+			if err != nil {
+				return a, err
+			}
+			a = *adm
+		}
 	case key.Pinned():
 		a.vaultID, a.verifyKey = key.PinVaultID, key.PinVerifyKey
 	default:
@@ -241,11 +260,18 @@ func (s *Snapshot) load() error {
 		}
 	}
 	var body []byte
+	var chain *adminChain
 	if marks != nil && marks.verified(rootSHA, s.anchor.verifyKey) {
 		// Checked on this machine already (section 6.3): most of a get's own work, for an unchanged vault.
 		body, _, err = splitSigned(raw)
 	} else {
-		body, err = VerifyRoot(raw, s.anchor.pub)
+		if chain, err = readAdminChain(v.Dir, s.anchor); err != nil {
+			return err
+		}
+		body, err = chain.verify(raw)
+		if err != nil && chain.head() != nil {
+			return err
+		}
 	}
 	if err != nil {
 		if ferr := s.checkFormat1(raw); ferr != nil {
@@ -266,9 +292,15 @@ func (s *Snapshot) load() error {
 	if err != nil {
 		return err
 	}
+	if chain != nil {
+		if err := chain.check(root); err != nil {
+			return err
+		}
+	}
 	if err := s.checkAnchor(root); err != nil {
 		return err
 	}
+	s.chain = chain
 	if s.detached {
 		role, err := roleOf(root, s.Key, s.asOwner)
 		s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, Hash(raw), role, &Marks{}, map[string]*Shard{}
@@ -295,9 +327,18 @@ func (s *Snapshot) load() error {
 		}
 		return err
 	}
+	if err := marks.checkChain(chain, root); err != nil {
+		return err
+	}
 	role, err := roleOf(root, s.Key, s.asOwner)
 	if err != nil {
 		return err
+	}
+	if h := chain.head(); h != nil && (marks.Admins == nil || h.version > marks.Admins.Version) {
+		if err := raiseChainMark(s.home, root.VaultID, h); err != nil {
+			return err
+		}
+		marks.Admins = &ChainMark{Version: h.version, SHA256: h.sha}
 	}
 	if root.Version > marks.Version || !marks.verified(rootSHA, s.anchor.verifyKey) {
 		if err := raiseMarks(s.home, root.VaultID, root.Version, rootSHA, s.anchor.verifyKey, nil); err != nil {
@@ -391,9 +432,19 @@ func (s *Snapshot) checkFormat1(raw []byte) error {
 
 func roleOf(root *Root, key *Key, asOwner bool) (Role, error) {
 	name, isAgent := root.AgentByRecipient(key.Recipient)
+	admin, adm, isAdmin := adminByRecipient(root, key.Recipient)
+	if isAdmin && asOwner {
+		if vk, err := key.ownerVerifyKey(); err != nil || vk != adm.VerifyKey {
+			return Role{}, newErr(KindIntegrity, "the signed state names this key's recipient for admin %s with another verify key", admin)
+		}
+	}
 	switch {
-	case key.Recipient == root.Owner.Recipient:
+	case isAdmin && root.Admins != nil:
+		return Role{Owner: true, Admin: admin}, nil
+	case isAdmin:
 		return Role{Owner: true}, nil
+	case asOwner && root.Admins != nil:
+		return Role{}, newErr(KindNotAuthorized, "key %s is not an admin of vault %s (its admins: %s); an admin adds it with 'agent-vault admin add'", key.Source, root.VaultID, strings.Join(sortedKeys(root.Admins.Members), ", "))
 	case asOwner:
 		return Role{}, newErr(KindIntegrity, "the vault is signed by this key's owner signing key but names another owner recipient")
 	case isAgent:

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"crypto/ecdh"
+	"slices"
 
 	"filippo.io/age"
 
@@ -9,20 +10,21 @@ import (
 )
 
 // recipientList returns the recipients a secret's file is encrypted to under root, in the order of its
-// stanzas (docs/format.md section 5.2): its authorized agents by name, then the owner.
+// stanzas (docs/format.md section 5.1): its authorized agents by name, then the admins by name (the
+// owner alone in a vault without admins, section 4.1).
 func recipientList(root *Root, e *Entry) []string {
 	agents := authorizedAgents(root, e)
 	out := make([]string, 0, len(agents)+1)
 	for _, a := range agents {
 		out = append(out, root.Agents[a].Recipient)
 	}
-	return append(out, root.Owner.Recipient)
+	return append(out, adminRecipients(root)...)
 }
 
 // rewrap gives the file key of enc, written for the recipients old, to the recipients want, without
 // touching the payload: the stanzas of recipients in both are copied byte for byte, a stanza is wrapped
 // for each new recipient, the stanzas of the others are dropped, and the header gets a new MAC. The
-// owner's stanza, last in old, yields the file key, which the old MAC must confirm.
+// acting admin's stanza (the owner's, last in old, in a vault without admins) yields the file key, which the old MAC must confirm.
 //
 // ok is false, with no error, when enc does not have the layout old describes (one stanza per
 // recipient, of the vault's kind, the owner's last): the caller then re-encrypts with a fresh file key
@@ -37,7 +39,11 @@ func rewrap(enc []byte, old, want []string, ring *keyring) (out []byte, ok bool,
 			return nil, false, nil
 		}
 	}
-	fileKey, err := ring.unwrapOwner(f.Stanzas[len(old)-1])
+	self := slices.Index(old, ring.self)
+	if self < 0 {
+		return nil, false, nil
+	}
+	fileKey, err := ring.unwrapOwner(f.Stanzas[self])
 	if err != nil || !f.CheckMAC(fileKey) {
 		return nil, false, nil
 	}
@@ -66,13 +72,14 @@ func rewrap(enc []byte, old, want []string, ring *keyring) (out []byte, ok bool,
 // own HybridIdentity.Unwrap and HybridRecipient.Wrap.
 type keyring struct {
 	kind      KeyKind
+	self      string           // the acting admin's recipient: its stanza yields the file key
 	ownerECDH *ecdh.PrivateKey // classic vaults
 	owner     age.Identity     // hybrid vaults
 }
 
 // newKeyring returns the keyring of an owner key for a vault of the key's kind.
 func newKeyring(k *Key) (*keyring, error) {
-	ring := &keyring{kind: k.Kind(), owner: k.Identity}
+	ring := &keyring{kind: k.Kind(), owner: k.Identity, self: k.Recipient}
 	if ring.kind == KeyX25519 && k.Plugin == nil { // a plugin-held owner unwraps through its plugin
 		var err error
 		if ring.ownerECDH, err = ecdhIdentity(k); err != nil {

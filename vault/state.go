@@ -75,6 +75,9 @@ type Root struct {
 	// Merged is the hash of the other root a sync merged (docs/format.md section 9.4): prev_sha256 names
 	// the local state it replaced, merged_sha256 the upstream's. Absent in every other root.
 	Merged string `json:"merged_sha256,omitempty"`
+	// Admins is the admin set (docs/format.md section 4.1), absent until the first admin change: a root
+	// without it has the founding owner as its only admin.
+	Admins *RootAdmins `json:"admins,omitempty"`
 }
 
 // RootOwner names the owner's keys.
@@ -219,6 +222,9 @@ func parseRoot(body []byte) (*Root, error) {
 			return nil, newErr(KindIntegrity, "state/root: agent %s has the same recipient as %s", name, other)
 		}
 		seen[rc] = "agent " + name
+	}
+	if err := checkAdmins(&r, kind); err != nil {
+		return nil, err
 	}
 	for name, g := range r.Groups {
 		if err := CheckSegment(name); err != nil {

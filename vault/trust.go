@@ -65,6 +65,8 @@ type Marks struct {
 	RootSHA256 string            `json:"root_sha256"`
 	Secrets    map[string]uint64 `json:"secrets"`
 	Verified   *VerifiedRoot     `json:"verified,omitempty"`
+	// Admins is the last admin change this machine verified (docs/format.md sections 4.1 and 6.3).
+	Admins *ChainMark `json:"admins,omitempty"`
 }
 
 // VerifiedRoot records that a reader on this machine checked the signature of the root with hash
@@ -148,7 +150,11 @@ func raiseMarks(home, vaultID string, version uint64, rootSHA, verifyKey string,
 	if err := MkdirPrivate(filepath.Join(home, "state")); err != nil {
 		return err
 	}
-	b, _ := json.Marshal(cur)
+	return writeMarks(home, vaultID, cur)
+}
+
+func writeMarks(home, vaultID string, m *Marks) error {
+	b, _ := json.Marshal(m)
 	return writeAtomic(marksPath(home, vaultID), append(b, '\n'), 0o600, false)
 }
 

@@ -48,6 +48,9 @@ type tx struct {
 	// from, when set, is the hash of the root this change replaces although the new root's prev_sha256
 	// names another (a fast-forward over several versions; .pending/from).
 	from string
+	// adminChange is set when the change makes a new admin set: seal stamps the set with the new version
+	// and keeps the signed root as state/admins/<version>.
+	adminChange bool
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {
@@ -133,11 +136,20 @@ func (t *tx) seal() ([]byte, error) {
 		t.root.Files[manifestFile] = ref
 	}
 	t.root.Version, t.root.PrevSHA256, t.root.Time = t.nextVersion(), t.prevSHA, now()
+	if t.adminChange {
+		t.root.Admins.Since = t.root.Version
+	}
 	body := encodeCompact(t.root)
 	if len(body) > LimitRoot-128 {
 		return nil, newErr(KindUsage, "the change would make the signed root %d bytes, over the %d-byte limit that readers accept; the vault has too many agents or groups", len(body), LimitRoot)
 	}
-	return SignRoot(t.signer, body), nil
+	signed := SignRoot(t.signer, body)
+	if t.adminChange {
+		// The root that changes the admin set is kept, byte for byte, as a link of the chain readers
+		// follow from their anchor (docs/format.md section 4.1).
+		t.write(adminChainFile(t.root.Version), signed)
+	}
+	return signed, nil
 }
 
 // commit writes the transaction (docs/format.md section 9, steps 1 to 4): stage every file under
@@ -381,6 +393,7 @@ func cloneRoot(r *Root) *Root {
 	c.Files = cloneMap(r.Files)
 	c.Agents = cloneMap(r.Agents)
 	c.Index = cloneMap(r.Index)
+	c.Admins = cloneAdmins(r.Admins)
 	c.Groups = make(map[string]RootGroup, len(r.Groups))
 	for g, rg := range r.Groups {
 		rg.Members = append([]string{}, rg.Members...)

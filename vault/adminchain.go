@@ -1,0 +1,191 @@
+package vault
+
+import (
+	"crypto/ed25519"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+)
+
+// The chain of admin changes (docs/format.md section 4.1), as a reader follows it from its anchor.
+
+const adminChainDir = "state/admins"
+
+// adminChainFile is where the root of version v, which changed the admin set, is kept.
+func adminChainFile(v uint64) string { return adminChainDir + "/" + strconv.FormatUint(v, 10) }
+
+// chainLink is one verified admin change.
+type chainLink struct {
+	version uint64
+	sha     string // hash of the whole file
+	admins  *RootAdmins
+}
+
+// adminChain is the verified chain of a vault's admin changes. keys is the admin set after the last link
+// (the anchor alone when there is none): the keys that may sign the current root. ever holds every key
+// that was an admin at some point, which may have signed a root of the history.
+type adminChain struct {
+	links []chainLink
+	keys  []ed25519.PublicKey
+	ever  []ed25519.PublicKey
+}
+
+// readAdminChain reads state/admins/ and verifies each kept root in order of version: each is signed by an
+// admin of the set before it (the anchor's key for the first), belongs to the anchor's vault and names the
+// anchor as founding owner, made its own admin set (admins.since is its version) and links to the link
+// before it by hash. A vault without admin changes has no chain. Failures are vouching failures (section
+// 6.6): a writer adds a link just before the root that names it.
+func readAdminChain(dir string, a anchor) (*adminChain, error) {
+	c := &adminChain{keys: []ed25519.PublicKey{a.pub}, ever: []ed25519.PublicKey{a.pub}}
+	ents, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(adminChainDir)))
+	if err != nil {
+		if errNotExist(err) {
+			return c, nil
+		}
+		return nil, classifyRead(err, adminChainDir)
+	}
+	var versions []uint64
+	for _, e := range ents {
+		v, err := strconv.ParseUint(e.Name(), 10, 64)
+		if err != nil || v == 0 || strconv.FormatUint(v, 10) != e.Name() {
+			return nil, newErr(KindIntegrity, "%s/%s is not a link of the admin chain (planted file)", adminChainDir, e.Name())
+		}
+		versions = append(versions, v)
+	}
+	slices.Sort(versions)
+	vaultID := a.vaultID
+	prev := ""
+	for _, v := range versions {
+		rel := adminChainFile(v)
+		raw, err := readRepoFile(dir, rel, LimitRoot)
+		if err != nil {
+			return nil, classifyRead(err, rel)
+		}
+		body, _, err := verifyWithAny(raw, c.keys)
+		if err != nil {
+			return nil, vouchErr("%s is not signed by an admin of the admin set before it", rel)
+		}
+		r, err := parseRoot(body)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case r.Version != v || r.Admins == nil || r.Admins.Since != v:
+			return nil, vouchErr("%s is not the root that made an admin set at version %d", rel, v)
+		case vaultID != "" && r.VaultID != vaultID, r.Owner.VerifyKey != a.verifyKey:
+			return nil, newErr(KindIntegrity, "%s belongs to another vault", rel)
+		case r.Admins.PrevSHA256 != prev:
+			return nil, vouchErr("%s does not follow the admin change before it (a link of the admin chain is missing or replaced)", rel)
+		}
+		vaultID = r.VaultID
+		prev = Hash(raw)
+		c.links = append(c.links, chainLink{version: v, sha: prev, admins: r.Admins})
+		c.keys = c.keys[:0:0]
+		for _, vk := range adminVerifyKeys(r.Admins.Members) {
+			pub, _ := ParseVerifyKey(vk) // checked by parseRoot
+			c.keys = append(c.keys, pub)
+			if !slices.ContainsFunc(c.ever, func(k ed25519.PublicKey) bool { return k.Equal(pub) }) {
+				c.ever = append(c.ever, pub)
+			}
+		}
+	}
+	return c, nil
+}
+
+// verifyWithAny verifies a signed root with whichever of keys signed it and returns its body and that key.
+func verifyWithAny(raw []byte, keys []ed25519.PublicKey) ([]byte, ed25519.PublicKey, error) {
+	var err error
+	for _, k := range keys {
+		var body []byte
+		if body, err = VerifyRoot(raw, k); err == nil {
+			return body, k, nil
+		}
+	}
+	if err == nil {
+		err = newErr(KindIntegrity, "state/root: no key may sign it")
+	}
+	return nil, nil, err
+}
+
+// verify checks the current root's signature with the chain's admin set.
+func (c *adminChain) verify(raw []byte) ([]byte, error) {
+	if len(c.links) == 0 {
+		return VerifyRoot(raw, c.keys[0])
+	}
+	body, _, err := verifyWithAny(raw, c.keys)
+	if err != nil {
+		return nil, vouchErr("state/root: signature does not verify with the key of any current admin (a removed admin's signature, or a forgery)")
+	}
+	return body, nil
+}
+
+// check requires the parsed current root to carry exactly the admin set of the chain's last link: no
+// admin set without a chain, no chain without an admin set.
+func (c *adminChain) check(root *Root) error {
+	if len(c.links) == 0 {
+		if root.Admins != nil {
+			return vouchErr("state/root names admins, but %s holds no chain of admin changes", adminChainDir)
+		}
+		return nil
+	}
+	last := c.links[len(c.links)-1]
+	if !sameAdmins(root.Admins, last.admins) {
+		return vouchErr("state/root does not name the admin set of the last admin change (%s)", adminChainFile(last.version))
+	}
+	return nil
+}
+
+// head is the last link, or nil.
+func (c *adminChain) head() *chainLink {
+	if c == nil || len(c.links) == 0 {
+		return nil
+	}
+	return &c.links[len(c.links)-1]
+}
+
+// ChainMark is the last admin change this machine verified (docs/format.md section 6.3).
+type ChainMark struct {
+	Version uint64 `json:"version"`
+	SHA256  string `json:"sha256"`
+}
+
+// checkChain holds a verified state to the admin chain this machine saw: the link it recorded must still
+// be in the chain, byte for byte, so that an admin removed there cannot sign a history without the removal
+// for this machine, and a root without admins is refused once an admin change was seen.
+func (m *Marks) checkChain(c *adminChain, root *Root) error {
+	if m.Admins == nil {
+		return nil
+	}
+	if root.Admins == nil {
+		return newErr(KindIntegrity, "rollback: the vault's signed state has no admin set, but admin change %d was already seen on this machine", m.Admins.Version)
+	}
+	if c == nil { // the root's bytes were verified with their chain on this machine before
+		return nil
+	}
+	for _, l := range c.links {
+		if l.version == m.Admins.Version {
+			if l.sha != m.Admins.SHA256 {
+				return newErr(KindIntegrity, "fork: admin change %d differs from the one this machine already saw (%s)", l.version, adminChainFile(l.version))
+			}
+			return nil
+		}
+	}
+	return newErr(KindIntegrity, "rollback: admin change %d, already seen on this machine, is missing from %s", m.Admins.Version, adminChainDir)
+}
+
+// raiseChainMark records l as the last admin change seen for vaultID when it is newer than the recorded one.
+func raiseChainMark(home, vaultID string, l *chainLink) error {
+	cur, err := loadMarks(home, vaultID)
+	if err != nil {
+		return err
+	}
+	if cur.Admins != nil && cur.Admins.Version >= l.version {
+		return nil
+	}
+	cur.Admins = &ChainMark{Version: l.version, SHA256: l.sha}
+	if err := MkdirPrivate(filepath.Join(home, "state")); err != nil {
+		return err
+	}
+	return writeMarks(home, vaultID, cur)
+}

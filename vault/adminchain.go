@@ -189,3 +189,82 @@ func raiseChainMark(home, vaultID string, l *chainLink) error {
 	}
 	return writeMarks(home, vaultID, cur)
 }
+
+// chainFiles returns the files of the verified admin chain of s's state (state/admins/<v>), which the
+// chain itself vouches for: every one verifies from the anchor and the root names the last.
+func (s *Snapshot) chainFiles() ([]string, error) {
+	if s.Root.Admins == nil {
+		return nil, nil
+	}
+	c := s.chain
+	if c == nil {
+		var err error
+		if c, err = readAdminChain(s.Vault.Dir, s.anchor); err != nil {
+			return nil, err
+		}
+		if err := c.check(s.Root); err != nil {
+			return nil, err
+		}
+	}
+	var out []string
+	for _, l := range c.links {
+		out = append(out, adminChainFile(l.version))
+	}
+	return out, nil
+}
+
+// everKeys returns every key that may have signed a root of s's history: the anchor's, and every admin's
+// of s's verified admin chain (an admin removed later signed honest states before its removal).
+func (s *Snapshot) everKeys() ([]ed25519.PublicKey, error) {
+	if s.Root.Admins == nil {
+		return []ed25519.PublicKey{s.anchor.pub}, nil
+	}
+	c := s.chain
+	if c == nil {
+		var err error
+		if c, err = readAdminChain(s.Vault.Dir, s.anchor); err != nil {
+			return nil, err
+		}
+	}
+	return c.ever, nil
+}
+
+// hasAdminLink reports whether s's verified admin chain holds the admin change that made a.
+func (s *Snapshot) hasAdminLink(a *RootAdmins) (bool, error) {
+	if a == nil {
+		return true, nil
+	}
+	if s.Root.Admins == nil {
+		return false, nil
+	}
+	c := s.chain
+	if c == nil {
+		var err error
+		if c, err = readAdminChain(s.Vault.Dir, s.anchor); err != nil {
+			return false, err
+		}
+	}
+	for _, l := range c.links {
+		if l.version == a.Since && sameAdmins(l.admins, a) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// adminsMergeable refuses a sync that would drop this machine's admin change: sync re-applies secrets,
+// agents and grants, never admin changes (docs/format.md section 9.4), so the upstream must already hold
+// the admin change of the local state whenever the local state changed the admin set since base.
+func (o *Owner) adminsMergeable(base, remote *Snapshot) error {
+	if sameAdmins(o.Root.Admins, base.Root.Admins) {
+		return nil
+	}
+	ok, err := remote.hasAdminLink(o.Root.Admins)
+	if err != nil || ok {
+		return err
+	}
+	return newErr(KindError, "this machine changed the admin set (version %d) and the upstream, which does not hold that change, changed the vault meanwhile; "+
+		"sync does not merge admin changes, and nothing was changed. If the admin change was pushed before, the upstream's history was rewritten "+
+		"(a removed admin's own history?): restore it with 'git push --force'. Otherwise make the admin change again on the upstream's state "+
+		"(git reset --hard @{upstream}, then agent-vault admin add/remove --push) and redo this machine's other changes", o.Root.Admins.Since)
+}

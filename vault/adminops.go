@@ -31,6 +31,7 @@ func (o *Owner) AddAdmin(name, recipient, verifyKey string) error {
 	if err := userSegment("admin", name); err != nil {
 		return err
 	}
+	verifyKey = strings.TrimSpace(verifyKey)
 	rc, err := UserRecipient(recipient)
 	if err != nil {
 		return err
@@ -149,3 +150,6 @@ func (o *Owner) commitAdminChange(t *tx) error {
 	t.message = fmt.Sprintf("%s (%s re-wrapped)", t.message, plural(len(changes), "secret"))
 	return o.finish(t)
 }
+
+// OwnerVerifyKey returns the verify key of an owner (admin) key: what `agent-vault admin key` prints.
+func OwnerVerifyKey(k *Key) (string, error) { return k.ownerVerifyKey() }

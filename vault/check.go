@@ -96,6 +96,13 @@ func (s *Snapshot) Check(soon time.Duration) *Report {
 	}
 	agentIDs := s.checkAgents(rp)
 	vouched := map[string]bool{}
+	if links, err := s.chainFiles(); err != nil {
+		rp.add("error", adminChainDir, "%v", err)
+	} else {
+		for _, rel := range links {
+			vouched[rel] = true
+		}
+	}
 	type item struct {
 		path string
 		e    Entry
@@ -237,8 +244,12 @@ func (s *Snapshot) checkSecret(rp *reporter, p string, e *Entry, ids map[string]
 		rp.add("error", encFile(p), "does not decrypt with the owner key")
 	}
 	agents := want.AuthorizedAgents
-	if n := countStanzas(enc); n != len(agents)+1 {
-		rp.add("error", encFile(p), "is encrypted to %d recipients, the policy names %d (owner and %s)", n, len(agents)+1, strings.Join(agents, ", "))
+	if n, admins := countStanzas(enc), len(adminRecipients(s.Root)); n != len(agents)+admins {
+		who := "owner"
+		if s.Root.Admins != nil {
+			who = plural(admins, "admin")
+		}
+		rp.add("error", encFile(p), "is encrypted to %d recipients, the policy names %d (%s and %s)", n, len(agents)+admins, who, strings.Join(agents, ", "))
 	}
 	for _, a := range agents {
 		id, ok := ids[a]

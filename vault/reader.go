@@ -133,7 +133,7 @@ type Snapshot struct {
 	base    *Vault
 	anchor  anchor
 	chain   *adminChain // the admin chain the last load verified, nil when the root's bytes were verified before
-	rootRaw []byte // the root bytes the last load read, nil when there were none
+	rootRaw []byte      // the root bytes the last load read, nil when there were none
 	marks   *Marks
 	shards  map[string]*Shard
 }
@@ -302,17 +302,9 @@ func (s *Snapshot) load() error {
 	}
 	s.chain = chain
 	if s.detached {
-		role, err := roleOf(root, s.Key, s.asOwner)
+		role, err := roleOf(root, s.Key, s.asOwner, s.anchor.admin != "")
 		s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, Hash(raw), role, &Marks{}, map[string]*Shard{}
 		return err
-	}
-	if s.asOwner {
-		if err := adoptSuccessor(s.home, v.recordDir(), root); err != nil {
-			return err
-		}
-		if err := bindOwnedPath(s.home, v.recordDir(), root.VaultID, false); err != nil {
-			return err
-		}
 	}
 	if marks == nil || root.VaultID != s.anchor.vaultID {
 		if marks, err = loadMarks(s.home, root.VaultID); err != nil {
@@ -330,9 +322,17 @@ func (s *Snapshot) load() error {
 	if err := marks.checkChain(chain, root); err != nil {
 		return err
 	}
-	role, err := roleOf(root, s.Key, s.asOwner)
+	role, err := roleOf(root, s.Key, s.asOwner, s.anchor.admin != "")
 	if err != nil {
 		return err
+	}
+	if s.asOwner { // once the key is known to be an admin, so that no other key binds the directory
+		if err := adoptSuccessor(s.home, v.recordDir(), root); err != nil {
+			return err
+		}
+		if err := bindOwnedPath(s.home, v.recordDir(), root.VaultID, false); err != nil {
+			return err
+		}
 	}
 	if h := chain.head(); h != nil && (marks.Admins == nil || h.version > marks.Admins.Version) {
 		if err := raiseChainMark(s.home, root.VaultID, h); err != nil {
@@ -430,28 +430,32 @@ func (s *Snapshot) checkFormat1(raw []byte) error {
 	return wrapErr(KindVaultNotFound, errFormat1, "vault %s is in format 1, which this version reads only once it is converted", h.VaultID)
 }
 
-func roleOf(root *Root, key *Key, asOwner bool) (Role, error) {
+// roleOf works out who key is in root. asOwner: the key is an owner (admin) key; admin: it is not the
+// vault's founding key, so it has a role only as a listed admin.
+func roleOf(root *Root, key *Key, asOwner, admin bool) (Role, error) {
 	name, isAgent := root.AgentByRecipient(key.Recipient)
-	admin, adm, isAdmin := adminByRecipient(root, key.Recipient)
+	adminName, adm, isAdmin := adminByRecipient(root, key.Recipient)
 	if isAdmin && asOwner {
 		if vk, err := key.ownerVerifyKey(); err != nil || vk != adm.VerifyKey {
-			return Role{}, newErr(KindIntegrity, "the signed state names this key's recipient for admin %s with another verify key", admin)
+			return Role{}, newErr(KindIntegrity, "the signed state names this key's recipient for admin %s with another verify key", adminName)
 		}
 	}
 	switch {
 	case isAdmin && root.Admins != nil:
-		return Role{Owner: true, Admin: admin}, nil
+		return Role{Owner: true, Admin: adminName}, nil
 	case isAdmin:
 		return Role{Owner: true}, nil
-	case asOwner && root.Admins != nil:
-		return Role{}, newErr(KindNotAuthorized, "key %s is not an admin of vault %s (its admins: %s); an admin adds it with 'agent-vault admin add'", key.Source, root.VaultID, strings.Join(sortedKeys(root.Admins.Members), ", "))
-	case asOwner:
-		return Role{}, newErr(KindIntegrity, "the vault is signed by this key's owner signing key but names another owner recipient")
-	case isAgent:
+	case isAgent && !asOwner:
 		return Role{Agent: name}, nil
 	}
 	if vk := RecipientKind(root.Owner.Recipient); vk != key.Kind() {
 		return Role{}, newErr(KindNotAuthorized, "key %s is a %s key, but vault %s uses %s keys: use the key file the owner made for this vault (after 'agent-vault migrate --pq', the agent's new key file)", key.Source, key.Kind(), root.VaultID, vk)
+	}
+	switch {
+	case asOwner && (root.Admins != nil || admin):
+		return Role{}, newErr(KindNotAuthorized, "key %s is not an admin of vault %s (its admins: %s); an admin adds it with 'agent-vault admin add'", key.Source, root.VaultID, strings.Join(sortedKeys(adminMembers(root)), ", "))
+	case asOwner:
+		return Role{}, newErr(KindIntegrity, "the vault is signed by this key's owner signing key but names another owner recipient")
 	}
 	return Role{}, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, ShortRecipient(key.Recipient), root.VaultID)
 }

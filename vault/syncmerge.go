@@ -65,21 +65,18 @@ func (v *Vault) OpenDetached(dir string, key *Key, vaultID string) (*Snapshot, e
 }
 
 // DescendsFrom reports whether the signed state tip descends from the state whose root hash is from,
-// following prev_sha256 and merged_sha256 through roots, each of which must verify with the owner key
-// (roots that do not are ignored). roots are the candidate root files (those that Git history between
-// the two holds). A state descends from itself.
+// following prev_sha256 and merged_sha256 through roots, each of which must verify with the founding
+// owner's key or with the key of an admin of tip's admin chain (roots that do not are ignored; a
+// plugin-held owner's key is read without unsealing). roots are the candidate root files (those that Git
+// history between the two holds). A state descends from itself.
 func DescendsFrom(key *Key, tip *Snapshot, from string, roots [][]byte) (bool, error) {
-	vk, err := key.ownerVerifyKey() // a plugin-held owner's without unsealing (section 3.7)
+	keys, err := tip.everKeys()
 	if err != nil {
-		return false, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
-	}
-	pub, err := ParseVerifyKey(vk)
-	if err != nil {
-		return false, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
+		return false, err
 	}
 	byHash := map[string]*Root{}
 	for _, raw := range roots {
-		body, err := VerifyRoot(raw, pub)
+		body, _, err := verifyWithAny(raw, keys)
 		if err != nil {
 			continue
 		}
@@ -120,6 +117,9 @@ type SyncResult struct {
 // (a scratch copy), and changes nothing else. Conflicts stop it with a *ConflictError unless prefer says
 // which side wins.
 func (o *Owner) MergeSync(base, remote *Snapshot, prefer Prefer) (*SyncResult, error) {
+	if err := o.adminsMergeable(base, remote); err != nil {
+		return nil, err
+	}
 	ro := &Owner{Snapshot: remote, signer: o.signer, Progress: o.Progress}
 	t := newTx(remote.Vault, o.signer, remote.Root, o.RootSHA)
 	t.version = max(o.Root.Version, remote.Root.Version) + 1
@@ -484,6 +484,13 @@ func (t *tx) stageFrom(dir string, changed []string) error {
 func (s *Snapshot) VerifyAll() error {
 	dir := s.Vault.Dir
 	vouched := map[string]bool{rootFile: true}
+	links, err := s.chainFiles()
+	if err != nil {
+		return err
+	}
+	for _, rel := range links {
+		vouched[rel] = true
+	}
 	for rel, ref := range s.Root.Files {
 		vouched[rel] = true
 		if _, err := readVouched(dir, rel, ref); err != nil {
@@ -506,7 +513,7 @@ func (s *Snapshot) VerifyAll() error {
 		vouched[shardFile(id)] = true
 	}
 	var ferr error
-	err := s.entries(func(p string, e *Entry) {
+	err = s.entries(func(p string, e *Entry) {
 		vouched[encFile(p)], vouched[metaFile(p)] = true, true
 		if ferr == nil {
 			if _, err := readVouched(dir, encFile(p), e.enc()); err != nil {

@@ -182,7 +182,7 @@ remote is never trusted.`,
 		newInitCmd(g), newAddAgentCmd(g), newRemoveAgentCmd(g), newListAgentsCmd(g), newRecoverAgentCmd(g),
 		newRestoreAgentCmd(g), newSetCmd(g), newImportCmd(g), newGetCmd(g), newListCmd(g), newExportCmd(g), newRmCmd(g), newGrantCmd(g),
 		newRevokeCmd(g), newCheckCmd(g), newRepairCmd(g), newMigrateCmd(g), newCompletionsCmd(g), newMCPCmd(g),
-		newRunCmd(g), newInjectCmd(g), newPinsCmd(g), newPinCmd(g), newKeyCmd(g), newKeygenCmd(g), newSyncCmd(g),
+		newRunCmd(g), newInjectCmd(g), newPinsCmd(g), newPinCmd(g), newKeyCmd(g), newKeygenCmd(g), newSyncCmd(g), newAdminCmd(g),
 	)
 	g.addPushFlags(root)
 	g.addNameCompletions(root)

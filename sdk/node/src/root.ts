@@ -33,6 +33,21 @@ export interface RootShard extends Vouch {
   readonly secrets: number;
 }
 
+/** An admin of the root (format.md 4.1). */
+export interface RootAdmin {
+  readonly recipient: string;
+  readonly verifyKey: string;
+}
+
+/** The admin set of a root and its place in the chain of admin changes (format.md 4.1). */
+export interface RootAdmins {
+  /** The version of the root that made this set, kept as `state/admins/<since>`. */
+  readonly since: number;
+  /** The hash of the previous admin change's root file; "" for the first. */
+  readonly prevSha256: string;
+  readonly members: ReadonlyMap<string, RootAdmin>;
+}
+
 /** A verified, parsed format 2 root. */
 export interface Root {
   readonly vaultId: string;
@@ -46,6 +61,8 @@ export interface Root {
   readonly groups: ReadonlyMap<string, RootGroup>;
   /** Shard id → vouch, only for shards that hold a secret. */
   readonly index: ReadonlyMap<string, RootShard>;
+  /** The admin set; null in a vault without admin changes (its only admin is the founding owner). */
+  readonly admins: RootAdmins | null;
 }
 
 const SHARD_ID = /^[0-9a-f]{2}$/;
@@ -135,7 +152,57 @@ export function parseRoot(body: Uint8Array): Root {
     index.set(id, { ...vouchFields(s, "sha256", "size", sw), secrets: intField(s, "secrets", sw) });
   }
 
-  return { vaultId, version, prevSha256, time, ownerRecipient, ownerVerifyKey, files, agents, groups, index };
+  const admins = obj["admins"] === undefined ? null : parseAdmins(obj, version, ownerRecipient, ownerVerifyKey, holder);
+  return { vaultId, version, prevSha256, time, ownerRecipient, ownerVerifyKey, files, agents, groups, index, admins };
+}
+
+/**
+ * Parses and checks the optional `admins` field (format.md 4.1): names, recipients of the owner's kind and distinct
+ * from each other and every agent's, verify keys well formed and distinct, the founding owner's recipient only with
+ * its verify key, `since` between 1 and the root's version, `prev_sha256` "" or a SHA-256.
+ */
+function parseAdmins(obj: Record<string, unknown>, version: number, ownerRecipient: string, ownerVerifyKey: string, holder: Map<string, string>): RootAdmins {
+  const w = `${ROOT_FILE} admins`;
+  const a = asObject(obj["admins"], w);
+  const since = intField(a, "since", w);
+  const prevSha256 = checkPrevSha256(a, w);
+  if (since < 1 || since > version) throw new IntegrityError(`${w}: since ${since} is not a version up to this root's`);
+  const members = new Map<string, RootAdmin>();
+  const keys = new Set<string>();
+  for (const [name, v] of Object.entries(asObject(field(a, "members", w), `${w} members`))) {
+    checkSegment(name, "repo", `admin name in ${w}`);
+    const mw = `${w} ${name}`;
+    const m = asObject(v, mw);
+    const recipient = stringField(m, "recipient", mw);
+    const verifyKey = stringField(m, "verify_key", mw);
+    if (!isRecipient(recipient) || recipientKind(recipient) !== recipientKind(ownerRecipient)) {
+      throw new IntegrityError(`${mw}: recipient is malformed or of another kind than the owner's`);
+    }
+    if (!isVerifyKey(verifyKey)) throw new IntegrityError(`${mw}: verify_key is malformed`);
+    if (keys.has(verifyKey) || [...members.values()].some((o) => o.recipient === recipient)) {
+      throw new IntegrityError(`${mw}: shares a key with another admin`);
+    }
+    if ((recipient === ownerRecipient) !== (verifyKey === ownerVerifyKey)) {
+      throw new IntegrityError(`${mw}: has only one of the founding owner's two keys`);
+    }
+    const other = holder.get(recipient);
+    if (other !== undefined && other !== "the owner") throw new IntegrityError(`${mw}: recipient is also that of agent ${other}`);
+    keys.add(verifyKey);
+    members.set(name, { recipient, verifyKey });
+  }
+  if (members.size === 0) throw new IntegrityError(`${w}: no admin`);
+  return { since, prevSha256, members };
+}
+
+/** Reports whether two admin entries are the same (format.md 4.1: a root names exactly its last admin change's). */
+export function sameAdmins(a: RootAdmins | null, b: RootAdmins | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.since !== b.since || a.prevSha256 !== b.prevSha256 || a.members.size !== b.members.size) return false;
+  for (const [name, m] of a.members) {
+    const o = b.members.get(name);
+    if (o === undefined || o.recipient !== m.recipient || o.verifyKey !== m.verifyKey) return false;
+  }
+  return true;
 }
 
 /** What a reader takes from a format 1 root: enough to apply its anchor and high-water mark. */

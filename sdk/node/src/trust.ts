@@ -188,7 +188,7 @@ function parseMarks(text: string, file: string): { marks: Marks; raw: Record<str
   return { marks: { version, rootSha256, secrets }, raw: obj };
 }
 
-function readMarksFile(file: string): { marks: Marks; raw: Record<string, unknown> } {
+export function readMarksFile(file: string): { marks: Marks; raw: Record<string, unknown> } {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");

@@ -28,6 +28,7 @@ import { recipientKind } from "./recipient.js";
 import { LIMITS, MISSING, VAULT_DIR, existsInVault, locateVault, readInVault, readVouched, sameStamp, statInVault, type FileStamp, type VaultLocation } from "./layout.js";
 import { ROOT_DOMAIN, ROOT_DOMAIN_V1, signatureValid, splitSigned } from "./signed.js";
 import { ROOT_FILE, parseFormat1Root, parseRoot, type Root } from "./root.js";
+import { applyChainMark, checkRootAdmins, readAdminChain, verifyWithAny, type AdminChain } from "./adminchain.js";
 import { parseShard, secretInfo, shardFile, shardIdOf, type SecretEntry, type SecretInfo, type Shard } from "./shard.js";
 import { CONFIG_FILE, parseConfig, type VaultConfig } from "./config.js";
 import { BelowMarkError, checkKnownVault, realDir, wrongVault, checkRootMark, checkSecretMark, knownVaultsPath, marksPath, raiseMarks, readMarks, recordKnownVault, type Marks } from "./trust.js";
@@ -115,6 +116,8 @@ interface RootState {
   readonly role: Role;
   /** Set while a trust-on-first-use anchor is still to be recorded in known_vaults. */
   firstUse: { readonly vaultId: string; readonly verifyKey: string } | null;
+  /** The verified admin chain (format.md 4.1), until the marks file's `admins` mark was applied to it. */
+  chain: AdminChain | null;
 }
 
 interface ShardState {
@@ -565,6 +568,10 @@ export class Vault {
       // Another process may have raised the mark past this root meanwhile.
       markChecked(opened, a, () => checkRootMark(marks, vaultId, version, rs.sha256));
     }
+    if (rs.chain !== null) {
+      applyChainMark(this.#home, vaultId, rs.chain, rs.root);
+      rs.chain = null;
+    }
     if (rs.firstUse !== null) {
       const { vaultId, verifyKey } = rs.firstUse;
       rs.firstUse = null;
@@ -606,7 +613,10 @@ export class Vault {
     let cfg: VaultConfig | null = null;
     let verifyKey: string;
     let firstUse: { vaultId: string; verifyKey: string } | null = null;
-    if (anchor.kind === "tofu") {
+    // An owner key that is not the vault's founding key is an admin's (format.md 4.1): trusted as a key without
+    // pins is, and only when the verified state lists it as an admin.
+    const admin = anchor.kind === "owner" && this.#configKey(opened) !== anchor.verifyKey;
+    if (anchor.kind === "tofu" || admin) {
       const cfgFile = readInVault(vaultDir, CONFIG_FILE, LIMITS.config);
       if (cfgFile === MISSING) throw new IntegrityError(`${VAULT_DIR}/${CONFIG_FILE} is missing`);
       cfg = parseConfig(cfgFile.bytes);
@@ -625,7 +635,12 @@ export class Vault {
     } catch (err) {
       throw new VouchingError(err instanceof Error ? err.message : `${what}: malformed`);
     }
-    if (!signatureValid(signed.body, signed.signature, ROOT_DOMAIN, verifyKey)) {
+    const chain = readAdminChain(vaultDir, verifyKey, anchor.kind === "pinned" ? anchor.vaultId : null);
+    const chained = chain.links.length > 0;
+    if (chained && verifyWithAny(file.bytes, chain.keys, what) === null) {
+      throw new VouchingError(`${what}: signature does not verify with the key of any current admin (a removed admin's signature, or a forgery)`);
+    }
+    if (!chained && !signatureValid(signed.body, signed.signature, ROOT_DOMAIN, verifyKey)) {
       if (signatureValid(signed.body, signed.signature, ROOT_DOMAIN_V1, verifyKey)) {
         throw this.#format1(opened, a, signed.body, file.bytes, verifyKey, cfg);
       }
@@ -634,12 +649,13 @@ export class Vault {
       throw new VouchingError(`${what}: bad signature (not signed by owner key ${verifyKey})`);
     }
     const root = parseRoot(signed.body);
+    checkRootAdmins(chain, root);
     if (anchor.kind === "pinned" && root.vaultId !== anchor.vaultId && this.#configNames(opened, root.vaultId, root.ownerVerifyKey)) {
       throw wrongVault(this.#home, opened.trustDir, anchor.vaultId, root.vaultId);
     }
     this.#checkAnchor(opened, root.vaultId, root.ownerVerifyKey, verifyKey, cfg);
     const role = roleOf(root, opened);
-    if (anchor.kind === "owner" && role?.kind !== "owner") {
+    if (anchor.kind === "owner" && !admin && role?.kind !== "owner") {
       throw new IntegrityError(`${what}: signed with this owner key's signing key, but names another owner recipient`);
     }
     // Trust on first use is recorded only for a vault this key belongs to, once the marks accept the root.
@@ -651,10 +667,21 @@ export class Vault {
       verifyKey,
       role,
       firstUse: role === null ? null : firstUse,
+      chain,
     };
     this.#root = rs;
     this.#shards.clear();
     return rs;
+  }
+
+  /** The owner verify key config.yaml names (unverified), or null when it cannot be read. */
+  #configKey(opened: Opened): string | null {
+    try {
+      const f = readInVault(opened.loc.vaultDir, CONFIG_FILE, LIMITS.config);
+      return f === MISSING ? null : parseConfig(f.bytes).ownerVerifyKey;
+    } catch {
+      return null;
+    }
   }
 
   /** Reports whether config.yaml names `vaultId` and `verifyKey`: the repository holds one whole vault. */
@@ -864,9 +891,21 @@ function markChecked<T>(opened: Opened, a: Attempt, check: () => T): T {
   }
 }
 
-/** The role of the key in `root`: owner, the agent whose recipient it is (recipients are distinct), or null. */
+/**
+ * The role of the key in `root`: owner (an admin, format.md 4.1; the founding owner in a vault without admins), the
+ * agent whose recipient it is (recipients are distinct), or null. An owner key listed as an admin must carry that
+ * admin's verify key.
+ */
 function roleOf(root: Root, opened: Opened): Role {
-  if (opened.recipient === root.ownerRecipient) return { kind: "owner" };
+  if (root.admins === null) {
+    if (opened.recipient === root.ownerRecipient) return { kind: "owner" };
+  } else {
+    for (const a of root.admins.members.values()) {
+      if (a.recipient !== opened.recipient) continue;
+      if (opened.anchor.kind === "owner" && deriveOwnerVerifyKey(opened.key.identity) !== a.verifyKey) return null;
+      return { kind: "owner" };
+    }
+  }
   for (const [name, a] of root.agents) {
     if (a.recipient === opened.recipient) return { kind: "agent", name };
   }

@@ -306,6 +306,18 @@ func (s *Snapshot) load() error {
 		s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, Hash(raw), role, &Marks{}, map[string]*Shard{}
 		return err
 	}
+	if s.asOwner {
+		// Only a key that is an admin of this state binds the directory to it.
+		if _, err := roleOf(root, s.Key, s.asOwner, s.anchor.admin != ""); err != nil {
+			return err
+		}
+		if err := adoptSuccessor(s.home, v.recordDir(), root); err != nil {
+			return err
+		}
+		if err := bindOwnedPath(s.home, v.recordDir(), root.VaultID, false); err != nil {
+			return err
+		}
+	}
 	if marks == nil || root.VaultID != s.anchor.vaultID {
 		if marks, err = loadMarks(s.home, root.VaultID); err != nil {
 			return err
@@ -325,14 +337,6 @@ func (s *Snapshot) load() error {
 	role, err := roleOf(root, s.Key, s.asOwner, s.anchor.admin != "")
 	if err != nil {
 		return err
-	}
-	if s.asOwner { // once the key is known to be an admin, so that no other key binds the directory
-		if err := adoptSuccessor(s.home, v.recordDir(), root); err != nil {
-			return err
-		}
-		if err := bindOwnedPath(s.home, v.recordDir(), root.VaultID, false); err != nil {
-			return err
-		}
 	}
 	if h := chain.head(); h != nil && (marks.Admins == nil || h.version > marks.Admins.Version) {
 		if err := raiseChainMark(s.home, root.VaultID, h); err != nil {
@@ -452,7 +456,11 @@ func roleOf(root *Root, key *Key, asOwner, admin bool) (Role, error) {
 		return Role{}, newErr(KindNotAuthorized, "key %s is a %s key, but vault %s uses %s keys: use the key file the owner made for this vault (after 'agent-vault migrate --pq', the agent's new key file)", key.Source, key.Kind(), root.VaultID, vk)
 	}
 	switch {
-	case asOwner && (root.Admins != nil || admin):
+	case asOwner && admin && root.Admins == nil:
+		// Only the founding owner administers a vault without admins: another owner key meeting one is the
+		// case of a vault re-signed by someone else, as before admins existed.
+		return Role{}, newErr(KindIntegrity, "the vault is not signed by this owner key (%s)", key.Source)
+	case asOwner && root.Admins != nil:
 		return Role{}, newErr(KindNotAuthorized, "key %s is not an admin of vault %s (its admins: %s); an admin adds it with 'agent-vault admin add'", key.Source, root.VaultID, strings.Join(sortedKeys(adminMembers(root)), ", "))
 	case asOwner:
 		return Role{}, newErr(KindIntegrity, "the vault is signed by this key's owner signing key but names another owner recipient")

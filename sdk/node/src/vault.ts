@@ -655,6 +655,11 @@ export class Vault {
     }
     this.#checkAnchor(opened, root.vaultId, root.ownerVerifyKey, verifyKey, cfg);
     const role = roleOf(root, opened);
+    if (admin && root.admins === null) {
+      // Only the founding owner administers a vault without admins: another owner key meeting one is the case of
+      // a vault re-signed by someone else.
+      throw new IntegrityError(`${what}: the vault is not signed by this owner key`);
+    }
     if (anchor.kind === "owner" && !admin && role?.kind !== "owner") {
       throw new IntegrityError(`${what}: signed with this owner key's signing key, but names another owner recipient`);
     }

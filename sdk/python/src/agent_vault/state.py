@@ -179,8 +179,28 @@ class ShardRef:
 
 
 @dataclass(frozen=True)
+class RootAdmin:
+    """An admin of the root (format.md section 4.1)."""
+
+    recipient: str
+    verify_key: str
+
+
+@dataclass(frozen=True)
+class RootAdmins:
+    """The admin set of a root and its place in the chain of admin changes (format.md section 4.1): ``since`` is
+    the version of the root that made it (kept as ``state/admins/<since>``), ``prev_sha256`` the hash of the
+    previous admin change's root file ("" for the first)."""
+
+    since: int
+    prev_sha256: str
+    members: Mapping[str, RootAdmin]
+
+
+@dataclass(frozen=True)
 class Root:
-    """A verified, parsed format 2 root. ``sha256`` is the hash of the whole root file."""
+    """A verified, parsed format 2 root. ``sha256`` is the hash of the whole root file. ``admins`` is None in a
+    vault without admin changes (its only admin is the founding owner)."""
 
     vault_id: str
     version: int
@@ -193,6 +213,7 @@ class Root:
     index: Mapping[str, ShardRef]
     sha256: str
     agent_by_recipient: Mapping[str, str]
+    admins: RootAdmins | None = None
 
 
 def _check_vault_id(obj: Mapping[str, Any], what: str) -> str:
@@ -288,7 +309,11 @@ def parse_root(body: bytes, sha256: str) -> Root:
             raise IntegrityError(f"{swhat}: lists no secret (the root lists only shards that hold one)")
         index[shard] = ShardRef(sha256=_sha(ref, "sha256", swhat), size=_count(ref, "size", swhat), secrets=count)
 
+    admins = None
+    if "admins" in obj:
+        admins = _parse_admins(obj, version, owner_recipient, owner_vk, by_recipient)
     return Root(
+        admins=admins,
         vault_id=vault_id,
         version=version,
         prev_sha256=prev,
@@ -312,6 +337,42 @@ class RootV1:
     version: int
     owner_verify_key: str
     sha256: str
+
+
+def _parse_admins(
+    obj: Mapping[str, Any], version: int, owner_recipient: str, owner_vk: str, agents: Mapping[str, str]
+) -> RootAdmins:
+    """Parse and check the optional ``admins`` field (format.md section 4.1): names, recipients distinct from each
+    other and every agent's, verify keys well formed and distinct, the founding owner's recipient only with its
+    verify key, ``since`` between 1 and the root's version, ``prev_sha256`` "" or a SHA-256."""
+    what = "state/root admins"
+    a = _get(obj, "admins", dict, what)
+    since = _get(a, "since", int, what)
+    prev = _get(a, "prev_sha256", str, what)
+    if since < 1 or since > version or (prev and not is_sha256(prev)):
+        raise IntegrityError(f"{what}: malformed since or prev_sha256")
+    members: dict[str, RootAdmin] = {}
+    for name, m in _get(a, "members", dict, what).items():
+        name_in_repo(name, what)
+        mwhat = f"{what} {name!r}"
+        if not isinstance(m, dict):
+            raise IntegrityError(f"{mwhat}: not an object")
+        recipient = _recipient(m, mwhat)
+        vk = _get(m, "verify_key", str, mwhat)
+        try:
+            parse_verify_key(vk)
+        except ValueError:
+            raise IntegrityError(f"{mwhat}: verify_key is malformed") from None
+        if any(o.recipient == recipient or o.verify_key == vk for o in members.values()):
+            raise IntegrityError(f"{mwhat}: shares a key with another admin")
+        if (recipient == owner_recipient) != (vk == owner_vk):
+            raise IntegrityError(f"{mwhat}: has only one of the founding owner's two keys")
+        if recipient in agents:
+            raise IntegrityError(f"{mwhat}: recipient is also that of agent {agents[recipient]!r}")
+        members[name] = RootAdmin(recipient=recipient, verify_key=vk)
+    if not members:
+        raise IntegrityError(f"{what}: no admin")
+    return RootAdmins(since=since, prev_sha256=prev, members=members)
 
 
 def parse_root_v1(body: bytes, sha256: str) -> RootV1:

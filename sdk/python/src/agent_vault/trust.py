@@ -253,6 +253,27 @@ class MarkStore:
             )
         return version > marks.version
 
+    def admin_mark(self) -> tuple[int, str] | None:
+        """The last admin change this machine verified (format.md section 4.1), or None."""
+        a = self.load().other.get("admins")
+        if isinstance(a, dict) and type(a.get("version")) is int and isinstance(a.get("sha256"), str):
+            return a["version"], a["sha256"]
+        return None
+
+    def raise_admin_mark(self, version: int, sha256: str) -> None:
+        """Record admin change ``version`` (root file hash ``sha256``) when it is newer than the recorded one."""
+        current = self.load()
+        seen = self.admin_mark()
+        if seen is not None and seen[0] >= version:
+            return
+        other = dict(current.other)
+        other["admins"] = {"version": version, "sha256": sha256}
+        merged = Marks(version=current.version, root_sha256=current.root_sha256, secrets=dict(current.secrets), other=other)
+        try:
+            atomic_write(self.path, merged.to_json())
+        except OSError as e:
+            raise AgentVaultError(f"cannot write {self.path}: {e.strerror}") from None
+
     def check_secret(self, path: str, version: int) -> bool:
         """Check a secret's index version against its mark. Raise IntegrityError on rollback; return True when the
         version is above the mark."""

@@ -45,6 +45,7 @@ from .layout import LIMIT_ROOT, LIMIT_UNTRUSTED, VAULT_DIR, FileMissing, StatKey
 from .names import check_name, check_secret_path, shard_of
 from .signed import ROOT_DOMAIN, ROOT_DOMAIN_V1, parse_verify_key, signature_ok, split_signed
 from .snapshot import WRITER_WAIT, Failed, WriterProbe, read_snapshot
+from .adminchain import apply_chain_mark, check_root_admins, read_admin_chain, verify_with_any
 from .state import Root, SecretInfo, Shard, parse_config, parse_root, parse_root_v1, parse_shard
 from .trust import BelowMarkError, KnownVaults, MarkStore
 
@@ -59,7 +60,7 @@ log = logging.getLogger("agent_vault")
 class _Anchor:
     vault_id: str | None  # None: any (owner anchor)
     verify_key: str
-    mode: str  # "pinned", "owner" or "tofu"
+    mode: str  # "pinned", "owner", "admin" (another admin's owner key, format.md 4.1) or "tofu"
     first_use: bool
 
 
@@ -424,7 +425,13 @@ class Vault:
         if resolved.is_home_owner_key:
             if self._derived_vk is None:
                 self._derived_vk = derive_owner_verify_key(resolved.key)
-            return _Anchor(None, self._derived_vk, "owner", False)
+            cfg = self._config()
+            if cfg is None or cfg[1] == self._derived_vk:
+                return _Anchor(None, self._derived_vk, "owner", False)
+            # Another admin's owner key (format.md section 4.1): trusted as a key without pins is, and only when the
+            # verified state lists it as an admin.
+            known = self._known.check(cfg[0], cfg[1], self._recipient, self._trust_dir)
+            return _Anchor(cfg[0], cfg[1], "admin", not known)
         try:
             _, data = self._dir.read(["config.yaml"], LIMIT_UNTRUSTED)
         except FileMissing:
@@ -433,6 +440,15 @@ class Vault:
         vault_id, verify_key = parse_config(data)
         known = self._known.check(vault_id, verify_key, self._recipient, self._trust_dir)
         return _Anchor(vault_id, verify_key, "tofu", not known)
+
+    def _config(self) -> tuple[str, str] | None:
+        """The vault id and owner verify key config.yaml names (unverified), or None when it cannot be read."""
+        try:
+            _, data = self._dir.read(["config.yaml"], LIMIT_UNTRUSTED)
+            assert data is not None
+            return parse_config(data)
+        except (FileMissing, AgentVaultError, ValueError):
+            return None
 
     def _anchor_verify_key(self) -> Ed25519PublicKey | None:
         """The anchor's verify key for the writer probe, or None when it cannot be known now."""
@@ -470,6 +486,7 @@ class Vault:
             "pinned": f"the owner key pinned in {self._open_key().key.source}",
             "owner": "this machine's owner key",
             "tofu": f"the owner key trusted for vault {anchor.vault_id}",
+            "admin": f"the founding owner key trusted for vault {anchor.vault_id}",
         }[anchor.mode]
         try:
             vk = parse_verify_key(anchor.verify_key)
@@ -480,7 +497,13 @@ class Vault:
             body, sig = split_signed(data, what)
         except IntegrityError as e:
             raise Failed(VouchFailure(str(e)), sha) from None
-        if not signature_ok(body, sig, vk, ROOT_DOMAIN):
+        try:
+            chain = read_admin_chain(self._dir, anchor.verify_key, anchor.vault_id if anchor.mode == "pinned" else None)
+        except VouchFailure as f:
+            raise Failed(f, sha) from None
+        if chain.links and verify_with_any(data, chain.keys, what) is None:
+            raise Failed(VouchFailure(f"{what}: signature does not verify with the key of any current admin"), sha)
+        if not chain.links and not signature_ok(body, sig, vk, ROOT_DOMAIN):
             if signature_ok(body, sig, vk, ROOT_DOMAIN_V1):
                 self._format1(body, sha, anchor, signer)
             if anchor.mode == "pinned":
@@ -493,18 +516,27 @@ class Vault:
                 raise wrong
             raise Failed(VouchFailure(f"{what}: bad signature (not signed by the trusted owner key)"), sha)
         root = parse_root(body, sha)
+        try:
+            check_root_admins(chain, root)
+        except VouchFailure as f:
+            raise Failed(f, sha) from None
         if anchor.mode == "pinned" and root.vault_id != anchor.vault_id and self._config_names(root.vault_id, root.owner_verify_key):
             assert anchor.vault_id is not None
             raise self._known.wrong_vault(self._trust_dir, anchor.vault_id, root.vault_id)
         self._check_anchor(root.vault_id, root.owner_verify_key, anchor, signer)
         marks = self._mark_store(root.vault_id)
         rises = self._mark_checked(sha, lambda: marks.check_root(root.version, root.sha256))
+        apply_chain_mark(marks, chain, root)
+        if anchor.mode == "admin" and root.admins is None:
+            # Only the founding owner administers a vault without admins: another owner key meeting one is the
+            # case of a vault re-signed by someone else.
+            raise IntegrityError(f"{VAULT_DIR}/state/root: the vault is not signed by this owner key")
         role = self._role(root)
         if anchor.mode == "owner" and role is not None:
             raise IntegrityError(
                 f"{VAULT_DIR}/state/root is signed by this machine's owner key but names another owner recipient"
             )
-        if anchor.mode == "tofu":
+        if anchor.mode in ("tofu", "admin"):
             assert anchor.vault_id is not None
             self._known.record(anchor.vault_id, anchor.verify_key, self._recipient, self._trust_dir)
         if rises:
@@ -589,8 +621,15 @@ class Vault:
     def _role(self, root: Root) -> str | None:
         """None for the owner, else the name of the agent whose recipient is this key's; neither: not
         authorized."""
-        if self._recipient == root.owner_recipient:
-            return None
+        if root.admins is None:
+            if self._recipient == root.owner_recipient:
+                return None
+        else:
+            for a in root.admins.members.values():
+                if a.recipient == self._recipient:
+                    if self._derived_vk is not None and self._open_key().is_home_owner_key and a.verify_key != self._derived_vk:
+                        raise IntegrityError(f"{VAULT_DIR}/state/root names this key's recipient for an admin with another verify key")
+                    return None
         agent = root.agent_by_recipient.get(self._recipient)
         if agent is None:
             wrong = _other_kind(self._recipient, root.vault_id, root.owner_recipient)

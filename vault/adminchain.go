@@ -196,15 +196,9 @@ func (s *Snapshot) chainFiles() ([]string, error) {
 	if s.Root.Admins == nil {
 		return nil, nil
 	}
-	c := s.chain
-	if c == nil {
-		var err error
-		if c, err = readAdminChain(s.Vault.Dir, s.anchor); err != nil {
-			return nil, err
-		}
-		if err := c.check(s.Root); err != nil {
-			return nil, err
-		}
+	c, err := s.verifiedChain()
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, l := range c.links {
@@ -219,12 +213,9 @@ func (s *Snapshot) everKeys() ([]ed25519.PublicKey, error) {
 	if s.Root.Admins == nil {
 		return []ed25519.PublicKey{s.anchor.pub}, nil
 	}
-	c := s.chain
-	if c == nil {
-		var err error
-		if c, err = readAdminChain(s.Vault.Dir, s.anchor); err != nil {
-			return nil, err
-		}
+	c, err := s.verifiedChain()
+	if err != nil {
+		return nil, err
 	}
 	return c.ever, nil
 }
@@ -237,12 +228,9 @@ func (s *Snapshot) hasAdminLink(a *RootAdmins) (bool, error) {
 	if s.Root.Admins == nil {
 		return false, nil
 	}
-	c := s.chain
-	if c == nil {
-		var err error
-		if c, err = readAdminChain(s.Vault.Dir, s.anchor); err != nil {
-			return false, err
-		}
+	c, err := s.verifiedChain()
+	if err != nil {
+		return false, err
 	}
 	for _, l := range c.links {
 		if l.version == a.Since && sameAdmins(l.admins, a) {
@@ -267,4 +255,21 @@ func (o *Owner) adminsMergeable(base, remote *Snapshot) error {
 		"sync does not merge admin changes, and nothing was changed. If the admin change was pushed before, the upstream's history was rewritten "+
 		"(a removed admin's own history?): restore it with 'git push --force'. Otherwise make the admin change again on the upstream's state "+
 		"(git reset --hard @{upstream}, then agent-vault admin add/remove --push) and redo this machine's other changes", o.Root.Admins.Since)
+}
+
+// verifiedChain returns the admin chain of s's state: the one its load verified, or, when the root's bytes
+// were verified on this machine before (section 6.3) and the chain was not read, the chain read and checked
+// against s's root now.
+func (s *Snapshot) verifiedChain() (*adminChain, error) {
+	if s.chain != nil {
+		return s.chain, nil
+	}
+	c, err := readAdminChain(s.Vault.Dir, s.anchor)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.check(s.Root); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -101,15 +101,9 @@ func (o *Owner) nextAdmins(members map[string]RootAdmin) (*RootAdmins, error) {
 	if o.Root.Admins == nil {
 		return next, nil
 	}
-	c := o.chain
-	if c == nil { // the root's bytes were verified before, without reading the chain: read it now
-		var err error
-		if c, err = readAdminChain(o.Vault.Dir, o.anchor); err != nil {
-			return nil, err
-		}
-		if err := c.check(o.Root); err != nil {
-			return nil, err
-		}
+	c, err := o.verifiedChain()
+	if err != nil {
+		return nil, err
 	}
 	next.PrevSHA256 = c.head().sha
 	return next, nil

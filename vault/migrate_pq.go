@@ -34,6 +34,9 @@ func (o *Owner) MigratePQ(keyPath func(agent string) string) (*MigratedPQ, error
 	if o.Key.Kind() == KeyHybrid || RecipientKind(o.Root.Owner.Recipient) == KeyHybrid {
 		return nil, newErr(KindUsage, "vault %s already uses post-quantum keys", o.Root.VaultID)
 	}
+	if o.Root.Admins != nil {
+		return nil, newErr(KindUsage, "vault %s has several admins (or had): their keys are classic and the conversion makes a new vault with one owner; nothing was changed", o.Root.VaultID)
+	}
 	for _, name := range o.Root.AgentNames() {
 		if o.Root.Agents[name].EscrowSHA256 == "" {
 			return nil, newErr(KindUsage, "agent %s brought its own key (it has no escrow), so its new post-quantum key cannot be made here: remove it (agent-vault remove-agent %s) and add it back after the conversion; nothing was changed", name, name)

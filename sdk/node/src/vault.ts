@@ -658,7 +658,7 @@ export class Vault {
     if (admin && root.admins === null) {
       // Only the founding owner administers a vault without admins: another owner key meeting one is the case of
       // a vault re-signed by someone else.
-      throw new IntegrityError(`${what}: the vault is not signed by this owner key`);
+      throw new IntegrityError(`${what}: bad signature (the vault is not signed by this owner key)`);
     }
     if (anchor.kind === "owner" && !admin && role?.kind !== "owner") {
       throw new IntegrityError(`${what}: signed with this owner key's signing key, but names another owner recipient`);

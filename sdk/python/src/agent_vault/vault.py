@@ -530,7 +530,7 @@ class Vault:
         if anchor.mode == "admin" and root.admins is None:
             # Only the founding owner administers a vault without admins: another owner key meeting one is the
             # case of a vault re-signed by someone else.
-            raise IntegrityError(f"{VAULT_DIR}/state/root: the vault is not signed by this owner key")
+            raise IntegrityError(f"{VAULT_DIR}/state/root: bad signature (the vault is not signed by this owner key)")
         role = self._role(root)
         if anchor.mode == "owner" and role is not None:
             raise IntegrityError(

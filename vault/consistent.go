@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -79,7 +80,7 @@ func (v *Vault) waitForWriters(root []byte, a anchor, deadline time.Time) (bool,
 
 // pendingSuccessor reports whether .pending/root holds a signed successor of root (of no root, for a
 // vault being created): an owner change to it in progress, or interrupted. Anyone can push a file there;
-// only the owner can sign one.
+// only an admin can sign one.
 func (v *Vault) pendingSuccessor(root []byte, a anchor) bool {
 	raw, err := readRepoFile(v.Dir, pendingDir+"/root", LimitRoot)
 	if err != nil {
@@ -90,7 +91,12 @@ func (v *Vault) pendingSuccessor(root []byte, a anchor) bool {
 	if cur, err := readRepoFile(v.Dir, rootFile, LimitRoot); err == nil && bytes.Equal(cur, raw) {
 		return false
 	}
-	body, err := VerifyRoot(raw, a.pub)
+	// Any admin of the chain may be the writer (docs/format.md section 4.1); the anchor's key without one.
+	keys := []ed25519.PublicKey{a.pub}
+	if c, err := readAdminChain(v.Dir, a); err == nil {
+		keys = c.ever
+	}
+	body, _, err := verifyWithAny(raw, keys)
 	if err != nil {
 		return false
 	}

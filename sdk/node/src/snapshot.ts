@@ -29,6 +29,8 @@ export const PENDING_ROOT = ".pending/root";
 export interface Attempt {
   rootBytes: Uint8Array | null;
   verifyKey: string | null;
+  /** The verify keys of the admins of the vault's admin chain (format.md 4.1), any of whom may be the writer. */
+  writerKeys?: readonly string[];
 }
 
 /** A writer met while waiting. */
@@ -172,12 +174,14 @@ export class WriterProbe {
       if (stamp === MISSING) return false;
       const rootSha256 = createHash("sha256").update(a.rootBytes).digest("hex");
       const c = this.#pending;
-      if (c !== null && sameStamp(c.stamp, stamp) && c.rootSha256 === rootSha256 && c.verifyKey === a.verifyKey) return c.successor;
+      const keys = [a.verifyKey, ...(a.writerKeys ?? [])];
+      const keyId = keys.join(" ");
+      if (c !== null && sameStamp(c.stamp, stamp) && c.rootSha256 === rootSha256 && c.verifyKey === keyId) return c.successor;
       const file = readInVault(this.#vaultDir, PENDING_ROOT, LIMITS.root);
       if (file === MISSING) return false;
       const { body, signature } = splitSigned(file.bytes, PENDING_ROOT);
-      const successor = signatureValid(body, signature, ROOT_DOMAIN, a.verifyKey) && prevSha256Of(body) === rootSha256;
-      this.#pending = { stamp: file.stamp, rootSha256, verifyKey: a.verifyKey, successor };
+      const successor = keys.some((k) => signatureValid(body, signature, ROOT_DOMAIN, k)) && prevSha256Of(body) === rootSha256;
+      this.#pending = { stamp: file.stamp, rootSha256, verifyKey: keyId, successor };
       return successor;
     } catch {
       return false; // unreadable, a link, malformed or unsigned: not a writer

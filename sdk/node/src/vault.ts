@@ -637,6 +637,7 @@ export class Vault {
     }
     const chain = readAdminChain(vaultDir, verifyKey, anchor.kind === "pinned" ? anchor.vaultId : null);
     const chained = chain.links.length > 0;
+    a.writerKeys = chain.keys;
     if (chained && verifyWithAny(file.bytes, chain.keys, what) === null) {
       throw new VouchingError(`${what}: signature does not verify with the key of any current admin (a removed admin's signature, or a forgery)`);
     }

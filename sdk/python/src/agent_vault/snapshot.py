@@ -97,12 +97,13 @@ def find_git_top(start: Path) -> tuple[Path, Path] | None:
 class WriterProbe:
     """Tells whether a writer is changing the vault (format.md section 6.6 step 2).
 
-    ``verify_key`` returns the anchor's verify key, or None when it cannot be known; a ``.pending/root`` then counts
+    ``verify_key`` returns the keys that may sign a change (the anchor's, and those of the admins of the vault's
+    admin chain, format.md section 4.1), or none when they cannot be known; a ``.pending/root`` then counts
     as no writer, like any file there that is not a signed successor (anyone can push a file; nobody but the owner
     can sign one).
     """
 
-    def __init__(self, vault: VaultDir, verify_key: Callable[[], Ed25519PublicKey | None]) -> None:
+    def __init__(self, vault: VaultDir, verify_key: Callable[[], list[Ed25519PublicKey]]) -> None:
         self._dir = vault
         self._verify_key = verify_key
         self._git_dir: Path | None | bool = False  # False: not looked up yet
@@ -132,12 +133,12 @@ class WriterProbe:
             return self._checked[1]
         prev: str | None = None
         try:
-            vk = self._verify_key()
+            vks = self._verify_key()
         except AgentVaultError:
-            vk = None
+            vks = []
         try:
             body, sig = split_signed(data, f"{VAULT_DIR}/.pending/root")
-            if vk is not None and signature_ok(body, sig, vk, ROOT_DOMAIN):
+            if any(signature_ok(body, sig, vk, ROOT_DOMAIN) for vk in vks):
                 obj = json.loads(body.decode("utf-8"))
                 value = obj.get("prev_sha256") if isinstance(obj, dict) else None
                 prev = value if isinstance(value, str) else None

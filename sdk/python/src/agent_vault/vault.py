@@ -139,6 +139,7 @@ class Vault:
         writer_wait: float = WRITER_WAIT,
     ) -> None:
         self._lock = threading.RLock()
+        self._writer_keys: tuple[str, ...] = ()
         self._closed = False
         self._home = home_dir()
         self._key: ResolvedKey | None = resolve_key(key_path, key_str, self._home)
@@ -450,12 +451,13 @@ class Vault:
         except (FileMissing, AgentVaultError, ValueError):
             return None
 
-    def _anchor_verify_key(self) -> Ed25519PublicKey | None:
-        """The anchor's verify key for the writer probe, or None when it cannot be known now."""
+    def _anchor_verify_key(self) -> list[Ed25519PublicKey]:
+        """The keys that may sign a change, for the writer probe: the anchor's and those of the current admins of
+        the admin chain last read (format.md section 4.1); none when they cannot be known now."""
         try:
-            return parse_verify_key(self._anchor().verify_key)
+            return [parse_verify_key(k) for k in (self._anchor().verify_key, *self._writer_keys)]
         except (AgentVaultError, ValueError):
-            return None
+            return []
 
     def _verified_root(self) -> _VerifiedRoot:
         """Read, verify and parse ``state/root`` (or reuse the cached result while the file is unchanged), work out
@@ -501,6 +503,7 @@ class Vault:
             chain = read_admin_chain(self._dir, anchor.verify_key, anchor.vault_id if anchor.mode == "pinned" else None)
         except VouchFailure as f:
             raise Failed(f, sha) from None
+        self._writer_keys = chain.keys
         if chain.links and verify_with_any(data, chain.keys, what) is None:
             raise Failed(VouchFailure(f"{what}: signature does not verify with the key of any current admin"), sha)
         if not chain.links and not signature_ok(body, sig, vk, ROOT_DOMAIN):

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // adminKey makes an owner key for another admin, in its own agent-vault home, and returns the key, its
@@ -164,4 +165,137 @@ func (tv *testVault) since() uint64 {
 		return 0
 	}
 	return r.Admins.Since
+}
+
+// An admin change killed at any step is never read as tampering, and repair finishes or discards it whole:
+// afterwards the admin set is the old or the new one, the chain verifies, and no value is lost.
+func TestAdminsCrashDuringAdd(t *testing.T) {
+	withWriterWait(t, 50*time.Millisecond)
+	for _, step := range []string{"staged", "marked", "half-applied", "applied", "rooted", "recorded", "cleaning"} {
+		t.Run(step, func(t *testing.T) {
+			cv := newCrashVault(t, 20)
+			paths := sortedKeys(cv.values)
+			bob, bobVK, bobHome := adminKey(t)
+			crashHook = func(s string) {
+				if s == step {
+					panic(crashed{s})
+				}
+			}
+			func() {
+				defer func() { crashHook = func(string) {} }()
+				o := openAdmin(t, cv.v, cv.owner)
+				defer o.Close()
+				defer func() {
+					if c, ok := recover().(crashed); !ok || c.step != step {
+						t.Fatalf("admin add did not stop at step %q", step)
+					}
+				}()
+				o.AddAdmin("bob", bob.Recipient, bobVK)
+			}()
+			ownerDecryptsEverything(t, cv.v.Dir, cv.owner.Identity, cv.values)
+			readersNeverLie(t, cv.v, cv.ci, cv.values, paths)
+			if _, err := cv.v.Repair(cv.owner); err != nil {
+				t.Fatalf("repair: %v", err)
+			}
+			if n := readersNeverLie(t, cv.v, cv.ci, cv.values, paths); n != len(paths) {
+				t.Fatalf("ci reads %d of %d secrets after repair", n, len(paths))
+			}
+			added := tv(cv).since() != 0
+			if added != (step != "staged") { // the commit point is .pending/root, written after "staged"
+				t.Fatalf("after repair the admin change is applied: %v", added)
+			}
+			as(t, bobHome, func() {
+				if !added {
+					if _, err := cv.v.Open(bob); KindOf(err) != KindNotAuthorized {
+						t.Fatalf("bob, not added, opens the vault: %v", err)
+					}
+					return
+				}
+				if n := readersNeverLie(t, cv.v, bob, cv.values, paths); n != len(paths) {
+					t.Fatalf("bob reads %d of %d secrets after repair", n, len(paths))
+				}
+			})
+			cv.set("bulk/after-repair", "value-after-repair", SetOptions{})
+		})
+	}
+}
+
+func tv(cv *crashVault) *testVault { return cv.testVault }
+
+// The chain's own integrity: a planted file under state/admins, a link replaced by a re-signed copy, and
+// a link removed are refused by every reader; the last admin cannot be removed; a removed admin's own
+// changes are refused by its CLI.
+func TestAdminsChainTampering(t *testing.T) {
+	tv := newTestVault(t)
+	tv.set("stripe/key", "s1", SetOptions{})
+	tv.grant("ci", "stripe")
+	bob, bobVK, bobHome := adminKey(t)
+	carol, carolVK, _ := adminKey(t)
+	tv.owned(func(o *Owner) ([]byte, error) { return nil, o.AddAdmin("bob", bob.Recipient, bobVK) })
+	first := tv.since()
+	as(t, bobHome, func() {
+		o := openAdmin(t, tv.v, bob)
+		defer o.Close()
+		if err := o.AddAdmin("carol", carol.Recipient, carolVK); err != nil {
+			t.Fatal(err)
+		}
+	})
+	second := tv.since()
+	if second <= first {
+		t.Fatalf("admin changes at %d then %d", first, second)
+	}
+	fresh := func(what string) {
+		t.Helper()
+		as(t, t.TempDir(), func() {
+			if _, k := tv.get(tv.ci, "stripe/key"); k != KindIntegrity {
+				t.Fatalf("%s: kind %d, want integrity", what, k)
+			}
+		})
+	}
+	tv.mustGet(tv.ci, "stripe/key", "s1")
+
+	tv.writeFile("state/admins/x", []byte("planted"))
+	fresh("a planted file under state/admins")
+	os.Remove(tv.file("state/admins/x"))
+
+	// Link `first` re-signed by bob (an admin, but of the set it makes, not of the set before it).
+	firstRaw := tv.read(adminChainFile(first))
+	body, _, _ := splitSigned(firstRaw)
+	bobPriv, _ := bob.SigningKey()
+	tv.writeFile(adminChainFile(first), SignRoot(bobPriv, body))
+	fresh("a link signed by an admin it adds")
+	tv.writeFile(adminChainFile(first), firstRaw)
+
+	secondRaw := tv.read(adminChainFile(second))
+	os.Remove(tv.file(adminChainFile(first)))
+	fresh("a missing first link")
+	tv.writeFile(adminChainFile(first), firstRaw)
+	os.Remove(tv.file(adminChainFile(second)))
+	fresh("a missing last link")
+	tv.writeFile(adminChainFile(second), secondRaw)
+	tv.mustGet(tv.ci, "stripe/key", "s1")
+
+	// Removing down to one admin works; the last one stays.
+	tv.owned(func(o *Owner) ([]byte, error) { _, err := o.RemoveAdmin("carol"); return nil, err })
+	tv.owned(func(o *Owner) ([]byte, error) { _, err := o.RemoveAdmin("bob"); return nil, err })
+	o := openAdmin(t, tv.v, tv.owner)
+	if _, err := o.RemoveAdmin(FirstAdminName); KindOf(err) != KindUsage {
+		t.Fatalf("removing the last admin: %v", err)
+	}
+	o.Close()
+	as(t, bobHome, func() {
+		if _, err := tv.v.OpenOwner(bob); KindOf(err) != KindNotAuthorized {
+			t.Fatalf("removed admin opens as admin: %v", err)
+		}
+	})
+	tv.mustGet(tv.ci, "stripe/key", "s1")
+	s, err := tv.v.Open(tv.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range s.Check(0).Findings {
+		if f.Level == "error" {
+			t.Fatalf("check after admin changes: %+v", f)
+		}
+	}
 }

@@ -44,3 +44,21 @@ func (v *Vault) adminAnchor(key *Key, vk, home string) (*anchor, error) {
 	a.pub = pub
 	return a, nil
 }
+
+// TrustVault records in this machine's known_vaults that vault vaultID's founding owner verify key is
+// verifyKey (docs/format.md section 4.1): a new admin runs it with what the admin who added it printed,
+// so that its first use of the vault trusts that key rather than the one the repository publishes. A
+// vault already recorded with another key is refused (integrity); the same record is a no-op.
+func TrustVault(vaultID, verifyKey string) error {
+	if !validVaultID(vaultID) {
+		return newErr(KindUsage, "%q is not a vault id (32 lowercase hex characters)", vaultID)
+	}
+	if _, err := ParseVerifyKey(verifyKey); err != nil {
+		return newErr(KindUsage, "%q is not a verify key (ed25519: and the base64 of 32 bytes)", verifyKey)
+	}
+	home, err := Home()
+	if err != nil {
+		return err
+	}
+	return rememberVault(home, vaultID, verifyKey)
+}

@@ -30,7 +30,7 @@ of the set before it, and a removed admin's later signatures are refused.`,
   agent-vault admin remove bob`,
 		Args: args(0, 0),
 	}
-	cmd.AddCommand(newAdminKeyCmd(g), newAdminAddCmd(g), newAdminRemoveCmd(g), newAdminListCmd(g))
+	cmd.AddCommand(newAdminKeyCmd(g), newAdminTrustCmd(g), newAdminAddCmd(g), newAdminRemoveCmd(g), newAdminListCmd(g))
 	return cmd
 }
 
@@ -61,6 +61,19 @@ func newAdminKeyCmd(g *global) *cobra.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// newAdminTrustCmd records the vault's founding owner verify key in this machine's known_vaults, so that a
+// new admin's first use of the vault trusts the key another admin handed it, not the repository's word.
+// Contract: nothing is printed on success; a vault recorded with another key is an integrity error.
+func newAdminTrustCmd(g *global) *cobra.Command {
+	return &cobra.Command{
+		Use:     "trust VAULT_ID VERIFY_KEY",
+		Short:   "Trust a vault's founding owner key before first use (what 'admin add' printed)",
+		Example: "  agent-vault admin trust 3f0c… ed25519:…    # on the new admin's machine",
+		Args:    args(2, 2),
+		RunE:    func(cmd *cobra.Command, a []string) error { return vault.TrustVault(a[0], a[1]) },
 	}
 }
 
@@ -101,7 +114,7 @@ func (o *adminAddOptions) run(name string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.io.Out, "The new admin clones the repository and trusts this vault: vault id %s, founding owner verify key %s.\n", vaultID, verifyKey)
+	fmt.Fprintf(o.io.Out, "The new admin clones the repository and, before using it, trusts this vault with:\n  agent-vault admin trust %s %s\n", vaultID, verifyKey)
 	return nil
 }
 

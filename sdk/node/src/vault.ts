@@ -656,6 +656,9 @@ export class Vault {
     }
     this.#checkAnchor(opened, root.vaultId, root.ownerVerifyKey, verifyKey, cfg);
     const role = roleOf(root, opened);
+    if (admin && root.admins === null && recipientKind(opened.recipient) !== recipientKind(root.ownerRecipient)) {
+      throw this.#notAKey(opened, root);
+    }
     if (admin && root.admins === null) {
       // Only the founding owner administers a vault without admins: another owner key meeting one is the case of
       // a vault re-signed by someone else.

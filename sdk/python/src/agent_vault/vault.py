@@ -531,6 +531,9 @@ class Vault:
         rises = self._mark_checked(sha, lambda: marks.check_root(root.version, root.sha256))
         apply_chain_mark(marks, chain, root)
         if anchor.mode == "admin" and root.admins is None:
+            wrong = _other_kind(self._recipient, root.vault_id, root.owner_recipient)
+            if wrong is not None:
+                raise wrong
             # Only the founding owner administers a vault without admins: another owner key meeting one is the
             # case of a vault re-signed by someone else.
             raise IntegrityError(f"{VAULT_DIR}/state/root: bad signature (the vault is not signed by this owner key)")

@@ -577,8 +577,9 @@ export class Vault {
       rs.firstUse = null;
       // Re-checked: another reader may have recorded the vault since the root was verified.
       const dir = opened.trustDir;
-      checkKnownVault(this.#home, vaultId, verifyKey, opened.recipient, dir);
-      if (recordKnownVault(this.#home, vaultId, verifyKey, opened.recipient, dir)) {
+      const rcpt = opened.anchor.kind === "owner" ? "" : opened.recipient;
+      checkKnownVault(this.#home, vaultId, verifyKey, rcpt, dir);
+      if (recordKnownVault(this.#home, vaultId, verifyKey, rcpt, dir)) {
         this.#logger.warn(
           `agent-vault: trusted owner key ${verifyKey} of vault ${vaultId} on first use ` +
             `(recorded in ${knownVaultsPath(this.#home)}); a pinned agent key file avoids trust on first use (the owner prints the pins with 'agent-vault pins')`,
@@ -620,7 +621,8 @@ export class Vault {
       const cfgFile = readInVault(vaultDir, CONFIG_FILE, LIMITS.config);
       if (cfgFile === MISSING) throw new IntegrityError(`${VAULT_DIR}/${CONFIG_FILE} is missing`);
       cfg = parseConfig(cfgFile.bytes);
-      checkKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey, opened.recipient, opened.trustDir);
+      // No key line for an admin's key: like the owner's, it may serve several vaults.
+      checkKnownVault(this.#home, cfg.vaultId, cfg.ownerVerifyKey, admin ? "" : opened.recipient, opened.trustDir);
       // Recorded (with the key's and the repository's lines) once the root verified and the key has a role.
       firstUse = { vaultId: cfg.vaultId, verifyKey: cfg.ownerVerifyKey };
       verifyKey = cfg.ownerVerifyKey;

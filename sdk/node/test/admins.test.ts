@@ -69,6 +69,8 @@ test("a second admin signs; agents follow the chain; a removed admin's history a
   assert.equal(await agent.get("app/bob"), "v-bob");
   const bob = new Vault({ repoPath: w.repo, keyPath: path.join(w.av("bob"), "owner.key"), home: w.av("bob"), autoPull: false, env: {} });
   assert.equal(await bob.get("app/key"), "v-owner");
+  // An admin's key may serve several vaults: no first-use line binds it to this one.
+  assert.ok(!fs.readFileSync(path.join(w.av("bob"), "known_vaults"), "utf8").split("\n").some((l) => l.startsWith("key ")));
 
   const before = path.join(w.base, "before-removal");
   execFileSync("cp", ["-a", path.join(w.repo, ".agent-vault"), before]);

@@ -64,6 +64,8 @@ def test_admins_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_VAULT_HOME", str(w.av("bob")))
     bob = Vault(w.repo, key_path=w.av("bob") / "owner.key", auto_pull=False)
     assert bob.get("app/key") == "v-owner"
+    # An admin's key may serve several vaults: no first-use line binds it to this one.
+    assert not any(l.startswith("key ") for l in (w.av("bob") / "known_vaults").read_text().splitlines())
 
     vault_dir = w.repo / ".agent-vault"
     before = tmp_path / "before-removal"

@@ -431,7 +431,8 @@ class Vault:
                 return _Anchor(None, self._derived_vk, "owner", False)
             # Another admin's owner key (format.md section 4.1): trusted as a key without pins is, and only when the
             # verified state lists it as an admin.
-            known = self._known.check(cfg[0], cfg[1], self._recipient, self._trust_dir)
+            # No key line: an admin key, like the owner's, may serve several vaults.
+            known = self._known.check(cfg[0], cfg[1], "", self._trust_dir)
             return _Anchor(cfg[0], cfg[1], "admin", not known)
         try:
             _, data = self._dir.read(["config.yaml"], LIMIT_UNTRUSTED)
@@ -544,7 +545,8 @@ class Vault:
             )
         if anchor.mode in ("tofu", "admin"):
             assert anchor.vault_id is not None
-            self._known.record(anchor.vault_id, anchor.verify_key, self._recipient, self._trust_dir)
+            rcpt = self._recipient if anchor.mode == "tofu" else ""
+            self._known.record(anchor.vault_id, anchor.verify_key, rcpt, self._trust_dir)
         if rises:
             marks.raise_marks(root=(root.version, root.sha256))
         self._root = _VerifiedRoot(stat_key, root, role)

@@ -50,7 +50,7 @@ func adminMembers(root *Root) map[string]RootAdmin {
 	return map[string]RootAdmin{FirstAdminName: {Recipient: root.Owner.Recipient, VerifyKey: root.Owner.VerifyKey}}
 }
 
-// Admins lists the vault's admins, sorted by name.
+// AdminList lists the vault's admins, sorted by name: the founding owner alone in a vault without admins.
 func (r *Root) AdminList() []AdminInfo {
 	m := adminMembers(r)
 	out := make([]AdminInfo, 0, len(m))

@@ -124,15 +124,16 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		if err != nil {
 			return err
 		}
-		printSet(o.io, path, info, value == nil)
+		printSet(o.io, path, info, value == nil, adminLabel(ow.Root))
 		return nil
 	})
 }
 
 // printSet reports a stored secret: first agent-vault 0.1's line, which scripts grep ("Secret 'P' set in
 // group 'G'." and, with extra agents, " (also encrypted for: a, b)"), then who can read it and where
-// agent_vault_http may send it. kept says that only the options changed (--keep-value).
-func printSet(io *IO, path string, info *vault.SecretInfo, kept bool) {
+// agent_vault_http may send it. kept says that only the options changed (--keep-value); admins names the
+// admins, who read every secret (adminLabel).
+func printSet(io *IO, path string, info *vault.SecretInfo, kept bool, admins string) {
 	what := "set"
 	if kept {
 		what = "updated (value kept)"
@@ -146,7 +147,7 @@ func printSet(io *IO, path string, info *vault.SecretInfo, kept bool) {
 	if len(info.AllowHosts) == 0 {
 		hosts = "HTTP hosts: none, so agent_vault_http cannot send it (allow one with --keep-value --allow-host HOST)"
 	}
-	readers := append([]string{"owner"}, info.AuthorizedAgents...)
+	readers := append([]string{admins}, info.AuthorizedAgents...)
 	fmt.Fprintf(io.Out, "Readable by %s; %s.\n", strings.Join(readers, ", "), hosts)
 }
 
@@ -222,4 +223,17 @@ func parseExpiry(s string, from time.Time) (time.Time, error) {
 		return from.Add(d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2027-01-31T00:00:00Z) nor a positive duration (90d, 2w, 12h)", s)
+}
+
+// adminLabel names who reads every secret of root: "owner" in a vault without admin changes (agent-vault
+// 0.1's word), else "admins (NAME, …)" (docs/format.md section 4.1).
+func adminLabel(root *vault.Root) string {
+	if root.Admins == nil {
+		return "owner"
+	}
+	var names []string
+	for _, a := range root.AdminList() {
+		names = append(names, a.Name)
+	}
+	return "admins (" + strings.Join(names, ", ") + ")"
 }

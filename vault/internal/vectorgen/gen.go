@@ -159,7 +159,9 @@ func (g *gen) ownedVault(name string, agents ...string) (*vault.Vault, *vault.Ow
 	return v, o
 }
 
-func (g *gen) agentKeyPath(agent string) string { return filepath.Join(g.work, "agent-keys", agent+".key") }
+func (g *gen) agentKeyPath(agent string) string {
+	return filepath.Join(g.work, "agent-keys", agent+".key")
+}
 
 func (g *gen) makeBasic() {
 	g.makeOwner(vault.KeyX25519, "owner.key")

@@ -258,7 +258,11 @@ func TestValidHybridRecipient(t *testing.T) {
 	if len(r) != hybridRecipientLen || !ValidHybridRecipient(r) {
 		t.Fatalf("len %d", len(r))
 	}
-	for _, bad := range []string{strings.ToUpper(r), r[:len(r)-1] + "q", r + "q", "age1pq1", ""} {
+	other := "q" // a last character other than r's breaks the checksum
+	if strings.HasSuffix(r, other) {
+		other = "p"
+	}
+	for _, bad := range []string{strings.ToUpper(r), r[:len(r)-1] + other, r + "q", "age1pq1", ""} {
 		if ValidHybridRecipient(bad) {
 			t.Fatalf("accepted %.30s", bad)
 		}

@@ -188,6 +188,7 @@ type gitTree struct {
 	raw     []byte
 	hashLen int
 	changed map[string]*treeEntry
+	dirs    map[string]bool // the directories of raw, by name (isDir)
 }
 
 type treeSet map[string]*gitTree
@@ -217,22 +218,26 @@ func nextEntry(b []byte, hashLen int) (e rawEntry, rest []byte, err error) {
 	return rawEntry{mode: b[:sp], name: b[sp+1 : nul], id: b[nul+1 : nul+1+hashLen]}, b[nul+1+hashLen:], nil
 }
 
-// isDir reports whether name is a directory in t.
+// isDir reports whether name is a directory in t. The directories of base are found in one pass, on
+// first use: a change of 10,000 files in one directory asks once per file.
 func (t *gitTree) isDir(name string) (bool, error) {
 	if e, ok := t.changed[name]; ok {
 		return e != nil && e.mode == "40000", nil
 	}
-	for b := t.raw; len(b) > 0; {
-		e, rest, err := nextEntry(b, t.hashLen)
-		if err != nil {
-			return false, err
+	if t.dirs == nil {
+		t.dirs = map[string]bool{}
+		for b := t.raw; len(b) > 0; {
+			e, rest, err := nextEntry(b, t.hashLen)
+			if err != nil {
+				return false, err
+			}
+			if string(e.mode) == "40000" {
+				t.dirs[string(e.name)] = true
+			}
+			b = rest
 		}
-		if string(e.name) == name {
-			return string(e.mode) == "40000", nil
-		}
-		b = rest
 	}
-	return false, nil
+	return t.dirs[name], nil
 }
 
 func (t *gitTree) set(e treeEntry) { t.changed[e.name] = &e }

@@ -77,8 +77,8 @@ func (g *global) catchUp(v *vault.Vault, key *vault.Key) error {
 	if err != nil {
 		return nil
 	}
-	ctx := context.Background()
-	st, err := repo.Stand(ctx, ownerFetchTimeout, true)
+	// A signal ends the fetch: nothing has been written yet (the fast-forward below runs on its own).
+	st, err := repo.Stand(g.context(), ownerFetchTimeout, true)
 	switch {
 	case errors.Is(err, gitrepo.ErrNoUpstream):
 		return nil
@@ -222,7 +222,8 @@ func (g *global) afterChange(v *vault.Vault, version uint64, push bool) error {
 	if err != nil {
 		return nil
 	}
-	ctx := context.Background()
+	// The change is recorded: a signal may end the push (the change stays made and committed).
+	ctx := g.context()
 	st, err := repo.Stand(ctx, 0, false)
 	if err != nil {
 		if push {

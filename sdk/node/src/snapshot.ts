@@ -73,35 +73,49 @@ function writerError(w: Writer, waitedMs: number): AgentVaultError {
  * `error`.
  */
 export async function readSnapshot<T>(io: SnapshotIO, attempt: (a: Attempt) => Promise<T>): Promise<T> {
-  let deadline: number | null = null;
-  let started = 0;
+  const wait: WriterWait = { started: 0, deadline: null };
   for (let n = 1; ; n++) {
     const a: Attempt = { rootBytes: null, verifyKey: null };
     try {
       return await attempt(a);
     } catch (err) {
-      if (!(err instanceof VouchingError)) throw err;
-      if (deadline === null) {
-        started = io.now();
-        deadline = started + io.writerWaitMs;
-      }
-      let seen = false;
-      for (;;) {
-        const w = io.writer(a);
-        if (w === null) break;
-        seen = true;
-        if (io.now() >= deadline) throw writerError(w, io.now() - started);
-        await io.sleep(POLL_MS);
-      }
-      if (!seen && sameBytes(io.readRoot(), a.rootBytes)) throw err.stable();
-      if (n >= MAX_ATTEMPTS) {
-        throw new AgentVaultError(
-          `the vault kept changing while it was read (${n} attempts, the last failing with: ${err.message}); try again`,
-        );
-      }
-      await io.sleep(POLL_MS * 2 ** (n - 1));
+      for (const ms of afterFailure(io, wait, a, err, n)) await io.sleep(ms);
     }
   }
+}
+
+/** When the wait for writers began, over the whole read, and when it ends (null until a first failure). */
+export interface WriterWait {
+  started: number;
+  deadline: number | null;
+}
+
+/**
+ * What follows attempt `n` that failed with `err`, under the protocol of format.md 6.6: yields the pauses to wait
+ * (for a writer to finish, then before the next attempt) and returns when the next attempt may start; throws what
+ * the read reports instead. Shared by {@link readSnapshot} and syncio.ts's blocking `readSnapshotSync`.
+ */
+export function* afterFailure(io: SnapshotIO, wait: WriterWait, a: Attempt, err: unknown, n: number): Generator<number, void> {
+  if (!(err instanceof VouchingError)) throw err;
+  if (wait.deadline === null) {
+    wait.started = io.now();
+    wait.deadline = wait.started + io.writerWaitMs;
+  }
+  let seen = false;
+  for (;;) {
+    const w = io.writer(a);
+    if (w === null) break;
+    seen = true;
+    if (io.now() >= wait.deadline) throw writerError(w, io.now() - wait.started);
+    yield POLL_MS;
+  }
+  if (!seen && sameBytes(io.readRoot(), a.rootBytes)) throw err.stable();
+  if (n >= MAX_ATTEMPTS) {
+    throw new AgentVaultError(
+      `the vault kept changing while it was read (${n} attempts, the last failing with: ${err.message}); try again`,
+    );
+  }
+  yield POLL_MS * 2 ** (n - 1);
 }
 
 /** Finds the Git directory of the working tree holding `start`: `.git` upwards, or the directory a `.git` file names. */

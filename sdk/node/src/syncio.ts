@@ -12,9 +12,8 @@ import { bech32Encode } from "./bech32.js";
 import { AgentVaultError, VaultNotFoundError, type ErrorKind } from "./errors.js";
 import { hybridSeed, identityBytes } from "./keys.js";
 import { MLKEM768X25519 } from "@noble/post-quantum/hybrid.js";
-import { MAX_ATTEMPTS, POLL_MS, type Attempt, type SnapshotIO, type Writer } from "./snapshot.js";
+import { afterFailure, type Attempt, type SnapshotIO, type WriterWait } from "./snapshot.js";
 import type { Logger } from "./gitsync.js";
-import { VouchingError } from "./errors.js";
 
 const PKCS8_X25519_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 
@@ -49,56 +48,18 @@ export function recipientOf(identity: string): string {
   }
 }
 
-function writerError(w: Writer, waitedMs: number): AgentVaultError {
-  const s = `${Math.round(waitedMs / 100) / 10} s`;
-  if (w.kind === "owner") {
-    return new AgentVaultError(
-      `the owner's change to the vault is unfinished after ${s} (${w.where} is a signed successor of the state read): ` +
-        "it was interrupted or is still running; if no agent-vault command is running, run `agent-vault repair`",
-    );
-  }
-  return new AgentVaultError(
-    `Git holds its index lock ${w.where} after ${s}: wait for the Git command to finish, or remove the lock if no Git process is running`,
-  );
-}
-
-function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
-  if (a === null || b === null) return a === b;
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-}
-
 /**
  * The snapshot protocol of format.md 6.6, as snapshot.ts's `readSnapshot` runs it, for a synchronous attempt:
- * the waits block the thread (`io.sleep` is not used). Same attempts, pauses and errors.
+ * the waits block the thread (`io.sleep` is not used). Same attempts, pauses and errors (`afterFailure`).
  */
 export function readSnapshotSync<T>(io: SnapshotIO, attempt: (a: Attempt) => T): T {
-  let deadline: number | null = null;
-  let started = 0;
+  const wait: WriterWait = { started: 0, deadline: null };
   for (let n = 1; ; n++) {
     const a: Attempt = { rootBytes: null, verifyKey: null };
     try {
       return attempt(a);
     } catch (err) {
-      if (!(err instanceof VouchingError)) throw err;
-      if (deadline === null) {
-        started = io.now();
-        deadline = started + io.writerWaitMs;
-      }
-      let seen = false;
-      for (;;) {
-        const w = io.writer(a);
-        if (w === null) break;
-        seen = true;
-        if (io.now() >= deadline) throw writerError(w, io.now() - started);
-        sleepSync(POLL_MS);
-      }
-      if (!seen && sameBytes(io.readRoot(), a.rootBytes)) throw err.stable();
-      if (n >= MAX_ATTEMPTS) {
-        throw new AgentVaultError(
-          `the vault kept changing while it was read (${n} attempts, the last failing with: ${err.message}); try again`,
-        );
-      }
-      sleepSync(POLL_MS * 2 ** (n - 1));
+      for (const ms of afterFailure(io, wait, a, err, n)) sleepSync(ms);
     }
   }
 }

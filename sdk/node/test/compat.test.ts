@@ -27,24 +27,11 @@ import {
   type VaultOptions,
 } from "../src/index.js";
 import { generateX25519Identity } from "age-encryption";
-import { RecordingLogger, tempDir, writePrivate } from "./fixture.js";
+import { RecordingLogger, baseEnv, isolateProcess, tempDir, writePrivate } from "./fixture.js";
 
 const BIN = process.env["AGENT_VAULT_BIN"] ?? "";
-const processHome = tempDir("av-compat-process-home-");
-process.env["HOME"] = processHome;
-process.env["GIT_CONFIG_NOSYSTEM"] = "1";
-for (const k of Object.keys(process.env)) {
-  if (k.startsWith("AGENT_VAULT_") && k !== "AGENT_VAULT_BIN") delete process.env[k];
-  if (k.startsWith("GIT_AUTHOR_") || k.startsWith("GIT_COMMITTER_")) delete process.env[k];
-}
+const processHome = isolateProcess("av-compat-process-home-");
 
-function baseEnv(home: string, gitcfg: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith("AGENT_VAULT_") && !k.startsWith("GIT_")) env[k] = v;
-  }
-  return { ...env, HOME: home, GIT_CONFIG_GLOBAL: gitcfg, GIT_CONFIG_NOSYSTEM: "1", LC_ALL: "C" };
-}
 
 /** A vault made by the CLI (owner's HOME), an agent's HOME, a Git identity; paths under `base`. */
 class World {

@@ -318,3 +318,28 @@ export const BASIC: FixtureSpec = {
     { path: "misc/binary", value: Uint8Array.from([0xff, 0xfe, 0x00, 0x41]), extraAgents: ["ci"] },
   ],
 };
+
+/**
+ * Points this test process's HOME at a new temporary directory and drops the AGENT_VAULT_* variables (but
+ * AGENT_VAULT_BIN) and the Git identity variables, so that the SDK's own git commands and `~` expansion see only
+ * temporary directories. Returns the new HOME.
+ */
+export function isolateProcess(prefix: string): string {
+  const home = tempDir(prefix);
+  process.env["HOME"] = home;
+  process.env["GIT_CONFIG_NOSYSTEM"] = "1";
+  for (const k of Object.keys(process.env)) {
+    if (k.startsWith("AGENT_VAULT_") && k !== "AGENT_VAULT_BIN") delete process.env[k];
+    if (k.startsWith("GIT_AUTHOR_") || k.startsWith("GIT_COMMITTER_")) delete process.env[k];
+  }
+  return home;
+}
+
+/** The environment of a CLI or git process: ours without AGENT_VAULT_* or GIT_* variables, with its own HOME. */
+export function baseEnv(home: string, gitcfg: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith("AGENT_VAULT_") && !k.startsWith("GIT_")) env[k] = v;
+  }
+  return { ...env, HOME: home, GIT_CONFIG_GLOBAL: gitcfg, GIT_CONFIG_NOSYSTEM: "1", LC_ALL: "C" };
+}

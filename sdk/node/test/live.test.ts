@@ -27,7 +27,7 @@ import {
   VaultNotFoundError,
   type VaultOptions,
 } from "../src/index.js";
-import { RecordingLogger, tempDir } from "./fixture.js";
+import { RecordingLogger, baseEnv, isolateProcess, tempDir } from "./fixture.js";
 
 const BIN = process.env["AGENT_VAULT_BIN"] ?? "";
 
@@ -60,22 +60,8 @@ const TEXT_NEW = "sk_live_rotated_456";
 const EXIT: Record<string, number> = { error: 1, usage: 2, vault_not_found: 3, not_found: 4, not_authorized: 5, integrity: 6 };
 
 // The SDK's own git commands (pulls, clones) and `~` expansion see only temporary directories.
-const processHome = tempDir("av-live-process-home-");
-process.env["HOME"] = processHome;
-process.env["GIT_CONFIG_NOSYSTEM"] = "1";
-for (const k of Object.keys(process.env)) {
-  if (k.startsWith("AGENT_VAULT_") && k !== "AGENT_VAULT_BIN") delete process.env[k];
-  if (k.startsWith("GIT_AUTHOR_") || k.startsWith("GIT_COMMITTER_")) delete process.env[k];
-}
+isolateProcess("av-live-process-home-");
 
-/** The environment of a CLI or git process: ours without AGENT_VAULT_* or GIT_* variables, with its own HOME. */
-function baseEnv(home: string, gitcfg: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith("AGENT_VAULT_") && !k.startsWith("GIT_")) env[k] = v;
-  }
-  return { ...env, HOME: home, GIT_CONFIG_GLOBAL: gitcfg, GIT_CONFIG_NOSYSTEM: "1", LC_ALL: "C" };
-}
 
 interface CliOpts {
   stdin?: Uint8Array | string;

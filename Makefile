@@ -10,7 +10,10 @@ FUZZTIME ?= 2s
 # What --version reports (internal/cli/version.go): the tag (git describe), the commit, the build date.
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo dev$$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo -dirty))
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+# Taken once and handed to sub-makes, so both programs of one `make` carry the same date.
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BUILD_DATE := $(BUILD_DATE)
+export BUILD_DATE
 CLIPKG := github.com/agent-vault/agent-vault/internal/cli
 # A static binary starts faster than one that loads the C library, which matters for `get`.
 GOBUILDFLAGS ?= -trimpath -ldflags='-s -X $(CLIPKG).version=$(VERSION) -X $(CLIPKG).commit=$(COMMIT) -X $(CLIPKG).date=$(BUILD_DATE)'

@@ -82,12 +82,6 @@ func adminByRecipient(root *Root, rcpt string) (string, RootAdmin, bool) {
 	return "", RootAdmin{}, false
 }
 
-// isAdminRecipient reports whether rcpt is an admin's recipient (the owner's, in a root without admins).
-func isAdminRecipient(root *Root, rcpt string) bool {
-	_, _, ok := adminByRecipient(root, rcpt)
-	return ok
-}
-
 // checkAdmins checks the admins field of a parsed root (section 4.1): names, recipients of the vault's
 // kind, distinct from each other and from every agent's, verify keys well formed and distinct, the founding
 // owner's recipient only with the founding verify key, and the chain fields.

@@ -93,30 +93,6 @@ func openRetry(path string, flags int, perm uint32) (int, error) {
 	}
 }
 
-// writeNewFile writes data to path, creating or truncating it, with raw system calls (see readRepoFile).
-// It does not sync: the caller flushes a whole transaction at once.
-func writeNewFile(path string, data []byte, perm uint32) error {
-	fd, err := openRetry(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, perm)
-	if err != nil {
-		return &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	for len(data) > 0 {
-		k, err := syscall.Write(fd, data)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			syscall.Close(fd)
-			return &fs.PathError{Op: "write", Path: path, Err: err}
-		}
-		data = data[k:]
-	}
-	if err := syscall.Close(fd); err != nil {
-		return &fs.PathError{Op: "close", Path: path, Err: err}
-	}
-	return nil
-}
-
 // readVouched reads a file that the signed state vouches for with ref and checks its size and hash. A
 // missing file or a mismatch is a vouching failure: an integrity error that a reader retries on a fresh
 // snapshot before it reports it (docs/format.md section 6.6).

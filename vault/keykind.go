@@ -42,14 +42,6 @@ func (k KeyKind) String() string {
 	return "classic (X25519, age1)"
 }
 
-// stanzaType is the type of the recipient stanzas that keys of this kind read.
-func (k KeyKind) stanzaType() string {
-	if k == KeyHybrid {
-		return stanzaHybrid
-	}
-	return stanzaX25519
-}
-
 // RecipientKind returns the kind a recipient string claims by its prefix; it does not validate it.
 func RecipientKind(r string) KeyKind {
 	if strings.HasPrefix(strings.ToLower(r), hybridPrefix) {

@@ -80,18 +80,18 @@ type CommitResult struct {
 //     ScanPrivateKey); the bytes it scanned are the bytes it commits;
 //  2. one `git fast-import` writes every blob into a single pack; the new
 //     tree is HEAD's with the trees of the changed directories spliced (one
-//     `git cat-file --batch` reads them, one `git hash-object` writes the
-//     changed ones: see spliceTree), or, in the rare cases the splice leaves
-//     to Git, made in a private index (HEAD's tree, the new entries,
-//     `git write-tree`);
+//     `git cat-file --batch` reads them; the changed ones are written as
+//     loose objects: see spliceTree and writeTrees), or, in the rare cases
+//     the splice leaves to Git, made in a private index (HEAD's tree, the new
+//     entries, `git write-tree`);
 //  3. it returns Committed=false, without committing, when the tree equals
 //     HEAD's;
 //  4. `git commit-tree` writes the commit with the user's identity, signed
 //     with -S when commit.gpgSign is set, and `git update-ref` moves HEAD to
 //     it only if HEAD has not moved meanwhile (if it has, Commit starts
 //     over, at most a few times);
-//  5. the entries of paths in the index are updated to match the commit;
-//     nothing the user staged elsewhere is touched.
+//  5. the entries of paths in the index are updated to match the commit
+//     (see writeIndex); nothing the user staged elsewhere is touched.
 //
 // Commit runs no commit hooks (pre-commit, commit-msg, post-commit): the
 // commit holds only the named paths, which the caller wrote and Commit

@@ -23,7 +23,7 @@ import (
 // spliceTree returns the tree of base (a tree or commit, "" for none) with entries applied: each is an
 // `update-index --index-info` line, "MODE OID\tPATH", where MODE 0 removes PATH. It reads only the trees
 // of the directories that hold an entry (one `git cat-file --batch`) and writes only the trees that
-// change (one `git hash-object`), so a change of a few files costs the same in a directory of ten
+// change (see writeTrees), so a change of a few files costs the same in a directory of ten
 // files as in one of twenty thousand: no index of the whole repository is read or written.
 //
 // It computes every tree's object id itself and checks it against the one git writes. It returns

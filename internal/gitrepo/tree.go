@@ -26,7 +26,7 @@ import (
 // change (see writeTrees), so a change of a few files costs the same in a directory of ten
 // files as in one of twenty thousand: no index of the whole repository is read or written.
 //
-// It computes every tree's object id itself and checks it against the one git writes. It returns
+// It computes every tree's object id itself (checked against the one Git returns when Git writes it). It returns
 // errSpliceUnsupported, having written nothing, for what it leaves to the index: no base, a file
 // where a directory is named or the reverse, a name with control characters or outer spaces.
 func (r *Repo) spliceTree(ctx context.Context, base string, entries []string) (string, error) {

@@ -66,9 +66,11 @@ def test_without_mlkem_pq_keys_are_refused_naming_the_cli(tmp_path: Path, monkey
         monkeypatch.setenv("AGENT_VAULT_HOME", str(home))
         key_path = tmp_path / f"key-{i}"
         _write_private(key_path, (VECTORS / "keys" / case["key"]).read_bytes(), tmp_path)
-        with pytest.raises(AgentVaultError) as info:
-            with Vault(VECTORS / "vaults" / case["vault"], key_path=key_path, auto_pull=False) as vault:
-                vault.get_bytes(case["secret"] or "stripe/api-key")
+        with (
+            pytest.raises(AgentVaultError) as info,
+            Vault(VECTORS / "vaults" / case["vault"], key_path=key_path, auto_pull=False) as vault,
+        ):
+            vault.get_bytes(case["secret"] or "stripe/api-key")
         e = info.value
         assert isinstance(e, VaultNotFoundError) and e.kind == case["error_without_pq"], f"{case['name']}: {e!r}"
         assert "agent-vault get" in str(e) and "MCP server" in str(e), str(e)

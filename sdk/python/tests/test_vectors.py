@@ -22,8 +22,8 @@ from agent_vault import (
     AgentVaultError,
     IntegrityError,
     NotAuthorizedError,
-    SecretNotFoundError,
     SecretInfo,
+    SecretNotFoundError,
     Vault,
     VaultNotFoundError,
 )

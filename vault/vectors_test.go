@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,6 +97,10 @@ func TestVectorsPQ(t *testing.T) {
 	runVectorFile(t, vf)
 }
 
+// TestVectorsAdmins runs the admins set (expected-admins.json): vaults whose admin set changed, their
+// chains altered, and marks that saw admin changes (docs/format.md 4.1).
+func TestVectorsAdmins(t *testing.T) { runVectorFile(t, loadVectorFile(t, vectors.AdminsFile)) }
+
 // runVectorFile runs every case of one set, each in a fresh home.
 func runVectorFile(t *testing.T, vf *vectors.Expected) {
 	// Every value any case returns must stay out of every error message.
@@ -178,6 +183,9 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 					t.Fatalf("got the list\n%s\nwant\n%s", got, want)
 				}
 			}
+			if err := c.CheckHomeAfter(home); err != nil {
+				t.Fatal(err)
+			}
 			// Trust on first use is announced once, and only when it happens.
 			for _, w := range warnings {
 				if !strings.Contains(w, "first use") {
@@ -230,7 +238,8 @@ func TestVectorsCoverage(t *testing.T) {
 		vaults[c.Vault] = true
 	}
 	pq := loadVectorFile(t, vectors.PQFile)
-	for _, c := range pq.Cases {
+	adm := loadVectorFile(t, vectors.AdminsFile)
+	for _, c := range append(slices.Clone(pq.Cases), adm.Cases...) {
 		keys[c.Key] = true
 		vaults[c.Vault] = true
 	}
@@ -241,7 +250,8 @@ func TestVectorsCoverage(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"owner.key", "ci.key", "bare.key", "other.key", "outsider.key", "pq-owner.key", "pq-ci.key", "pq-bare.key"} {
+	for _, k := range []string{"owner.key", "ci.key", "bare.key", "other.key", "outsider.key", "pq-owner.key", "pq-ci.key", "pq-bare.key",
+		"admins-owner.key", "admins-ci.key", "admins-bare.key", "admins-bob.key", "admins-eve.key"} {
 		if !keys[k] {
 			t.Errorf("no case uses keys/%s", k)
 		}
@@ -259,8 +269,13 @@ func TestVectorsCoverage(t *testing.T) {
 	if count := fmt.Sprintf("these %d cases (%d get, %d list)", len(vf.Cases), gets, len(vf.Cases)-gets); !bytes.Contains(readme, []byte(count)) {
 		t.Errorf("README.md does not say it held %q at generation time", count)
 	}
-	if count := fmt.Sprintf("%s holds %d cases", vectors.PQFile, len(pq.Cases)); !bytes.Contains(readme, []byte(count)) {
-		t.Errorf("README.md does not say %q", count)
+	for _, set := range []struct {
+		file string
+		n    int
+	}{{vectors.PQFile, len(pq.Cases)}, {vectors.AdminsFile, len(adm.Cases)}} {
+		if count := fmt.Sprintf("%s holds %d cases", set.file, set.n); !bytes.Contains(readme, []byte(count)) {
+			t.Errorf("README.md does not say %q", count)
+		}
 	}
 	entries, err := os.ReadDir(filepath.Join(vectorsDir, "vaults"))
 	if err != nil {
@@ -284,7 +299,8 @@ func TestVectorsCoverage(t *testing.T) {
 	}
 	// The pinned keys really are pinned, the others really are not.
 	for name, pinned := range map[string]bool{"ci.key": true, "other.key": true, "bare.key": false, "outsider.key": false, "owner.key": false,
-		"pq-ci.key": true, "pq-bare.key": false, "pq-owner.key": false} {
+		"pq-ci.key": true, "pq-bare.key": false, "pq-owner.key": false,
+		"admins-ci.key": true, "admins-bare.key": false, "admins-owner.key": false, "admins-bob.key": false, "admins-eve.key": false} {
 		data, err := os.ReadFile(filepath.Join(vectorsDir, "keys", name))
 		if err != nil {
 			t.Fatal(err)

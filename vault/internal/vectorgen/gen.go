@@ -312,13 +312,19 @@ func (g *gen) knownVaults(verifyKey string) map[string]string {
 // listing is what list must return on the basic vault for role ("" for the owner) in group ("" for every
 // group), worked out from the generator's own files rather than by the reader under test.
 func (g *gen) listing(role, group string) []vectors.Item {
+	return listingOf(g.basic, g.root, role, group)
+}
+
+// listingOf is what list must return on the vault dir whose root is root, for role ("" for an admin) in
+// group ("" for every group).
+func listingOf(dir string, root *vault.Root, role, group string) []vectors.Item {
 	out := []vectors.Item{}
-	for id := range g.root.Index {
-		for p, e := range readShard(g.basic, id).Secrets {
+	for id := range root.Index {
+		for p, e := range readShard(dir, id).Secrets {
 			if group != "" && e.Group != group {
 				continue
 			}
-			members := g.root.Groups[e.Group].Members
+			members := root.Groups[e.Group].Members
 			agents := slices.Concat(members, e.ExtraAgents)
 			sort.Strings(agents)
 			agents = slices.Compact(agents)
@@ -389,8 +395,14 @@ func (c *caseSet) add(x Case) {
 
 // ok: a get that returns the secret's value.
 func (c *caseSet) ok(name, vaultName, key string, ownerKey bool, secret string, home map[string]string, desc string) {
+	c.okValue(name, vaultName, key, ownerKey, secret, valueOf(secret), home, desc)
+}
+
+// okValue: a get that returns val.
+func (c *caseSet) okValue(name, vaultName, key string, ownerKey bool, secret string, val []byte, home map[string]string, desc string) *Case {
 	c.add(Case{Name: name, Vault: vaultName, Key: key, OwnerKey: ownerKey, Secret: &secret, Home: home,
-		ValueBase64: value(valueOf(secret)), Description: desc})
+		ValueBase64: value(val), Description: desc})
+	return c.cs[len(c.cs)-1]
 }
 
 // fail: a get that fails with errKind; goMessage is part of the Go reader's message (the rule that fired).

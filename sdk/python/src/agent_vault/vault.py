@@ -504,7 +504,9 @@ class Vault:
         except IntegrityError as e:
             raise Failed(VouchFailure(str(e)), sha) from None
         try:
-            chain = read_admin_chain(self._dir, anchor.verify_key, anchor.vault_id if anchor.mode == "pinned" else None)
+            # Every link has the anchor's vault id (format.md 4.1 step 2): the pinned one, or config.yaml's for trust on
+            # first use and an admin's key; this machine's owner key anchors no vault id.
+            chain = read_admin_chain(self._dir, anchor.verify_key, anchor.vault_id)
         except VouchFailure as f:
             raise Failed(f, sha) from None
         self._writer_keys = chain.keys

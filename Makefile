@@ -191,8 +191,8 @@ bench-mcp: build $(VENV_MCP)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV_MCP)/bin/python tests/mcp/bench_mcp.py
 
 # make vectors adds the sets of test vectors that testdata/vectors lacks and never rewrites a file there;
-# make vectors-regen SETS=pq (or classic, or classic,pq) makes a set anew, rewriting all of its files.
-SETS ?= classic,pq
+# make vectors-regen SETS=pq (or classic, admins, or a list such as classic,pq) makes a set anew, rewriting all of its files.
+SETS ?= classic,pq,admins
 vectors:
 	$(GO) run ./vault/internal/vectorgen -out testdata/vectors -add
 

@@ -95,8 +95,7 @@ func TestIndexMatchesGit(t *testing.T) {
 					}
 				}
 				nf := fmt.Sprintf("%s/new%02d", dirs[rng.IntN(len(dirs)-1)], round)
-				writeFile(t, r.Top, nf, []byte("new"))
-				files = append(files, nf)
+				writeFile(t, r.Top, nf, []byte("new")) // in files from the end of the round (tracked)
 				changed = uniqueSorted(append(changed, nf))
 				backdate(t, r.Top, time.Now().Add(-time.Hour+time.Duration(round)*time.Second))
 				if !withTree {

@@ -14,17 +14,9 @@ from typing import Any
 
 import pytest
 
-from test_vectors import VECTORS, run_vector
+from test_vectors import VECTORS, run_vector, vector_params
 
 EXPECTED_ADMINS = VECTORS / "expected-admins.json"
-
-
-def _cases() -> list[Any]:
-    try:
-        cases = json.loads(EXPECTED_ADMINS.read_text(encoding="utf-8"))["cases"]
-    except FileNotFoundError:
-        return [pytest.param(None, id="expected-admins.json-missing")]
-    return [pytest.param(case, id=f"admins-{i:03d}-{case.get('name', '?')}") for i, case in enumerate(cases)]
 
 
 def test_expected_admins_json_format() -> None:
@@ -35,7 +27,7 @@ def test_expected_admins_json_format() -> None:
     assert any(case.get("home_after") for case in doc["cases"]), "no case checks the marks a read leaves"
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", vector_params(EXPECTED_ADMINS, "admins-"))
 def test_admins_vector(case: dict[str, Any] | None, tmp_path: Path, isolated_home: Path) -> None:
     if case is None:
         pytest.fail(f"{EXPECTED_ADMINS} is missing: the Go generator (make vectors) writes it")

@@ -156,9 +156,10 @@ $(TOOLS)/cyclonedx-gomod-$(CYCLONEDX_VERSION):
 	mv $(TOOLS)/tmp-cyclonedx/cyclonedx-gomod $@
 	ln -sf cyclonedx-gomod-$(CYCLONEDX_VERSION) $(TOOLS)/cyclonedx-gomod
 
+# Built with make build's settings (no cgo, -trimpath), so that it reuses the standard library that build compiled.
 $(TOOLS)/staticcheck-$(STATICCHECK_VERSION):
 	@mkdir -p $(TOOLS)/tmp-staticcheck
-	GOBIN=$(TOOLS)/tmp-staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	CGO_ENABLED=0 GOBIN=$(TOOLS)/tmp-staticcheck $(GO) install -trimpath honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(TOOLS)/tmp-staticcheck/staticcheck $@
 
 release-tools: $(TOOLS)/goreleaser-$(GORELEASER_VERSION)

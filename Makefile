@@ -201,4 +201,4 @@ vectors-regen:
 	$(GO) run ./vault/internal/vectorgen -out testdata/vectors -sets $(SETS)
 
 clean:
-	rm -rf $(BIN) $(VENV) $(VENV_MCP) sdk/node/node_modules sdk/node/dist build dist
+	rm -rf $(BIN) $(VENV) $(VENV_MCP) sdk/node/node_modules sdk/node/dist build dist .mypy_cache sdk/python/.mypy_cache .ruff_cache

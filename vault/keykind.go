@@ -9,6 +9,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
+	"github.com/agent-vault/agent-vault/vault/internal/bech32"
 )
 
 // KeyKind is the kind of age key a vault is built on (docs/format.md section 3.1). Every recipient of a
@@ -59,12 +60,22 @@ func ValidHybridRecipient(s string) bool {
 	if len(s) != hybridRecipientLen || strings.ToLower(s) != s || !strings.HasPrefix(s, hybridPrefix) {
 		return false
 	}
-	hrp, data, err := bech32Decode(s)
+	hrp, data, err := bech32.Decode(s)
 	if err != nil || hrp != "age1pq" || len(data) != hybridPublicKeyLen {
 		return false
 	}
 	_, err = hybridRecipient(s)
 	return err == nil
+}
+
+// ValidRecipient reports whether s is an X25519 recipient as the repository must spell it: "age1" and 58
+// lower-case Bech32 characters that decode to 32 bytes (docs/format.md section 3.1).
+func ValidRecipient(s string) bool {
+	if len(s) != 62 || strings.ToLower(s) != s {
+		return false
+	}
+	hrp, data, err := bech32.Decode(s)
+	return err == nil && hrp == "age" && len(data) == 32
 }
 
 // validRecipientOf reports whether s is a recipient of the repository, of either kind, and its kind.

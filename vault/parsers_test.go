@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -14,7 +13,7 @@ import (
 	"filippo.io/age"
 )
 
-// Table tests for the parsers of names, key files, Bech32 and signed files.
+// Table tests for the parsers of names, key files and signed files (Bech32: internal/bech32).
 
 func TestCheckSegment(t *testing.T) {
 	for _, tc := range []struct {
@@ -303,114 +302,6 @@ func TestLoadAndResolveKey(t *testing.T) {
 	}
 	if k, err := ResolveKey(good); err != nil || k.IsOwner {
 		t.Errorf("pinned key taken for the owner's: %v", err)
-	}
-}
-
-// bech32Encode is a test-only Bech32 encoder over 5-bit groups (BIP 173), to build strings age never
-// writes (bad padding, other lengths).
-func bech32Encode(hrp string, groups []byte) string {
-	values := []byte{}
-	for i := 0; i < len(hrp); i++ {
-		values = append(values, hrp[i]>>5)
-	}
-	values = append(values, 0)
-	for i := 0; i < len(hrp); i++ {
-		values = append(values, hrp[i]&31)
-	}
-	values = append(values, groups...)
-	mod := bech32Polymod(append(values, 0, 0, 0, 0, 0, 0)) ^ 1
-	out := []byte(hrp + "1")
-	for _, g := range groups {
-		out = append(out, bech32Charset[g])
-	}
-	for i := 0; i < 6; i++ {
-		out = append(out, bech32Charset[(mod>>uint(5*(5-i)))&31])
-	}
-	return string(out)
-}
-
-// toGroups regroups bytes into 5-bit groups with zero padding.
-func toGroups(b []byte) []byte {
-	var out []byte
-	acc, bits := uint32(0), uint(0)
-	for _, c := range b {
-		acc = acc<<8 | uint32(c)
-		bits += 8
-		for bits >= 5 {
-			bits -= 5
-			out = append(out, byte(acc>>bits)&31)
-		}
-	}
-	if bits > 0 {
-		out = append(out, byte(acc<<(5-bits))&31)
-	}
-	return out
-}
-
-func TestBech32AgainstAge(t *testing.T) {
-	for range 32 {
-		id, err := age.GenerateX25519Identity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hrp, scalar, err := bech32Decode(id.String())
-		if err != nil || hrp != "age-secret-key-" || len(scalar) != 32 {
-			t.Fatalf("decode %s…: %q, %d bytes, %v", id.String()[:20], hrp, len(scalar), err)
-		}
-		hrp, point, err := bech32Decode(id.Recipient().String())
-		if err != nil || hrp != "age" || len(point) != 32 {
-			t.Fatalf("decode %s: %q, %d bytes, %v", id.Recipient(), hrp, len(point), err)
-		}
-		// The decoded scalar is the one age uses: its public point is the recipient's.
-		priv, err := ecdh.X25519().NewPrivateKey(scalar)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(priv.PublicKey().Bytes(), point) {
-			t.Fatal("the decoded identity does not match the decoded recipient")
-		}
-		// And the other way round: bytes we encode are the key age parses.
-		enc := strings.ToUpper(bech32Encode("age-secret-key-", toGroups(scalar)))
-		if enc != id.String() {
-			t.Fatalf("re-encoding gives %s…, age wrote %s…", enc[:24], id.String()[:24])
-		}
-	}
-	random := make([]byte, 32)
-	rand.Read(random)
-	parsed, err := age.ParseX25519Identity(strings.ToUpper(bech32Encode("age-secret-key-", toGroups(random))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, got, _ := bech32Decode(parsed.String()); !bytes.Equal(got, random) {
-		t.Fatal("round trip through age changed the bytes")
-	}
-
-	id, _ := age.GenerateX25519Identity()
-	s := id.String()
-	groups := toGroups(random)
-	badPad := append([]byte{}, groups...)
-	badPad[len(badPad)-1] |= 1 // 32 bytes are 256 bits in 52 groups: the last 4 bits are padding
-	for name, in := range map[string]string{
-		"mixed case":         s[:20] + strings.ToLower(s[20:]),
-		"bad checksum":       s[:len(s)-1] + map[bool]string{true: "Q", false: "P"}[s[len(s)-1] != 'Q'],
-		"invalid character":  s[:30] + "B" + s[31:],
-		"no separator":       "agesecretkeyqqqqqqqqqqqqq",
-		"separator first":    "1qqqqqqqqqq",
-		"too short":          "a1qqqqq",
-		"empty":              "",
-		"non-zero padding":   bech32Encode("age", badPad),
-		"six padding bits":   bech32Encode("age", append(append([]byte{}, groups...), 0, 0)),
-		"one group":          bech32Encode("age", []byte{0}),
-		"data char in hrp":   "age\x7f1qqqqqqqqqqqqq",
-		"non-ASCII":          "agé1" + strings.Repeat("q", 60),
-		"swapped characters": s[:20] + string(s[21]) + string(s[20]) + s[22:],
-	} {
-		if in == s {
-			continue
-		}
-		if _, _, err := bech32Decode(in); err == nil {
-			t.Errorf("%s: %q decoded", name, in)
-		}
 	}
 }
 

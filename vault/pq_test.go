@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
+	"github.com/agent-vault/agent-vault/vault/internal/bech32"
 )
 
 // Post-quantum vaults (docs/format.md section 3.1): owner and agents hold hybrid ML-KEM-768 + X25519 keys,
@@ -228,7 +229,7 @@ func TestPQMixedFileRefused(t *testing.T) {
 // own label (docs/format.md section 3.4). The vector below is in the format document.
 func TestPQSigningKey(t *testing.T) {
 	seed, _ := hex.DecodeString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
-	id, err := age.ParseHybridIdentity(strings.ToUpper(bech32Encode("age-secret-key-pq-", toGroups(seed))))
+	id, err := age.ParseHybridIdentity(strings.ToUpper(bech32.Encode("age-secret-key-pq-", seed)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestPQSigningKey(t *testing.T) {
 		t.Fatalf("verify key of the test seed = %s, want %s", got, want)
 	}
 	// The same 32 bytes as a classic identity give another signing key: the labels differ.
-	x, err := age.ParseX25519Identity(strings.ToUpper(bech32Encode("age-secret-key-", toGroups(seed))))
+	x, err := age.ParseX25519Identity(strings.ToUpper(bech32.Encode("age-secret-key-", seed)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
+	"github.com/agent-vault/agent-vault/vault/internal/bech32"
 )
 
 // recipientList returns the recipients a secret's file is encrypted to under root, in the order of its
@@ -126,7 +127,7 @@ func ecdhIdentity(k *Key) (*ecdh.PrivateKey, error) {
 	if !ok {
 		return nil, newErr(KindError, "cannot use the key %s for X25519", k.Source)
 	}
-	hrp, scalar, err := bech32Decode(id.String())
+	hrp, scalar, err := bech32.Decode(id.String())
 	if err != nil || hrp != "age-secret-key-" {
 		return nil, newErr(KindError, "cannot use the key %s for X25519", k.Source)
 	}
@@ -135,7 +136,7 @@ func ecdhIdentity(k *Key) (*ecdh.PrivateKey, error) {
 
 // x25519Public decodes an X25519 recipient (age1...) of the signed state to its public key.
 func x25519Public(r string) ([]byte, error) {
-	hrp, pub, err := bech32Decode(r)
+	hrp, pub, err := bech32.Decode(r)
 	if err != nil || hrp != "age" || len(pub) != 32 {
 		return nil, newErr(KindIntegrity, "state/root: malformed recipient %s", r)
 	}

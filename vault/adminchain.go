@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // The chain of admin changes (docs/format.md section 4.1), as a reader follows it from its anchor.
@@ -184,7 +186,7 @@ func raiseChainMark(home, vaultID string, l *chainLink) error {
 		return nil
 	}
 	cur.Admins = &ChainMark{Version: l.version, SHA256: l.sha}
-	if err := MkdirPrivate(filepath.Join(home, "state")); err != nil {
+	if err := fsutil.MkdirPrivate(filepath.Join(home, "state")); err != nil {
 		return err
 	}
 	return writeMarks(home, vaultID, cur)

@@ -15,6 +15,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // Plugin-held keys (docs/format.md section 3.7): an identity AGE-PLUGIN-NAME-1… whose secret never leaves
@@ -215,7 +217,7 @@ func AddSigningKey(path string) (*Key, error) {
 	}
 	fmt.Fprintf(&b, "# agent-vault owner signing key, sealed to the key above (the verify key, then the sealed Ed25519 seed):\n")
 	fmt.Fprintf(&b, "# agent-vault-owner-signing-key: %s %s\n", verifyKey, base64.StdEncoding.EncodeToString(sealed))
-	if err := WriteFileAtomic(real, b.Bytes(), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(real, b.Bytes(), 0o600); err != nil {
 		return nil, wrapErr(KindError, err, "cannot write %s; nothing was changed", path)
 	}
 	return k, nil

@@ -10,6 +10,7 @@ import (
 
 	"filippo.io/age/plugin"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/internal/testplugin"
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
 )
@@ -56,7 +57,7 @@ func newPluginOwnedVault(t *testing.T) *testVault {
 	t.Setenv("AGENT_VAULT_KEY", "")
 	Warn = func(string) {}
 	p := filepath.Join(home, "owner.key")
-	if err := WriteNewPrivateFile(p, newPluginIdentityFile(t)); err != nil {
+	if err := fsutil.WriteNewPrivateFile(p, newPluginIdentityFile(t)); err != nil {
 		t.Fatal(err)
 	}
 	k, err := LoadKeyFile(p)
@@ -194,7 +195,7 @@ func TestPluginOwnerFailures(t *testing.T) {
 	otherSeal := ""
 	{
 		p := filepath.Join(t.TempDir(), "other.key")
-		WriteNewPrivateFile(p, other)
+		fsutil.WriteNewPrivateFile(p, other)
 		k, err := AddSigningKey(p)
 		if err != nil {
 			t.Fatal(err)

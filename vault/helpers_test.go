@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // testVault is a fresh vault with its own agent-vault home, owner key and one agent "ci".
@@ -28,7 +30,7 @@ func newTestVaultOf(t testing.TB, kind KeyKind) *testVault {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
 		t.Fatal(err)
 	}
 	owner, err := ResolveKey("")
@@ -65,7 +67,7 @@ func agentKeyVia(name string, write func(path string) error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := MkdirPrivate(filepath.Join(home, "agents")); err != nil {
+	if err := fsutil.MkdirPrivate(filepath.Join(home, "agents")); err != nil {
 		return nil, err
 	}
 	f, err := os.CreateTemp(filepath.Join(home, "agents"), name+"-*.key")

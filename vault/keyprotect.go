@@ -9,6 +9,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
 )
 
@@ -179,7 +180,7 @@ func ProtectKeyFile(path string, passphrase []byte) error {
 		return newErr(KindError, "key %s: the encrypted copy did not decrypt back to the key; nothing was changed", path)
 	}
 	clear(back)
-	if err := WriteFileAtomic(real, enc, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(real, enc, 0o600); err != nil {
 		return wrapErr(KindError, err, "cannot write %s; nothing was changed", path)
 	}
 	return nil
@@ -207,7 +208,7 @@ func UnprotectKeyFile(path string, passphrase []byte) error {
 	if _, err := ParseKeyFile(plain, path); err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(real, plain, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(real, plain, 0o600); err != nil {
 		return wrapErr(KindError, err, "cannot write %s; nothing was changed", path)
 	}
 	return nil

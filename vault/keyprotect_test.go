@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // withPassphrase makes key loading use pass (nil: no passphrase source) and a cheap scrypt cost.
@@ -28,7 +30,7 @@ func withPassphrase(t *testing.T, pass string) *int {
 func writeKey(t *testing.T, dir string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, "owner.key")
-	if err := WriteNewPrivateFile(p, data); err != nil {
+	if err := fsutil.WriteNewPrivateFile(p, data); err != nil {
 		t.Fatal(err)
 	}
 	return p

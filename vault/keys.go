@@ -13,6 +13,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // Key is an age identity loaded from a key file, with the trust anchors the file pins, if any.
@@ -182,7 +184,7 @@ func readKeyPath(path, name string) ([]byte, error) {
 		return nil, newErr(KindVaultNotFound, "key file %s is accessible by others (mode %04o); run: chmod 600 %s", name, fi.Mode().Perm(), name)
 	}
 	// Opened without blocking and checked again: the path may have been replaced by a FIFO meanwhile.
-	f, err := openNoBlock(path)
+	f, err := fsutil.OpenNoBlock(path)
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", name)
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // PQOwnerKeyName is the file under <home> that holds the owner key of post-quantum vaults; owner.key
@@ -18,7 +20,7 @@ func PQOwnerKey() (key *Key, path string, created bool, err error) {
 	if err != nil {
 		return nil, "", false, err
 	}
-	if err := MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return nil, "", false, err
 	}
 	path = filepath.Join(home, PQOwnerKeyName)
@@ -27,7 +29,7 @@ func PQOwnerKey() (key *Key, path string, created bool, err error) {
 		if err != nil {
 			return nil, "", false, err
 		}
-		if err := WriteNewPrivateFile(path, data); err != nil {
+		if err := fsutil.WriteNewPrivateFile(path, data); err != nil {
 			return nil, "", false, wrapErr(KindError, err, "cannot write the owner key %s", path)
 		}
 		created = true

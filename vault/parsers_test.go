@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // Table tests for the parsers of names, key files and signed files (Bech32: internal/bech32).
@@ -292,7 +294,7 @@ func TestLoadAndResolveKey(t *testing.T) {
 	}
 	// The home's owner key, found by fallback or given explicitly, is the owner key; a pinned key never is.
 	t.Setenv("AGENT_VAULT_KEY", "")
-	if err := WriteNewPrivateFile(filepath.Join(home, "owner.key"), []byte(other.String()+"\n")); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), []byte(other.String()+"\n")); err != nil {
 		t.Fatal(err)
 	}
 	for _, explicit := range []string{"", otherPath} {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // Unit tests of sync's merge (docs/format.md section 9.4): operations derived from verified states and
@@ -49,7 +51,7 @@ func newSyncFixtureOf(t *testing.T, tv *testVault) *syncFixture {
 	top2 := t.TempDir()
 	copyDir(t, tv.v.Dir, filepath.Join(top2, DirName))
 	f.home2 = t.TempDir()
-	if err := WriteNewPrivateFile(filepath.Join(f.home2, "owner.key"), tv.read2(filepath.Join(tv.home, "owner.key"))); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(f.home2, "owner.key"), tv.read2(filepath.Join(tv.home, "owner.key"))); err != nil {
 		t.Fatal(err)
 	}
 	var err error

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // Trust records kept in the agent-vault home (docs/format.md sections 6.2 and 6.3).
@@ -45,7 +47,7 @@ func rememberVault(home, vaultID, verifyKey string) error {
 	if known != "" {
 		return newErr(KindIntegrity, "vault %s is recorded in %s with another owner key", vaultID, filepath.Join(home, "known_vaults"))
 	}
-	if err := MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(filepath.Join(home, "known_vaults"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -147,7 +149,7 @@ func raiseMarks(home, vaultID string, version uint64, rootSHA, verifyKey string,
 	if !changed {
 		return nil
 	}
-	if err := MkdirPrivate(filepath.Join(home, "state")); err != nil {
+	if err := fsutil.MkdirPrivate(filepath.Join(home, "state")); err != nil {
 		return err
 	}
 	return writeMarks(home, vaultID, cur)
@@ -155,7 +157,7 @@ func raiseMarks(home, vaultID string, version uint64, rootSHA, verifyKey string,
 
 func writeMarks(home, vaultID string, m *Marks) error {
 	b, _ := json.Marshal(m)
-	return writeAtomic(marksPath(home, vaultID), append(b, '\n'), 0o600, false)
+	return fsutil.WriteAtomic(marksPath(home, vaultID), append(b, '\n'), 0o600, false)
 }
 
 // bindOwnedPath ties a vault directory to the vault id its owner found there, so that the owner's tools
@@ -183,9 +185,9 @@ func bindOwnedPath(home, dir, vaultID string, replace bool) error {
 			return newErr(KindIntegrity, "%s held vault %s when its owner last used it, but now holds vault %s: another vault's state was copied in", dir, id, vaultID)
 		}
 	}
-	if err := MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return err
 	}
 	kept = append(kept, vaultID+" "+dir)
-	return writeAtomic(file, []byte(strings.Join(kept, "\n")+"\n"), 0o600, false)
+	return fsutil.WriteAtomic(file, []byte(strings.Join(kept, "\n")+"\n"), 0o600, false)
 }

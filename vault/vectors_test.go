@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
 
@@ -41,7 +42,7 @@ func copyPrivate(t *testing.T, src, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteNewPrivateFile(dst, data); err != nil {
+	if err := fsutil.WriteNewPrivateFile(dst, data); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -138,7 +139,7 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 					t.Fatalf("home path %q is not local", rel)
 				}
 				p := filepath.Join(home, filepath.FromSlash(rel))
-				if err := MkdirPrivate(filepath.Dir(p)); err != nil {
+				if err := fsutil.MkdirPrivate(filepath.Dir(p)); err != nil {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(p, []byte(content), 0o600); err != nil {

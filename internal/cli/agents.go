@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -350,7 +351,7 @@ func (o *restoreAgentOptions) run(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := vault.WriteNewPrivateFile(o.to, keyFile); err != nil {
+	if err := fsutil.WriteNewPrivateFile(o.to, keyFile); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.io.Out, "Agent '%s' private key restored to: %s\n", name, o.to)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
 	"github.com/agent-vault/agent-vault/vault"
 )
@@ -117,12 +118,12 @@ func (o *initOptions) ownerKey() (*vault.Key, string, bool, error) {
 		if err != nil {
 			return nil, "", false, err
 		}
-		if err := vault.WriteNewPrivateFile(path, data); err != nil {
+		if err := fsutil.WriteNewPrivateFile(path, data); err != nil {
 			return nil, "", false, fmt.Errorf("cannot write the owner key: %w", err)
 		}
 		created = true
 	}
-	if err := vault.MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return nil, "", false, err
 	}
 	key, err := vault.LoadKeyFile(path)

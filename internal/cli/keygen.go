@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -66,7 +67,7 @@ func (o *keygenOptions) run() error {
 	if exists(path) {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("%s already exists; refusing to overwrite a key (pass --out FILE for a new one)", path)}
 	}
-	if err := vault.WriteNewPrivateFile(path, content); err != nil {
+	if err := fsutil.WriteNewPrivateFile(path, content); err != nil {
 		return err
 	}
 	fmt.Fprintln(o.io.Out, recipient)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -188,7 +189,7 @@ func appendPins(file string, key *vault.Key, pins string) error {
 	if err != nil || again.Recipient != key.Recipient || !again.Pinned() {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("key file %s changed while it was pinned; it was not changed", file)}
 	}
-	if err := vault.WriteFileAtomic(real, data, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(real, data, 0o600); err != nil {
 		return fmt.Errorf("cannot write key file %s: %w", file, err)
 	}
 	return nil

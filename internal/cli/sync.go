@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
 	"github.com/agent-vault/agent-vault/vault"
 )
@@ -226,7 +227,7 @@ func writePushedMarker(repo *gitrepo.Repo, commit string) error {
 	if err != nil {
 		return err
 	}
-	return vault.WriteFileAtomic(filepath.Join(gitDir, filepath.FromSlash(pushedMarker)), []byte(commit+"\n"), 0o644)
+	return fsutil.WriteFileAtomic(filepath.Join(gitDir, filepath.FromSlash(pushedMarker)), []byte(commit+"\n"), 0o644)
 }
 
 func removePushedMarker(repo *gitrepo.Repo) {

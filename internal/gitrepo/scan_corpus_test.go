@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -29,7 +30,7 @@ func TestScanCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := vault.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
 		t.Fatal(err)
 	}
 	owner, err := vault.ResolveKey("")

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -79,7 +80,7 @@ func OpenAuditLog(path string, private bool) (*AuditLog, error) {
 	}
 	dir := filepath.Dir(abs)
 	if private {
-		err = vault.MkdirPrivate(dir)
+		err = fsutil.MkdirPrivate(dir)
 	} else {
 		err = os.MkdirAll(dir, 0o700)
 	}

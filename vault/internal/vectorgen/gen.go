@@ -15,6 +15,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
@@ -134,7 +135,7 @@ func (g *gen) makeOwner(kind vault.KeyKind, keyName string) {
 	ownerFile, err := vault.NewOwnerKeyFileOf(kind)
 	must(err)
 	ownerFile = append(slices.Clone(testOnly), ownerFile...)
-	must(vault.WriteNewPrivateFile(filepath.Join(g.home, "owner.key"), ownerFile))
+	must(fsutil.WriteNewPrivateFile(filepath.Join(g.home, "owner.key"), ownerFile))
 	g.owner, err = vault.ResolveKey("")
 	must(err)
 	if !g.owner.IsOwner || g.owner.Kind() != kind {

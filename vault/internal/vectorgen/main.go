@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
@@ -207,7 +208,7 @@ func runCase(roots []string, c *Case) (val []byte, list []vectors.Item, err erro
 	herr := withHome(func(home string) error {
 		for rel, content := range c.Home {
 			p := filepath.Join(home, filepath.FromSlash(rel))
-			if err := vault.MkdirPrivate(filepath.Dir(p)); err != nil {
+			if err := fsutil.MkdirPrivate(filepath.Dir(p)); err != nil {
 				return err
 			}
 			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {

@@ -41,7 +41,8 @@ func (k Kind) ExitCode() int {
 }
 
 // Error is a failure with a kind. Its message never contains a secret value. Error() is Msg, followed by
-// ": " and Err's message when Err is set.
+// ": " and Err's message when Err is set, or Err's message alone when Msg is empty; so a program can give
+// an error of its own a kind with &Error{Kind: k, Err: err}.
 type Error struct {
 	Kind Kind
 	Msg  string
@@ -58,10 +59,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
+	switch {
+	case e.Err == nil:
+		return e.Msg
+	case e.Msg == "":
+		return e.Err.Error()
 	}
-	return e.Msg
+	return e.Msg + ": " + e.Err.Error()
 }
 
 // Unwrap returns Err, or the error that Msg states (see Usagef).

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"testing"
 )
@@ -64,5 +65,26 @@ func TestNotFoundFields(t *testing.T) {
 		if *nf != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, *nf, tc.want)
 		}
+	}
+}
+
+// TestErrorMessage: Msg, then Err's message after ": "; Err's message alone when there is no Msg, so that
+// &Error{Kind: k, Err: err} gives err a kind and keeps its words and its chain.
+func TestErrorMessage(t *testing.T) {
+	inner := fmt.Errorf("--out f: %w", fs.ErrNotExist)
+	for _, tc := range []struct {
+		err  *Error
+		want string
+	}{
+		{&Error{Kind: KindUsage, Msg: "bad"}, "bad"},
+		{&Error{Kind: KindUsage, Msg: "bad", Err: inner}, "bad: --out f: file does not exist"},
+		{&Error{Kind: KindUsage, Err: inner}, "--out f: file does not exist"},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("%#v: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	if err := error(&Error{Kind: KindUsage, Err: inner}); KindOf(err) != KindUsage || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("kind %v, errors.Is(ErrNotExist) %v", KindOf(err), errors.Is(err, fs.ErrNotExist))
 	}
 }

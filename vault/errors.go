@@ -47,7 +47,7 @@ type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
-	// cause is an error that Msg already states (a %w operand of Usagef, or a NotFoundError): Unwrap
+	// cause is an error that Msg already states (a %w operand of newErr, or a NotFoundError): Unwrap
 	// returns it when Err is nil, so that errors.Is and errors.As see through the message.
 	cause error
 	// vouching marks an integrity failure that a change in progress can also cause: a reader retries it on
@@ -68,7 +68,7 @@ func (e *Error) Error() string {
 	return e.Msg + ": " + e.Err.Error()
 }
 
-// Unwrap returns Err, or the error that Msg states (see Usagef).
+// Unwrap returns Err, or the error that Msg states (see NotFoundf).
 func (e *Error) Unwrap() error {
 	if e.Err != nil {
 		return e.Err
@@ -117,10 +117,6 @@ func isVouching(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.vouching
 }
-
-// Usagef builds a usage error with the message fmt.Errorf(format, args...) gives; a %w operand stays in
-// its chain.
-func Usagef(format string, args ...any) error { return newErr(KindUsage, format, args...) }
 
 // NameKind is what kind of name a not-found error did not find.
 type NameKind string

@@ -7,26 +7,6 @@ import (
 	"testing"
 )
 
-// TestUsagefWraps: a %w operand of Usagef is in the message, once, and in the chain; the kind is the
-// outer error's.
-func TestUsagefWraps(t *testing.T) {
-	inner := &fs.PathError{Op: "open", Path: "f", Err: fs.ErrNotExist}
-	err := Usagef("--out %s: %w", "f", inner)
-	if got, want := err.Error(), "--out f: open f: file does not exist"; got != want {
-		t.Errorf("message %q, want %q", got, want)
-	}
-	if KindOf(err) != KindUsage || !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("kind %v, errors.Is(ErrNotExist) %v", KindOf(err), errors.Is(err, fs.ErrNotExist))
-	}
-	two := Usagef("%w and %w", inner, errors.ErrUnsupported)
-	if !errors.Is(two, fs.ErrNotExist) || !errors.Is(two, errors.ErrUnsupported) {
-		t.Errorf("two %%w operands: chain lost one: %v", two)
-	}
-	if plain := Usagef("bad %v", inner); errors.Unwrap(plain) != nil {
-		t.Errorf("%%v wrapped: %#v", errors.Unwrap(plain))
-	}
-}
-
 // TestNotFoundFields: each not-found error of the SDK names what it did not find in fields, not only in
 // words (the CLI's "did you mean" reads them).
 func TestNotFoundFields(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -94,7 +95,7 @@ func (o *keygenOptions) keyPath() (string, error) {
 	if rest, ok := strings.CutPrefix(o.out, "~/"); ok {
 		u, err := os.UserHomeDir()
 		if err != nil {
-			return "", vault.Usagef("--out %s: %w", o.out, err)
+			return "", usage.Errorf("--out %s: %w", o.out, err)
 		}
 		return filepath.Join(u, rest), nil
 	}

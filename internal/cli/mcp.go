@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -113,10 +114,10 @@ as agent-vault (make build and go install of both commands put them there).`,
 
 func (o *mcpOptions) run(ctx context.Context) error {
 	if o.pullInterval <= 0 {
-		return vault.Usagef("--pull-interval must be positive (use --no-pull to never pull)")
+		return usage.Errorf("--pull-interval must be positive (use --no-pull to never pull)")
 	}
 	if o.httpTimeout <= 0 {
-		return vault.Usagef("--http-timeout must be positive")
+		return usage.Errorf("--http-timeout must be positive")
 	}
 	if o.serveMCP == nil {
 		return o.startMCPProgram()

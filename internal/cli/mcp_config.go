@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -93,13 +94,13 @@ The key must be an agent key of this vault (the server refuses the owner key): -
 func (o *mcpConfigOptions) run() error {
 	client, ok := mcpClients[o.client]
 	if !ok {
-		return vault.Usagef("--client %q: choose claude-code, claude-desktop or cursor", o.client)
+		return usage.Errorf("--client %q: choose claude-code, claude-desktop or cursor", o.client)
 	}
 	if (o.key == "") == (o.agent == "") {
-		return vault.Usagef("give the agent key: --key PATH or --agent NAME (one of them)")
+		return usage.Errorf("give the agent key: --key PATH or --agent NAME (one of them)")
 	}
 	if o.name == "" {
-		return vault.Usagef("--name must not be empty")
+		return usage.Errorf("--name must not be empty")
 	}
 	start := o.dir
 	if o.repo != "" {
@@ -169,7 +170,7 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 	var path string
 	if o.agent != "" {
 		if err := vault.CheckSegment(o.agent); err != nil {
-			return "", vault.Usagef("invalid agent name: %w", err)
+			return "", usage.Errorf("invalid agent name: %w", err)
 		}
 		files := agentKeyFiles(id)
 		path = files[o.agent]

@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/age/plugin"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -55,7 +56,7 @@ func (g *global) passphraseFD() (int, error) {
 	}
 	fd, err := strconv.Atoi(s)
 	if err != nil || fd < 0 {
-		return -1, vault.Usagef("%s must be a file descriptor number (the passphrase itself never goes in the environment)", passphraseFDEnv)
+		return -1, usage.Errorf("%s must be a file descriptor number (the passphrase itself never goes in the environment)", passphraseFDEnv)
 	}
 	return fd, nil
 }
@@ -110,7 +111,7 @@ func (g *global) newPassphrase(what string) ([]byte, error) {
 			return nil, err
 		}
 		if len(pass) == 0 {
-			return nil, vault.Usagef("the passphrase is empty; nothing was changed")
+			return nil, usage.Errorf("the passphrase is empty; nothing was changed")
 		}
 		again, err := g.promptTerminal("Repeat the passphrase: ")
 		if err != nil {
@@ -120,7 +121,7 @@ func (g *global) newPassphrase(what string) ([]byte, error) {
 		clear(again)
 		if !same {
 			clear(pass)
-			return nil, vault.Usagef("the two passphrases differ; nothing was changed")
+			return nil, usage.Errorf("the two passphrases differ; nothing was changed")
 		}
 	}
 	g.custody.pass = pass
@@ -146,7 +147,7 @@ func readPassphraseFD(fd int) ([]byte, error) {
 		}
 		if len(pass) == maxPassphrase {
 			clear(pass)
-			return nil, vault.Usagef("the passphrase on file descriptor %d is longer than %d bytes", fd, maxPassphrase)
+			return nil, usage.Errorf("the passphrase on file descriptor %d is longer than %d bytes", fd, maxPassphrase)
 		}
 		pass = append(pass, b[0])
 	}
@@ -226,7 +227,7 @@ func (o *initOptions) checkPassphraseFlag(path string) error {
 	}
 	defer clear(data)
 	if !vault.IsProtectedKeyFile(data) {
-		return vault.Usagef("the owner key %s exists and is not passphrase-protected; protect it with 'agent-vault key protect' (init never changes an existing key)", path)
+		return usage.Errorf("the owner key %s exists and is not passphrase-protected; protect it with 'agent-vault key protect' (init never changes an existing key)", path)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -93,7 +94,7 @@ func (o *pinOptions) run(file string) error {
 // must give this key to the agent they name.
 func (o *pinOptions) runPins(file string, agentKey *vault.Key) error {
 	if o.key != "" {
-		return vault.Usagef("--pins and --key exclude each other: with --pins the agent's own key file is checked")
+		return usage.Errorf("--pins and --key exclude each other: with --pins the agent's own key file is checked")
 	}
 	pins, err := o.readPins()
 	if err != nil {
@@ -108,7 +109,7 @@ func (o *pinOptions) runPins(file string, agentKey *vault.Key) error {
 	}
 	pinned, err := vault.ParseKeyFile(append(data, pins...), file)
 	if err != nil || !pinned.Pinned() || pinned.AgentName == "" {
-		return vault.Usagef("the pins in %s do not pin key file %s (they must be the three lines agent-vault pins NAME prints, and agree with any pins the file has)", o.pins, file)
+		return usage.Errorf("the pins in %s do not pin key file %s (they must be the three lines agent-vault pins NAME prints, and agree with any pins the file has)", o.pins, file)
 	}
 	v, err := o.findVault()
 	if err != nil {
@@ -143,7 +144,7 @@ func (o *pinOptions) readPins() (string, error) {
 		data, err = os.ReadFile(o.path(o.pins))
 	}
 	if err != nil {
-		return "", vault.Usagef("cannot read the pins: %w", err)
+		return "", usage.Errorf("cannot read the pins: %w", err)
 	}
 	var out strings.Builder
 	for _, line := range strings.Split(string(data), "\n") {
@@ -153,7 +154,7 @@ func (o *pinOptions) readPins() (string, error) {
 			out.WriteString(line + "\n")
 		case line == "" || strings.HasPrefix(line, "#"):
 		default:
-			return "", vault.Usagef("%s holds a line that is not a pin line (give the output of agent-vault pins NAME; never a key)", o.pins)
+			return "", usage.Errorf("%s holds a line that is not a pin line (give the output of agent-vault pins NAME; never a key)", o.pins)
 		}
 	}
 	return out.String(), nil
@@ -171,7 +172,7 @@ func pinLines(agent, vaultID, verifyKey string) string {
 // The new content must parse as the same key with those pins, or nothing is written.
 func appendPins(file string, key *vault.Key, pins string) error {
 	if key.Protected {
-		return vault.Usagef("key file %s is passphrase-protected, so no line can be added to it: run 'agent-vault key unprotect %s', pin it, then 'agent-vault key protect %s'", file, file, file)
+		return usage.Errorf("key file %s is passphrase-protected, so no line can be added to it: run 'agent-vault key unprotect %s', pin it, then 'agent-vault key protect %s'", file, file, file)
 	}
 	real, err := filepath.EvalSymlinks(file)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -101,7 +102,7 @@ func (g *global) execute(root *cobra.Command, args []string) int {
 // never its text.
 func commandLineError(root *cobra.Command, args []string, err error) error {
 	if _, _, ferr := root.Find(args); ferr != nil && vault.KindOf(err) == vault.KindError {
-		return vault.Usagef("%w", err)
+		return usage.Errorf("%w", err)
 	}
 	return err
 }
@@ -173,7 +174,7 @@ remote is never trusted.`,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			target, rest, err := cmd.Root().Find(a)
 			if err != nil || len(rest) > 0 || (target == cmd.Root() && len(a) > 0) {
-				return vault.Usagef("no help topic %q", strings.Join(a, " "))
+				return usage.Errorf("no help topic %q", strings.Join(a, " "))
 			}
 			return target.Help()
 		},
@@ -191,16 +192,16 @@ remote is never trusted.`,
 }
 
 // flagError makes an error of cobra's flag parsing a usage error.
-func flagError(_ *cobra.Command, err error) error { return vault.Usagef("%w", err) }
+func flagError(_ *cobra.Command, err error) error { return usage.Errorf("%w", err) }
 
 // args returns a cobra argument validator that reports a usage error.
 func args(min, max int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if len(a) < min || len(a) > max {
 			if min == max {
-				return vault.Usagef("%s takes %d argument(s), got %d", cmd.Name(), min, len(a))
+				return usage.Errorf("%s takes %d argument(s), got %d", cmd.Name(), min, len(a))
 			}
-			return vault.Usagef("%s takes %d to %d arguments, got %d", cmd.Name(), min, max, len(a))
+			return usage.Errorf("%s takes %d to %d arguments, got %d", cmd.Name(), min, max, len(a))
 		}
 		return nil
 	}

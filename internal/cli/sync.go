@@ -12,6 +12,7 @@ import (
 
 	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -66,7 +67,7 @@ func (o *syncOptions) run() error {
 	case "remote":
 		prefer = vault.PreferRemote
 	default:
-		return vault.Usagef("--prefer takes local or remote, not %q", o.prefer)
+		return usage.Errorf("--prefer takes local or remote, not %q", o.prefer)
 	}
 	v, key, err := o.vaultAndKey(o.key)
 	if err != nil {

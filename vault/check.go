@@ -299,7 +299,7 @@ func (s *Snapshot) checkUnvouched(rp *reporter, vouched map[string]bool) {
 
 // checkHomeKeys reports key files in the agent-vault home that others can read.
 func checkHomeKeys(rp *reporter) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return
 	}

@@ -63,7 +63,7 @@ func recoverAgent(o *Owner, name string) ([]byte, error) {
 }
 
 func agentKeyVia(name string, write func(path string) error) ([]byte, error) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, err
 	}

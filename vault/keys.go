@@ -15,6 +15,7 @@ import (
 	"filippo.io/age/plugin"
 
 	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/home"
 )
 
 // Key is an age identity loaded from a key file, with the trust anchors the file pins, if any.
@@ -240,7 +241,7 @@ func ResolveKey(explicit string) (*Key, error) {
 	case env != "":
 		k, err = loadKeyValue(env, "AGENT_VAULT_KEY")
 	default:
-		home, herr := Home()
+		home, herr := homeDir()
 		if herr != nil {
 			return nil, herr
 		}
@@ -266,7 +267,7 @@ func isMachineOwnerKey(k *Key) bool {
 	if k.Pinned() {
 		return false
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return false
 	}
@@ -281,16 +282,13 @@ func isMachineOwnerKey(k *Key) bool {
 	return err == nil && owner.Recipient == k.Recipient
 }
 
-// Home is the agent-vault home: $AGENT_VAULT_HOME, else ~/.agent-vault.
-func Home() (string, error) {
-	if h := os.Getenv("AGENT_VAULT_HOME"); h != "" {
-		return filepath.Abs(h)
+// homeDir is the agent-vault home (home.Dir); a user without one has no key (KindVaultNotFound).
+func homeDir() (string, error) {
+	h, err := home.Dir()
+	if errors.As(err, new(*home.NoHomeError)) {
+		return "", &Error{Kind: KindVaultNotFound, Err: err}
 	}
-	uh, err := os.UserHomeDir()
-	if err != nil {
-		return "", wrapErr(KindVaultNotFound, err, "cannot find the home directory")
-	}
-	return filepath.Join(uh, ".agent-vault"), nil
+	return h, err
 }
 
 func expandHome(p string) string {

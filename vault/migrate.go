@@ -59,7 +59,7 @@ func (v *Vault) migrateFormat1(key *Key, signer ed25519.PrivateKey) error {
 	if old.Type != rootType || old.Format != formatV1 || !validVaultID(old.VaultID) || old.Owner.Recipient != key.Recipient {
 		return newErr(KindIntegrity, "state/root: not a format 1 root of this owner")
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func (v *Vault) MigrateOriginal(key *Key) (*MigratedOriginal, error) {
 	if !v.IsOriginal() {
 		return nil, newErr(KindError, "%s is not an unconverted agent-vault 0.1 vault", v.Dir)
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, err
 	}

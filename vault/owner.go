@@ -148,7 +148,7 @@ func (v *Vault) Init(ownerKey *Key) error {
 	if err != nil {
 		return err
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return err
 	}

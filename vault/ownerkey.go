@@ -16,7 +16,7 @@ const PQOwnerKeyName = "owner-pq.key"
 // PQOwnerKey loads <home>/owner-pq.key, creating it (0600) with a new hybrid identity when it does not
 // exist. created reports whether it was made now.
 func PQOwnerKey() (key *Key, path string, created bool, err error) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -62,7 +62,7 @@ func (v *Vault) wantsPQOwner() bool {
 // and v's owner is post-quantum (wantsPQOwner), it is <home>/owner-pq.key when that file exists.
 func ResolveKeyFor(v *Vault, explicit string) (*Key, error) {
 	if explicit == "" && os.Getenv("AGENT_VAULT_KEY") == "" && v != nil && v.wantsPQOwner() {
-		home, err := Home()
+		home, err := homeDir()
 		if err != nil {
 			return nil, err
 		}

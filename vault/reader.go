@@ -159,7 +159,7 @@ func (v *Vault) Open(key *Key) (*Snapshot, error) {
 }
 
 func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, err
 	}

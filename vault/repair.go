@@ -151,7 +151,7 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	default:
 		return "", newErr(KindIntegrity, "the pending change does not follow the current signed state; remove %s by hand after inspecting it", pend)
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return "", err
 	}

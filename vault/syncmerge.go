@@ -441,7 +441,7 @@ func (v *Vault) openOwnerForSync(key *Key, unlock func()) (*Owner, error) {
 // holding it to this machine's high-water marks or raising them (a detached snapshot): for states that
 // are not this machine's current one, or that reads may have overtaken (sync).
 func (v *Vault) ownerSnapshot(key *Key) (*Snapshot, error) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, err
 	}

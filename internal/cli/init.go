@@ -104,7 +104,7 @@ func (o *initOptions) run() error {
 // ownerKey loads <home>/owner.key, creating it (0600, in a 0700 directory) when it does not exist, and
 // gives a plugin-held one its sealed signing key (docs/format.md section 3.7).
 func (o *initOptions) ownerKey() (*vault.Key, string, bool, error) {
-	home, err := vault.Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, "", false, err
 	}

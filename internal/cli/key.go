@@ -60,7 +60,7 @@ for its passphrase the same way.`,
 
 func (o *keyOptions) run(file string) error {
 	if file == "" {
-		home, err := vault.Home()
+		home, err := homeDir()
 		if err != nil {
 			return err
 		}

@@ -86,7 +86,7 @@ func (o *keygenOptions) run() error {
 // keyPath is --out (relative to -C, ~/ expanded) or the default <home>/agent.key.
 func (o *keygenOptions) keyPath() (string, error) {
 	if o.out == "" {
-		home, err := vault.Home()
+		home, err := homeDir()
 		if err != nil {
 			return "", err
 		}

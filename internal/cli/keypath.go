@@ -20,7 +20,7 @@ import (
 // So the first vault on a machine to have an agent "ci" gets the short path, as before, and any other
 // vault's "ci" gets a path of its own.
 func agentKeyPath(vaultID, name string) (string, error) {
-	home, err := vault.Home()
+	home, err := homeDir()
 	if err != nil {
 		return "", err
 	}
@@ -52,7 +52,7 @@ func keyFileVault(path string) string {
 // agentKeyFiles returns the agent key files under <home>/agents (both layouts) that are pinned to the
 // vault vaultID, by agent name.
 func agentKeyFiles(vaultID string) map[string]string {
-	home, err := vault.Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil
 	}

@@ -201,7 +201,7 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 }
 
 func isOwnerKeyFile(k *vault.Key) bool {
-	home, err := vault.Home()
+	home, err := homeDir()
 	if err != nil {
 		return false
 	}

@@ -186,7 +186,7 @@ func noKeyError(v *vault.Vault, err error) error {
 	if !errors.As(err, &ve) || ve.Kind != vault.KindVaultNotFound || !strings.HasPrefix(ve.Msg, "no key:") {
 		return err
 	}
-	home, herr := vault.Home()
+	home, herr := homeDir()
 	if herr != nil {
 		return err
 	}

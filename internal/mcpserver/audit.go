@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/home"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -61,11 +63,14 @@ type AuditLog struct {
 
 // DefaultAuditPath is <home>/audit/<vault_id>.jsonl.
 func DefaultAuditPath(vaultID string) (string, error) {
-	home, err := vault.Home()
+	dir, err := home.Dir()
+	if errors.As(err, new(*home.NoHomeError)) {
+		return "", &vault.Error{Kind: vault.KindVaultNotFound, Err: err}
+	}
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(home, "audit", vaultID+".jsonl"), nil
+	return filepath.Join(dir, "audit", vaultID+".jsonl"), nil
 }
 
 // OpenAuditLog opens (creating it if needed) the audit log at path for appending. The file is made

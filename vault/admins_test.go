@@ -23,7 +23,7 @@ func adminKey(t *testing.T) (*Key, string, string) {
 	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), file); err != nil {
 		t.Fatal(err)
 	}
-	k, err := ParseKeyFile(file, filepath.Join(home, "owner.key"))
+	k, err := ParseKeyFile(file, filepath.Join(home, "owner.key"), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

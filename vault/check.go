@@ -198,7 +198,7 @@ func (s *Snapshot) checkAgents(rp *reporter) map[string]age.Identity {
 			rp.add("error", escrowFile(name), "does not decrypt with the owner key")
 			continue
 		}
-		k, err := ParseKeyFile(keyFile, escrowFile(name))
+		k, err := ParseKeyFile(keyFile, escrowFile(name), s.Key.opts)
 		if err != nil || k.Recipient != a.Recipient {
 			rp.add("error", escrowFile(name), "holds a key that is not agent %s's signed recipient", name)
 			continue

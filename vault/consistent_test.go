@@ -198,7 +198,7 @@ func TestSnapshotIgnoresImpostorPendingRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := ParseKeyFile(otherKey, "other.key")
+	other, err := ParseKeyFile(otherKey, "other.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,22 +55,21 @@ func newPluginOwnedVault(t *testing.T) *testVault {
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
 	t.Setenv("AGENT_VAULT_KEY", "")
-	Warn = func(string) {}
 	p := filepath.Join(home, "owner.key")
 	if err := fsutil.WriteNewPrivateFile(p, newPluginIdentityFile(t)); err != nil {
 		t.Fatal(err)
 	}
-	k, err := LoadKeyFile(p)
+	k, err := LoadKeyFile(p, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !k.NeedsSigningKey() {
 		t.Fatal("a fresh plugin key has a signing key")
 	}
-	if _, err := AddSigningKey(p); err != nil {
+	if _, err := AddSigningKey(p, quiet); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := ResolveKey("")
+	owner, err := ResolveKey("", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +79,7 @@ func newPluginOwnedVault(t *testing.T) *testVault {
 	}
 	tv := &testVault{t: t, home: home, v: v, owner: owner}
 	keyFile := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "ci") })
-	if tv.ci, err = ParseKeyFile(keyFile, "ci.key"); err != nil {
+	if tv.ci, err = ParseKeyFile(keyFile, "ci.key", quiet); err != nil {
 		t.Fatal(err)
 	}
 	return tv
@@ -151,7 +150,7 @@ func TestPluginOwnerFailures(t *testing.T) {
 	tv.set("stripe/api-key", "sk_live", SetOptions{})
 	root := tv.read("state/root")
 	fresh := func() *Key {
-		k, err := LoadKeyFile(filepath.Join(tv.home, "owner.key"))
+		k, err := LoadKeyFile(filepath.Join(tv.home, "owner.key"), quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +195,7 @@ func TestPluginOwnerFailures(t *testing.T) {
 	{
 		p := filepath.Join(t.TempDir(), "other.key")
 		fsutil.WriteNewPrivateFile(p, other)
-		k, err := AddSigningKey(p)
+		k, err := AddSigningKey(p, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +222,7 @@ func TestPluginOwnerFailures(t *testing.T) {
 		{"verify key mismatch", rcptLine + "\n" + idLine + "\n# agent-vault-owner-signing-key: " + otherFields[2] + " " + fields[3] + "\n", "does not match the verify key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			k, err := ParseKeyFile([]byte(c.file), "k")
+			k, err := ParseKeyFile([]byte(c.file), "k", quiet)
 			if err == nil {
 				k.IsOwner = true
 				_, err = tv.v.OpenOwner(k)
@@ -243,7 +242,7 @@ func TestPluginAgent(t *testing.T) {
 	log := pluginEnv(t)
 	tv := newTestVault(t)
 	file := newPluginIdentityFile(t)
-	agent, err := ParseKeyFile(file, "hw.key")
+	agent, err := ParseKeyFile(file, "hw.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

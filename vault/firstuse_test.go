@@ -70,7 +70,7 @@ func firstPathOf(t *testing.T, av *attackVault, id string) string {
 
 // bareKey is k without its pins: AGENT_VAULT_KEY holding only the AGE-SECRET-KEY-1 line.
 func bareKey(k *Key) *Key {
-	return &Key{Identity: k.Identity, Recipient: k.Recipient, Source: "AGENT_VAULT_KEY"}
+	return &Key{Identity: k.Identity, Recipient: k.Recipient, Source: "AGENT_VAULT_KEY", opts: quiet}
 }
 
 // TestAttackFirstUseNewVaultID is issue 10 item 1: a key without pins that trusted a vault on first use

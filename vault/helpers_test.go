@@ -8,6 +8,9 @@ import (
 	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
+// quiet are the key options of the tests: no notice reaches the test's output.
+var quiet = &KeyOptions{Warn: func(string) {}}
+
 // testVault is a fresh vault with its own agent-vault home, owner key and one agent "ci".
 type testVault struct {
 	t     testing.TB
@@ -25,7 +28,6 @@ func newTestVaultOf(t testing.TB, kind KeyKind) *testVault {
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
 	t.Setenv("AGENT_VAULT_KEY", "")
-	Warn = func(string) {}
 	ownerFile, err := NewOwnerKeyFileOf(kind)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +35,7 @@ func newTestVaultOf(t testing.TB, kind KeyKind) *testVault {
 	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := ResolveKey("")
+	owner, err := ResolveKey("", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func newTestVaultOf(t testing.TB, kind KeyKind) *testVault {
 	}
 	tv := &testVault{t: t, home: home, v: v, owner: owner}
 	keyFile := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "ci") })
-	tv.ci, err = ParseKeyFile(keyFile, "ci.key")
+	tv.ci, err = ParseKeyFile(keyFile, "ci.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,10 +105,11 @@ func hybridRecipient(s string) (*age.HybridRecipient, error) {
 	return r, nil
 }
 
-// parseRecipient returns the age recipient of a recipient of the signed state, of either kind.
-func parseRecipient(r string) (age.Recipient, error) {
+// parseRecipient returns the age recipient of a recipient of the signed state, of either kind. A plugin
+// recipient encrypts through its plugin, which talks to the user through opts: the acting key's.
+func parseRecipient(r string, opts *KeyOptions) (age.Recipient, error) {
 	if ValidPluginRecipient(r) {
-		return newPluginRecipient(r)
+		return newPluginRecipient(r, opts)
 	}
 	if RecipientKind(r) == KeyHybrid {
 		rc, err := hybridRecipient(r)

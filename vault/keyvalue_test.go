@@ -27,7 +27,7 @@ func TestKeyValueNeverEchoed(t *testing.T) {
 				t.Setenv("AGENT_VAULT_KEY", value)
 				explicit = ""
 			}
-			_, err := ResolveKey(explicit)
+			_, err := ResolveKey(explicit, quiet)
 			if KindOf(err) != KindVaultNotFound {
 				t.Errorf("%s (env %v): want vault_not_found, got %v", name, viaEnv, err)
 				continue

@@ -95,7 +95,7 @@ func originalTx(v *Vault, key *Key, signer ed25519.PrivateKey, ov *originalVault
 		Owner: RootOwner{Recipient: key.Recipient, VerifyKey: rep.VerifyKey},
 		Files: map[string]FileRef{}, Agents: map[string]RootAgent{}, Groups: map[string]RootGroup{}, Index: map[string]ShardRef{}}
 	t.message = "migrate the agent-vault 0.1 vault to format 2"
-	owner, err := parseRecipient(key.Recipient)
+	owner, err := parseRecipient(key.Recipient, key.opts)
 	if err != nil {
 		return nil, nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}
@@ -122,7 +122,7 @@ func originalTx(v *Vault, key *Key, signer ed25519.PrivateKey, ov *originalVault
 		if s.expires != nil {
 			e.Expires = fmtTime(*s.expires)
 		}
-		rs, err := recipients(t.root, &e)
+		rs, err := recipients(t.root, &e, key.opts)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -42,7 +42,7 @@ func (o *Owner) MigratePQ(keyPath func(agent string) string) (*MigratedPQ, error
 			return nil, newErr(KindUsage, "agent %s brought its own key (it has no escrow), so its new post-quantum key cannot be made here: remove it (agent-vault remove-agent %s) and add it back after the conversion; nothing was changed", name, name)
 		}
 	}
-	newOwner, ownerPath, created, err := PQOwnerKey()
+	newOwner, ownerPath, created, err := PQOwnerKey(o.Key.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (o *Owner) MigratePQ(keyPath func(agent string) string) (*MigratedPQ, error
 		if err != nil {
 			return newErr(KindIntegrity, "the owner key cannot decrypt %s, although the signed state lists it", c.path)
 		}
-		rs, err := recipients(t.root, &c.entry)
+		rs, err := recipients(t.root, &c.entry, o.Key.opts)
 		if err == nil {
 			encs[i], err = encrypt(value, rs)
 		}

@@ -13,9 +13,9 @@ import (
 // keeps the classic one, so that one machine can own vaults of both kinds (docs/format.md section 3.3).
 const PQOwnerKeyName = "owner-pq.key"
 
-// PQOwnerKey loads <home>/owner-pq.key, creating it (0600) with a new hybrid identity when it does not
-// exist. created reports whether it was made now.
-func PQOwnerKey() (key *Key, path string, created bool, err error) {
+// PQOwnerKey loads <home>/owner-pq.key with opts, creating it (0600) with a new hybrid identity when it
+// does not exist. created reports whether it was made now.
+func PQOwnerKey(opts *KeyOptions) (key *Key, path string, created bool, err error) {
 	home, err := homeDir()
 	if err != nil {
 		return nil, "", false, err
@@ -34,7 +34,7 @@ func PQOwnerKey() (key *Key, path string, created bool, err error) {
 		}
 		created = true
 	}
-	key, err = LoadKeyFile(path)
+	key, err = LoadKeyFile(path, opts)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -60,7 +60,7 @@ func (v *Vault) wantsPQOwner() bool {
 
 // ResolveKeyFor is ResolveKey for the vault v: when no key is given (no explicit key, no AGENT_VAULT_KEY)
 // and v's owner is post-quantum (wantsPQOwner), it is <home>/owner-pq.key when that file exists.
-func ResolveKeyFor(v *Vault, explicit string) (*Key, error) {
+func ResolveKeyFor(v *Vault, explicit string, opts *KeyOptions) (*Key, error) {
 	if explicit == "" && os.Getenv("AGENT_VAULT_KEY") == "" && v != nil && v.wantsPQOwner() {
 		home, err := homeDir()
 		if err != nil {
@@ -68,14 +68,14 @@ func ResolveKeyFor(v *Vault, explicit string) (*Key, error) {
 		}
 		p := filepath.Join(home, PQOwnerKeyName)
 		if _, err := os.Lstat(p); err == nil {
-			k, err := LoadKeyFile(p)
+			k, err := LoadKeyFile(p, opts)
 			if err == nil {
 				k.IsOwner = true
 			}
 			return k, err
 		}
 	}
-	return ResolveKey(explicit)
+	return ResolveKey(explicit, opts)
 }
 
 // rootOwnerRecipient returns the owner recipient a signed root file names, without verifying it (for

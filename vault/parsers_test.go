@@ -205,7 +205,7 @@ func TestParseKeyFile(t *testing.T) {
 		{"recipient instead of identity", id.Recipient().String() + "\n", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := ParseKeyFile([]byte(tc.data), "test.key")
+			k, err := ParseKeyFile([]byte(tc.data), "test.key", quiet)
 			if !tc.ok {
 				if err == nil {
 					t.Fatal("accepted")
@@ -256,32 +256,32 @@ func TestLoadAndResolveKey(t *testing.T) {
 	good := write("good.key", pinned, 0o600)
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660, 0o606} {
 		p := write("open.key", pinned, mode)
-		if _, err := LoadKeyFile(p); KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "chmod 600") {
+		if _, err := LoadKeyFile(p, quiet); KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "chmod 600") {
 			t.Errorf("mode %04o: %v", mode, err)
 		}
 	}
 	for _, mode := range []os.FileMode{0o600, 0o400} {
 		p := write("closed.key", pinned, mode)
-		if _, err := LoadKeyFile(p); err != nil {
+		if _, err := LoadKeyFile(p, quiet); err != nil {
 			t.Errorf("mode %04o: %v", mode, err)
 		}
 		os.Chmod(p, 0o600)
 	}
-	if _, err := LoadKeyFile(filepath.Join(dir, "missing.key")); KindOf(err) != KindVaultNotFound {
+	if _, err := LoadKeyFile(filepath.Join(dir, "missing.key"), quiet); KindOf(err) != KindVaultNotFound {
 		t.Errorf("missing key file: %v", err)
 	}
 	// No key anywhere.
-	if _, err := ResolveKey(""); KindOf(err) != KindVaultNotFound {
+	if _, err := ResolveKey("", quiet); KindOf(err) != KindVaultNotFound {
 		t.Errorf("no key: %v", err)
 	}
 	// Explicit path.
-	if k, err := ResolveKey(good); err != nil || x25519Of(k).String() != id.String() || k.IsOwner {
+	if k, err := ResolveKey(good, quiet); err != nil || x25519Of(k).String() != id.String() || k.IsOwner {
 		t.Errorf("explicit: %v", err)
 	}
 	// AGENT_VAULT_KEY as content (multi-line, with CRLF, or the identity line alone) and as a path.
 	for _, env := range []string{string(pinned), strings.ReplaceAll(string(pinned), "\n", "\r\n"), id.String(), good} {
 		t.Setenv("AGENT_VAULT_KEY", env)
-		k, err := ResolveKey("")
+		k, err := ResolveKey("", quiet)
 		if err != nil || x25519Of(k).String() != id.String() {
 			t.Errorf("AGENT_VAULT_KEY=%.20q…: %v", env, err)
 		}
@@ -289,7 +289,7 @@ func TestLoadAndResolveKey(t *testing.T) {
 	// The explicit key wins over the environment.
 	other, _ := age.GenerateX25519Identity()
 	otherPath := write("other.key", []byte(other.String()+"\n"), 0o600)
-	if k, err := ResolveKey(otherPath); err != nil || x25519Of(k).String() != other.String() {
+	if k, err := ResolveKey(otherPath, quiet); err != nil || x25519Of(k).String() != other.String() {
 		t.Errorf("explicit over env: %v", err)
 	}
 	// The home's owner key, found by fallback or given explicitly, is the owner key; a pinned key never is.
@@ -298,11 +298,11 @@ func TestLoadAndResolveKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, explicit := range []string{"", otherPath} {
-		if k, err := ResolveKey(explicit); err != nil || !k.IsOwner || x25519Of(k).String() != other.String() {
+		if k, err := ResolveKey(explicit, quiet); err != nil || !k.IsOwner || x25519Of(k).String() != other.String() {
 			t.Errorf("owner key via %q: %v", explicit, err)
 		}
 	}
-	if k, err := ResolveKey(good); err != nil || k.IsOwner {
+	if k, err := ResolveKey(good, quiet); err != nil || k.IsOwner {
 		t.Errorf("pinned key taken for the owner's: %v", err)
 	}
 }

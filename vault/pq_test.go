@@ -57,7 +57,7 @@ func TestPQVaultReadWrite(t *testing.T) {
 	}
 	// The escrow is a hybrid key file, encrypted to the hybrid owner.
 	keyFile := tv.owned(func(o *Owner) ([]byte, error) { return o.Escrow("ci") })
-	k, err := ParseKeyFile(keyFile, "escrow")
+	k, err := ParseKeyFile(keyFile, "escrow", quiet)
 	if err != nil || k.Recipient != tv.ci.Recipient {
 		t.Fatalf("escrow: %v", err)
 	}
@@ -142,7 +142,7 @@ func TestPQWrongKeyKind(t *testing.T) {
 // unpinned is key without its pins (a bare identity line), which trusts a vault on first use.
 func unpinned(t *testing.T, key *Key) *Key {
 	t.Helper()
-	k, err := ParseKeyFile([]byte(secretLine(key.Identity)+"\n"), key.Source)
+	k, err := ParseKeyFile([]byte(secretLine(key.Identity)+"\n"), key.Source, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestPQMixedRecipientsRefused(t *testing.T) {
 	classic := newTestVault(t)
 	pq := newTestVaultOf(t, KeyHybrid)
 	if _, err := recipients(&Root{Owner: RootOwner{Recipient: pq.owner.Recipient}, Agents: map[string]RootAgent{"ci": {Recipient: classic.ci.Recipient}},
-		Groups: map[string]RootGroup{"g": {Members: []string{"ci"}}}}, &Entry{Group: "g"}); err == nil {
+		Groups: map[string]RootGroup{"g": {Members: []string{"ci"}}}}, &Entry{Group: "g"}, quiet); err == nil {
 		t.Fatal("recipients of a mixed root: no error")
 	}
 	ring, err := newKeyring(pq.owner)
@@ -308,15 +308,15 @@ func TestMigratePQ(t *testing.T) {
 	if err := bindOwnedPath(tv.home, tv.v.recordDir(), rep.OldVaultID, true); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := ResolveKeyFor(tv.v, "")
+	owner, err := ResolveKeyFor(tv.v, "", quiet)
 	if err != nil || owner.Kind() != KeyHybrid || !strings.HasSuffix(owner.Source, PQOwnerKeyName) {
 		t.Fatalf("default owner key of the converted vault: %v %v", owner, err)
 	}
-	ci, err := LoadKeyFile(paths["ci"])
+	ci, err := LoadKeyFile(paths["ci"], quiet)
 	if err != nil || ci.Kind() != KeyHybrid || ci.PinVaultID != rep.VaultID || ci.PinVerifyKey != rep.VerifyKey {
 		t.Fatalf("ci's new key: %v %v", ci, err)
 	}
-	deploy, err := LoadKeyFile(paths["deploy"])
+	deploy, err := LoadKeyFile(paths["deploy"], quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
 	}
 	if a.tofu {
 		s.FirstUse = true
-		Warn("trusting the owner key of vault " + s.Root.VaultID + " on first use (" + a.verifyKey + "); a key file with pins avoids this (the owner prints them with 'agent-vault pins')")
+		key.opts.warn("trusting the owner key of vault " + s.Root.VaultID + " on first use (" + a.verifyKey + "); a key file with pins avoids this (the owner prints them with 'agent-vault pins')")
 	}
 	return s, nil
 }

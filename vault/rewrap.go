@@ -76,11 +76,12 @@ type keyring struct {
 	self      string           // the acting admin's recipient: its stanza yields the file key
 	ownerECDH *ecdh.PrivateKey // classic vaults
 	owner     age.Identity     // hybrid vaults
+	opts      *KeyOptions      // the owner key's, for plugin recipients
 }
 
 // newKeyring returns the keyring of an owner key for a vault of the key's kind.
 func newKeyring(k *Key) (*keyring, error) {
-	ring := &keyring{kind: k.Kind(), owner: k.Identity, self: k.Recipient}
+	ring := &keyring{kind: k.Kind(), owner: k.Identity, self: k.Recipient, opts: k.opts}
 	if ring.kind == KeyX25519 && k.Plugin == nil { // a plugin-held owner unwraps through its plugin
 		var err error
 		if ring.ownerECDH, err = ecdhIdentity(k); err != nil {
@@ -107,7 +108,7 @@ func (ring *keyring) wrap(fileKey []byte, r string) ([]byte, error) {
 	if RecipientKind(r) != ring.kind {
 		return nil, newErr(KindIntegrity, "refusing to add a %s recipient to a %s file: kinds never mix", RecipientKind(r), ring.kind)
 	}
-	rc, err := parseRecipient(r)
+	rc, err := parseRecipient(r, ring.opts)
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func (f *syncFixture) on(home string, v *Vault, do func(o *Owner) error) {
 func (f *syncFixture) addAgent(name string) {
 	f.t.Helper()
 	file := f.local.owned(func(o *Owner) ([]byte, error) { return addAgent(o, name) })
-	k, err := ParseKeyFile(file, name+".key")
+	k, err := ParseKeyFile(file, name+".key", quiet)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestSyncMergeAgentsAndGrantsOnBothSides(t *testing.T) {
 				winner, loser = remoteKey, localKey
 			}
 			for file, want := range map[string]string{string(winner): "x0", string(loser): ""} {
-				k, err := ParseKeyFile([]byte(file), "ci.key")
+				k, err := ParseKeyFile([]byte(file), "ci.key", quiet)
 				if err != nil {
 					t.Fatal(err)
 				}

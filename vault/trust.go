@@ -14,10 +14,6 @@ import (
 
 // Trust records kept in the agent-vault home (docs/format.md sections 6.2 and 6.3).
 
-// Warn receives one-line notices meant for a human (trust on first use, offline pulls). The CLI points it
-// at stderr; it is never given a secret.
-var Warn func(msg string) = func(msg string) { fmt.Fprintln(os.Stderr, "agent-vault: "+msg) }
-
 // knownVaultKey returns the verify key recorded for vaultID in <home>/known_vaults, or "".
 func knownVaultKey(home, vaultID string) (string, error) {
 	f, err := os.Open(filepath.Join(home, "known_vaults"))

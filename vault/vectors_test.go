@@ -49,8 +49,8 @@ func copyPrivate(t *testing.T, src, dst string) {
 
 // runVector runs the case's operation as a reader would, in the current (fresh) home: the value of a
 // get, the listing of a list.
-func runVector(t *testing.T, c *vectors.Case, keyPath string) ([]byte, []vectors.Item, error) {
-	key, err := ResolveKey(keyPath)
+func runVector(t *testing.T, c *vectors.Case, keyPath string, opts *KeyOptions) ([]byte, []vectors.Item, error) {
+	key, err := ResolveKey(keyPath, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,9 +131,7 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 			t.Setenv("AGENT_VAULT_HOME", home)
 			t.Setenv("AGENT_VAULT_KEY", "")
 			var warnings []string
-			oldWarn := Warn
-			Warn = func(msg string) { warnings = append(warnings, msg) }
-			t.Cleanup(func() { Warn = oldWarn })
+			opts := &KeyOptions{Warn: func(msg string) { warnings = append(warnings, msg) }}
 			for rel, content := range c.Home {
 				if !filepath.IsLocal(rel) {
 					t.Fatalf("home path %q is not local", rel)
@@ -151,12 +149,12 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 			}
 			keyPath := filepath.Join(t.TempDir(), "key")
 			copyPrivate(t, filepath.Join(vectorsDir, "keys", c.Key), keyPath)
-			keyFile, err := ParseKeyFile(readFileT(t, keyPath), c.Key)
+			keyFile, err := ParseKeyFile(readFileT(t, keyPath), c.Key, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
 
-			val, list, err := runVector(t, c, keyPath)
+			val, list, err := runVector(t, c, keyPath, opts)
 			switch {
 			case c.Error != nil:
 				if err == nil {
@@ -206,7 +204,7 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 					t.Errorf("trust on first use was not recorded: %v", err)
 				}
 				warnings = nil
-				if _, _, err := runVector(t, c, keyPath); err != nil || len(warnings) != 0 {
+				if _, _, err := runVector(t, c, keyPath, opts); err != nil || len(warnings) != 0 {
 					t.Errorf("second read: %v, warnings %q", err, warnings)
 				}
 			}
@@ -306,7 +304,7 @@ func TestVectorsCoverage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, err := ParseKeyFile(data, name)
+		k, err := ParseKeyFile(data, name, quiet)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

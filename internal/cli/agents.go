@@ -64,7 +64,7 @@ func (o *addAgentOptions) run(name string) error {
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
 		if path == "" {
 			var err error
-			if path, err = agentKeyPath(ow.Root.VaultID, name); err != nil {
+			if path, err = agentKeyPath(ow.Root.VaultID, name, o.keyOptions()); err != nil {
 				return err
 			}
 			if exists(path) {
@@ -154,7 +154,7 @@ func (o *removeAgentOptions) run(name string) error {
 	if len(rotate) > 0 {
 		fmt.Fprintf(o.io.Out, "Those secrets have been re-encrypted without '%s' (its stanza dropped from each age header).\n", name)
 	}
-	if path, err := agentKeyPath(vaultID, name); err == nil && exists(path) {
+	if path, err := agentKeyPath(vaultID, name, o.keyOptions()); err == nil && exists(path) {
 		fmt.Fprintf(o.io.Out, "Its key file %s no longer opens anything; delete it.\n", path)
 	}
 	return nil
@@ -298,7 +298,7 @@ func (o *recoverAgentOptions) run(name string) error {
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
 		if path == "" {
 			var err error
-			if path, err = agentKeyPath(ow.Root.VaultID, name); err != nil {
+			if path, err = agentKeyPath(ow.Root.VaultID, name, o.keyOptions()); err != nil {
 				return err
 			}
 		}

@@ -57,9 +57,10 @@ func (g *global) vaultAndKey(keyFlag string) (*vault.Vault, *vault.Key, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := vault.ResolveKeyFor(v, g.path(keyFlag))
+	opts := g.keyOptions()
+	key, err := vault.ResolveKeyFor(v, g.path(keyFlag), opts)
 	if err != nil {
-		return nil, nil, noKeyError(v, err)
+		return nil, nil, noKeyError(v, err, opts)
 	}
 	return v, key, nil
 }

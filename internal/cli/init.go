@@ -126,12 +126,12 @@ func (o *initOptions) ownerKey() (*vault.Key, string, bool, error) {
 	if err := fsutil.MkdirPrivate(home); err != nil {
 		return nil, "", false, err
 	}
-	key, err := vault.LoadKeyFile(path)
+	key, err := vault.LoadKeyFile(path, o.keyOptions())
 	if err != nil {
 		return nil, "", false, err
 	}
 	if key.NeedsSigningKey() {
-		if key, err = vault.AddSigningKey(path); err != nil {
+		if key, err = vault.AddSigningKey(path, o.keyOptions()); err != nil {
 			return nil, "", false, err
 		}
 		fmt.Fprintf(o.io.Err, "agent-vault: sealed a new owner signing key to the %s plugin key in %s\n", key.Plugin.Name(), path)

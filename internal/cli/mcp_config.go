@@ -172,7 +172,7 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 		if err := vault.CheckSegment(o.agent); err != nil {
 			return "", usage.Errorf("invalid agent name: %w", err)
 		}
-		files := agentKeyFiles(id)
+		files := agentKeyFiles(id, o.keyOptions())
 		path = files[o.agent]
 		if path == "" {
 			return "", &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf(
@@ -185,11 +185,11 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key, err := vault.LoadKeyFile(abs)
+	key, err := vault.LoadKeyFile(abs, o.keyOptions())
 	if err != nil {
 		return "", err
 	}
-	if isOwnerKeyFile(key) {
+	if isOwnerKeyFile(key, o.keyOptions()) {
 		return "", &vault.Error{Kind: vault.KindNotAuthorized, Msg: fmt.Sprintf(
 			"%s is the owner key, which the MCP server refuses: give the AI tool an agent key (agent-vault add-agent NAME, then grant it only what it needs)", abs)}
 	}
@@ -200,12 +200,12 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 	return abs, nil
 }
 
-func isOwnerKeyFile(k *vault.Key) bool {
+func isOwnerKeyFile(k *vault.Key, opts *vault.KeyOptions) bool {
 	home, err := homeDir()
 	if err != nil {
 		return false
 	}
-	owner, err := vault.LoadKeyFile(filepath.Join(home, "owner.key"))
+	owner, err := vault.LoadKeyFile(filepath.Join(home, "owner.key"), opts)
 	return err == nil && owner.Recipient == k.Recipient
 }
 

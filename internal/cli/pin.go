@@ -53,7 +53,7 @@ file's key to the agent the pins name; otherwise nothing is written.`,
 
 func (o *pinOptions) run(file string) error {
 	file = o.path(file)
-	agentKey, err := vault.LoadKeyFile(file)
+	agentKey, err := vault.LoadKeyFile(file, o.keyOptions())
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (o *pinOptions) run(file string) error {
 	if agentKey.AgentName != "" && agentKey.AgentName != agent {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("key file %s says it is agent %s's, but the vault gives its key to agent %s; it was not changed", file, agentKey.AgentName, agent)}
 	}
-	if err := appendPins(file, agentKey, pinLines(agent, id, vk)); err != nil {
+	if err := appendPins(file, agentKey, pinLines(agent, id, vk), o.keyOptions()); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.io.Out, "Pinned key file %s of agent %s to vault %s (owner verify key %s).\n", file, agent, id, vk)
@@ -107,7 +107,7 @@ func (o *pinOptions) runPins(file string, agentKey *vault.Key) error {
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		data = append(data, '\n')
 	}
-	pinned, err := vault.ParseKeyFile(append(data, pins...), file)
+	pinned, err := vault.ParseKeyFile(append(data, pins...), file, o.keyOptions())
 	if err != nil || !pinned.Pinned() || pinned.AgentName == "" {
 		return usage.Errorf("the pins in %s do not pin key file %s (they must be the three lines agent-vault pins NAME prints, and agree with any pins the file has)", o.pins, file)
 	}
@@ -126,7 +126,7 @@ func (o *pinOptions) runPins(file string, agentKey *vault.Key) error {
 		_, err = fmt.Fprintf(o.io.Out, "Key file %s of agent %s is already pinned to vault %s.\n", file, pinned.AgentName, s.Root.VaultID)
 		return err
 	}
-	if err := appendPins(file, agentKey, pins); err != nil {
+	if err := appendPins(file, agentKey, pins, o.keyOptions()); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.io.Out, "Pinned key file %s of agent %s to vault %s (owner verify key %s); the vault verifies with it.\n", file, pinned.AgentName, s.Root.VaultID, pinned.PinVerifyKey)
@@ -170,7 +170,7 @@ func pinLines(agent, vaultID, verifyKey string) string {
 
 // appendPins rewrites the key file at file, which parses as key, with pins appended, atomically and 0600.
 // The new content must parse as the same key with those pins, or nothing is written.
-func appendPins(file string, key *vault.Key, pins string) error {
+func appendPins(file string, key *vault.Key, pins string, opts *vault.KeyOptions) error {
 	if key.Protected {
 		return usage.Errorf("key file %s is passphrase-protected, so no line can be added to it: run 'agent-vault key unprotect %s', pin it, then 'agent-vault key protect %s'", file, file, file)
 	}
@@ -186,7 +186,7 @@ func appendPins(file string, key *vault.Key, pins string) error {
 		data = append(data, '\n') // the original's key files end without a newline
 	}
 	data = append(data, pins...)
-	again, err := vault.ParseKeyFile(data, file)
+	again, err := vault.ParseKeyFile(data, file, opts)
 	if err != nil || again.Recipient != key.Recipient || !again.Pinned() {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("key file %s changed while it was pinned; it was not changed", file)}
 	}

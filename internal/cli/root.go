@@ -47,7 +47,6 @@ func Main(args []string, streams *IO) int { return run(args, streams, nil, false
 // run runs the command line with serve as the MCP server (nil: the mcp command starts agent-vault-mcp);
 // onlyMCP refuses every other command.
 func run(args []string, streams *IO, serve MCPServer, onlyMCP bool) int {
-	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, "agent-vault: "+msg) }
 	root, g := newRoot(streams, serve)
 	g.args = args
 	if c, _, err := root.Find(args); err != nil || c.Name() != "mcp" {
@@ -119,6 +118,9 @@ type global struct {
 	serveMCP MCPServer
 	// custody is where passphrases of protected keys come from (passphrase.go).
 	custody custody
+	// warn writes the vault package's notices for people (vault.KeyOptions.Warn); nil: the package's
+	// default.
+	warn func(msg string)
 	// push pushes an owner change to the upstream once it is made (--push on every changing command).
 	push bool
 	// ctx is cancelled by SIGINT or SIGTERM (nil: never); guard keeps a signal from cutting an owner
@@ -142,7 +144,7 @@ func NewRootCmd(streams *IO) *cobra.Command {
 }
 
 func newRoot(streams *IO, serve MCPServer) (*cobra.Command, *global) {
-	g := &global{io: streams, serveMCP: serve, custody: custody{fd: -1}}
+	g := &global{io: streams, serveMCP: serve, custody: custody{fd: -1}, warn: noticeTo(streams.Err, "agent-vault")}
 	root := &cobra.Command{
 		Use:   "agent-vault",
 		Short: "Zero-trust credential manager for AI agents",

@@ -25,7 +25,6 @@ func TestScanCorpus(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
 	t.Setenv("AGENT_VAULT_KEY", "")
-	vault.Warn = func(string) {}
 	ownerFile, err := vault.NewOwnerKeyFile()
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +32,7 @@ func TestScanCorpus(t *testing.T) {
 	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := vault.ResolveKey("")
+	owner, err := vault.ResolveKey("", &vault.KeyOptions{Warn: func(string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}

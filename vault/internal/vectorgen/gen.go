@@ -100,9 +100,12 @@ func newGen(work, stage string) (*gen, error) {
 		return nil, err
 	}
 	setEnv(map[string]string{"AGENT_VAULT_HOME": g.home, "AGENT_VAULT_KEY": ""})
-	vault.Warn = func(string) {}
 	return g, nil
 }
+
+// quiet are the key options of every key the generator loads: its notices (trust on first use) are
+// expected, and not for the person running it.
+var quiet = &vault.KeyOptions{Warn: func(string) {}}
 
 // build makes the keys and vaults of the classic set in the stage directory and returns its cases.
 func (g *gen) build() (cases []*Case, err error) {
@@ -136,7 +139,7 @@ func (g *gen) makeOwner(kind vault.KeyKind, keyName string) {
 	must(err)
 	ownerFile = append(slices.Clone(testOnly), ownerFile...)
 	must(fsutil.WriteNewPrivateFile(filepath.Join(g.home, "owner.key"), ownerFile))
-	g.owner, err = vault.ResolveKey("")
+	g.owner, err = vault.ResolveKey("", quiet)
 	must(err)
 	if !g.owner.IsOwner || g.owner.Kind() != kind {
 		panic("the generator's owner key is not recognised as the owner key of its kind")
@@ -179,9 +182,9 @@ func (g *gen) makeBasic() {
 	o.Close()
 
 	ciFile, otherFile := fileBytes(ciPath), fileBytes(otherPath)
-	g.ci, err = vault.ParseKeyFile(ciFile, "ci.key")
+	g.ci, err = vault.ParseKeyFile(ciFile, "ci.key", quiet)
 	must(err)
-	g.other, err = vault.ParseKeyFile(otherFile, "other.key")
+	g.other, err = vault.ParseKeyFile(otherFile, "other.key", quiet)
 	must(err)
 	g.writeKey("ci.key", append(slices.Clone(testOnly), ciFile...))
 	g.writeKey("other.key", append(slices.Clone(testOnly), otherFile...))
@@ -189,7 +192,7 @@ func (g *gen) makeBasic() {
 		testOnly, g.ci.Recipient, g.ci.Identity)))
 	out, err := age.GenerateX25519Identity()
 	must(err)
-	g.outsider, err = vault.ParseKeyFile([]byte(out.String()+"\n"), "outsider.key")
+	g.outsider, err = vault.ParseKeyFile([]byte(out.String()+"\n"), "outsider.key", quiet)
 	must(err)
 	g.writeKey("outsider.key", []byte(fmt.Sprintf("%s# a key that no vault of the vectors knows\n# public key: %s\n%s\n", testOnly, out.Recipient(), out)))
 	g.owner2, err = age.GenerateX25519Identity()

@@ -242,7 +242,7 @@ func runCase(roots []string, c *Case) (val []byte, list []vectors.Item, err erro
 
 // read runs the case's operation with the Go reader.
 func read(dir, keyPath string, c *Case) ([]byte, []vectors.Item, error) {
-	key, err := vault.ResolveKey(keyPath)
+	key, err := vault.ResolveKey(keyPath, quiet)
 	if err != nil {
 		return nil, nil, err
 	}

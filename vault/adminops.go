@@ -32,7 +32,7 @@ func (o *Owner) AddAdmin(name, recipient, verifyKey string) error {
 		return err
 	}
 	verifyKey = strings.TrimSpace(verifyKey)
-	rc, err := UserRecipient(recipient)
+	rc, err := userRecipient(recipient)
 	if err != nil {
 		return err
 	}

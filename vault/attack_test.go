@@ -867,7 +867,7 @@ func TestVerifiedRootRecord(t *testing.T) {
 	av.mustRead(av.ci, "stripe/api-key")
 }
 
-func writeMarksForTest(t *testing.T, home, vaultID string, m *Marks) {
+func writeMarksForTest(t *testing.T, home, vaultID string, m *markFile) {
 	t.Helper()
 	b, err := json.Marshal(m)
 	if err != nil {

@@ -57,10 +57,10 @@ var (
 // maxPluginRecipient bounds a plugin recipient's length.
 const maxPluginRecipient = 1024
 
-// ValidPluginRecipient reports whether s is an age plugin recipient as the repository must spell it:
+// validPluginRecipient reports whether s is an age plugin recipient as the repository must spell it:
 // lower case, Bech32 with the human-readable part "age1" and a plugin name, at most 1024 characters. The
 // name "pq" is not a plugin: age1pq1… is age's own hybrid post-quantum recipient.
-func ValidPluginRecipient(s string) bool {
+func validPluginRecipient(s string) bool {
 	if len(s) > maxPluginRecipient || strings.ToLower(s) != s {
 		return false
 	}

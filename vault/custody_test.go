@@ -281,8 +281,8 @@ func TestValidPluginRecipient(t *testing.T) {
 		{"age1yubikey1" + strings.Repeat("q", 1100), false},
 		{"", false},
 	} {
-		if got := ValidPluginRecipient(c.s); got != c.want {
-			t.Errorf("ValidPluginRecipient(%.30q) = %v, want %v", c.s, got, c.want)
+		if got := validPluginRecipient(c.s); got != c.want {
+			t.Errorf("validPluginRecipient(%.30q) = %v, want %v", c.s, got, c.want)
 		}
 	}
 }

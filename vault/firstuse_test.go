@@ -38,7 +38,7 @@ func forgeVault(t *testing.T, av *attackVault, dst, forged string) string {
 	r, _, _ := av.root()
 	r.VaultID, r.Version, r.PrevSHA256 = hex.EncodeToString(idBytes), 1, ""
 	r.Owner = RootOwner{Recipient: owner.Recipient().String(), VerifyKey: FormatVerifyKey(signer.Public().(ed25519.PublicKey))}
-	r.Files[configFile] = write(configFile, encodeConfig(&Config{Format: 2, VaultID: r.VaultID, OwnerVerifyKey: r.Owner.VerifyKey, Created: now()}))
+	r.Files[configFile] = write(configFile, encodeConfig(&vaultConfig{Format: 2, VaultID: r.VaultID, OwnerVerifyKey: r.Owner.VerifyKey, Created: now()}))
 	r.Files["owner.pub"] = write("owner.pub", []byte(r.Owner.Recipient+"\n"))
 	for id := range r.Index {
 		sh := av.shard(firstPathOf(t, av, id))

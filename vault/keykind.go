@@ -54,9 +54,9 @@ func RecipientKind(r string) KeyKind {
 // Kind is the kind of the key's identity.
 func (k *Key) Kind() KeyKind { return RecipientKind(k.Recipient) }
 
-// ValidHybridRecipient reports whether s is a hybrid recipient as the repository must spell it: "age1pq1"
+// validHybridRecipient reports whether s is a hybrid recipient as the repository must spell it: "age1pq1"
 // and lower-case Bech32 characters (1959 in all) that decode to an ML-KEM-768 + X25519 public key.
-func ValidHybridRecipient(s string) bool {
+func validHybridRecipient(s string) bool {
 	if len(s) != hybridRecipientLen || strings.ToLower(s) != s || !strings.HasPrefix(s, hybridPrefix) {
 		return false
 	}
@@ -68,9 +68,9 @@ func ValidHybridRecipient(s string) bool {
 	return err == nil
 }
 
-// ValidRecipient reports whether s is an X25519 recipient as the repository must spell it: "age1" and 58
+// validRecipient reports whether s is an X25519 recipient as the repository must spell it: "age1" and 58
 // lower-case Bech32 characters that decode to 32 bytes (docs/format.md section 3.1).
-func ValidRecipient(s string) bool {
+func validRecipient(s string) bool {
 	if len(s) != 62 || strings.ToLower(s) != s {
 		return false
 	}
@@ -80,13 +80,13 @@ func ValidRecipient(s string) bool {
 
 // validRecipientOf reports whether s is a recipient of the repository, of either kind, and its kind.
 func validRecipientOf(s string) (KeyKind, bool) {
-	if ValidPluginRecipient(s) {
+	if validPluginRecipient(s) {
 		return KeyX25519, true // a plugin's stanzas are not post-quantum (section 3.7)
 	}
 	if RecipientKind(s) == KeyHybrid {
-		return KeyHybrid, ValidHybridRecipient(s)
+		return KeyHybrid, validHybridRecipient(s)
 	}
-	return KeyX25519, ValidRecipient(s)
+	return KeyX25519, validRecipient(s)
 }
 
 // hybridRecipients caches parsed hybrid recipients: parsing one expands its ML-KEM matrix, which would
@@ -108,7 +108,7 @@ func hybridRecipient(s string) (*age.HybridRecipient, error) {
 // parseRecipient returns the age recipient of a recipient of the signed state, of either kind. A plugin
 // recipient encrypts through its plugin, which talks to the user through opts: the acting key's.
 func parseRecipient(r string, opts *KeyOptions) (age.Recipient, error) {
-	if ValidPluginRecipient(r) {
+	if validPluginRecipient(r) {
 		return newPluginRecipient(r, opts)
 	}
 	if RecipientKind(r) == KeyHybrid {
@@ -211,9 +211,9 @@ func refuseMixedRecipients(list []string) error {
 	return nil
 }
 
-// ShortRecipient is a recipient as messages show it: a classic one whole, a hybrid one (1959
+// shortRecipient is a recipient as messages show it: a classic one whole, a hybrid one (1959
 // characters) by its first 16 and last 8 characters.
-func ShortRecipient(r string) string {
+func shortRecipient(r string) string {
 	if len(r) <= 64 {
 		return r
 	}

@@ -237,10 +237,10 @@ func readKeyPath(path, name string) ([]byte, error) {
 	return data, nil
 }
 
-// IsKeyContent reports whether a key value given as a string (--key, AGENT_VAULT_KEY, the SDKs' key_str)
+// isKeyContent reports whether a key value given as a string (--key, AGENT_VAULT_KEY, the SDKs' key_str)
 // is key-file content rather than a path (docs/format.md section 3.2): it holds "AGE-SECRET-KEY-" in any
 // letter case, or a line break. The Python and Node SDKs apply the same rule.
-func IsKeyContent(s string) bool {
+func isKeyContent(s string) bool {
 	return strings.Contains(strings.ToUpper(s), "AGE-SECRET-KEY-") || strings.ContainsAny(s, "\r\n")
 }
 
@@ -259,19 +259,19 @@ func loadKeyValue(value, source string, opts *KeyOptions) (*Key, error) {
 }
 
 // ResolveKey finds the key to use: explicit, then $AGENT_VAULT_KEY, then <home>/owner.key. explicit and
-// $AGENT_VAULT_KEY are key file content when IsKeyContent says so, and a path otherwise (docs/format.md
-// section 3.2); no error repeats a value that names no file.
-// It marks the key IsOwner when it is this machine's owner key. The key is loaded with opts (nil: the
-// defaults of KeyOptions).
+// $AGENT_VAULT_KEY are key file content when they hold "AGE-SECRET-KEY-" in any letter case or a line
+// break, and the path of a key file otherwise (docs/format.md section 3.2); no error repeats a value that
+// names no file. It marks the key IsOwner when it is this machine's owner key. The key is loaded with
+// opts (nil: the defaults of KeyOptions).
 func ResolveKey(explicit string, opts *KeyOptions) (*Key, error) {
 	var k *Key
 	var err error
 	switch env := os.Getenv("AGENT_VAULT_KEY"); {
-	case explicit != "" && IsKeyContent(explicit):
+	case explicit != "" && isKeyContent(explicit):
 		k, err = ParseKeyFile([]byte(explicit), "--key", opts)
 	case explicit != "":
 		k, err = loadKeyValue(explicit, "--key", opts)
-	case IsKeyContent(env):
+	case isKeyContent(env):
 		k, err = ParseKeyFile([]byte(env), "AGENT_VAULT_KEY", opts)
 	case env != "":
 		k, err = loadKeyValue(env, "AGENT_VAULT_KEY", opts)

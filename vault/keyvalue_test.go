@@ -57,8 +57,8 @@ func TestIsKeyContent(t *testing.T) {
 		"QUdFLVNFQ1JFVC1LRVktMQ==": false,
 		"":                         false,
 	} {
-		if got := IsKeyContent(value); got != want {
-			t.Errorf("IsKeyContent(%q) = %v, want %v", value, got, want)
+		if got := isKeyContent(value); got != want {
+			t.Errorf("isKeyContent(%q) = %v, want %v", value, got, want)
 		}
 	}
 }

@@ -228,7 +228,7 @@ func readOriginalAgent(v *Vault, owner *Key, home, name string) (*originalAgent,
 		return nil, bad("%s: %v", agentPubFile(name), err)
 	}
 	rcpt := strings.ToLower(strings.TrimSpace(string(pub)))
-	if !ValidRecipient(rcpt) {
+	if !validRecipient(rcpt) {
 		return nil, bad("%s is not an age recipient", agentPubFile(name))
 	}
 	ag := &originalAgent{}

@@ -9,9 +9,9 @@ import (
 	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
-// PQOwnerKeyName is the file under <home> that holds the owner key of post-quantum vaults; owner.key
+// pqOwnerKeyName is the file under <home> that holds the owner key of post-quantum vaults; owner.key
 // keeps the classic one, so that one machine can own vaults of both kinds (docs/format.md section 3.3).
-const PQOwnerKeyName = "owner-pq.key"
+const pqOwnerKeyName = "owner-pq.key"
 
 // PQOwnerKey loads <home>/owner-pq.key with opts, creating it (0600) with a new hybrid identity when it
 // does not exist. created reports whether it was made now.
@@ -23,7 +23,7 @@ func PQOwnerKey(opts *KeyOptions) (key *Key, path string, created bool, err erro
 	if err := fsutil.MkdirPrivate(home); err != nil {
 		return nil, "", false, err
 	}
-	path = filepath.Join(home, PQOwnerKeyName)
+	path = filepath.Join(home, pqOwnerKeyName)
 	if _, err := os.Lstat(path); errNotExist(err) {
 		data, err := NewOwnerKeyFileOf(KeyHybrid)
 		if err != nil {
@@ -66,7 +66,7 @@ func ResolveKeyFor(v *Vault, explicit string, opts *KeyOptions) (*Key, error) {
 		if err != nil {
 			return nil, err
 		}
-		p := filepath.Join(home, PQOwnerKeyName)
+		p := filepath.Join(home, pqOwnerKeyName)
 		if _, err := os.Lstat(p); err == nil {
 			k, err := LoadKeyFile(p, opts)
 			if err == nil {

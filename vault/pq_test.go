@@ -36,7 +36,7 @@ func TestPQVaultReadWrite(t *testing.T) {
 		t.Fatalf("owner %s, ci %s; want hybrid keys", tv.owner.Kind(), tv.ci.Kind())
 	}
 	if !strings.HasPrefix(tv.ci.Recipient, "age1pq1") || len(tv.ci.Recipient) != hybridRecipientLen {
-		t.Fatalf("agent recipient %s", ShortRecipient(tv.ci.Recipient))
+		t.Fatalf("agent recipient %s", shortRecipient(tv.ci.Recipient))
 	}
 	tv.set("stripe/api-key", "sk_live_pq", SetOptions{})
 	tv.mustGet(tv.owner, "stripe/api-key", "sk_live_pq")
@@ -256,7 +256,7 @@ func TestPQSigningKey(t *testing.T) {
 func TestValidHybridRecipient(t *testing.T) {
 	id, _ := age.GenerateHybridIdentity()
 	r := id.Recipient().String()
-	if len(r) != hybridRecipientLen || !ValidHybridRecipient(r) {
+	if len(r) != hybridRecipientLen || !validHybridRecipient(r) {
 		t.Fatalf("len %d", len(r))
 	}
 	other := "q" // a last character other than r's breaks the checksum
@@ -264,15 +264,15 @@ func TestValidHybridRecipient(t *testing.T) {
 		other = "p"
 	}
 	for _, bad := range []string{strings.ToUpper(r), r[:len(r)-1] + other, r + "q", "age1pq1", ""} {
-		if ValidHybridRecipient(bad) {
+		if validHybridRecipient(bad) {
 			t.Fatalf("accepted %.30s", bad)
 		}
 	}
 	if k, ok := validRecipientOf(r); !ok || k != KeyHybrid {
 		t.Fatal("validRecipientOf")
 	}
-	if ShortRecipient(r) == r || len(ShortRecipient(r)) > 40 {
-		t.Fatal("ShortRecipient")
+	if shortRecipient(r) == r || len(shortRecipient(r)) > 40 {
+		t.Fatal("shortRecipient")
 	}
 }
 
@@ -309,7 +309,7 @@ func TestMigratePQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	owner, err := ResolveKeyFor(tv.v, "", quiet)
-	if err != nil || owner.Kind() != KeyHybrid || !strings.HasSuffix(owner.Source, PQOwnerKeyName) {
+	if err != nil || owner.Kind() != KeyHybrid || !strings.HasSuffix(owner.Source, pqOwnerKeyName) {
 		t.Fatalf("default owner key of the converted vault: %v %v", owner, err)
 	}
 	ci, err := LoadKeyFile(paths["ci"], quiet)

@@ -134,7 +134,7 @@ type Snapshot struct {
 	anchor  anchor
 	chain   *adminChain // the admin chain the last load verified, nil when the root's bytes were verified before
 	rootRaw []byte      // the root bytes the last load read, nil when there were none
-	marks   *Marks
+	marks   *markFile
 	shards  map[string]*Shard
 }
 
@@ -253,7 +253,7 @@ func (s *Snapshot) load() error {
 	}
 	s.rootRaw = raw
 	rootSHA := Hash(raw)
-	var marks *Marks
+	var marks *markFile
 	if s.anchor.vaultID != "" {
 		if marks, err = loadMarks(s.home, s.anchor.vaultID); err != nil {
 			return err
@@ -303,7 +303,7 @@ func (s *Snapshot) load() error {
 	s.chain = chain
 	if s.detached {
 		role, err := roleOf(root, s.Key, s.asOwner, s.anchor.admin != "")
-		s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, Hash(raw), role, &Marks{}, map[string]*Shard{}
+		s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, Hash(raw), role, &markFile{}, map[string]*Shard{}
 		return err
 	}
 	if s.asOwner {
@@ -342,14 +342,14 @@ func (s *Snapshot) load() error {
 		if err := raiseChainMark(s.home, root.VaultID, h); err != nil {
 			return err
 		}
-		marks.Admins = &ChainMark{Version: h.version, SHA256: h.sha}
+		marks.Admins = &chainMark{Version: h.version, SHA256: h.sha}
 	}
 	if root.Version > marks.Version || !marks.verified(rootSHA, s.anchor.verifyKey) {
 		if err := raiseMarks(s.home, root.VaultID, root.Version, rootSHA, s.anchor.verifyKey, nil); err != nil {
 			return err
 		}
 		marks.Version, marks.RootSHA256 = root.Version, rootSHA
-		marks.Verified = &VerifiedRoot{RootSHA256: rootSHA, VerifyKey: s.anchor.verifyKey}
+		marks.Verified = &verifiedRoot{RootSHA256: rootSHA, VerifyKey: s.anchor.verifyKey}
 	}
 	s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, rootSHA, role, marks, map[string]*Shard{}
 	return nil
@@ -465,7 +465,7 @@ func roleOf(root *Root, key *Key, asOwner, admin bool) (Role, error) {
 	case asOwner:
 		return Role{}, newErr(KindIntegrity, "the vault is signed by this key's owner signing key but names another owner recipient")
 	}
-	return Role{}, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, ShortRecipient(key.Recipient), root.VaultID)
+	return Role{}, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, shortRecipient(key.Recipient), root.VaultID)
 }
 
 func classifyRead(err error, rel string) error {

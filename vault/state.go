@@ -143,8 +143,8 @@ type Meta struct {
 	AuthorizedAgents []string   `json:"authorized_agents"`
 }
 
-// Config is config.yaml.
-type Config struct {
+// vaultConfig is config.yaml.
+type vaultConfig struct {
 	Format         int    `yaml:"format"`
 	VaultID        string `yaml:"vault_id"`
 	OwnerVerifyKey string `yaml:"owner_verify_key"`
@@ -437,14 +437,14 @@ func parseMeta(data []byte, path, group string) (*Meta, error) {
 	return m, nil
 }
 
-func encodeConfig(c *Config) []byte {
+func encodeConfig(c *vaultConfig) []byte {
 	return []byte(fmt.Sprintf("format: %d\nvault_id: %s\nowner_verify_key: %s\ncreated: %s\n",
 		c.Format, quote(c.VaultID), quote(c.OwnerVerifyKey), quote(c.Created)))
 }
 
 // parseConfig parses config.yaml, which is untrusted until the root vouches for its hash.
-func parseConfig(data []byte) (*Config, error) {
-	var c Config
+func parseConfig(data []byte) (*vaultConfig, error) {
+	var c vaultConfig
 	if err := yaml.Unmarshal(data, &c); err != nil {
 		return nil, wrapErr(KindIntegrity, err, "config.yaml is not valid")
 	}

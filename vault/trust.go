@@ -57,19 +57,19 @@ func rememberVault(home, vaultID, verifyKey string) error {
 	return err
 }
 
-// Marks is the high-water-mark file of one vault.
-type Marks struct {
+// markFile is the high-water-mark file of one vault.
+type markFile struct {
 	Version    uint64            `json:"version"`
 	RootSHA256 string            `json:"root_sha256"`
 	Secrets    map[string]uint64 `json:"secrets"`
-	Verified   *VerifiedRoot     `json:"verified,omitempty"`
+	Verified   *verifiedRoot     `json:"verified,omitempty"`
 	// Admins is the last admin change this machine verified (docs/format.md sections 4.1 and 6.3).
-	Admins *ChainMark `json:"admins,omitempty"`
+	Admins *chainMark `json:"admins,omitempty"`
 }
 
-// VerifiedRoot records that a reader on this machine checked the signature of the root with hash
+// verifiedRoot records that a reader on this machine checked the signature of the root with hash
 // RootSHA256 against the verify key VerifyKey (docs/format.md section 6.3).
-type VerifiedRoot struct {
+type verifiedRoot struct {
 	RootSHA256 string `json:"root_sha256"`
 	VerifyKey  string `json:"verify_key"`
 }
@@ -77,7 +77,7 @@ type VerifiedRoot struct {
 // verified reports whether this machine already checked the signature of the root with hash rootSHA
 // against verifyKey. The marks file is as trusted as the key files beside it: whoever can write it can
 // write those.
-func (m *Marks) verified(rootSHA, verifyKey string) bool {
+func (m *markFile) verified(rootSHA, verifyKey string) bool {
 	return m.Verified != nil && m.Verified.RootSHA256 == rootSHA && m.Verified.VerifyKey == verifyKey
 }
 
@@ -85,9 +85,9 @@ func marksPath(home, vaultID string) string {
 	return filepath.Join(home, "state", vaultID+".json")
 }
 
-func loadMarks(home, vaultID string) (*Marks, error) {
+func loadMarks(home, vaultID string) (*markFile, error) {
 	data, err := os.ReadFile(marksPath(home, vaultID))
-	m := &Marks{Secrets: map[string]uint64{}}
+	m := &markFile{Secrets: map[string]uint64{}}
 	if err != nil {
 		if errNotExist(err) {
 			return m, nil
@@ -105,7 +105,7 @@ func loadMarks(home, vaultID string) (*Marks, error) {
 }
 
 // checkRoot applies the vault-wide mark to a verified root.
-func (m *Marks) checkRoot(version uint64, rootSHA string) error {
+func (m *markFile) checkRoot(version uint64, rootSHA string) error {
 	switch {
 	case version < m.Version:
 		return &Error{Kind: KindIntegrity, belowMark: true, Msg: fmt.Sprintf("rollback: the vault's signed state is version %d, but version %d was already seen on this machine", version, m.Version)}
@@ -115,7 +115,7 @@ func (m *Marks) checkRoot(version uint64, rootSHA string) error {
 	return nil
 }
 
-func (m *Marks) checkSecret(path string, version uint64) error {
+func (m *markFile) checkSecret(path string, version uint64) error {
 	if seen := m.Secrets[path]; version < seen {
 		return newErr(KindIntegrity, "rollback: %s is at version %d, but version %d was already seen on this machine", path, version, seen)
 	}
@@ -135,7 +135,7 @@ func raiseMarks(home, vaultID string, version uint64, rootSHA, verifyKey string,
 		cur.Version, cur.RootSHA256, cur.Verified, changed = version, rootSHA, nil, true
 	}
 	if verifyKey != "" && version == cur.Version && rootSHA == cur.RootSHA256 && !cur.verified(rootSHA, verifyKey) {
-		cur.Verified, changed = &VerifiedRoot{RootSHA256: rootSHA, VerifyKey: verifyKey}, true
+		cur.Verified, changed = &verifiedRoot{RootSHA256: rootSHA, VerifyKey: verifyKey}, true
 	}
 	for p, v := range secrets {
 		if v > cur.Secrets[p] {
@@ -151,7 +151,7 @@ func raiseMarks(home, vaultID string, version uint64, rootSHA, verifyKey string,
 	return writeMarks(home, vaultID, cur)
 }
 
-func writeMarks(home, vaultID string, m *Marks) error {
+func writeMarks(home, vaultID string, m *markFile) error {
 	b, _ := json.Marshal(m)
 	return fsutil.WriteAtomic(marksPath(home, vaultID), append(b, '\n'), 0o600, false)
 }

@@ -58,6 +58,7 @@ type Error struct {
 	belowMark bool
 }
 
+// Error returns the message: Msg, Err's message, or both (see Error).
 func (e *Error) Error() string {
 	switch {
 	case e.Err == nil:
@@ -122,21 +123,22 @@ func isVouching(err error) bool {
 type NameKind string
 
 const (
-	NameSecret NameKind = "secret"
-	NameAgent  NameKind = "agent"
-	NameGroup  NameKind = "group"
+	NameSecret NameKind = "secret" // a secret's path
+	NameAgent  NameKind = "agent"  // an agent's name
+	NameGroup  NameKind = "group"  // a group's name
 )
 
 // NotFoundError says which name a KindNotFound failure did not find; errors.As finds it in the chain of
 // the *Error that reports it, whose message says the same in words.
 type NotFoundError struct {
-	What NameKind
-	Name string
+	What NameKind // the kind of name
+	Name string   // the name, as given
 	// Agent, when set, is the agent whose group What/Name is not ("agent A is not a member of group G"):
 	// the names it could have meant are that agent's groups.
 	Agent string
 }
 
+// Error says which name was not found, or that the agent is not a member of the group.
 func (e *NotFoundError) Error() string {
 	if e.Agent != "" {
 		return fmt.Sprintf("agent %s is not a member of %s %q", e.Agent, e.What, e.Name)

@@ -10,8 +10,8 @@ import (
 
 // MigratedAgent is one agent of a converted original vault.
 type MigratedAgent struct {
-	Name      string
-	Recipient string
+	Name      string // the agent's name
+	Recipient string // its recipient, which it keeps
 	// KeyFile is the agent's key file under <home>/agents/ that holds its key, "" when this machine has
 	// none: the file to pin (docs/format.md section 3.2) before handing it to the agent.
 	KeyFile string
@@ -19,7 +19,8 @@ type MigratedAgent struct {
 	EscrowRecreated bool
 }
 
-// MigratedOriginal reports what MigrateOriginal converted.
+// MigratedOriginal reports what MigrateOriginal converted: the new vault id, the owner's verify key and
+// the version of the first signed state, how many secrets and groups carried over, and every agent.
 type MigratedOriginal struct {
 	VaultID   string
 	VerifyKey string

@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 )
 
-// MigratedPQ reports what MigratePQ converted.
+// MigratedPQ reports what MigratePQ converted: the old and new vault ids, the new owner verify key and
+// version, the owner's key file and whether it was made now, how many secrets were re-encrypted, and
+// each agent's new key file.
 type MigratedPQ struct {
 	OldVaultID, VaultID string
 	VerifyKey           string

@@ -471,6 +471,7 @@ func (o *Owner) SetMany(paths []string, values [][]byte, opts SetOptions) error 
 // ExistsError is SetMany's refusal, under SetOptions.NoOverwrite, of paths that already hold secrets.
 type ExistsError struct{ Paths []string }
 
+// Error names the secrets that already exist (the first five, and how many more).
 func (e *ExistsError) Error() string {
 	shown := strings.Join(e.Paths[:min(len(e.Paths), 5)], ", ")
 	if len(e.Paths) > 5 {

@@ -59,7 +59,8 @@ func (v *Vault) wantsPQOwner() bool {
 }
 
 // ResolveKeyFor is ResolveKey for the vault v: when no key is given (no explicit key, no AGENT_VAULT_KEY)
-// and v's owner is post-quantum (wantsPQOwner), it is <home>/owner-pq.key when that file exists.
+// and v's owner is post-quantum as far as its files say (a pending root, else owner.pub; the key is then
+// verified against the signed state as always), it is <home>/owner-pq.key when that file exists.
 func ResolveKeyFor(v *Vault, explicit string, opts *KeyOptions) (*Key, error) {
 	if explicit == "" && os.Getenv("AGENT_VAULT_KEY") == "" && v != nil && v.wantsPQOwner() {
 		home, err := homeDir()

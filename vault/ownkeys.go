@@ -16,6 +16,7 @@ import (
 // recipient) for an agent that brought its own key.
 type NoEscrowError struct{ Agent string }
 
+// Error says why the owner cannot restore or replace the agent's key, and what the agent does instead.
 func (e *NoEscrowError) Error() string {
 	return fmt.Sprintf("agent %s brought its own key (add-agent --recipient): the owner holds no copy of it (no escrow), so it cannot be restored or replaced by the owner; the agent makes a new key (agent-vault keygen) and sends its recipient, then: agent-vault recover-agent %s --recipient age1…", e.Agent, e.Agent)
 }

@@ -99,6 +99,7 @@ type Role struct {
 	Agent string // set when !Owner
 }
 
+// String is the role for people: "owner", "admin NAME", or the agent's name.
 func (r Role) String() string {
 	if r.Owner {
 		if r.Admin != "" {
@@ -113,11 +114,11 @@ func (r Role) String() string {
 // that meets a change in progress waits for it and reads the new state (docs/format.md section 6.6), so
 // the Root of a Snapshot may advance between calls. It is safe for use by one goroutine.
 type Snapshot struct {
-	Vault   *Vault
-	Key     *Key
-	Root    *Root
-	RootSHA string
-	Role    Role
+	Vault   *Vault // the vault read: the one opened, or its pull view (see Vault.Open)
+	Key     *Key   // the key it was opened with
+	Root    *Root  // the verified signed root
+	RootSHA string // the hash of the root file
+	Role    Role   // who Key is in the vault
 	// FirstUse is set when this Open trusted the vault's owner key on first use (a key without pins
 	// meeting a vault this machine had not trusted before): the trust rests on nothing but the
 	// repository. Commands that act on a value's behalf (run, brokered HTTP) refuse it unless told so.
@@ -647,9 +648,9 @@ func decrypt(enc []byte, id age.Identity) ([]byte, error) {
 // SecretInfo is a secret's verified metadata and signed policy. It holds no value.
 type SecretInfo struct {
 	Meta
-	Version     uint64   `json:"version"`
-	ExtraAgents []string `json:"extra_agents"`
-	AllowHosts  []string `json:"allow_hosts"`
+	Version     uint64   `json:"version"`      // the secret's signed version
+	ExtraAgents []string `json:"extra_agents"` // recipients beyond its group's members
+	AllowHosts  []string `json:"allow_hosts"`  // the hosts it may be sent to (SetOptions.AllowHosts)
 }
 
 // Info returns the verified metadata of the secret at path, for any key that can read the secret.

@@ -75,10 +75,12 @@ func (v *Vault) Record() error {
 // version control failed. The next owner command, or repair, records it again.
 type RecordError struct{ Err error }
 
+// Error says that the vault changed but Git did not record it, and what to run; then Err's message.
 func (e *RecordError) Error() string {
 	return "the vault changed, but recording the change in Git failed (fix Git, then run 'agent-vault repair'): " + e.Err.Error()
 }
 
+// Unwrap returns Err, the version control failure.
 func (e *RecordError) Unwrap() error { return e.Err }
 
 // cleanPending removes .pending in one atomic rename, so that a cut clean-up is never taken for an

@@ -28,6 +28,7 @@ const (
 // ConflictError lists what both sides changed differently; nothing was changed.
 type ConflictError struct{ Secrets, Agents []string }
 
+// Error names the conflicting secrets and agents and how to resolve them.
 func (e *ConflictError) Error() string {
 	var what []string
 	for _, s := range e.Secrets {
@@ -101,8 +102,9 @@ func DescendsFrom(key *Key, tip *Snapshot, from string, roots [][]byte) (bool, e
 	return walk(tip.RootSHA), nil
 }
 
-// SyncResult is a merged state, signed and ready: Files holds the new vault directory exactly (the
-// upstream's files with the re-applied operations), Root its signed root.
+// SyncResult is a merged state, signed and ready for ApplySync: the new vault directory exactly (the
+// upstream's files with the re-applied operations), Root its signed root and Version that root's
+// version.
 type SyncResult struct {
 	Root    []byte
 	Version uint64

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
@@ -241,7 +242,7 @@ func (o *mcpConfigOptions) writeConfig(title, file string, entry []byte) error {
 	} else if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(file, doc, mode); err != nil {
+	if err := fsutil.WriteFileAtomic(file, doc, mode); err != nil {
 		return err
 	}
 	if backup != "" {
@@ -279,31 +280,6 @@ func writeBackup(file string, data []byte, mode fs.FileMode) (string, error) {
 		return name, nil
 	}
 	return "", fmt.Errorf("cannot back up %s: too many backups already", file)
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same directory, synced, renamed.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // mergeMCPServer returns the JSON document old (empty: a new one) with mcpServers.name set to entry. The

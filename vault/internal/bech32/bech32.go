@@ -48,19 +48,8 @@ func Decode(s string) (string, []byte, error) {
 	if polymod(append(hrpValues(hrp), data...)) != 1 {
 		return "", nil, errors.New("bad checksum")
 	}
-	data = data[:len(data)-6]
-	// Regroup 5-bit values into bytes, refusing non-zero padding.
-	var out []byte
-	acc, bits := uint32(0), uint(0)
-	for _, v := range data {
-		acc = acc<<5 | uint32(v)
-		bits += 5
-		for bits >= 8 {
-			bits -= 8
-			out = append(out, byte(acc>>bits))
-		}
-	}
-	if bits >= 5 || acc&(1<<bits-1) != 0 {
+	out, ok := regroup(data[:len(data)-6], 5, 8, false)
+	if !ok {
 		return "", nil, errors.New("bad padding")
 	}
 	return hrp, out, nil
@@ -82,7 +71,8 @@ func hrpValues(hrp string) []byte {
 // Encode returns the lower-case Bech32 string of hrp (lower case) and data, the form Decode reads: data
 // in 5-bit groups with zero padding, then the checksum. age writes identities in upper case.
 func Encode(hrp string, data []byte) string {
-	return encodeGroups(hrp, toGroups(data))
+	groups, _ := regroup(data, 8, 5, true)
+	return encodeGroups(hrp, groups)
 }
 
 // encodeGroups encodes 5-bit groups as they are, so that tests can build strings age never writes (bad
@@ -100,20 +90,24 @@ func encodeGroups(hrp string, groups []byte) string {
 	return string(out)
 }
 
-// toGroups regroups bytes into 5-bit groups with zero padding.
-func toGroups(b []byte) []byte {
-	var out []byte
-	acc, bits := uint32(0), uint(0)
-	for _, c := range b {
-		acc = acc<<8 | uint32(c)
-		bits += 8
-		for bits >= 5 {
-			bits -= 5
-			out = append(out, byte(acc>>bits)&31)
+// regroup regroups values of from bits into values of to bits (BIP 173's convertbits). With pad, the
+// bits left at the end are padded with zeros into one more value; without, they must be fewer than from
+// and zero, or ok is false.
+func regroup(in []byte, from, to uint, pad bool) (out []byte, ok bool) {
+	acc, bits, mask := uint32(0), uint(0), uint32(1)<<to-1
+	for _, v := range in {
+		acc = acc<<from | uint32(v)
+		bits += from
+		for bits >= to {
+			bits -= to
+			out = append(out, byte(acc>>bits&mask))
 		}
 	}
-	if bits > 0 {
-		out = append(out, byte(acc<<(5-bits))&31)
+	if pad {
+		if bits > 0 {
+			out = append(out, byte(acc<<(to-bits)&mask))
+		}
+		return out, true
 	}
-	return out
+	return out, bits < from && acc&(1<<bits-1) == 0
 }

@@ -50,7 +50,7 @@ func TestBech32AgainstAge(t *testing.T) {
 
 	id, _ := age.GenerateX25519Identity()
 	s := id.String()
-	groups := toGroups(random)
+	groups, _ := regroup(random, 8, 5, true)
 	badPad := append([]byte{}, groups...)
 	badPad[len(badPad)-1] |= 1 // 32 bytes are 256 bits in 52 groups: the last 4 bits are padding
 	for name, in := range map[string]string{

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -67,7 +68,7 @@ func (a *adminVectors) newAdminKey(keyName string) (*vault.Key, ed25519.PrivateK
 	file, err := vault.NewOwnerKeyFileOf(vault.KeyX25519)
 	must(err)
 	file = append(slices.Clone(testOnly), file...)
-	k, err := vault.ParseKeyFile(file, keyName)
+	k, err := vault.ParseKeyFile(file, keyName, quiet)
 	must(err)
 	signer, err := k.SigningKey()
 	must(err)
@@ -85,8 +86,8 @@ func (a *adminVectors) asBob(name string, f func()) {
 	restore := setEnv(map[string]string{"AGENT_VAULT_HOME": home})
 	defer restore()
 	if !exists(home) {
-		must(vault.MkdirPrivate(home))
-		must(vault.WriteNewPrivateFile(filepath.Join(home, "owner.key"), a.bobFile))
+		must(fsutil.MkdirPrivate(home))
+		must(fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), a.bobFile))
 		must(vault.TrustVault(a.vaultID, a.ownerVK))
 	}
 	f()
@@ -128,7 +129,7 @@ func (a *adminVectors) makeHistory() {
 	must(err)
 	o.Close()
 	ciFile := fileBytes(g.agentKeyPath("ci"))
-	g.ci, err = vault.ParseKeyFile(ciFile, "admins-ci.key")
+	g.ci, err = vault.ParseKeyFile(ciFile, "admins-ci.key", quiet)
 	must(err)
 	g.writeKey("admins-ci.key", append(slices.Clone(testOnly), ciFile...))
 	g.writeKey("admins-bare.key", []byte(fmt.Sprintf("%s# agent ci's identity (vault admins-*) without pins: readers fall back to trust on first use\n# public key: %s\n%s\n",
@@ -209,15 +210,21 @@ func sinceOf(dir string) uint64 {
 
 func linkRel(v uint64) string { return "state/admins/" + strconv.FormatUint(v, 10) }
 
+// chainMark is the admins mark of a marks file (docs/format.md section 6.3), as readers write it.
+type chainMark struct {
+	Version uint64 `json:"version"`
+	SHA256  string `json:"sha256"`
+}
+
 // link is the chain mark of link v of the state in dir: what a reader that verified it records.
-func link(dir string, v uint64) *vault.ChainMark {
-	return &vault.ChainMark{Version: v, SHA256: vault.Hash(fileBytes(rel(dir, linkRel(v))))}
+func link(dir string, v uint64) *chainMark {
+	return &chainMark{Version: v, SHA256: vault.Hash(fileBytes(rel(dir, linkRel(v))))}
 }
 
 // seen is the marks file of a reader that verified the state in dir: its root, and its last admin change.
 func (a *adminVectors) seen(dir string) map[string]string {
 	r, raw, _ := rootOf(dir)
-	var l *vault.ChainMark
+	var l *chainMark
 	if r.Admins != nil {
 		l = link(dir, r.Admins.Since)
 	}
@@ -225,7 +232,7 @@ func (a *adminVectors) seen(dir string) map[string]string {
 }
 
 // marksWith is a marks file with a root mark (version 0: none) and an admins mark (nil: none).
-func (a *adminVectors) marksWith(version uint64, rootSHA string, l *vault.ChainMark) map[string]string {
+func (a *adminVectors) marksWith(version uint64, rootSHA string, l *chainMark) map[string]string {
 	m := map[string]any{"version": version, "root_sha256": rootSHA, "secrets": map[string]uint64{}}
 	if l != nil {
 		m["admins"] = l

@@ -57,7 +57,7 @@ func (a *adminVectors) historyCases(c *caseSet) {
 	c.ok("marks of an older root keep the admin change", v, admCI, false, "stripe/api-key", fromLinkA,
 		"The marks saw the admin change's own root (version "+strconv.FormatUint(a.linkA, 10)+") and its link; reading the next version raises the root mark and keeps the admins mark (format.md 4.1: readers keep the field).")
 	c.last().HomeAfter = a.after(a.s1)
-	forked := a.marksWith(a.linkA, link(a.s1, a.linkA).SHA256, &vault.ChainMark{Version: a.linkA, SHA256: strings.Repeat("cd", 32)})
+	forked := a.marksWith(a.linkA, link(a.s1, a.linkA).SHA256, &chainMark{Version: a.linkA, SHA256: strings.Repeat("cd", 32)})
 	c.fail("fork of an admin change already seen", v, admCI, false, "stripe/api-key", forked, "integrity", "fork: admin change",
 		"The marks hold admin change "+strconv.FormatUint(a.linkA, 10)+" with another hash than the link the repository holds (format.md 6.3).")
 	c.fail("agent not granted a group in a vault with admins", v, admCI, false, "ops/owner-only", nil, "not_authorized", "is not granted",
@@ -315,7 +315,7 @@ func (a *adminVectors) memberCases(c *caseSet) {
 	owner := a.founder()
 	pqFile, err := vault.NewOwnerKeyFileOf(vault.KeyHybrid)
 	must(err)
-	pq, err := vault.ParseKeyFile(pqFile, "pq")
+	pq, err := vault.ParseKeyFile(pqFile, "pq", quiet)
 	must(err)
 
 	bad := []struct {

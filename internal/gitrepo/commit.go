@@ -430,7 +430,7 @@ func (r *Repo) writeTree(ctx context.Context, head string, entries []string) (st
 // removed or a symbolic link).
 type blobs struct {
 	entries []string
-	stats   []*syscall.Stat_t
+	stats   []*fileStat
 }
 
 // writeBlobs reads and scans each of files and writes the blobs of those that
@@ -445,7 +445,7 @@ func (r *Repo) writeBlobs(ctx context.Context, files []string) (blobs, error) {
 	marks.Close()
 	defer os.Remove(marks.Name())
 	modes := make([]string, len(files))
-	stats := make([]*syscall.Stat_t, len(files))
+	stats := make([]*fileStat, len(files))
 	pr, pw := io.Pipe()
 	feed := make(chan error, 1)
 	go func() {
@@ -504,13 +504,13 @@ func (r *Repo) writeBlobs(ctx context.Context, files []string) (blobs, error) {
 // 1, for each of files that exists, after scanning it, and records its mode in
 // modes ("" for a file that does not exist) and its status in stats. Files are
 // read and scanned in batches on every core, and written in order.
-func (r *Repo) blobStream(w io.Writer, files []string, modes []string, stats []*syscall.Stat_t) error {
+func (r *Repo) blobStream(w io.Writer, files []string, modes []string, stats []*fileStat) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	const batch = 512
 	type read struct {
 		mode string
 		data []byte
-		stat *syscall.Stat_t
+		stat *fileStat
 		err  error
 	}
 	got := make([]read, batch)
@@ -566,7 +566,7 @@ func (r *Repo) blobStream(w io.Writer, files []string, modes []string, stats []*
 // before it is read; mode is "" when it does not exist.
 // It reads with raw system calls: a change may read thousands of small files,
 // and os.File's poller registration costs more than the read.
-func (r *Repo) readForCommit(file string) (mode string, data []byte, stat *syscall.Stat_t, err error) {
+func (r *Repo) readForCommit(file string) (mode string, data []byte, stat *fileStat, err error) {
 	abs := filepath.Join(r.Top, filepath.FromSlash(file))
 	fd, err := syscall.Open(abs, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	for err == syscall.EINTR {
@@ -612,7 +612,7 @@ func (r *Repo) readForCommit(file string) (mode string, data []byte, stat *sysca
 		}
 		data = buf[:len(data)+n]
 	}
-	return mode, data, &st, nil
+	return mode, data, statOf(&st), nil
 }
 
 // anyExists reports whether one of files (relative to r.Top) exists.

@@ -1,11 +1,13 @@
 package gitrepo
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,7 +37,7 @@ type indexFile struct {
 	path string
 	mode uint32
 	oid  []byte
-	stat *syscall.Stat_t
+	stat *fileStat
 }
 
 const (
@@ -52,15 +54,8 @@ const (
 // under the index's lock, as `git update-index --add --remove` does. files are sorted by path.
 func writeIndex(gitDir string, files []indexFile) (err error) {
 	indexPath := filepath.Join(gitDir, "index")
-	old, err := os.Stat(indexPath)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return errIndexUnsupported // Git writes a new index
-		}
-		return err
-	}
 	lockPath := indexPath + ".lock"
-	lock, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, old.Mode().Perm())
+	lock, err := os.OpenFile(lockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return errIndexUnsupported // Git reports the lock in its own words
@@ -73,168 +68,228 @@ func writeIndex(gitDir string, files []indexFile) (err error) {
 			os.Remove(lockPath)
 		}
 	}()
+	// The index is read under the lock; its time decides which entries are racily clean. It is read
+	// into the heap, which an owner change's memory limit governs, rather than mapped beside it.
+	info, err := os.Stat(indexPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errIndexUnsupported // Git writes a new index
+	} else if err != nil {
+		return err
+	}
 	data, err := os.ReadFile(indexPath)
 	if err != nil {
 		return err
 	}
-	// The index read is the one the lock protects; its time decides which entries are racily clean.
-	if st, err := os.Stat(indexPath); err == nil {
-		old = st
-	}
-	out, err := updatedIndex(data, files, old.ModTime().Unix(), filepath.Dir(gitDir))
+	idx, err := parseIndex(data)
 	if err != nil {
 		return err
 	}
-	if _, err := lock.Write(out); err != nil {
+	plan, err := idx.plan(files)
+	if err != nil {
 		return err
 	}
-	if err := lock.Close(); err != nil {
-		lock = nil
-		os.Remove(lockPath)
+	if err := lock.Chmod(info.Mode().Perm()); err != nil {
 		return err
 	}
+	w := bufio.NewWriterSize(lock, 64<<10)
+	if err := idx.write(w, plan, info.ModTime().Unix(), filepath.Dir(gitDir)); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	err = lock.Close()
 	lock = nil
-	if err := os.Rename(lockPath, indexPath); err != nil {
-		os.Remove(lockPath)
-		return err
+	if err == nil {
+		err = os.Rename(lockPath, indexPath)
 	}
-	return nil
+	if err != nil {
+		os.Remove(lockPath)
+	}
+	return err
 }
 
-// updatedIndex returns the index data with files applied. indexSec is the index file's modification
-// time in seconds, and top the work tree, both for the entries that are racily clean (see smudgeRacy).
-func updatedIndex(data []byte, files []indexFile, indexSec int64, top string) ([]byte, error) {
+// index is a parsed index file: its entries, located in body, and its cache tree.
+type index struct {
+	header  []byte
+	body    []byte
+	entries []indexEntry
+	tree    *cacheTree
+}
+
+// parseIndex reads an index of version 2 or 3 whose only extension is the cache tree.
+func parseIndex(data []byte) (*index, error) {
 	if len(data) < indexHeaderLen+indexTrailerSize || string(data[:4]) != "DIRC" {
 		return nil, errIndexUnsupported
 	}
 	// Like Git, the checksum is not verified on reading (Git replaces the index by renaming, so it is
 	// never torn); the entries and extensions must fill the body exactly.
-	body := data[:len(data)-indexTrailerSize]
+	idx := &index{header: data[:indexHeaderLen], body: data[:len(data)-indexTrailerSize]}
+	body := idx.body
 	version := binary.BigEndian.Uint32(data[4:8])
 	if version != 2 && version != 3 {
 		return nil, errIndexUnsupported
 	}
 	count := int(binary.BigEndian.Uint32(data[8:12]))
-	entries := make([]indexEntry, 0, count)
+	if count > len(body)/indexEntryFixed {
+		return nil, errIndexUnsupported
+	}
+	idx.entries = make([]indexEntry, 0, count)
 	off := indexHeaderLen
 	for range count {
-		e, next, ok := parseIndexEntry(body, off)
+		e, ok := parseIndexEntry(body, off)
 		if !ok {
 			return nil, errIndexUnsupported
 		}
-		entries = append(entries, e)
-		off = next
+		idx.entries = append(idx.entries, e)
+		off = int(e.end)
 	}
-	var tree *cacheTree
 	for off < len(body) {
 		if len(body)-off < 8 {
 			return nil, errIndexUnsupported
 		}
 		sig, size := string(body[off:off+4]), int(binary.BigEndian.Uint32(body[off+4:off+8]))
-		if size > len(body)-off-8 || sig != "TREE" || tree != nil {
+		if size > len(body)-off-8 || sig != "TREE" || idx.tree != nil {
 			return nil, errIndexUnsupported
 		}
 		t, rest, ok := parseCacheTree(body[off+8 : off+8+size])
 		if !ok || len(rest) != 0 {
 			return nil, errIndexUnsupported
 		}
-		tree = t
+		idx.tree = t
 		off += 8 + size
 	}
-	names := func(i int) string { return entries[i].name(body) }
-	find := func(name string) int {
-		return sort.Search(len(entries), func(i int) bool { return names(i) >= name })
-	}
-	for _, f := range files {
-		i := find(f.path)
-		if i < len(entries) && names(i) == f.path {
-			if entries[i].flags(body)&(indexFlagValid|indexFlagExtend|indexFlagStage) != 0 ||
-				(i+1 < len(entries) && names(i+1) == f.path) {
+	return idx, nil
+}
+
+func (idx *index) name(i int) string { return idx.entries[i].name(idx.body) }
+
+// find returns the position of the first entry whose name is name or sorts after it.
+func (idx *index) find(name string) int {
+	return sort.Search(len(idx.entries), func(i int) bool { return idx.name(i) >= name })
+}
+
+// indexPlan is what writing files does to an index: for each file, the entry it writes (nil for none),
+// whether it replaces or removes the entry of its name (at) or leaves the index's entry as it is.
+type indexPlan struct {
+	files   []indexFile
+	write   []bool // the file's entry is written (it is new or changed)
+	at      []int  // the entry of the file's name, or -1
+	drop    []bool // the entry at is replaced or removed
+	changed []string
+	count   int
+}
+
+// plan decides what each of files does to the index, or returns errIndexUnsupported for a change that
+// is left to Git.
+func (idx *index) plan(files []indexFile) (*indexPlan, error) {
+	p := &indexPlan{files: files, write: make([]bool, len(files)), at: make([]int, len(files)),
+		drop: make([]bool, len(files)), count: len(idx.entries)}
+	for k, f := range files {
+		p.at[k] = -1
+		i := idx.find(f.path)
+		if i < len(idx.entries) && idx.name(i) == f.path {
+			if idx.entries[i].flags(idx.body)&(indexFlagValid|indexFlagExtend|indexFlagStage) != 0 ||
+				(i+1 < len(idx.entries) && idx.name(i+1) == f.path) {
 				return nil, errIndexUnsupported // assume-valid, skip-worktree, intent-to-add, conflicted
 			}
-			continue
-		}
-		if f.stat == nil {
-			continue
-		}
-		// A new file where the index has a file for one of its directories, or a directory of its name.
-		if j := find(f.path + "/"); j < len(entries) && strings.HasPrefix(names(j), f.path+"/") {
-			return nil, errIndexUnsupported
-		}
-		for d := f.path; strings.Contains(d, "/"); {
-			d = d[:strings.LastIndexByte(d, '/')]
-			if j := find(d); j < len(entries) && names(j) == d {
+			p.at[k] = i
+		} else if f.stat != nil {
+			// A new file where the index has a file for one of its directories, or a directory of its name.
+			if j := idx.find(f.path + "/"); j < len(idx.entries) && strings.HasPrefix(idx.name(j), f.path+"/") {
 				return nil, errIndexUnsupported
 			}
-		}
-	}
-	var out bytes.Buffer
-	out.Grow(len(data) + len(files)*(indexEntryFixed+64))
-	out.Write(data[:indexHeaderLen])
-	written := 0
-	var changed []string // the paths whose directories' cache trees no longer hold
-	j := 0
-	for i := 0; i <= len(entries); i++ {
-		name := ""
-		if i < len(entries) {
-			name = names(i)
-		}
-		replaced := false // entry i, by a file of the same name
-		for ; j < len(files) && (i == len(entries) || files[j].path <= name); j++ {
-			f := files[j]
-			same := i < len(entries) && f.path == name
-			if f.stat == nil {
-				changed = append(changed, f.path) // Git invalidates a removed path even when it had no entry
-				replaced = replaced || same
-				continue
+			for d := f.path; strings.Contains(d, "/"); {
+				d = d[:strings.LastIndexByte(d, '/')]
+				if j := idx.find(d); j < len(idx.entries) && idx.name(j) == d {
+					return nil, errIndexUnsupported
+				}
 			}
-			entry := encodeIndexEntry(f)
-			if same && bytes.Equal(entry, body[entries[i].off:entries[i].end]) {
-				continue // up to date: Git leaves the entry, and its directories' trees, alone
+		}
+		if f.stat == nil {
+			p.changed = append(p.changed, f.path) // Git invalidates a removed path even when it had no entry
+			if p.at[k] >= 0 {
+				p.drop[k] = true
+				p.count--
 			}
-			out.Write(entry)
-			written++
-			changed = append(changed, f.path)
-			replaced = replaced || same
-		}
-		if i == len(entries) {
-			break
-		}
-		if replaced {
 			continue
 		}
-		e := entries[i]
-		raw := body[e.off:e.end]
+		entry := encodeIndexEntry(f)
+		if at := p.at[k]; at >= 0 && bytes.Equal(entry, idx.body[idx.entries[at].off:idx.entries[at].end]) {
+			continue // up to date: Git leaves the entry, and its directories' trees, alone
+		}
+		p.write[k] = true
+		p.changed = append(p.changed, f.path)
+		if p.at[k] >= 0 {
+			p.drop[k] = true
+		} else {
+			p.count++
+		}
+	}
+	return p, nil
+}
+
+// write writes the index with plan applied to w, its checksum last. indexSec is the index file's
+// modification time in seconds, and top the work tree, both for the entries that are racily clean (see
+// smudgeRacy).
+func (idx *index) write(w io.Writer, p *indexPlan, indexSec int64, top string) error {
+	h := sha1.New()
+	out := io.MultiWriter(w, h)
+	header := bytes.Clone(idx.header)
+	binary.BigEndian.PutUint32(header[8:12], uint32(p.count))
+	out.Write(header)
+	dropped := make([]bool, len(idx.entries))
+	for k := range p.files {
+		if p.drop[k] {
+			dropped[p.at[k]] = true
+		}
+	}
+	k := 0
+	for i := 0; i <= len(idx.entries); i++ {
+		name := ""
+		if i < len(idx.entries) {
+			name = idx.name(i)
+		}
+		for ; k < len(p.files) && (i == len(idx.entries) || p.files[k].path <= name); k++ {
+			if p.write[k] {
+				out.Write(encodeIndexEntry(p.files[k]))
+			}
+		}
+		if i == len(idx.entries) {
+			break
+		}
+		if dropped[i] {
+			continue
+		}
+		e := idx.entries[i]
+		raw := idx.body[e.off:e.end]
 		if racy(raw, indexSec) {
 			raw = smudgeRacy(raw, name, top)
 		}
-		out.Write(raw)
-		written++
-	}
-	outBytes := out.Bytes()
-	binary.BigEndian.PutUint32(outBytes[8:12], uint32(written))
-	if tree != nil {
-		for _, p := range changed {
-			tree.invalidate(p)
+		if _, err := out.Write(raw); err != nil {
+			return err
 		}
-		ext := tree.encode(nil)
+	}
+	if idx.tree != nil {
+		for _, path := range p.changed {
+			idx.tree.invalidate(path)
+		}
+		ext := idx.tree.encode(nil)
 		var hdr [8]byte
 		copy(hdr[:4], "TREE")
 		binary.BigEndian.PutUint32(hdr[4:], uint32(len(ext)))
 		out.Write(hdr[:])
 		out.Write(ext)
 	}
-	sum := sha1.Sum(out.Bytes())
-	out.Write(sum[:])
-	return out.Bytes(), nil
+	_, err := w.Write(h.Sum(nil))
+	return err
 }
 
 // indexEntry locates one entry in the index data: from off to end, padding included, with its name
 // from off+nameOff.
 type indexEntry struct {
-	off, end int
-	nameOff  int
-	nameLen  int
+	off, end         int32
+	nameOff, nameLen int32
 }
 
 func (e indexEntry) name(body []byte) string {
@@ -246,9 +301,9 @@ func (e indexEntry) flags(body []byte) uint16 {
 }
 
 // parseIndexEntry reads the version 2 or 3 entry at off.
-func parseIndexEntry(body []byte, off int) (indexEntry, int, bool) {
+func parseIndexEntry(body []byte, off int) (indexEntry, bool) {
 	if len(body)-off < indexEntryFixed {
-		return indexEntry{}, 0, false
+		return indexEntry{}, false
 	}
 	flags := binary.BigEndian.Uint16(body[off+60 : off+62])
 	nameOff := indexEntryFixed
@@ -256,17 +311,28 @@ func parseIndexEntry(body []byte, off int) (indexEntry, int, bool) {
 		nameOff += 2
 	}
 	if len(body)-off < nameOff {
-		return indexEntry{}, 0, false
+		return indexEntry{}, false
 	}
 	n := bytes.IndexByte(body[off+nameOff:], 0)
 	if n < 0 || (int(flags&indexNameMask) != indexNameMask && n != int(flags&indexNameMask)) {
-		return indexEntry{}, 0, false
+		return indexEntry{}, false
 	}
 	end := off + (nameOff+n+8)&^7
 	if end > len(body) {
-		return indexEntry{}, 0, false
+		return indexEntry{}, false
 	}
-	return indexEntry{off: off, end: end, nameOff: nameOff, nameLen: n}, end, true
+	return indexEntry{off: int32(off), end: int32(end), nameOff: int32(nameOff), nameLen: int32(n)}, true
+}
+
+// fileStat is the status of a work-tree file as the index keeps it: each field cut to 32 bits.
+type fileStat struct {
+	ctime, ctimeNsec, mtime, mtimeNsec, dev, ino, uid, gid, size uint32
+}
+
+func statOf(st *syscall.Stat_t) *fileStat {
+	return &fileStat{ctime: uint32(st.Ctim.Sec), ctimeNsec: uint32(st.Ctim.Nsec), mtime: uint32(st.Mtim.Sec),
+		mtimeNsec: uint32(st.Mtim.Nsec), dev: uint32(st.Dev), ino: uint32(st.Ino), uid: st.Uid, gid: st.Gid,
+		size: uint32(st.Size)}
 }
 
 // encodeIndexEntry returns f's version 2 entry: the stat data as Git keeps it (each field cut to 32
@@ -275,16 +341,9 @@ func encodeIndexEntry(f indexFile) []byte {
 	st := f.stat
 	var fixed [indexEntryFixed]byte
 	be := binary.BigEndian
-	be.PutUint32(fixed[0:], uint32(st.Ctim.Sec))
-	be.PutUint32(fixed[4:], uint32(st.Ctim.Nsec))
-	be.PutUint32(fixed[8:], uint32(st.Mtim.Sec))
-	be.PutUint32(fixed[12:], uint32(st.Mtim.Nsec))
-	be.PutUint32(fixed[16:], uint32(st.Dev))
-	be.PutUint32(fixed[20:], uint32(st.Ino))
-	be.PutUint32(fixed[24:], f.mode)
-	be.PutUint32(fixed[28:], st.Uid)
-	be.PutUint32(fixed[32:], st.Gid)
-	be.PutUint32(fixed[36:], uint32(st.Size))
+	for i, v := range [...]uint32{st.ctime, st.ctimeNsec, st.mtime, st.mtimeNsec, st.dev, st.ino, f.mode, st.uid, st.gid, st.size} {
+		be.PutUint32(fixed[4*i:], v)
+	}
 	copy(fixed[40:60], f.oid)
 	be.PutUint16(fixed[60:], uint16(min(len(f.path), indexNameMask)))
 	entry := make([]byte, (indexEntryFixed+len(f.path)+8)&^7)
@@ -414,7 +473,7 @@ func (t *cacheTree) encode(out []byte) []byte {
 // indexFiles turns a commit's entries ("MODE OID\tPATH", MODE 0 to remove; see writeBlobs) and the stat
 // data of the files read for them into the index's terms. ok is false when one of them is left to Git:
 // a symbolic link, or an object id that is not SHA-1.
-func indexFiles(entries []string, stats []*syscall.Stat_t) (files []indexFile, ok bool) {
+func indexFiles(entries []string, stats []*fileStat) (files []indexFile, ok bool) {
 	files = make([]indexFile, len(entries))
 	for i, e := range entries {
 		head, p, _ := strings.Cut(e, "\t")

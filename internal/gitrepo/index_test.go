@@ -34,7 +34,7 @@ func indexFilesOf(t *testing.T, top string, files []string) []indexFile {
 		if st.Mode&0o111 != 0 {
 			mode = 0o100755
 		}
-		out = append(out, indexFile{path: f, mode: mode, oid: oid, stat: &st})
+		out = append(out, indexFile{path: f, mode: mode, oid: oid, stat: statOf(&st)})
 	}
 	return out
 }

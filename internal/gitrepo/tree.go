@@ -1,7 +1,6 @@
 package gitrepo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
@@ -10,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -336,12 +334,13 @@ func (r *Repo) readTrees(ctx context.Context, base string, dirs []string) (treeS
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(bytes.NewReader(out))
 	for _, d := range dirs {
-		header, err := br.ReadString('\n')
-		if err != nil {
-			return nil, fmt.Errorf("gitrepo: short output from git cat-file: %w", err)
+		nl := bytes.IndexByte(out, '\n')
+		if nl < 0 {
+			return nil, errors.New("gitrepo: short output from git cat-file")
 		}
+		header := string(out[:nl])
+		out = out[nl+1:]
 		fields := strings.Fields(header)
 		if len(fields) == 2 && fields[1] == "missing" {
 			trees.dir(d)
@@ -357,12 +356,12 @@ func (r *Repo) readTrees(ctx context.Context, base string, dirs []string) (treeS
 		if err != nil {
 			return nil, fmt.Errorf("gitrepo: unexpected output from git cat-file: %q", header)
 		}
-		content := make([]byte, size+1)
-		if _, err := io.ReadFull(br, content); err != nil {
-			return nil, fmt.Errorf("gitrepo: short output from git cat-file: %w", err)
+		if size < 0 || len(out) < size+1 {
+			return nil, errors.New("gitrepo: short output from git cat-file")
 		}
 		t := trees.dir(d)
-		t.oid, t.raw, t.hashLen = fields[0], content[:size], len(fields[0])/2
+		t.oid, t.raw, t.hashLen = fields[0], out[:size:size], len(fields[0])/2
+		out = out[size+1:]
 	}
 	return trees, nil
 }

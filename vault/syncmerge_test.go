@@ -26,6 +26,7 @@ type syncFixture struct {
 	remote                *Vault
 	home1, home2, baseDir string
 	keys                  map[string]*Key // agent keys, by name (the latest issued)
+	signers               []string        // the verify keys that signed the remote's changes, for merge
 }
 
 // newSyncFixture makes a vault with agents ci (member of group a) and dep (no group), secrets a/x, a/y,
@@ -120,7 +121,7 @@ func (f *syncFixture) merge(prefer Prefer) (*SyncResult, string, error) {
 	if err != nil {
 		f.t.Fatalf("remote: %v", err)
 	}
-	res, err := ow.MergeSync(base, remote, prefer)
+	res, err := ow.MergeSync(base, remote, prefer, f.signers)
 	return res, scratch, err
 }
 
@@ -577,7 +578,7 @@ func TestCrashDuringFastForward(t *testing.T) {
 			changed := diffDirs(t, f.local.v.Dir, upDir)
 			from := Hash(f.local.read(rootFile))
 			stopped := crashAt(t, tc.step, func() {
-				if err := f.local.v.AdoptUpstream(up, changed, "up-commit", "old-commit", from); err != nil {
+				if err := f.local.v.AdoptUpstream(up, changed, "up-commit", "old-commit", from, nil); err != nil {
 					t.Errorf("AdoptUpstream: %v", err)
 				}
 			})

@@ -51,6 +51,10 @@ type tx struct {
 	// adminChange is set when the change makes a new admin set: seal stamps the set with the new version
 	// and keeps the signed root as state/admins/<version>.
 	adminChange bool
+	// yield, when set, lists links of this machine's admin chain that the change supersedes (a sync's, or
+	// the fast-forward to a sync this machine pushed): this machine's mark is moved off them around the
+	// commit point (.pending/yield; syncadmins.go).
+	yield *chainYield
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {
@@ -217,6 +221,14 @@ func (t *tx) commitSealed(rootBytes []byte) error {
 			return wrapErr(KindError, err, "cannot write the new key beside %s", target)
 		}
 	}
+	if t.yield != nil {
+		if err := os.WriteFile(filepath.Join(pend, yieldFile), []byte(t.yield.encode()), 0o644); err != nil {
+			return wrapErr(KindError, err, "cannot stage the transaction's yield list")
+		}
+		if err := t.yield.before(t.root.VaultID); err != nil {
+			return err
+		}
+	}
 	crashHook("staged")
 	if err := syncTree(t.v.Dir); err != nil {
 		return err
@@ -228,6 +240,9 @@ func (t *tx) commitSealed(rootBytes []byte) error {
 	crashHook("marked")
 	if err := applyPending(t.v.Dir, t.writes); err != nil {
 		return err
+	}
+	if t.yield != nil {
+		return settleChainMark(pend, t.root.VaultID)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ type syncFixture struct {
 	home1, home2, baseDir string
 	keys                  map[string]*Key // agent keys, by name (the latest issued)
 	signers               []string        // the verify keys that signed the remote's changes, for merge
+	remoteKey             *Key            // the key the remote machine changes the vault with (nil: the owner's)
 }
 
 // newSyncFixture makes a vault with agents ci (member of group a) and dep (no group), secrets a/x, a/y,
@@ -73,14 +74,23 @@ func (tv *testVault) read2(path string) []byte {
 func (f *syncFixture) onLocal(do func(o *Owner) error) { f.t.Helper(); f.on(f.home1, f.local.v, do) }
 func (f *syncFixture) onRemote(do func(o *Owner) error) {
 	f.t.Helper()
-	f.on(f.home2, f.remote, do)
+	key := f.remoteKey
+	if key == nil {
+		key = f.local.owner
+	}
+	f.onWith(f.home2, f.remote, key, do)
 	f.t.Setenv("AGENT_VAULT_HOME", f.home1)
 }
 
 func (f *syncFixture) on(home string, v *Vault, do func(o *Owner) error) {
 	f.t.Helper()
+	f.onWith(home, v, f.local.owner, do)
+}
+
+func (f *syncFixture) onWith(home string, v *Vault, key *Key, do func(o *Owner) error) {
+	f.t.Helper()
 	f.t.Setenv("AGENT_VAULT_HOME", home)
-	o, err := v.OpenOwner(f.local.owner)
+	o, err := v.OpenOwner(key)
 	if err != nil {
 		f.t.Fatal(err)
 	}

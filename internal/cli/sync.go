@@ -35,14 +35,18 @@ func newSyncCmd(g *global) *cobra.Command {
   behind       verify the upstream's vault with the owner key, then fast-forward to it;
   diverged     verify the upstream's vault and the common one, re-apply this machine's changes since
                the common state on top of the upstream's (secrets set or removed, agents added,
-               re-keyed or removed, group members added or removed: operations, never a textual merge
-               of ciphertext or signed files), sign the result with a version above both sides', push
-               it as a merge commit, and only then make it this working tree's.
+               re-keyed or removed, group members added or removed, admins added or removed:
+               operations, never a textual merge of ciphertext or signed files), sign the result with
+               a version above both sides', push it as a merge commit, and only then make it this
+               working tree's.
 
-Two changes to the same secret (or agent) on both sides are a conflict: sync stops and changes nothing,
-unless --prefer local (this machine's) or --prefer remote (the upstream's) says which one to keep. An
-upstream whose vault does not verify, or does not descend from the common signed state, is refused
-(exit 6). If someone pushes meanwhile, sync starts over (three times at most).`,
+Two changes to the same secret (or agent, or admin) on both sides are a conflict, and so is an admin
+removed here whose key signed the upstream's changes: sync stops and changes nothing, unless --prefer
+local (this machine's) or --prefer remote (the upstream's) says which one to keep. An upstream that
+removed this machine's admin key stops sync (exit 5): this key can sign nothing there. An upstream whose
+vault does not verify, or does not descend from the common signed state, is refused (exit 6). If someone
+pushes meanwhile, sync starts over (three times at most). Ctrl-C stops sync at once until its merge is
+pushed; a sync stopped during its push is finished by 'agent-vault repair' or the next sync.`,
 		Example: `  agent-vault sync
   agent-vault sync --prefer remote`,
 		Args: args(0, 0),

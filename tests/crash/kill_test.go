@@ -18,7 +18,8 @@ import (
 
 // TestKillAnyOwnerChange kills owner commands at random instants and checks that the next owner command
 // or `agent-vault repair` returns the vault to a verified state with the old or the new change fully in
-// place, nothing lost and no human step (DESIGN.md "No human after a kill"; docs/format.md section 9).
+// place, nothing lost and no human step (docs/format.md section 9, the transaction and its commit point;
+// section 9.1, repair; section 9.4, sync).
 //
 // Each trial copies a prepared vault (owner, agents ci, dep and spare, a group of 100 secrets), starts one
 // changing command in its own process group and SIGKILLs the process alone (its Git child lives on) or

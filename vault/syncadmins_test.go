@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -455,5 +456,54 @@ func forgetVerified(t *testing.T, home, vaultID string) {
 	m.Verified = nil
 	if err := writeMarks(home, vaultID, m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A reader that meets a fast-forward half applied (the upstream's state, several versions on, signed by
+// an admin the upstream added) waits for it, and then reads or says that the owner must run repair: the
+// pending root is a writer although its prev_sha256 names the upstream's previous state (section 6.6).
+func TestReadersDuringFastForward(t *testing.T) {
+	withWriterWait(t, 50*time.Millisecond)
+	for _, step := range []string{"half-applied", "applied"} {
+		t.Run(step, func(t *testing.T) {
+			f, _ := newAdminSyncFixture(t)
+			carol := newAdmin(t)
+			f.onRemote(func(o *Owner) error { return o.AddAdmin("carol", carol.key.Recipient, carol.vk) })
+			f.onWith(carol.home, f.remote, carol.key, func(o *Owner) error { return o.Set("a/x", []byte("x-carol"), SetOptions{}) })
+			f.onWith(carol.home, f.remote, carol.key, func(o *Owner) error { return o.Set("a/y", []byte("y-carol"), SetOptions{}) })
+			f.t.Setenv("AGENT_VAULT_HOME", f.home1)
+			upDir := filepath.Join(t.TempDir(), DirName)
+			copyVaultDir(t, f.remote.Dir, upDir)
+			up, err := f.local.v.OpenDetached(upDir, f.local.owner, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.local.v.Adopter = func(string, string) error { return nil }
+			unlock, err := f.local.v.lock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			from := Hash(f.local.read(rootFile))
+			stopped := crashAt(t, step, func() {
+				f.local.v.AdoptUpstream(up, diffDirs(t, f.local.v.Dir, upDir), "up", "old", from, nil)
+			})
+			unlock()
+			if !stopped {
+				t.Fatalf("AdoptUpstream did not stop at %s", step)
+			}
+			for _, p := range []string{"a/x", "a/y"} {
+				s, err := f.local.v.Open(f.keys["ci"])
+				if err == nil {
+					_, err = s.Get(p)
+				}
+				if err != nil && (KindOf(err) != KindError || !strings.Contains(err.Error(), "repair")) {
+					t.Fatalf("ci reads %s during the fast-forward: %s error %v", p, KindOf(err), err)
+				}
+			}
+			if _, err := f.local.v.Repair(f.local.owner); err != nil {
+				t.Fatalf("repair: %v", err)
+			}
+			f.reads("ci", "a/x", "x-carol")
+		})
 	}
 }

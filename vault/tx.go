@@ -278,6 +278,20 @@ func applyPending(dir string, staged map[string][]byte) error {
 		}
 		return nil
 	}
+	// New links of the admin chain go first: a reader that meets the change half applied then finds the
+	// keys that may sign its pending root (a fast-forward's, signed by an admin the upstream added) in the
+	// chain on disk, and waits for it (docs/format.md section 6.6).
+	links := 0
+	for i, rel := range rels {
+		if strings.HasPrefix(rel, adminChainDir+"/") {
+			rels[i], rels[links] = rels[links], rels[i]
+			links++
+		}
+	}
+	if err := parallel(links, put); err != nil {
+		return err
+	}
+	rels = rels[links:]
 	// Two halves, so that the crash hook runs between them on this goroutine (a test's panic must be
 	// recoverable by the caller, which it is not from a worker goroutine).
 	half := len(rels) / 2

@@ -254,11 +254,7 @@ func (v *Vault) verifyAdoptedPending(pend string, raw []byte, key *Key) ([]byte,
 	if len(pendingList(pend, "from")) != 1 {
 		return nil, newErr(KindIntegrity, "not a fast-forward")
 	}
-	home, err := Home()
-	if err != nil {
-		return nil, err
-	}
-	a, err := v.anchorFor(key, true, home)
+	_, a, err := v.ownerAnchor(key)
 	if err != nil {
 		return nil, err
 	}

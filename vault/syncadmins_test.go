@@ -172,10 +172,8 @@ func TestSyncAdminsConflicts(t *testing.T) {
 			f.onRemote(func(o *Owner) error { return o.AddAdmin("frank", f2.key.Recipient, f2.vk) })
 			if prefer == PreferNone {
 				before := f.local.read(rootFile)
-				_, _, err := f.merge(prefer)
-				var ce *ConflictError
-				if !errors.As(err, &ce) || !slices.Equal(ce.Admins, []string{"frank"}) || KindOf(err) != KindError {
-					t.Fatalf("merge: %v, want a conflict on admin frank", err)
+				if ce := f.conflict(); !slices.Equal(ce.Admins, []string{"frank"}) {
+					t.Fatalf("conflict on %v, want admin frank", ce)
 				}
 				if !bytes.Equal(before, f.local.read(rootFile)) {
 					t.Fatal("a conflict changed the local state")
@@ -196,10 +194,8 @@ func TestSyncAdminsConflicts(t *testing.T) {
 			f.onLocal(func(o *Owner) error { return o.AddAdmin("gina", g.key.Recipient, g.vk) })
 			f.onRemote(func(o *Owner) error { return o.AddAdmin("gil", g.key.Recipient, g.vk) })
 			if prefer == PreferNone {
-				_, _, err := f.merge(prefer)
-				var ce *ConflictError
-				if !errors.As(err, &ce) || !slices.Equal(ce.Admins, []string{"gina"}) {
-					t.Fatalf("merge: %v, want a conflict on admin gina", err)
+				if ce := f.conflict(); !slices.Equal(ce.Admins, []string{"gina"}) {
+					t.Fatalf("conflict on %v, want admin gina", ce)
 				}
 				continue
 			}
@@ -217,10 +213,8 @@ func TestSyncAdminsConflicts(t *testing.T) {
 			f.onRemote(func(o *Owner) error { return o.Set("a/x", []byte("x-bob"), SetOptions{}) })
 			f.signers = []string{bob.vk}
 			if prefer == PreferNone {
-				_, _, err := f.merge(prefer)
-				var ce *ConflictError
-				if !errors.As(err, &ce) || !slices.Equal(ce.Signed, []string{"bob"}) || len(ce.Admins) > 0 {
-					t.Fatalf("merge: %v, want a conflict on bob's signature", err)
+				if ce := f.conflict(); !slices.Equal(ce.Signed, []string{"bob"}) || len(ce.Admins) > 0 {
+					t.Fatalf("conflict on %v, want bob's signature", ce)
 				}
 				// Signed by another key (the owner's own second machine, say), the same changes merge.
 				f.signers = []string{"ed25519:someone-else"}
@@ -365,25 +359,7 @@ func TestRepairFastForwardSignedByAnotherAdmin(t *testing.T) {
 			carol := newAdmin(t)
 			f.onRemote(func(o *Owner) error { return o.AddAdmin("carol", carol.key.Recipient, carol.vk) })
 			f.onRemote(func(o *Owner) error { return o.Set("a/x", []byte("x-bob"), SetOptions{}) })
-			upDir := filepath.Join(t.TempDir(), DirName)
-			copyVaultDir(t, f.remote.Dir, upDir)
-			up, err := f.local.v.OpenDetached(upDir, f.local.owner, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.local.v.Adopter = func(string, string) error { return nil }
-			unlock, err := f.local.v.lock()
-			if err != nil {
-				t.Fatal(err)
-			}
-			from := Hash(f.local.read(rootFile))
-			stopped := crashAt(t, step, func() {
-				f.local.v.AdoptUpstream(up, diffDirs(t, f.local.v.Dir, upDir), "up", "old", from, nil)
-			})
-			unlock()
-			if !stopped {
-				t.Fatalf("AdoptUpstream did not stop at %s", step)
-			}
+			f.crashFastForward(step)
 			if _, err := f.local.v.Repair(f.local.owner); err != nil {
 				t.Fatalf("repair: %v", err)
 			}
@@ -472,25 +448,7 @@ func TestReadersDuringFastForward(t *testing.T) {
 			f.onWith(carol.home, f.remote, carol.key, func(o *Owner) error { return o.Set("a/x", []byte("x-carol"), SetOptions{}) })
 			f.onWith(carol.home, f.remote, carol.key, func(o *Owner) error { return o.Set("a/y", []byte("y-carol"), SetOptions{}) })
 			f.t.Setenv("AGENT_VAULT_HOME", f.home1)
-			upDir := filepath.Join(t.TempDir(), DirName)
-			copyVaultDir(t, f.remote.Dir, upDir)
-			up, err := f.local.v.OpenDetached(upDir, f.local.owner, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.local.v.Adopter = func(string, string) error { return nil }
-			unlock, err := f.local.v.lock()
-			if err != nil {
-				t.Fatal(err)
-			}
-			from := Hash(f.local.read(rootFile))
-			stopped := crashAt(t, step, func() {
-				f.local.v.AdoptUpstream(up, diffDirs(t, f.local.v.Dir, upDir), "up", "old", from, nil)
-			})
-			unlock()
-			if !stopped {
-				t.Fatalf("AdoptUpstream did not stop at %s", step)
-			}
+			f.crashFastForward(step)
 			for _, p := range []string{"a/x", "a/y"} {
 				s, err := f.local.v.Open(f.keys["ci"])
 				if err == nil {
@@ -506,4 +464,41 @@ func TestReadersDuringFastForward(t *testing.T) {
 			f.reads("ci", "a/x", "x-carol")
 		})
 	}
+}
+
+// crashFastForward fast-forwards the local working tree to the remote's state (a copy, verified as the
+// local owner), stopped at step as a kill would stop it; adopting the commit does nothing.
+func (f *syncFixture) crashFastForward(step string) {
+	f.t.Helper()
+	upDir := filepath.Join(f.t.TempDir(), DirName)
+	copyVaultDir(f.t, f.remote.Dir, upDir)
+	up, err := f.local.v.OpenDetached(upDir, f.local.owner, "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.local.v.Adopter = func(string, string) error { return nil }
+	unlock, err := f.local.v.lock()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	from := Hash(f.local.read(rootFile))
+	stopped := crashAt(f.t, step, func() {
+		f.local.v.AdoptUpstream(up, diffDirs(f.t, f.local.v.Dir, upDir), "up", "old", from, nil)
+	})
+	unlock()
+	if !stopped {
+		f.t.Fatalf("AdoptUpstream did not stop at %s", step)
+	}
+}
+
+// conflict merges without --prefer and returns the conflict that stops the merge (failing the test when
+// none does).
+func (f *syncFixture) conflict() *ConflictError {
+	f.t.Helper()
+	_, _, err := f.merge(PreferNone)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || KindOf(err) != KindError {
+		f.t.Fatalf("merge: %v, want a conflict", err)
+	}
+	return ce
 }

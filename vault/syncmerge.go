@@ -581,11 +581,7 @@ func (v *Vault) openOwnerForSync(key *Key, unlock func()) (*Owner, error) {
 // holding it to this machine's high-water marks or raising them (a detached snapshot): for states that
 // are not this machine's current one, or that reads may have overtaken (sync).
 func (v *Vault) ownerSnapshot(key *Key) (*Snapshot, error) {
-	home, err := Home()
-	if err != nil {
-		return nil, err
-	}
-	a, err := v.anchorFor(key, true, home)
+	home, a, err := v.ownerAnchor(key)
 	if err != nil {
 		return nil, err
 	}
@@ -594,6 +590,16 @@ func (v *Vault) ownerSnapshot(key *Key) (*Snapshot, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ownerAnchor returns this machine's agent-vault home and what key, as an owner (admin) key, trusts in v.
+func (v *Vault) ownerAnchor(key *Key) (string, anchor, error) {
+	home, err := Home()
+	if err != nil {
+		return "", anchor{}, err
+	}
+	a, err := v.anchorFor(key, true, home)
+	return home, a, err
 }
 
 // stageFrom stages the files changed (vault-relative paths) from dir, a vault directory holding the

@@ -372,10 +372,8 @@ func TestSyncMergeAgentsAndGrantsOnBothSides(t *testing.T) {
 				t.Fatal(err)
 			}
 			if prefer == PreferNone {
-				_, _, err := f.merge(prefer)
-				var ce *ConflictError
-				if !errors.As(err, &ce) || !slices.Equal(ce.Agents, []string{"ci"}) {
-					t.Fatalf("merge: %v, want a conflict on agent ci", err)
+				if ce := f.conflict(); !slices.Equal(ce.Agents, []string{"ci"}) {
+					t.Fatalf("conflict on %v, want agent ci", ce)
 				}
 				continue
 			}

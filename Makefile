@@ -27,8 +27,11 @@ MANOUT := $(CURDIR)/build/man
 GORELEASER_VERSION ?= v2.17.0
 CYCLONEDX_VERSION ?= v1.10.0
 TOOLS := $(CURDIR)/build/tools
+# staticcheck 2026.2.2, the newest release, analyses Go 1.26 code; make test-lint installs it with go install.
+STATICCHECK_VERSION ?= v0.8.2
+NODE_MODULES := sdk/node/node_modules/.installed
 
-.PHONY: all build install man deps test test-go test-fuzz test-python test-node test-mcp test-recipes test-release release-tools release-snapshot demo bench bench-quick bench-mcp vectors vectors-regen fuzz clean
+.PHONY: all build install man deps test test-go test-lint test-fuzz test-python test-node test-mcp test-recipes test-release release-tools release-snapshot demo bench bench-quick bench-mcp vectors vectors-regen fuzz clean
 
 all: build
 
@@ -56,11 +59,24 @@ deps:
 
 # Every suite, one summary line each; the output of a suite that fails is printed after its line.
 test:
-	@scripts/test-all.sh deps build go fuzz python node mcp recipes release
+	@scripts/test-all.sh deps build lint go fuzz python node mcp recipes release
 
 test-go:
-	$(GO) vet ./...
 	$(GO) test ./...
+
+# The linters, each clean: gofmt and go vet, staticcheck (pinned, in build/tools); mypy --strict and ruff check
+# (pinned in the Python SDK's lint extra, in .venv) over the SDK, tests/mcp (with .venv-mcp's packages) and
+# tests/recipes; tsc --noEmit with the Node SDK's strict tsconfig.json (its sources and its tests).
+test-lint: $(TOOLS)/staticcheck-$(STATICCHECK_VERSION) $(VENV)/.installed $(VENV_MCP)/.installed $(NODE_MODULES)
+	@echo "gofmt -l"; unformatted=$$(find . \( -path './.*' -o -name node_modules \) -prune -o -name '*.go' -print | xargs gofmt -l); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change (run gofmt -w on them):"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck-$(STATICCHECK_VERSION) ./...
+	cd sdk/python && ../../$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict --python-version 3.10 --python-executable $(VENV_MCP)/bin/python tests/mcp
+	$(VENV)/bin/mypy --strict --python-version 3.10 tests/recipes
+	$(VENV)/bin/ruff check sdk/python tests/mcp tests/recipes
+	sdk/node/node_modules/.bin/tsc --noEmit -p sdk/node
 
 # Owner commands killed at random instants (CRASH_TRIALS trials, every command), and readers in a loop while the
 # vault changes and is pulled; `make test-go` runs a short form of the same tests. The last lines are a summary
@@ -93,7 +109,7 @@ fuzz:
 $(VENV)/.installed: sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e 'sdk/python[test]'
+	$(VENV)/bin/pip install -q -e 'sdk/python[test,lint]'
 	touch $@
 
 test-python: build $(VENV)/.installed
@@ -120,8 +136,13 @@ $(VENV_MCP)/.installed: tests/mcp/requirements.txt
 test-mcp: build $(VENV_MCP)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV_MCP)/bin/pytest -q tests/mcp
 
-test-node: build
-	cd sdk/node && npm ci --no-audit --no-fund --loglevel=error && AGENT_VAULT_BIN=$(BIN)/agent-vault npm test
+# The Node SDK's packages, exactly as package-lock.json has them (npm test builds dist itself).
+$(NODE_MODULES): sdk/node/package.json sdk/node/package-lock.json
+	cd sdk/node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-node: build $(NODE_MODULES)
+	cd sdk/node && AGENT_VAULT_BIN=$(BIN)/agent-vault npm test
 
 # The release configuration is valid (goreleaser check), installing goreleaser with go install when needed.
 $(TOOLS)/goreleaser-$(GORELEASER_VERSION):
@@ -134,6 +155,12 @@ $(TOOLS)/cyclonedx-gomod-$(CYCLONEDX_VERSION):
 	GOBIN=$(TOOLS)/tmp-cyclonedx $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
 	mv $(TOOLS)/tmp-cyclonedx/cyclonedx-gomod $@
 	ln -sf cyclonedx-gomod-$(CYCLONEDX_VERSION) $(TOOLS)/cyclonedx-gomod
+
+# Built with make build's settings (no cgo, -trimpath), so that it reuses the standard library that build compiled.
+$(TOOLS)/staticcheck-$(STATICCHECK_VERSION):
+	@mkdir -p $(TOOLS)/tmp-staticcheck
+	CGO_ENABLED=0 GOBIN=$(TOOLS)/tmp-staticcheck $(GO) install -trimpath honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS)/tmp-staticcheck/staticcheck $@
 
 release-tools: $(TOOLS)/goreleaser-$(GORELEASER_VERSION)
 
@@ -165,8 +192,8 @@ bench-mcp: build $(VENV_MCP)/.installed
 	AGENT_VAULT_BIN=$(BIN)/agent-vault $(VENV_MCP)/bin/python tests/mcp/bench_mcp.py
 
 # make vectors adds the sets of test vectors that testdata/vectors lacks and never rewrites a file there;
-# make vectors-regen SETS=pq (or classic, or classic,pq) makes a set anew, rewriting all of its files.
-SETS ?= classic,pq
+# make vectors-regen SETS=pq (or classic, admins, or a list such as classic,pq) makes a set anew, rewriting all of its files.
+SETS ?= classic,pq,admins
 vectors:
 	$(GO) run ./vault/internal/vectorgen -out testdata/vectors -add
 
@@ -174,4 +201,4 @@ vectors-regen:
 	$(GO) run ./vault/internal/vectorgen -out testdata/vectors -sets $(SETS)
 
 clean:
-	rm -rf $(BIN) $(VENV) $(VENV_MCP) sdk/node/node_modules sdk/node/dist build dist
+	rm -rf $(BIN) $(VENV) $(VENV_MCP) sdk/node/node_modules sdk/node/dist build dist .mypy_cache sdk/python/.mypy_cache .ruff_cache

@@ -33,7 +33,6 @@ type config struct {
 	sizes                      []int
 	runs, listRuns, setRuns    int
 	repeat                     int
-	keep                       bool
 	pqSize                     int  // secrets of the post-quantum comparison (pq.go); 0: none
 	pqOnly                     bool // only the post-quantum comparison
 }

@@ -56,7 +56,7 @@ func TrustVault(vaultID, verifyKey string) error {
 	if _, err := ParseVerifyKey(verifyKey); err != nil {
 		return newErr(KindUsage, "%q is not a verify key (ed25519: and the base64 of 32 bytes)", verifyKey)
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return err
 	}

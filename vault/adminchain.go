@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // The chain of admin changes (docs/format.md section 4.1), as a reader follows it from its anchor.
@@ -160,8 +162,8 @@ func (c *adminChain) head() *chainLink {
 	return &c.links[len(c.links)-1]
 }
 
-// ChainMark is the last admin change this machine verified (docs/format.md section 6.3).
-type ChainMark struct {
+// chainMark is the last admin change this machine verified (docs/format.md section 6.3).
+type chainMark struct {
 	Version uint64 `json:"version"`
 	SHA256  string `json:"sha256"`
 }
@@ -169,7 +171,7 @@ type ChainMark struct {
 // checkChain holds a verified state to the admin chain this machine saw: the link it recorded must still
 // be in the chain, byte for byte, so that an admin removed there cannot sign a history without the removal
 // for this machine, and a root without admins is refused once an admin change was seen.
-func (m *Marks) checkChain(c *adminChain, root *Root) error {
+func (m *markFile) checkChain(c *adminChain, root *Root) error {
 	if m.Admins == nil {
 		return nil
 	}
@@ -199,8 +201,8 @@ func raiseChainMark(home, vaultID string, l *chainLink) error {
 	if cur.Admins != nil && cur.Admins.Version >= l.version {
 		return nil
 	}
-	cur.Admins = &ChainMark{Version: l.version, SHA256: l.sha}
-	if err := MkdirPrivate(filepath.Join(home, "state")); err != nil {
+	cur.Admins = &chainMark{Version: l.version, SHA256: l.sha}
+	if err := fsutil.MkdirPrivate(filepath.Join(home, "state")); err != nil {
 		return err
 	}
 	return writeMarks(home, vaultID, cur)

@@ -13,10 +13,10 @@ import (
 // keys stay, section 9.2) and every escrow re-encrypted to it.
 
 // adminAgeRecipients returns the age recipients of every admin of root, for escrows.
-func adminAgeRecipients(root *Root) ([]age.Recipient, error) {
+func adminAgeRecipients(root *Root, opts *KeyOptions) ([]age.Recipient, error) {
 	var out []age.Recipient
 	for _, r := range adminRecipients(root) {
-		rc, err := parseRecipient(r)
+		rc, err := parseRecipient(r, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -32,7 +32,7 @@ func (o *Owner) AddAdmin(name, recipient, verifyKey string) error {
 		return err
 	}
 	verifyKey = strings.TrimSpace(verifyKey)
-	rc, err := UserRecipient(recipient)
+	rc, err := userRecipient(recipient)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (o *Owner) commitAdminChange(t *tx) error {
 	if err != nil {
 		return err
 	}
-	admins, err := adminAgeRecipients(t.root)
+	admins, err := adminAgeRecipients(t.root, o.Key.opts)
 	if err != nil {
 		return err
 	}

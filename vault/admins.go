@@ -27,13 +27,13 @@ type RootAdmins struct {
 	Members map[string]RootAdmin `json:"members"`
 }
 
-// RootAdmin names one admin's keys.
+// RootAdmin names one admin's keys: its age recipient and its verify key (docs/format.md section 4.1).
 type RootAdmin struct {
 	Recipient string `json:"recipient"`
 	VerifyKey string `json:"verify_key"`
 }
 
-// AdminInfo is an admin as `admin list` shows it.
+// AdminInfo is an admin as `admin list` shows it: its name in the admin set and its keys.
 type AdminInfo struct {
 	Name      string `json:"name"`
 	Recipient string `json:"recipient"`
@@ -80,12 +80,6 @@ func adminByRecipient(root *Root, rcpt string) (string, RootAdmin, bool) {
 		}
 	}
 	return "", RootAdmin{}, false
-}
-
-// isAdminRecipient reports whether rcpt is an admin's recipient (the owner's, in a root without admins).
-func isAdminRecipient(root *Root, rcpt string) bool {
-	_, _, ok := adminByRecipient(root, rcpt)
-	return ok
 }
 
 // checkAdmins checks the admins field of a parsed root (section 4.1): names, recipients of the vault's

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // adminKey makes an owner key for another admin, in its own agent-vault home, and returns the key, its
@@ -18,10 +20,10 @@ func adminKey(t *testing.T) (*Key, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteNewPrivateFile(filepath.Join(home, "owner.key"), file); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), file); err != nil {
 		t.Fatal(err)
 	}
-	k, err := ParseKeyFile(file, filepath.Join(home, "owner.key"))
+	k, err := ParseKeyFile(file, filepath.Join(home, "owner.key"), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func newAttackVault(t *testing.T) *attackVault {
 	t.Helper()
 	tv := newTestVault(t)
 	otherFile := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "other") })
-	other, err := ParseKeyFile(otherFile, "other.key")
+	other, err := ParseKeyFile(otherFile, "other.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestAttackAgentPublicKeyReplaced(t *testing.T) {
 		}
 		// Recovering the agent writes a fresh key for it, again never the attacker's.
 		keyFile := av.owned(func(o *Owner) ([]byte, error) { return recoverAgent(o, "ci") })
-		ci2, err := ParseKeyFile(keyFile, "ci.key")
+		ci2, err := ParseKeyFile(keyFile, "ci.key", quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -402,7 +402,7 @@ func TestAttackAgentPublicKeyReplaced(t *testing.T) {
 		r.Agents["ci"] = a
 		av.writeFile(agentPubFile("ci"), pub)
 		av.writeUnsigned(r, raw, body)
-		attackerKey := &Key{Identity: av.attacker, Recipient: av.attacker.Recipient().String(), Source: "attacker.key"}
+		attackerKey := &Key{Identity: av.attacker, Recipient: av.attacker.Recipient().String(), Source: "attacker.key", opts: quiet}
 		for _, k := range []*Key{attackerKey, av.ci, av.owner} {
 			_, err := av.readAs(k, "stripe/api-key")
 			av.expect(err, KindIntegrity, "signature does not verify")
@@ -553,11 +553,11 @@ func TestAttackStateFromAnotherVault(t *testing.T) {
 	_, err = av.readAs(av.ci, "stripe/api-key")
 	av.expect(err, KindIntegrity, "belongs to vault "+v2RootID(t, v2))
 	// The unpinned key reads config.yaml (still the first vault's) and sees the mismatch as well.
-	bare := &Key{Identity: av.ci.Identity, Recipient: av.ci.Recipient, Source: "bare"}
+	bare := &Key{Identity: av.ci.Identity, Recipient: av.ci.Recipient, Source: "bare", opts: quiet}
 	_, err = av.readAs(bare, "stripe/api-key")
 	av.expect(err, KindIntegrity, "belongs to vault")
 	// The copied state is genuinely vault two's: vault two's own pinned agent reads it, as it should.
-	ci2, err := ParseKeyFile(ci2File, "ci2.key")
+	ci2, err := ParseKeyFile(ci2File, "ci2.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -755,7 +755,7 @@ func TestAttackOversizedFile(t *testing.T) {
 		av.writeFile(configFile, cfg)
 		r.Files[configFile] = refOf(cfg)
 		av.resign(r, raw)
-		bare := &Key{Identity: av.ci.Identity, Recipient: av.ci.Recipient, Source: "bare"}
+		bare := &Key{Identity: av.ci.Identity, Recipient: av.ci.Recipient, Source: "bare", opts: quiet}
 		_, err := av.readAs(bare, "stripe/api-key")
 		av.expect(err, KindIntegrity, "config.yaml is")
 		av.mustRead(av.ci, "stripe/api-key") // a pinned key does not need config.yaml
@@ -867,7 +867,7 @@ func TestVerifiedRootRecord(t *testing.T) {
 	av.mustRead(av.ci, "stripe/api-key")
 }
 
-func writeMarksForTest(t *testing.T, home, vaultID string, m *Marks) {
+func writeMarksForTest(t *testing.T, home, vaultID string, m *markFile) {
 	t.Helper()
 	b, err := json.Marshal(m)
 	if err != nil {

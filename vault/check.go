@@ -16,9 +16,9 @@ import (
 
 // Finding is one result of Check.
 type Finding struct {
-	Level   string `json:"level"` // "error" or "warning"
-	Path    string `json:"path,omitempty"`
-	Message string `json:"message"`
+	Level   string `json:"level"`          // "error" or "warning"
+	Path    string `json:"path,omitempty"` // the file or secret it is about, "" for the vault
+	Message string `json:"message"`        // what is wrong, for people
 	// Summary is the finding in one line as agent-vault 0.1's check worded it where it had the same
 	// finding ("Secret 'stripe/old' expired 3 days ago"), else "path: message". It fills the errors and
 	// warnings arrays of the JSON report.
@@ -29,12 +29,12 @@ type Finding struct {
 // strings, "errors" and "warnings" (every finding is in one of them), beside the detailed findings.
 type Report struct {
 	VaultID     string    `json:"vault_id"`
-	Version     uint64    `json:"version"`
-	Role        string    `json:"role"`
-	Secrets     int       `json:"secrets"`
-	Agents      int       `json:"agents"`
-	ErrorList   []string  `json:"errors"`
-	WarningList []string  `json:"warnings"`
+	Version     uint64    `json:"version"`  // of the signed state checked
+	Role        string    `json:"role"`     // who the key is (Role.String)
+	Secrets     int       `json:"secrets"`  // how many the vault holds
+	Agents      int       `json:"agents"`   // how many the vault has
+	ErrorList   []string  `json:"errors"`   // the Summary of every finding of level "error"
+	WarningList []string  `json:"warnings"` // the Summary of every finding of level "warning"
 	Findings    []Finding `json:"findings"`
 }
 
@@ -198,7 +198,7 @@ func (s *Snapshot) checkAgents(rp *reporter) map[string]age.Identity {
 			rp.add("error", escrowFile(name), "does not decrypt with the owner key")
 			continue
 		}
-		k, err := ParseKeyFile(keyFile, escrowFile(name))
+		k, err := ParseKeyFile(keyFile, escrowFile(name), s.Key.opts)
 		if err != nil || k.Recipient != a.Recipient {
 			rp.add("error", escrowFile(name), "holds a key that is not agent %s's signed recipient", name)
 			continue
@@ -299,7 +299,7 @@ func (s *Snapshot) checkUnvouched(rp *reporter, vouched map[string]bool) {
 
 // checkHomeKeys reports key files in the agent-vault home that others can read.
 func checkHomeKeys(rp *reporter) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return
 	}

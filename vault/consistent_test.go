@@ -95,14 +95,14 @@ func (tv *testVault) tamper(rel string) {
 }
 
 // getTimed opens the vault with key and reads path, returning how long the read took.
-func getTimed(v *Vault, key *Key, path string) (string, error, time.Duration) {
+func getTimed(v *Vault, key *Key, path string) (string, time.Duration, error) {
 	start := time.Now()
 	s, err := v.Open(key)
 	if err != nil {
-		return "", err, time.Since(start)
+		return "", time.Since(start), err
 	}
 	val, err := s.Get(path)
-	return string(val), err, time.Since(start)
+	return string(val), time.Since(start), err
 }
 
 // A vouched file already replaced by an owner change whose signed root sits in .pending/root: the read
@@ -168,7 +168,7 @@ func TestSnapshotOpenDuringOwnerChange(t *testing.T) {
 			panic(err)
 		}
 	}()
-	val, err, elapsed := getTimed(tv.v, tv.ci, "g/a")
+	val, elapsed, err := getTimed(tv.v, tv.ci, "g/a")
 	if err != nil || val != "new value" {
 		t.Fatalf("read during the change: %q, %s error %v", val, KindOf(err), err)
 	}
@@ -198,7 +198,7 @@ func TestSnapshotIgnoresImpostorPendingRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := ParseKeyFile(otherKey, "other.key")
+	other, err := ParseKeyFile(otherKey, "other.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestSnapshotIgnoresImpostorPendingRoot(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tv.writeFile(pendingDir+"/root", tc.pending)
 			defer os.RemoveAll(tv.file(pendingDir))
-			val, err, elapsed := getTimed(tv.v, tv.ci, "g/a")
+			val, elapsed, err := getTimed(tv.v, tv.ci, "g/a")
 			if KindOf(err) != KindIntegrity {
 				t.Fatalf("read of a tampered file with %s pending: %q, %s error %v; want an integrity error", tc.name, val, KindOf(err), err)
 			}
@@ -234,7 +234,7 @@ func TestSnapshotIgnoresImpostorPendingRoot(t *testing.T) {
 	// A root that is garbage, with an impostor pending, is an integrity error at once too.
 	tv.writeFile(pendingDir+"/root", SignRoot(otherSigner, nextBody))
 	tv.writeFile(rootFile, append([]byte("x"), cur[1:]...))
-	_, err, elapsed := getTimed(tv.v, tv.ci, "g/a")
+	_, elapsed, err := getTimed(tv.v, tv.ci, "g/a")
 	if KindOf(err) != KindIntegrity || elapsed > 5*time.Second {
 		t.Fatalf("a forged root with an impostor pending: %s error %v after %v; want an integrity error at once", KindOf(err), err, elapsed)
 	}
@@ -288,7 +288,7 @@ func TestSnapshotWaitsForGit(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		finish()
 	}()
-	val, err, elapsed := getTimed(tv.v, tv.ci, "g/a")
+	val, elapsed, err := getTimed(tv.v, tv.ci, "g/a")
 	if err != nil || val != "new value" {
 		t.Fatalf("read during the checkout: %q, %s error %v", val, KindOf(err), err)
 	}
@@ -318,7 +318,7 @@ func TestSnapshotWaitsForGitHalfWrittenRoot(t *testing.T) {
 		finish()
 		os.Remove(filepath.Join(realGit, "index.lock"))
 	}()
-	val, err, elapsed := getTimed(tv.v, tv.ci, "g/a")
+	val, elapsed, err := getTimed(tv.v, tv.ci, "g/a")
 	if err != nil || val != "new value" {
 		t.Fatalf("read during the checkout: %q, %s error %v", val, KindOf(err), err)
 	}
@@ -335,7 +335,7 @@ func TestSnapshotStaleWriterIsNotIntegrity(t *testing.T) {
 		tv := csVault(t)
 		stopChangeAt(t, tv, "marked", func(o *Owner) error { return o.Set("g/a", []byte("new value"), SetOptions{}) })
 		tv.applyStaged(encFile("g/a"))
-		_, err, elapsed := getTimed(tv.v, tv.ci, "g/a")
+		_, elapsed, err := getTimed(tv.v, tv.ci, "g/a")
 		if KindOf(err) != KindError || !strings.Contains(err.Error(), "repair") {
 			t.Fatalf("read with an interrupted change: %s error %v; want kind error naming repair", KindOf(err), err)
 		}
@@ -352,7 +352,7 @@ func TestSnapshotStaleWriterIsNotIntegrity(t *testing.T) {
 		withWriterWait(t, 200*time.Millisecond)
 		tv := csVault(t)
 		gitCheckout(t, tv, func() { tv.set("g/a", "new value", SetOptions{}) }) // never finished
-		_, err, elapsed := getTimed(tv.v, tv.ci, "g/a")
+		_, elapsed, err := getTimed(tv.v, tv.ci, "g/a")
 		if KindOf(err) != KindError || !strings.Contains(err.Error(), "index.lock") {
 			t.Fatalf("read with Git's lock held: %s error %v; want kind error naming index.lock", KindOf(err), err)
 		}
@@ -439,7 +439,7 @@ func TestSnapshotRootKeepsChanging(t *testing.T) {
 			os.Remove(gitLock)
 		}
 	}()
-	_, err, elapsed := getTimed(tv.v, tv.ci, "g/a")
+	_, elapsed, err := getTimed(tv.v, tv.ci, "g/a")
 	close(stop)
 	<-stopped
 	if KindOf(err) != KindError || !strings.Contains(err.Error(), "kept changing") {
@@ -459,7 +459,7 @@ func TestSnapshotRollbackIsDecidedAtOnce(t *testing.T) {
 	newRoot := tv.read(rootFile)
 	copyDir(t, saved, tv.v.Dir)                     // the whole old state comes back
 	tv.writeFile(pendingDir+"/root", newRoot)       // with a signed successor of it pending
-	_, err, elapsed := getTimed(tv.v, tv.ci, "g/a") // no vouching failure: the old state is whole
+	_, elapsed, err := getTimed(tv.v, tv.ci, "g/a") // no vouching failure: the old state is whole
 	if KindOf(err) != KindIntegrity || !strings.Contains(err.Error(), "rollback") {
 		t.Fatalf("read of a rolled-back vault: %s error %v; want a rollback", KindOf(err), err)
 	}

@@ -35,7 +35,7 @@ func newCrashVault(t *testing.T, n int) *crashVault {
 	t.Helper()
 	tv := newTestVault(t)
 	depFile := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "dep") })
-	dep, err := ParseKeyFile(depFile, "dep.key")
+	dep, err := ParseKeyFile(depFile, "dep.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,6 @@ func TestMain(m *testing.M) {
 
 // crashChild grants dep the group bulk of the vault in dir; the parent kills it at some point.
 func crashChild(dir string) {
-	Warn = func(string) {}
 	if step := os.Getenv("AGENT_VAULT_TEST_CRASH_STEP"); step != "" {
 		// Die at the named step, all goroutines at once, as a crash would.
 		crashHook = func(s string) {
@@ -295,7 +294,7 @@ func crashChild(dir string) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
 	}
-	key, err := ResolveKey("")
+	key, err := ResolveKey("", quiet)
 	if err != nil {
 		fail(err)
 	}

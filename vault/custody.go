@@ -15,24 +15,30 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // Plugin-held keys (docs/format.md section 3.7): an identity AGE-PLUGIN-NAME-1… whose secret never leaves
 // a device (age-plugin-yubikey, age-plugin-tpm, age-plugin-se, …), used through the age plugin protocol by
 // running age-plugin-NAME from PATH; and recipients age1NAME1… of such plugins.
 
-// PluginUI is how age plugins talk to the user (a PIN prompt, "touch your key"). The default shows
-// messages through Warn and refuses questions; the CLI replaces it with one that asks on the terminal.
-// Set it before loading a key.
-var PluginUI = &plugin.ClientUI{
-	DisplayMessage: func(name, msg string) error { Warn(name + " plugin: " + msg); return nil },
-	RequestValue: func(name, prompt string, _ bool) (string, error) {
-		return "", fmt.Errorf("the %s plugin asks %q and there is no terminal to answer", name, prompt)
-	},
-	Confirm: func(name, prompt, _, _ string) (bool, error) {
-		return false, fmt.Errorf("the %s plugin asks %q and there is no terminal to answer", name, prompt)
-	},
-	WaitTimer: func(name string) { Warn("waiting for the " + name + " plugin (touch the device if it blinks)") },
+// pluginUI is how age plugins talk to the user (a PIN prompt, "touch your key"): o's PluginUI, else one
+// that shows messages through o's Warn and refuses questions.
+func (o *KeyOptions) pluginUI() *plugin.ClientUI {
+	if o != nil && o.PluginUI != nil {
+		return o.PluginUI
+	}
+	return &plugin.ClientUI{
+		DisplayMessage: func(name, msg string) error { o.warn(name + " plugin: " + msg); return nil },
+		RequestValue: func(name, prompt string, _ bool) (string, error) {
+			return "", fmt.Errorf("the %s plugin asks %q and there is no terminal to answer", name, prompt)
+		},
+		Confirm: func(name, prompt, _, _ string) (bool, error) {
+			return false, fmt.Errorf("the %s plugin asks %q and there is no terminal to answer", name, prompt)
+		},
+		WaitTimer: func(name string) { o.warn("waiting for the " + name + " plugin (touch the device if it blinks)") },
+	}
 }
 
 var (
@@ -51,10 +57,10 @@ var (
 // maxPluginRecipient bounds a plugin recipient's length.
 const maxPluginRecipient = 1024
 
-// ValidPluginRecipient reports whether s is an age plugin recipient as the repository must spell it:
+// validPluginRecipient reports whether s is an age plugin recipient as the repository must spell it:
 // lower case, Bech32 with the human-readable part "age1" and a plugin name, at most 1024 characters. The
 // name "pq" is not a plugin: age1pq1… is age's own hybrid post-quantum recipient.
-func ValidPluginRecipient(s string) bool {
+func validPluginRecipient(s string) bool {
 	if len(s) > maxPluginRecipient || strings.ToLower(s) != s {
 		return false
 	}
@@ -85,7 +91,7 @@ func (p pluginIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
 // parsePluginKey completes a key whose identity line is a plugin identity: its recipient comes from the
 // file's recipient comment, its sealed signing key from its signing-key line, if any.
 func parsePluginKey(k *Key, idLine string, lines []string) error {
-	id, err := plugin.NewIdentity(idLine, PluginUI)
+	id, err := plugin.NewIdentity(idLine, k.opts.pluginUI())
 	if err != nil {
 		return newErr(KindVaultNotFound, "key %s: malformed age plugin identity", k.Source)
 	}
@@ -176,8 +182,8 @@ func (k *Key) NeedsSigningKey() bool { return k.Plugin != nil && k.sealedSigner 
 
 // AddSigningKey gives the plugin-held key file at path a random owner signing key, sealed to the key's
 // recipient through its plugin (section 3.7): it checks that the plugin unseals it again, then appends
-// the signing-key line to the file atomically (mode 0600). It returns the key as now loaded.
-func AddSigningKey(path string) (*Key, error) {
+// the signing-key line to the file atomically (mode 0600). It returns the key as now loaded, with opts.
+func AddSigningKey(path string, opts *KeyOptions) (*Key, error) {
 	real, data, err := readKeyForRewrite(path)
 	if err != nil {
 		return nil, err
@@ -185,7 +191,7 @@ func AddSigningKey(path string) (*Key, error) {
 	if IsProtectedKeyFile(data) {
 		return nil, newErr(KindUsage, "key %s is passphrase-protected; a plugin-held key needs no passphrase", path)
 	}
-	k, err := ParseKeyFile(data, path)
+	k, err := ParseKeyFile(data, path, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +201,7 @@ func AddSigningKey(path string) (*Key, error) {
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
 	defer clear(seed)
-	rcpt, err := parseRecipient(k.Recipient)
+	rcpt, err := parseRecipient(k.Recipient, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -215,15 +221,16 @@ func AddSigningKey(path string) (*Key, error) {
 	}
 	fmt.Fprintf(&b, "# agent-vault owner signing key, sealed to the key above (the verify key, then the sealed Ed25519 seed):\n")
 	fmt.Fprintf(&b, "# agent-vault-owner-signing-key: %s %s\n", verifyKey, base64.StdEncoding.EncodeToString(sealed))
-	if err := WriteFileAtomic(real, b.Bytes(), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(real, b.Bytes(), 0o600); err != nil {
 		return nil, wrapErr(KindError, err, "cannot write %s; nothing was changed", path)
 	}
 	return k, nil
 }
 
-// newPluginRecipient returns the age.Recipient of a plugin recipient, which encrypts through its plugin.
-func newPluginRecipient(r string) (age.Recipient, error) {
-	rc, err := plugin.NewRecipient(r, PluginUI)
+// newPluginRecipient returns the age.Recipient of a plugin recipient, which encrypts through its plugin,
+// talking to the user through opts.
+func newPluginRecipient(r string, opts *KeyOptions) (age.Recipient, error) {
+	rc, err := plugin.NewRecipient(r, opts.pluginUI())
 	if err != nil {
 		return nil, newErr(KindIntegrity, "malformed plugin recipient %s", r)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"filippo.io/age/plugin"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/internal/testplugin"
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
 )
@@ -54,22 +55,21 @@ func newPluginOwnedVault(t *testing.T) *testVault {
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
 	t.Setenv("AGENT_VAULT_KEY", "")
-	Warn = func(string) {}
 	p := filepath.Join(home, "owner.key")
-	if err := WriteNewPrivateFile(p, newPluginIdentityFile(t)); err != nil {
+	if err := fsutil.WriteNewPrivateFile(p, newPluginIdentityFile(t)); err != nil {
 		t.Fatal(err)
 	}
-	k, err := LoadKeyFile(p)
+	k, err := LoadKeyFile(p, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !k.NeedsSigningKey() {
 		t.Fatal("a fresh plugin key has a signing key")
 	}
-	if _, err := AddSigningKey(p); err != nil {
+	if _, err := AddSigningKey(p, quiet); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := ResolveKey("")
+	owner, err := ResolveKey("", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func newPluginOwnedVault(t *testing.T) *testVault {
 	}
 	tv := &testVault{t: t, home: home, v: v, owner: owner}
 	keyFile := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "ci") })
-	if tv.ci, err = ParseKeyFile(keyFile, "ci.key"); err != nil {
+	if tv.ci, err = ParseKeyFile(keyFile, "ci.key", quiet); err != nil {
 		t.Fatal(err)
 	}
 	return tv
@@ -150,7 +150,7 @@ func TestPluginOwnerFailures(t *testing.T) {
 	tv.set("stripe/api-key", "sk_live", SetOptions{})
 	root := tv.read("state/root")
 	fresh := func() *Key {
-		k, err := LoadKeyFile(filepath.Join(tv.home, "owner.key"))
+		k, err := LoadKeyFile(filepath.Join(tv.home, "owner.key"), quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,8 +194,8 @@ func TestPluginOwnerFailures(t *testing.T) {
 	otherSeal := ""
 	{
 		p := filepath.Join(t.TempDir(), "other.key")
-		WriteNewPrivateFile(p, other)
-		k, err := AddSigningKey(p)
+		fsutil.WriteNewPrivateFile(p, other)
+		k, err := AddSigningKey(p, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +222,7 @@ func TestPluginOwnerFailures(t *testing.T) {
 		{"verify key mismatch", rcptLine + "\n" + idLine + "\n# agent-vault-owner-signing-key: " + otherFields[2] + " " + fields[3] + "\n", "does not match the verify key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			k, err := ParseKeyFile([]byte(c.file), "k")
+			k, err := ParseKeyFile([]byte(c.file), "k", quiet)
 			if err == nil {
 				k.IsOwner = true
 				_, err = tv.v.OpenOwner(k)
@@ -242,7 +242,7 @@ func TestPluginAgent(t *testing.T) {
 	log := pluginEnv(t)
 	tv := newTestVault(t)
 	file := newPluginIdentityFile(t)
-	agent, err := ParseKeyFile(file, "hw.key")
+	agent, err := ParseKeyFile(file, "hw.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,8 +281,8 @@ func TestValidPluginRecipient(t *testing.T) {
 		{"age1yubikey1" + strings.Repeat("q", 1100), false},
 		{"", false},
 	} {
-		if got := ValidPluginRecipient(c.s); got != c.want {
-			t.Errorf("ValidPluginRecipient(%.30q) = %v, want %v", c.s, got, c.want)
+		if got := validPluginRecipient(c.s); got != c.want {
+			t.Errorf("validPluginRecipient(%.30q) = %v, want %v", c.s, got, c.want)
 		}
 	}
 }

@@ -41,12 +41,13 @@ func (k Kind) ExitCode() int {
 }
 
 // Error is a failure with a kind. Its message never contains a secret value. Error() is Msg, followed by
-// ": " and Err's message when Err is set.
+// ": " and Err's message when Err is set, or Err's message alone when Msg is empty; so a program can give
+// an error of its own a kind with &Error{Kind: k, Err: err}.
 type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
-	// cause is an error that Msg already states (a %w operand of Usagef, or a NotFoundError): Unwrap
+	// cause is an error that Msg already states (a %w operand of newErr, or a NotFoundError): Unwrap
 	// returns it when Err is nil, so that errors.Is and errors.As see through the message.
 	cause error
 	// vouching marks an integrity failure that a change in progress can also cause: a reader retries it on
@@ -57,14 +58,18 @@ type Error struct {
 	belowMark bool
 }
 
+// Error returns the message: Msg, Err's message, or both (see Error).
 func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Msg + ": " + e.Err.Error()
+	switch {
+	case e.Err == nil:
+		return e.Msg
+	case e.Msg == "":
+		return e.Err.Error()
 	}
-	return e.Msg
+	return e.Msg + ": " + e.Err.Error()
 }
 
-// Unwrap returns Err, or the error that Msg states (see Usagef).
+// Unwrap returns Err, or the error that Msg states (see NotFoundf).
 func (e *Error) Unwrap() error {
 	if e.Err != nil {
 		return e.Err
@@ -114,29 +119,26 @@ func isVouching(err error) bool {
 	return errors.As(err, &e) && e.vouching
 }
 
-// Usagef builds a usage error with the message fmt.Errorf(format, args...) gives; a %w operand stays in
-// its chain.
-func Usagef(format string, args ...any) error { return newErr(KindUsage, format, args...) }
-
 // NameKind is what kind of name a not-found error did not find.
 type NameKind string
 
 const (
-	NameSecret NameKind = "secret"
-	NameAgent  NameKind = "agent"
-	NameGroup  NameKind = "group"
+	NameSecret NameKind = "secret" // a secret's path
+	NameAgent  NameKind = "agent"  // an agent's name
+	NameGroup  NameKind = "group"  // a group's name
 )
 
 // NotFoundError says which name a KindNotFound failure did not find; errors.As finds it in the chain of
 // the *Error that reports it, whose message says the same in words.
 type NotFoundError struct {
-	What NameKind
-	Name string
+	What NameKind // the kind of name
+	Name string   // the name, as given
 	// Agent, when set, is the agent whose group What/Name is not ("agent A is not a member of group G"):
 	// the names it could have meant are that agent's groups.
 	Agent string
 }
 
+// Error says which name was not found, or that the agent is not a member of the group.
 func (e *NotFoundError) Error() string {
 	if e.Agent != "" {
 		return fmt.Sprintf("agent %s is not a member of %s %q", e.Agent, e.What, e.Name)

@@ -2,29 +2,10 @@ package vault
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"testing"
 )
-
-// TestUsagefWraps: a %w operand of Usagef is in the message, once, and in the chain; the kind is the
-// outer error's.
-func TestUsagefWraps(t *testing.T) {
-	inner := &fs.PathError{Op: "open", Path: "f", Err: fs.ErrNotExist}
-	err := Usagef("--out %s: %w", "f", inner)
-	if got, want := err.Error(), "--out f: open f: file does not exist"; got != want {
-		t.Errorf("message %q, want %q", got, want)
-	}
-	if KindOf(err) != KindUsage || !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("kind %v, errors.Is(ErrNotExist) %v", KindOf(err), errors.Is(err, fs.ErrNotExist))
-	}
-	two := Usagef("%w and %w", inner, errors.ErrUnsupported)
-	if !errors.Is(two, fs.ErrNotExist) || !errors.Is(two, errors.ErrUnsupported) {
-		t.Errorf("two %%w operands: chain lost one: %v", two)
-	}
-	if plain := Usagef("bad %v", inner); errors.Unwrap(plain) != nil {
-		t.Errorf("%%v wrapped: %#v", errors.Unwrap(plain))
-	}
-}
 
 // TestNotFoundFields: each not-found error of the SDK names what it did not find in fields, not only in
 // words (the CLI's "did you mean" reads them).
@@ -64,5 +45,26 @@ func TestNotFoundFields(t *testing.T) {
 		if *nf != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, *nf, tc.want)
 		}
+	}
+}
+
+// TestErrorMessage: Msg, then Err's message after ": "; Err's message alone when there is no Msg, so that
+// &Error{Kind: k, Err: err} gives err a kind and keeps its words and its chain.
+func TestErrorMessage(t *testing.T) {
+	inner := fmt.Errorf("--out f: %w", fs.ErrNotExist)
+	for _, tc := range []struct {
+		err  *Error
+		want string
+	}{
+		{&Error{Kind: KindUsage, Msg: "bad"}, "bad"},
+		{&Error{Kind: KindUsage, Msg: "bad", Err: inner}, "bad: --out f: file does not exist"},
+		{&Error{Kind: KindUsage, Err: inner}, "--out f: file does not exist"},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("%#v: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	if err := error(&Error{Kind: KindUsage, Err: inner}); KindOf(err) != KindUsage || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("kind %v, errors.Is(ErrNotExist) %v", KindOf(err), errors.Is(err, fs.ErrNotExist))
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // First-use trust bound to the key and to the repository (docs/format.md section 6.2).
@@ -163,7 +165,7 @@ func recordFirstUse(home, dir, recipient, vaultID, verifyKey string) error {
 }
 
 func appendKnownVaults(home string, lines []byte) error {
-	if err := MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(knownVaultsPath(home), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)

@@ -38,7 +38,7 @@ func forgeVault(t *testing.T, av *attackVault, dst, forged string) string {
 	r, _, _ := av.root()
 	r.VaultID, r.Version, r.PrevSHA256 = hex.EncodeToString(idBytes), 1, ""
 	r.Owner = RootOwner{Recipient: owner.Recipient().String(), VerifyKey: FormatVerifyKey(signer.Public().(ed25519.PublicKey))}
-	r.Files[configFile] = write(configFile, encodeConfig(&Config{Format: 2, VaultID: r.VaultID, OwnerVerifyKey: r.Owner.VerifyKey, Created: now()}))
+	r.Files[configFile] = write(configFile, encodeConfig(&vaultConfig{Format: 2, VaultID: r.VaultID, OwnerVerifyKey: r.Owner.VerifyKey, Created: now()}))
 	r.Files["owner.pub"] = write("owner.pub", []byte(r.Owner.Recipient+"\n"))
 	for id := range r.Index {
 		sh := av.shard(firstPathOf(t, av, id))
@@ -70,7 +70,7 @@ func firstPathOf(t *testing.T, av *attackVault, id string) string {
 
 // bareKey is k without its pins: AGENT_VAULT_KEY holding only the AGE-SECRET-KEY-1 line.
 func bareKey(k *Key) *Key {
-	return &Key{Identity: k.Identity, Recipient: k.Recipient, Source: "AGENT_VAULT_KEY"}
+	return &Key{Identity: k.Identity, Recipient: k.Recipient, Source: "AGENT_VAULT_KEY", opts: quiet}
 }
 
 // TestAttackFirstUseNewVaultID is issue 10 item 1: a key without pins that trusted a vault on first use

@@ -50,7 +50,7 @@ func vectorsSigner(f *testing.F) ed25519.PrivateKey {
 	if err != nil {
 		f.Fatal(err)
 	}
-	k, err := ParseKeyFile(data, "owner.key")
+	k, err := ParseKeyFile(data, "owner.key", quiet)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func FuzzParseKeyFile(f *testing.F) {
 	f.Add([]byte("AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n"))
 	f.Add([]byte("# agent-vault-vault-id: x\n# agent-vault-owner-verify-key: ed25519:AAAA\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		k, err := ParseKeyFile(data, "fuzz.key")
+		k, err := ParseKeyFile(data, "fuzz.key", quiet)
 		if err != nil {
 			if KindOf(err) != KindVaultNotFound {
 				t.Fatalf("ParseKeyFile: %s error %v", KindOf(err), err)
@@ -335,7 +335,7 @@ func FuzzParseKeyFile(f *testing.F) {
 			if k.Plugin != nil {
 				return // the owner writes key files for keys it made, never for a plugin's
 			}
-			again, err := ParseKeyFile(agentKeyFile(k.Identity, k.AgentName, k.PinVaultID, k.PinVerifyKey), "again")
+			again, err := ParseKeyFile(agentKeyFile(k.Identity, k.AgentName, k.PinVaultID, k.PinVerifyKey), "again", quiet)
 			if err != nil || again.Recipient != k.Recipient || again.PinVaultID != k.PinVaultID || again.PinVerifyKey != k.PinVerifyKey || again.AgentName != k.AgentName {
 				t.Fatalf("round trip: %+v, %v", again, err)
 			}

@@ -4,7 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
+
+// quiet are the key options of the tests: no notice reaches the test's output.
+var quiet = &KeyOptions{Warn: func(string) {}}
 
 // testVault is a fresh vault with its own agent-vault home, owner key and one agent "ci".
 type testVault struct {
@@ -23,15 +28,14 @@ func newTestVaultOf(t testing.TB, kind KeyKind) *testVault {
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
 	t.Setenv("AGENT_VAULT_KEY", "")
-	Warn = func(string) {}
 	ownerFile, err := NewOwnerKeyFileOf(kind)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := ResolveKey("")
+	owner, err := ResolveKey("", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +46,7 @@ func newTestVaultOf(t testing.TB, kind KeyKind) *testVault {
 	}
 	tv := &testVault{t: t, home: home, v: v, owner: owner}
 	keyFile := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, "ci") })
-	tv.ci, err = ParseKeyFile(keyFile, "ci.key")
+	tv.ci, err = ParseKeyFile(keyFile, "ci.key", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +65,11 @@ func recoverAgent(o *Owner, name string) ([]byte, error) {
 }
 
 func agentKeyVia(name string, write func(path string) error) ([]byte, error) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, err
 	}
-	if err := MkdirPrivate(filepath.Join(home, "agents")); err != nil {
+	if err := fsutil.MkdirPrivate(filepath.Join(home, "agents")); err != nil {
 		return nil, err
 	}
 	f, err := os.CreateTemp(filepath.Join(home, "agents"), name+"-*.key")

@@ -9,6 +9,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
+	"github.com/agent-vault/agent-vault/vault/internal/bech32"
 )
 
 // KeyKind is the kind of age key a vault is built on (docs/format.md section 3.1). Every recipient of a
@@ -42,14 +43,6 @@ func (k KeyKind) String() string {
 	return "classic (X25519, age1)"
 }
 
-// stanzaType is the type of the recipient stanzas that keys of this kind read.
-func (k KeyKind) stanzaType() string {
-	if k == KeyHybrid {
-		return stanzaHybrid
-	}
-	return stanzaX25519
-}
-
 // RecipientKind returns the kind a recipient string claims by its prefix; it does not validate it.
 func RecipientKind(r string) KeyKind {
 	if strings.HasPrefix(strings.ToLower(r), hybridPrefix) {
@@ -61,13 +54,13 @@ func RecipientKind(r string) KeyKind {
 // Kind is the kind of the key's identity.
 func (k *Key) Kind() KeyKind { return RecipientKind(k.Recipient) }
 
-// ValidHybridRecipient reports whether s is a hybrid recipient as the repository must spell it: "age1pq1"
+// validHybridRecipient reports whether s is a hybrid recipient as the repository must spell it: "age1pq1"
 // and lower-case Bech32 characters (1959 in all) that decode to an ML-KEM-768 + X25519 public key.
-func ValidHybridRecipient(s string) bool {
+func validHybridRecipient(s string) bool {
 	if len(s) != hybridRecipientLen || strings.ToLower(s) != s || !strings.HasPrefix(s, hybridPrefix) {
 		return false
 	}
-	hrp, data, err := bech32Decode(s)
+	hrp, data, err := bech32.Decode(s)
 	if err != nil || hrp != "age1pq" || len(data) != hybridPublicKeyLen {
 		return false
 	}
@@ -75,15 +68,25 @@ func ValidHybridRecipient(s string) bool {
 	return err == nil
 }
 
+// validRecipient reports whether s is an X25519 recipient as the repository must spell it: "age1" and 58
+// lower-case Bech32 characters that decode to 32 bytes (docs/format.md section 3.1).
+func validRecipient(s string) bool {
+	if len(s) != 62 || strings.ToLower(s) != s {
+		return false
+	}
+	hrp, data, err := bech32.Decode(s)
+	return err == nil && hrp == "age" && len(data) == 32
+}
+
 // validRecipientOf reports whether s is a recipient of the repository, of either kind, and its kind.
 func validRecipientOf(s string) (KeyKind, bool) {
-	if ValidPluginRecipient(s) {
+	if validPluginRecipient(s) {
 		return KeyX25519, true // a plugin's stanzas are not post-quantum (section 3.7)
 	}
 	if RecipientKind(s) == KeyHybrid {
-		return KeyHybrid, ValidHybridRecipient(s)
+		return KeyHybrid, validHybridRecipient(s)
 	}
-	return KeyX25519, ValidRecipient(s)
+	return KeyX25519, validRecipient(s)
 }
 
 // hybridRecipients caches parsed hybrid recipients: parsing one expands its ML-KEM matrix, which would
@@ -102,10 +105,11 @@ func hybridRecipient(s string) (*age.HybridRecipient, error) {
 	return r, nil
 }
 
-// parseRecipient returns the age recipient of a recipient of the signed state, of either kind.
-func parseRecipient(r string) (age.Recipient, error) {
-	if ValidPluginRecipient(r) {
-		return newPluginRecipient(r)
+// parseRecipient returns the age recipient of a recipient of the signed state, of either kind. A plugin
+// recipient encrypts through its plugin, which talks to the user through opts: the acting key's.
+func parseRecipient(r string, opts *KeyOptions) (age.Recipient, error) {
+	if validPluginRecipient(r) {
+		return newPluginRecipient(r, opts)
 	}
 	if RecipientKind(r) == KeyHybrid {
 		rc, err := hybridRecipient(r)
@@ -207,9 +211,9 @@ func refuseMixedRecipients(list []string) error {
 	return nil
 }
 
-// ShortRecipient is a recipient as messages show it: a classic one whole, a hybrid one (1959
+// shortRecipient is a recipient as messages show it: a classic one whole, a hybrid one (1959
 // characters) by its first 16 and last 8 characters.
-func ShortRecipient(r string) string {
+func shortRecipient(r string) string {
 	if len(r) <= 64 {
 		return r
 	}

@@ -9,17 +9,12 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
 )
 
 // Passphrase-protected key files (docs/format.md section 3.6): a key file encrypted with age's passphrase
 // recipient (scrypt), in the armored or binary form `age -p` writes. The stock age CLI reads one with -i.
-
-// Passphrase, when set, returns the passphrase of the passphrase-protected key file named source (a
-// path, "--key" or "AGENT_VAULT_KEY"). The caller clears the returned slice after use. The CLI sets it
-// (a terminal prompt without echo, or --passphrase-fd); when it is nil a protected key cannot be used and
-// loading it fails with KindVaultNotFound.
-var Passphrase func(source string) ([]byte, error)
 
 // scryptWorkFactor is the scrypt cost (log2 N) of the key files ProtectKeyFile writes: age's default.
 var scryptWorkFactor = 18
@@ -33,13 +28,13 @@ func IsProtectedKeyFile(data []byte) bool {
 		bytes.HasPrefix(data, []byte("age-encryption.org/v1\n"))
 }
 
-// parseProtectedKeyFile asks for the passphrase of the protected key file data and parses what it holds.
-// The plain key file exists only in memory.
-func parseProtectedKeyFile(data []byte, source string) (*Key, error) {
-	if Passphrase == nil {
+// parseProtectedKeyFile asks opts for the passphrase of the protected key file data and parses what it
+// holds. The plain key file exists only in memory.
+func parseProtectedKeyFile(data []byte, source string, opts *KeyOptions) (*Key, error) {
+	if opts == nil || opts.Passphrase == nil {
 		return nil, newErr(KindVaultNotFound, "key %s is passphrase-protected, and this program cannot ask for a passphrase (use the agent-vault CLI, or unprotect the key with 'agent-vault key unprotect')", source)
 	}
-	pass, err := Passphrase(source)
+	pass, err := opts.Passphrase(source)
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "key %s is passphrase-protected", source)
 	}
@@ -52,7 +47,7 @@ func parseProtectedKeyFile(data []byte, source string) (*Key, error) {
 	if IsProtectedKeyFile(plain) {
 		return nil, newErr(KindVaultNotFound, "key %s is passphrase-protected twice", source)
 	}
-	k, err := ParseKeyFile(plain, source)
+	k, err := ParseKeyFile(plain, source, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +162,7 @@ func ProtectKeyFile(path string, passphrase []byte) error {
 	if IsProtectedKeyFile(data) {
 		return newErr(KindUsage, "key %s is already passphrase-protected", path)
 	}
-	if _, err := ParseKeyFile(data, path); err != nil {
+	if _, err := ParseKeyFile(data, path, nil); err != nil {
 		return err
 	}
 	enc, err := sealWithPassphrase(data, passphrase)
@@ -179,7 +174,7 @@ func ProtectKeyFile(path string, passphrase []byte) error {
 		return newErr(KindError, "key %s: the encrypted copy did not decrypt back to the key; nothing was changed", path)
 	}
 	clear(back)
-	if err := WriteFileAtomic(real, enc, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(real, enc, 0o600); err != nil {
 		return wrapErr(KindError, err, "cannot write %s; nothing was changed", path)
 	}
 	return nil
@@ -204,10 +199,10 @@ func UnprotectKeyFile(path string, passphrase []byte) error {
 	if IsProtectedKeyFile(plain) {
 		return newErr(KindVaultNotFound, "key %s is passphrase-protected twice", path)
 	}
-	if _, err := ParseKeyFile(plain, path); err != nil {
+	if _, err := ParseKeyFile(plain, path, nil); err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(real, plain, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(real, plain, 0o600); err != nil {
 		return wrapErr(KindError, err, "cannot write %s; nothing was changed", path)
 	}
 	return nil

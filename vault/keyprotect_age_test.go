@@ -95,7 +95,7 @@ func TestProtectedKeyReadByStockAge(t *testing.T) {
 	if err := ProtectKeyFile(p, []byte("correct horse")); err != nil {
 		t.Fatal(err)
 	}
-	rc, _ := parseRecipient(k.Recipient)
+	rc, _ := parseRecipient(k.Recipient, quiet)
 	enc, err := encrypt([]byte("sk_live_interop"), []age.Recipient{rc})
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +125,8 @@ func TestKeyProtectedByStockAge(t *testing.T) {
 		}
 		runAgeOnTerminal(t, "correct horse", args...)
 		os.Chmod(out, 0o600)
-		withPassphrase(t, "correct horse")
-		k, err := LoadKeyFile(out)
+		pw, _ := withPassphrase(t, "correct horse")
+		k, err := LoadKeyFile(out, pw)
 		if err != nil {
 			t.Fatalf("armor %v: %v", armor, err)
 		}

@@ -8,39 +8,41 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
-// withPassphrase makes key loading use pass (nil: no passphrase source) and a cheap scrypt cost.
-func withPassphrase(t *testing.T, pass string) *int {
+// withPassphrase makes scrypt cheap for the test and returns key options whose passphrase source gives
+// pass ("": no passphrase source), with the count of the times it was asked.
+func withPassphrase(t *testing.T, pass string) (*KeyOptions, *int) {
 	t.Helper()
 	asked := new(int)
-	oldPass, oldWF := Passphrase, scryptWorkFactor
-	t.Cleanup(func() { Passphrase, scryptWorkFactor = oldPass, oldWF })
+	oldWF := scryptWorkFactor
+	t.Cleanup(func() { scryptWorkFactor = oldWF })
 	scryptWorkFactor = 10
-	if pass == "" {
-		Passphrase = nil
-		return asked
+	opts := &KeyOptions{Warn: quiet.Warn}
+	if pass != "" {
+		opts.Passphrase = func(string) ([]byte, error) { *asked++; return []byte(pass), nil }
 	}
-	Passphrase = func(string) ([]byte, error) { *asked++; return []byte(pass), nil }
-	return asked
+	return opts, asked
 }
 
 func writeKey(t *testing.T, dir string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, "owner.key")
-	if err := WriteNewPrivateFile(p, data); err != nil {
+	if err := fsutil.WriteNewPrivateFile(p, data); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
 func TestProtectUnprotectRoundTrip(t *testing.T) {
-	withPassphrase(t, "")
+	none, _ := withPassphrase(t, "")
 	plain, err := NewOwnerKeyFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := ParseKeyFile(plain, "plain")
+	want, _ := ParseKeyFile(plain, "plain", quiet)
 	p := writeKey(t, t.TempDir(), plain)
 	if err := ProtectKeyFile(p, []byte("correct horse")); err != nil {
 		t.Fatal(err)
@@ -57,20 +59,20 @@ func TestProtectUnprotectRoundTrip(t *testing.T) {
 	}
 
 	// Without a passphrase source the key is unusable (exit 3), and says why.
-	_, err = LoadKeyFile(p)
+	_, err = LoadKeyFile(p, none)
 	if KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "passphrase-protected") {
 		t.Fatalf("load without a passphrase source: %v", err)
 	}
-	asked := withPassphrase(t, "correct horse")
-	k, err := LoadKeyFile(p)
+	right, asked := withPassphrase(t, "correct horse")
+	k, err := LoadKeyFile(p, right)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !k.Protected || k.Recipient != want.Recipient || *asked != 1 {
 		t.Fatalf("loaded %+v (asked %d times)", k, *asked)
 	}
-	withPassphrase(t, "wrong")
-	if _, err := LoadKeyFile(p); KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "wrong passphrase") || strings.Contains(err.Error(), "wrong\"") {
+	wrong, _ := withPassphrase(t, "wrong")
+	if _, err := LoadKeyFile(p, wrong); KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "wrong passphrase") || strings.Contains(err.Error(), "wrong\"") {
 		t.Fatalf("load with a wrong passphrase: %v", err)
 	}
 
@@ -134,11 +136,11 @@ func TestProtectRefusals(t *testing.T) {
 	}
 
 	// An age file encrypted to a recipient, not a passphrase, is not a protected key.
-	rcpt, _ := parseRecipient(mustKey(t, plain).Recipient)
+	rcpt, _ := parseRecipient(mustKey(t, plain).Recipient, quiet)
 	other, _ := encrypt(plain, []age.Recipient{rcpt})
 	os.WriteFile(junk, other, 0o600)
-	withPassphrase(t, "pw")
-	if _, err := LoadKeyFile(junk); KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "not one encrypted with a passphrase") {
+	pw, _ := withPassphrase(t, "pw")
+	if _, err := LoadKeyFile(junk, pw); KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "not one encrypted with a passphrase") {
 		t.Fatalf("load of a recipient-encrypted file: %v", err)
 	}
 }
@@ -173,8 +175,8 @@ func TestProtectedOwnerKeyOwnsVault(t *testing.T) {
 	if err := ProtectKeyFile(p, []byte("pw")); err != nil {
 		t.Fatal(err)
 	}
-	asked := withPassphrase(t, "pw")
-	k, err := ResolveKey("")
+	pw, asked := withPassphrase(t, "pw")
+	k, err := ResolveKey("", pw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +193,7 @@ func TestProtectedOwnerKeyOwnsVault(t *testing.T) {
 
 func mustKey(t *testing.T, data []byte) *Key {
 	t.Helper()
-	k, err := ParseKeyFile(data, "test")
+	k, err := ParseKeyFile(data, "test", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

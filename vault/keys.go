@@ -13,9 +13,41 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/home"
 )
 
-// Key is an age identity loaded from a key file, with the trust anchors the file pins, if any.
+// KeyOptions are how the package reaches the person running the program while it loads and uses a key:
+// the passphrase of a protected key file, an age plugin's messages and questions, and one-line notices.
+// A Key keeps the KeyOptions it was loaded with, and what is done with the key speaks through them:
+// loading it, opening a vault with it (the notice of trust on first use), decrypting through its plugin,
+// and an owner's encrypting to plugin recipients. A nil *KeyOptions, or a nil field, gives the default
+// that the field states.
+type KeyOptions struct {
+	// Warn receives one-line notices meant for a human (trust on first use, an age plugin's messages). It
+	// is never given a secret. Default: each notice is written to standard error as "agent-vault: " + msg.
+	Warn func(msg string)
+	// Passphrase returns the passphrase of the passphrase-protected key file named source (a path,
+	// "--key" or "AGENT_VAULT_KEY"); the package clears the returned slice after use. Default: none, and
+	// loading a protected key fails with KindVaultNotFound.
+	Passphrase func(source string) ([]byte, error)
+	// PluginUI is how age plugins talk to the user (a PIN prompt, "touch your key"). Default: messages
+	// go to Warn, and questions are refused.
+	PluginUI *plugin.ClientUI
+}
+
+// warn gives msg to o's Warn, or writes it to standard error.
+func (o *KeyOptions) warn(msg string) {
+	if o != nil && o.Warn != nil {
+		o.Warn(msg)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "agent-vault: "+msg)
+}
+
+// Key is an age identity loaded from a key file, with the trust anchors the file pins, if any, and the
+// KeyOptions it was loaded with.
 type Key struct {
 	// Identity is an *age.X25519Identity (classic) or an *age.HybridIdentity (ML-KEM-768 + X25519,
 	// docs/format.md section 3.1).
@@ -35,6 +67,8 @@ type Key struct {
 	Protected bool
 	// sealedSigner is a plugin-held owner's signing key (section 3.7), nil otherwise.
 	sealedSigner *sealedSigner
+	// opts is what the key was loaded with; nil for the defaults.
+	opts *KeyOptions
 }
 
 // Pinned reports whether the key file carries a vault id and owner verify key.
@@ -99,12 +133,14 @@ func allIn(s string, ok func(byte) bool) bool {
 	return true
 }
 
-// ParseKeyFile parses key file content (docs/format.md section 3.2). source names it in messages.
-func ParseKeyFile(data []byte, source string) (*Key, error) {
+// ParseKeyFile parses key file content (docs/format.md section 3.2). source names it in messages. A
+// passphrase-protected file is decrypted with the passphrase opts gives (section 3.6); nil opts are the
+// defaults of KeyOptions.
+func ParseKeyFile(data []byte, source string, opts *KeyOptions) (*Key, error) {
 	if IsProtectedKeyFile(data) {
-		return parseProtectedKeyFile(data, source)
+		return parseProtectedKeyFile(data, source, opts)
 	}
-	k := &Key{Source: source}
+	k := &Key{Source: source, opts: opts}
 	var idLine string
 	pins := map[string]string{}
 	lines := strings.Split(string(data), "\n")
@@ -152,15 +188,16 @@ func ParseKeyFile(data []byte, source string) (*Key, error) {
 	return k, nil
 }
 
-// LoadKeyFile reads and parses a key file, refusing one that group or others can read or write, and one
-// that is not a regular file (a FIFO or a device fails at once instead of blocking).
-func LoadKeyFile(path string) (*Key, error) {
+// LoadKeyFile reads and parses a key file (ParseKeyFile), refusing one that group or others can read or
+// write, and one that is not a regular file (a FIFO or a device fails at once instead of blocking). A
+// leading "~/" is the user's home directory.
+func LoadKeyFile(path string, opts *KeyOptions) (*Key, error) {
 	path = expandHome(path)
 	data, err := readKeyPath(path, path)
 	if err != nil {
 		return nil, err
 	}
-	return ParseKeyFile(data, path)
+	return ParseKeyFile(data, path, opts)
 }
 
 // maxKeyFile bounds a key file.
@@ -182,7 +219,7 @@ func readKeyPath(path, name string) ([]byte, error) {
 		return nil, newErr(KindVaultNotFound, "key file %s is accessible by others (mode %04o); run: chmod 600 %s", name, fi.Mode().Perm(), name)
 	}
 	// Opened without blocking and checked again: the path may have been replaced by a FIFO meanwhile.
-	f, err := openNoBlock(path)
+	f, err := fsutil.OpenNoBlock(path)
 	if err != nil {
 		return nil, wrapErr(KindVaultNotFound, err, "cannot read key file %s", name)
 	}
@@ -200,16 +237,16 @@ func readKeyPath(path, name string) ([]byte, error) {
 	return data, nil
 }
 
-// IsKeyContent reports whether a key value given as a string (--key, AGENT_VAULT_KEY, the SDKs' key_str)
+// isKeyContent reports whether a key value given as a string (--key, AGENT_VAULT_KEY, the SDKs' key_str)
 // is key-file content rather than a path (docs/format.md section 3.2): it holds "AGE-SECRET-KEY-" in any
 // letter case, or a line break. The Python and Node SDKs apply the same rule.
-func IsKeyContent(s string) bool {
+func isKeyContent(s string) bool {
 	return strings.Contains(strings.ToUpper(s), "AGE-SECRET-KEY-") || strings.ContainsAny(s, "\r\n")
 }
 
 // loadKeyValue loads the key file named by a string value from source (--key or AGENT_VAULT_KEY). A value
 // that names no file is never repeated in the error: it may be a mangled key.
-func loadKeyValue(value, source string) (*Key, error) {
+func loadKeyValue(value, source string, opts *KeyOptions) (*Key, error) {
 	path := expandHome(value)
 	if _, err := os.Stat(path); err != nil {
 		return nil, newErr(KindVaultNotFound, "%s is neither age key content nor the path of an existing key file (the value is not shown: it may be key material)", source)
@@ -218,27 +255,28 @@ func loadKeyValue(value, source string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseKeyFile(data, path)
+	return ParseKeyFile(data, path, opts)
 }
 
 // ResolveKey finds the key to use: explicit, then $AGENT_VAULT_KEY, then <home>/owner.key. explicit and
-// $AGENT_VAULT_KEY are key file content when IsKeyContent says so, and a path otherwise (docs/format.md
-// section 3.2); no error repeats a value that names no file.
-// It marks the key IsOwner when it is this machine's owner key.
-func ResolveKey(explicit string) (*Key, error) {
+// $AGENT_VAULT_KEY are key file content when they hold "AGE-SECRET-KEY-" in any letter case or a line
+// break, and the path of a key file otherwise (docs/format.md section 3.2); no error repeats a value that
+// names no file. It marks the key IsOwner when it is this machine's owner key. The key is loaded with
+// opts (nil: the defaults of KeyOptions).
+func ResolveKey(explicit string, opts *KeyOptions) (*Key, error) {
 	var k *Key
 	var err error
 	switch env := os.Getenv("AGENT_VAULT_KEY"); {
-	case explicit != "" && IsKeyContent(explicit):
-		k, err = ParseKeyFile([]byte(explicit), "--key")
+	case explicit != "" && isKeyContent(explicit):
+		k, err = ParseKeyFile([]byte(explicit), "--key", opts)
 	case explicit != "":
-		k, err = loadKeyValue(explicit, "--key")
-	case IsKeyContent(env):
-		k, err = ParseKeyFile([]byte(env), "AGENT_VAULT_KEY")
+		k, err = loadKeyValue(explicit, "--key", opts)
+	case isKeyContent(env):
+		k, err = ParseKeyFile([]byte(env), "AGENT_VAULT_KEY", opts)
 	case env != "":
-		k, err = loadKeyValue(env, "AGENT_VAULT_KEY")
+		k, err = loadKeyValue(env, "AGENT_VAULT_KEY", opts)
 	default:
-		home, herr := Home()
+		home, herr := homeDir()
 		if herr != nil {
 			return nil, herr
 		}
@@ -246,7 +284,7 @@ func ResolveKey(explicit string) (*Key, error) {
 		if _, serr := os.Stat(p); serr != nil {
 			return nil, newErr(KindVaultNotFound, "no key: pass --key, set AGENT_VAULT_KEY, or create the owner key with 'agent-vault init'")
 		}
-		k, err = LoadKeyFile(p)
+		k, err = LoadKeyFile(p, opts)
 		if err == nil {
 			k.IsOwner = true
 		}
@@ -264,7 +302,7 @@ func isMachineOwnerKey(k *Key) bool {
 	if k.Pinned() {
 		return false
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return false
 	}
@@ -275,20 +313,17 @@ func isMachineOwnerKey(k *Key) bool {
 		b, errB := os.Stat(expandHome(k.Source))
 		return errA == nil && errB == nil && os.SameFile(a, b)
 	}
-	owner, err := LoadKeyFile(p)
+	owner, err := LoadKeyFile(p, k.opts)
 	return err == nil && owner.Recipient == k.Recipient
 }
 
-// Home is the agent-vault home: $AGENT_VAULT_HOME, else ~/.agent-vault.
-func Home() (string, error) {
-	if h := os.Getenv("AGENT_VAULT_HOME"); h != "" {
-		return filepath.Abs(h)
+// homeDir is the agent-vault home (home.Dir); a user without one has no key (KindVaultNotFound).
+func homeDir() (string, error) {
+	h, err := home.Dir()
+	if errors.As(err, new(*home.NoHomeError)) {
+		return "", &Error{Kind: KindVaultNotFound, Err: err}
 	}
-	uh, err := os.UserHomeDir()
-	if err != nil {
-		return "", wrapErr(KindVaultNotFound, err, "cannot find the home directory")
-	}
-	return filepath.Join(uh, ".agent-vault"), nil
+	return h, err
 }
 
 func expandHome(p string) string {

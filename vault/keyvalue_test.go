@@ -27,7 +27,7 @@ func TestKeyValueNeverEchoed(t *testing.T) {
 				t.Setenv("AGENT_VAULT_KEY", value)
 				explicit = ""
 			}
-			_, err := ResolveKey(explicit)
+			_, err := ResolveKey(explicit, quiet)
 			if KindOf(err) != KindVaultNotFound {
 				t.Errorf("%s (env %v): want vault_not_found, got %v", name, viaEnv, err)
 				continue
@@ -57,8 +57,8 @@ func TestIsKeyContent(t *testing.T) {
 		"QUdFLVNFQ1JFVC1LRVktMQ==": false,
 		"":                         false,
 	} {
-		if got := IsKeyContent(value); got != want {
-			t.Errorf("IsKeyContent(%q) = %v, want %v", value, got, want)
+		if got := isKeyContent(value); got != want {
+			t.Errorf("isKeyContent(%q) = %v, want %v", value, got, want)
 		}
 	}
 }

@@ -18,7 +18,7 @@ func TestKeyPathFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { _, err := ResolveKey(fifo); done <- err }()
+	go func() { _, err := ResolveKey(fifo, quiet); done <- err }()
 	select {
 	case err := <-done:
 		if KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "not a regular file") {
@@ -27,7 +27,7 @@ func TestKeyPathFIFO(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("reading a FIFO as a key file blocks")
 	}
-	if _, err := LoadKeyFile("/dev/null"); KindOf(err) != KindVaultNotFound {
+	if _, err := LoadKeyFile("/dev/null", quiet); KindOf(err) != KindVaultNotFound {
 		t.Fatalf("device as key file: %v", err)
 	}
 }

@@ -65,41 +65,6 @@ func TestLockOnAConvertedVaultKeepsItsFile(t *testing.T) {
 	}
 }
 
-// A waiter that got the flock of a lock file its holder removed must not count it as the lock: a third
-// command would lock the new file at the path, and two would change the vault at once.
-func TestTryLockRefusesAFileNoLongerAtThePath(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, ".lock")
-	stale, _, err := openLockFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stale.Close()
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	if held, err := tryLock(stale, path); held || err != nil {
-		t.Fatalf("tryLock of a removed lock file = %v, %v; want false, nil", held, err)
-	}
-	current, created, err := openLockFile(path)
-	if err != nil || !created {
-		t.Fatalf("openLockFile after the removal: created %v, %v", created, err)
-	}
-	defer current.Close()
-	if held, err := tryLock(current, path); !held || err != nil {
-		t.Fatalf("tryLock of the file at the path = %v, %v; want true, nil", held, err)
-	}
-	// The stale descriptor's flock was let go: it does not block anyone.
-	again, _, err := openLockFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if held, _ := tryLock(again, path); held {
-		t.Fatal("two descriptors hold the lock of the same file")
-	}
-}
-
 // The holder of an original vault's lock removes the file as it releases it; a command waiting for it
 // meanwhile ends up holding the lock of the file at the path, and a third command waits for that one.
 func TestLockWaiterAfterTheFileIsRemovedExcludesOthers(t *testing.T) {

@@ -59,7 +59,7 @@ func (v *Vault) migrateFormat1(key *Key, signer ed25519.PrivateKey) error {
 	if old.Type != rootType || old.Format != formatV1 || !validVaultID(old.VaultID) || old.Owner.Recipient != key.Recipient {
 		return newErr(KindIntegrity, "state/root: not a format 1 root of this owner")
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (t *tx) shardFor(path string) (*Shard, error) {
 // writeViewFiles writes config.yaml, owner.pub and .gitignore for t's root and vouches for them.
 func (t *tx) writeViewFiles(created string) {
 	for rel, data := range map[string][]byte{
-		configFile:   encodeConfig(&Config{Format: FormatVersion, VaultID: t.root.VaultID, OwnerVerifyKey: t.root.Owner.VerifyKey, Created: created}),
+		configFile:   encodeConfig(&vaultConfig{Format: FormatVersion, VaultID: t.root.VaultID, OwnerVerifyKey: t.root.Owner.VerifyKey, Created: created}),
 		ownerPubFile: []byte(t.root.Owner.Recipient + "\n"),
 		ignoreFile:   []byte(gitignoreContent),
 	} {

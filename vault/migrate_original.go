@@ -228,12 +228,12 @@ func readOriginalAgent(v *Vault, owner *Key, home, name string) (*originalAgent,
 		return nil, bad("%s: %v", agentPubFile(name), err)
 	}
 	rcpt := strings.ToLower(strings.TrimSpace(string(pub)))
-	if !ValidRecipient(rcpt) {
+	if !validRecipient(rcpt) {
 		return nil, bad("%s is not an age recipient", agentPubFile(name))
 	}
 	ag := &originalAgent{}
 	local := filepath.Join(home, "agents", name+".key")
-	if k, err := LoadKeyFile(local); err == nil && k.Recipient == rcpt {
+	if k, err := LoadKeyFile(local, owner.opts); err == nil && k.Recipient == rcpt {
 		ag.keyFile = local
 		ag.identity, _ = k.Identity.(*age.X25519Identity)
 	}
@@ -251,7 +251,7 @@ func readOriginalAgent(v *Vault, owner *Key, home, name string) (*originalAgent,
 	if err != nil {
 		return nil, bad("%s does not decrypt with the owner key", escrowFile(name))
 	}
-	k, err := ParseKeyFile(plain, escrowFile(name))
+	k, err := ParseKeyFile(plain, escrowFile(name), owner.opts)
 	if err != nil || k.Recipient != rcpt {
 		return nil, bad("%s does not hold the key of %s (%s)", escrowFile(name), agentPubFile(name), rcpt)
 	}

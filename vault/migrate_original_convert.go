@@ -10,8 +10,8 @@ import (
 
 // MigratedAgent is one agent of a converted original vault.
 type MigratedAgent struct {
-	Name      string
-	Recipient string
+	Name      string // the agent's name
+	Recipient string // its recipient, which it keeps
 	// KeyFile is the agent's key file under <home>/agents/ that holds its key, "" when this machine has
 	// none: the file to pin (docs/format.md section 3.2) before handing it to the agent.
 	KeyFile string
@@ -19,7 +19,8 @@ type MigratedAgent struct {
 	EscrowRecreated bool
 }
 
-// MigratedOriginal reports what MigrateOriginal converted.
+// MigratedOriginal reports what MigrateOriginal converted: the new vault id, the owner's verify key and
+// the version of the first signed state, how many secrets and groups carried over, and every agent.
 type MigratedOriginal struct {
 	VaultID   string
 	VerifyKey string
@@ -52,7 +53,7 @@ func (v *Vault) MigrateOriginal(key *Key) (*MigratedOriginal, error) {
 	if !v.IsOriginal() {
 		return nil, newErr(KindError, "%s is not an unconverted agent-vault 0.1 vault", v.Dir)
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +96,7 @@ func originalTx(v *Vault, key *Key, signer ed25519.PrivateKey, ov *originalVault
 		Owner: RootOwner{Recipient: key.Recipient, VerifyKey: rep.VerifyKey},
 		Files: map[string]FileRef{}, Agents: map[string]RootAgent{}, Groups: map[string]RootGroup{}, Index: map[string]ShardRef{}}
 	t.message = "migrate the agent-vault 0.1 vault to format 2"
-	owner, err := parseRecipient(key.Recipient)
+	owner, err := parseRecipient(key.Recipient, key.opts)
 	if err != nil {
 		return nil, nil, wrapErr(KindVaultNotFound, err, "key %s", key.Source)
 	}
@@ -122,7 +123,7 @@ func originalTx(v *Vault, key *Key, signer ed25519.PrivateKey, ov *originalVault
 		if s.expires != nil {
 			e.Expires = fmtTime(*s.expires)
 		}
-		rs, err := recipients(t.root, &e)
+		rs, err := recipients(t.root, &e, key.opts)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 )
 
-// MigratedPQ reports what MigratePQ converted.
+// MigratedPQ reports what MigratePQ converted: the old and new vault ids, the new owner verify key and
+// version, the owner's key file and whether it was made now, how many secrets were re-encrypted, and
+// each agent's new key file.
 type MigratedPQ struct {
 	OldVaultID, VaultID string
 	VerifyKey           string
@@ -42,7 +44,7 @@ func (o *Owner) MigratePQ(keyPath func(agent string) string) (*MigratedPQ, error
 			return nil, newErr(KindUsage, "agent %s brought its own key (it has no escrow), so its new post-quantum key cannot be made here: remove it (agent-vault remove-agent %s) and add it back after the conversion; nothing was changed", name, name)
 		}
 	}
-	newOwner, ownerPath, created, err := PQOwnerKey()
+	newOwner, ownerPath, created, err := PQOwnerKey(o.Key.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +88,7 @@ func (o *Owner) MigratePQ(keyPath func(agent string) string) (*MigratedPQ, error
 		if err != nil {
 			return newErr(KindIntegrity, "the owner key cannot decrypt %s, although the signed state lists it", c.path)
 		}
-		rs, err := recipients(t.root, &c.entry)
+		rs, err := recipients(t.root, &c.entry, o.Key.opts)
 		if err == nil {
 			encs[i], err = encrypt(value, rs)
 		}

@@ -8,9 +8,9 @@ import (
 
 // Limits on names (docs/format.md section 2).
 const (
-	MaxSegmentLen = 64
-	MaxPathLen    = 256
-	MaxPathDepth  = 8
+	MaxSegmentLen = 64  // the longest agent name, group name or path segment, in bytes
+	MaxPathLen    = 256 // the longest secret path, in bytes
+	MaxPathDepth  = 8   // the most segments of a secret path
 )
 
 // CheckSegment reports why s is not a valid agent, group or path segment name, or nil when it is.
@@ -64,7 +64,8 @@ func DefaultGroup(path string) string {
 	return path
 }
 
-// CheckUserPath validates a secret path typed by a user: a usage error naming the path when it is bad.
+// CheckUserPath validates a secret path typed by a user: an error of KindUsage naming the path when it is
+// bad (CheckPath), nil otherwise.
 func CheckUserPath(p string) error {
 	if err := CheckPath(p); err != nil {
 		return newErr(KindUsage, "invalid %w", err)

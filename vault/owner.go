@@ -148,7 +148,7 @@ func (v *Vault) Init(ownerKey *Key) error {
 	if err != nil {
 		return err
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return err
 	}
@@ -262,16 +262,16 @@ func ensureGroup(t *tx, group string) error {
 	return nil
 }
 
-// recipients returns the recipients of a secret under root, in the order of recipientList. It refuses
-// a list that mixes classic and post-quantum recipients.
-func recipients(root *Root, e *Entry) ([]age.Recipient, error) {
+// recipients returns the recipients of a secret under root, in the order of recipientList, for the key
+// with opts (parseRecipient). It refuses a list that mixes classic and post-quantum recipients.
+func recipients(root *Root, e *Entry, opts *KeyOptions) ([]age.Recipient, error) {
 	list := recipientList(root, e)
 	if err := refuseMixedRecipients(list); err != nil {
 		return nil, err
 	}
 	rs := make([]age.Recipient, len(list))
 	for i, r := range list {
-		rc, err := parseRecipient(r)
+		rc, err := parseRecipient(r, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -360,7 +360,7 @@ func (o *Owner) encryptChange(t *tx, c *change) ([]byte, error) {
 			return nil, newErr(KindIntegrity, "the owner key cannot decrypt %s, although the signed state lists it", c.path)
 		}
 	}
-	rs, err := recipients(t.root, &c.entry)
+	rs, err := recipients(t.root, &c.entry, o.Key.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -471,6 +471,7 @@ func (o *Owner) SetMany(paths []string, values [][]byte, opts SetOptions) error 
 // ExistsError is SetMany's refusal, under SetOptions.NoOverwrite, of paths that already hold secrets.
 type ExistsError struct{ Paths []string }
 
+// Error names the secrets that already exist (the first five, and how many more).
 func (e *ExistsError) Error() string {
 	shown := strings.Join(e.Paths[:min(len(e.Paths), 5)], ", ")
 	if len(e.Paths) > 5 {
@@ -615,7 +616,7 @@ func (o *Owner) newAgentKey(t *tx, name, keyPath string) error {
 		return err
 	}
 	keyFile := agentKeyFile(id.id, name, t.root.VaultID, t.root.Owner.VerifyKey)
-	admins, err := adminAgeRecipients(t.root)
+	admins, err := adminAgeRecipients(t.root, o.Key.opts)
 	if err != nil {
 		return err
 	}
@@ -703,7 +704,7 @@ func (o *Owner) Escrow(name string) ([]byte, error) {
 	if err != nil {
 		return nil, newErr(KindIntegrity, "the escrow of agent %s does not decrypt with the owner key", name)
 	}
-	k, err := ParseKeyFile(keyFile, escrowFile(name))
+	k, err := ParseKeyFile(keyFile, escrowFile(name), o.Key.opts)
 	if err != nil || k.Recipient != a.Recipient {
 		return nil, newErr(KindIntegrity, "the escrow of agent %s holds a key that is not the agent's signed recipient", name)
 	}

@@ -5,34 +5,36 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
-// PQOwnerKeyName is the file under <home> that holds the owner key of post-quantum vaults; owner.key
+// pqOwnerKeyName is the file under <home> that holds the owner key of post-quantum vaults; owner.key
 // keeps the classic one, so that one machine can own vaults of both kinds (docs/format.md section 3.3).
-const PQOwnerKeyName = "owner-pq.key"
+const pqOwnerKeyName = "owner-pq.key"
 
-// PQOwnerKey loads <home>/owner-pq.key, creating it (0600) with a new hybrid identity when it does not
-// exist. created reports whether it was made now.
-func PQOwnerKey() (key *Key, path string, created bool, err error) {
-	home, err := Home()
+// PQOwnerKey loads <home>/owner-pq.key with opts, creating it (0600) with a new hybrid identity when it
+// does not exist. created reports whether it was made now.
+func PQOwnerKey(opts *KeyOptions) (key *Key, path string, created bool, err error) {
+	home, err := homeDir()
 	if err != nil {
 		return nil, "", false, err
 	}
-	if err := MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return nil, "", false, err
 	}
-	path = filepath.Join(home, PQOwnerKeyName)
+	path = filepath.Join(home, pqOwnerKeyName)
 	if _, err := os.Lstat(path); errNotExist(err) {
 		data, err := NewOwnerKeyFileOf(KeyHybrid)
 		if err != nil {
 			return nil, "", false, err
 		}
-		if err := WriteNewPrivateFile(path, data); err != nil {
+		if err := fsutil.WriteNewPrivateFile(path, data); err != nil {
 			return nil, "", false, wrapErr(KindError, err, "cannot write the owner key %s", path)
 		}
 		created = true
 	}
-	key, err = LoadKeyFile(path)
+	key, err = LoadKeyFile(path, opts)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -57,23 +59,24 @@ func (v *Vault) wantsPQOwner() bool {
 }
 
 // ResolveKeyFor is ResolveKey for the vault v: when no key is given (no explicit key, no AGENT_VAULT_KEY)
-// and v's owner is post-quantum (wantsPQOwner), it is <home>/owner-pq.key when that file exists.
-func ResolveKeyFor(v *Vault, explicit string) (*Key, error) {
+// and v's owner is post-quantum as far as its files say (a pending root, else owner.pub; the key is then
+// verified against the signed state as always), it is <home>/owner-pq.key when that file exists.
+func ResolveKeyFor(v *Vault, explicit string, opts *KeyOptions) (*Key, error) {
 	if explicit == "" && os.Getenv("AGENT_VAULT_KEY") == "" && v != nil && v.wantsPQOwner() {
-		home, err := Home()
+		home, err := homeDir()
 		if err != nil {
 			return nil, err
 		}
-		p := filepath.Join(home, PQOwnerKeyName)
+		p := filepath.Join(home, pqOwnerKeyName)
 		if _, err := os.Lstat(p); err == nil {
-			k, err := LoadKeyFile(p)
+			k, err := LoadKeyFile(p, opts)
 			if err == nil {
 				k.IsOwner = true
 			}
 			return k, err
 		}
 	}
-	return ResolveKey(explicit)
+	return ResolveKey(explicit, opts)
 }
 
 // rootOwnerRecipient returns the owner recipient a signed root file names, without verifying it (for

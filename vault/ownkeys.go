@@ -16,6 +16,7 @@ import (
 // recipient) for an agent that brought its own key.
 type NoEscrowError struct{ Agent string }
 
+// Error says why the owner cannot restore or replace the agent's key, and what the agent does instead.
 func (e *NoEscrowError) Error() string {
 	return fmt.Sprintf("agent %s brought its own key (add-agent --recipient): the owner holds no copy of it (no escrow), so it cannot be restored or replaced by the owner; the agent makes a new key (agent-vault keygen) and sends its recipient, then: agent-vault recover-agent %s --recipient age1…", e.Agent, e.Agent)
 }
@@ -43,12 +44,12 @@ func NewAgentKeyFileOf(kind KeyKind) (content []byte, recipient string, err erro
 	return b.Bytes(), id.recipient, nil
 }
 
-// UserRecipient checks a recipient typed by a user (docs/format.md section 3.1): either letter case is
+// userRecipient checks a recipient typed by a user (docs/format.md section 3.1): either letter case is
 // accepted; the result is in lower case.
-func UserRecipient(s string) (string, error) {
+func userRecipient(s string) (string, error) {
 	r := strings.ToLower(strings.TrimSpace(s))
-	if !ValidRecipient(r) && !ValidPluginRecipient(r) && !ValidHybridRecipient(r) {
-		return "", newErr(KindUsage, "--recipient %q is not an age X25519 recipient (age1 followed by 58 Bech32 characters; agent-vault keygen prints one), an age plugin recipient (age1NAME1…) nor a post-quantum one (age1pq1…)", ShortRecipient(s))
+	if !validRecipient(r) && !validPluginRecipient(r) && !validHybridRecipient(r) {
+		return "", newErr(KindUsage, "--recipient %q is not an age X25519 recipient (age1 followed by 58 Bech32 characters; agent-vault keygen prints one), an age plugin recipient (age1NAME1…) nor a post-quantum one (age1pq1…)", shortRecipient(s))
 	}
 	return r, nil
 }
@@ -77,7 +78,7 @@ func (o *Owner) checkRecipientFree(name, rc string) error {
 		if vk == KeyHybrid {
 			hint = "agent-vault keygen --pq makes a post-quantum key"
 		}
-		return newErr(KindUsage, "recipient %s is a %s key, but this vault uses %s keys: they never mix (%s)", ShortRecipient(rc), k, vk, hint)
+		return newErr(KindUsage, "recipient %s is a %s key, but this vault uses %s keys: they never mix (%s)", shortRecipient(rc), k, vk, hint)
 	}
 	if rc == o.Root.Owner.Recipient {
 		return newErr(KindUsage, "recipient %s is the owner's own; an agent needs a key of its own (agent-vault keygen)", rc)
@@ -97,7 +98,7 @@ func (o *Owner) AddAgentRecipient(name, recipient string) error {
 	if err := o.checkNewAgent(name); err != nil {
 		return err
 	}
-	rc, err := UserRecipient(recipient)
+	rc, err := userRecipient(recipient)
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func (o *Owner) AddAgentRecipient(name, recipient string) error {
 // RecoverAgentRecipient gives an agent the recipient of a new key pair the agent made itself, drops its
 // escrow if it had one, and re-encrypts every secret it can read for the new key only.
 func (o *Owner) RecoverAgentRecipient(name, recipient string) error {
-	rc, err := UserRecipient(recipient)
+	rc, err := userRecipient(recipient)
 	if err != nil {
 		return err
 	}

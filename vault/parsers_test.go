@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -12,9 +11,11 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
-// Table tests for the parsers of names, key files, Bech32 and signed files.
+// Table tests for the parsers of names, key files and signed files (Bech32: internal/bech32).
 
 func TestCheckSegment(t *testing.T) {
 	for _, tc := range []struct {
@@ -204,7 +205,7 @@ func TestParseKeyFile(t *testing.T) {
 		{"recipient instead of identity", id.Recipient().String() + "\n", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := ParseKeyFile([]byte(tc.data), "test.key")
+			k, err := ParseKeyFile([]byte(tc.data), "test.key", quiet)
 			if !tc.ok {
 				if err == nil {
 					t.Fatal("accepted")
@@ -255,32 +256,32 @@ func TestLoadAndResolveKey(t *testing.T) {
 	good := write("good.key", pinned, 0o600)
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660, 0o606} {
 		p := write("open.key", pinned, mode)
-		if _, err := LoadKeyFile(p); KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "chmod 600") {
+		if _, err := LoadKeyFile(p, quiet); KindOf(err) != KindVaultNotFound || !strings.Contains(err.Error(), "chmod 600") {
 			t.Errorf("mode %04o: %v", mode, err)
 		}
 	}
 	for _, mode := range []os.FileMode{0o600, 0o400} {
 		p := write("closed.key", pinned, mode)
-		if _, err := LoadKeyFile(p); err != nil {
+		if _, err := LoadKeyFile(p, quiet); err != nil {
 			t.Errorf("mode %04o: %v", mode, err)
 		}
 		os.Chmod(p, 0o600)
 	}
-	if _, err := LoadKeyFile(filepath.Join(dir, "missing.key")); KindOf(err) != KindVaultNotFound {
+	if _, err := LoadKeyFile(filepath.Join(dir, "missing.key"), quiet); KindOf(err) != KindVaultNotFound {
 		t.Errorf("missing key file: %v", err)
 	}
 	// No key anywhere.
-	if _, err := ResolveKey(""); KindOf(err) != KindVaultNotFound {
+	if _, err := ResolveKey("", quiet); KindOf(err) != KindVaultNotFound {
 		t.Errorf("no key: %v", err)
 	}
 	// Explicit path.
-	if k, err := ResolveKey(good); err != nil || x25519Of(k).String() != id.String() || k.IsOwner {
+	if k, err := ResolveKey(good, quiet); err != nil || x25519Of(k).String() != id.String() || k.IsOwner {
 		t.Errorf("explicit: %v", err)
 	}
 	// AGENT_VAULT_KEY as content (multi-line, with CRLF, or the identity line alone) and as a path.
 	for _, env := range []string{string(pinned), strings.ReplaceAll(string(pinned), "\n", "\r\n"), id.String(), good} {
 		t.Setenv("AGENT_VAULT_KEY", env)
-		k, err := ResolveKey("")
+		k, err := ResolveKey("", quiet)
 		if err != nil || x25519Of(k).String() != id.String() {
 			t.Errorf("AGENT_VAULT_KEY=%.20q…: %v", env, err)
 		}
@@ -288,129 +289,21 @@ func TestLoadAndResolveKey(t *testing.T) {
 	// The explicit key wins over the environment.
 	other, _ := age.GenerateX25519Identity()
 	otherPath := write("other.key", []byte(other.String()+"\n"), 0o600)
-	if k, err := ResolveKey(otherPath); err != nil || x25519Of(k).String() != other.String() {
+	if k, err := ResolveKey(otherPath, quiet); err != nil || x25519Of(k).String() != other.String() {
 		t.Errorf("explicit over env: %v", err)
 	}
 	// The home's owner key, found by fallback or given explicitly, is the owner key; a pinned key never is.
 	t.Setenv("AGENT_VAULT_KEY", "")
-	if err := WriteNewPrivateFile(filepath.Join(home, "owner.key"), []byte(other.String()+"\n")); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), []byte(other.String()+"\n")); err != nil {
 		t.Fatal(err)
 	}
 	for _, explicit := range []string{"", otherPath} {
-		if k, err := ResolveKey(explicit); err != nil || !k.IsOwner || x25519Of(k).String() != other.String() {
+		if k, err := ResolveKey(explicit, quiet); err != nil || !k.IsOwner || x25519Of(k).String() != other.String() {
 			t.Errorf("owner key via %q: %v", explicit, err)
 		}
 	}
-	if k, err := ResolveKey(good); err != nil || k.IsOwner {
+	if k, err := ResolveKey(good, quiet); err != nil || k.IsOwner {
 		t.Errorf("pinned key taken for the owner's: %v", err)
-	}
-}
-
-// bech32Encode is a test-only Bech32 encoder over 5-bit groups (BIP 173), to build strings age never
-// writes (bad padding, other lengths).
-func bech32Encode(hrp string, groups []byte) string {
-	values := []byte{}
-	for i := 0; i < len(hrp); i++ {
-		values = append(values, hrp[i]>>5)
-	}
-	values = append(values, 0)
-	for i := 0; i < len(hrp); i++ {
-		values = append(values, hrp[i]&31)
-	}
-	values = append(values, groups...)
-	mod := bech32Polymod(append(values, 0, 0, 0, 0, 0, 0)) ^ 1
-	out := []byte(hrp + "1")
-	for _, g := range groups {
-		out = append(out, bech32Charset[g])
-	}
-	for i := 0; i < 6; i++ {
-		out = append(out, bech32Charset[(mod>>uint(5*(5-i)))&31])
-	}
-	return string(out)
-}
-
-// toGroups regroups bytes into 5-bit groups with zero padding.
-func toGroups(b []byte) []byte {
-	var out []byte
-	acc, bits := uint32(0), uint(0)
-	for _, c := range b {
-		acc = acc<<8 | uint32(c)
-		bits += 8
-		for bits >= 5 {
-			bits -= 5
-			out = append(out, byte(acc>>bits)&31)
-		}
-	}
-	if bits > 0 {
-		out = append(out, byte(acc<<(5-bits))&31)
-	}
-	return out
-}
-
-func TestBech32AgainstAge(t *testing.T) {
-	for range 32 {
-		id, err := age.GenerateX25519Identity()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hrp, scalar, err := bech32Decode(id.String())
-		if err != nil || hrp != "age-secret-key-" || len(scalar) != 32 {
-			t.Fatalf("decode %s…: %q, %d bytes, %v", id.String()[:20], hrp, len(scalar), err)
-		}
-		hrp, point, err := bech32Decode(id.Recipient().String())
-		if err != nil || hrp != "age" || len(point) != 32 {
-			t.Fatalf("decode %s: %q, %d bytes, %v", id.Recipient(), hrp, len(point), err)
-		}
-		// The decoded scalar is the one age uses: its public point is the recipient's.
-		priv, err := ecdh.X25519().NewPrivateKey(scalar)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(priv.PublicKey().Bytes(), point) {
-			t.Fatal("the decoded identity does not match the decoded recipient")
-		}
-		// And the other way round: bytes we encode are the key age parses.
-		enc := strings.ToUpper(bech32Encode("age-secret-key-", toGroups(scalar)))
-		if enc != id.String() {
-			t.Fatalf("re-encoding gives %s…, age wrote %s…", enc[:24], id.String()[:24])
-		}
-	}
-	random := make([]byte, 32)
-	rand.Read(random)
-	parsed, err := age.ParseX25519Identity(strings.ToUpper(bech32Encode("age-secret-key-", toGroups(random))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, got, _ := bech32Decode(parsed.String()); !bytes.Equal(got, random) {
-		t.Fatal("round trip through age changed the bytes")
-	}
-
-	id, _ := age.GenerateX25519Identity()
-	s := id.String()
-	groups := toGroups(random)
-	badPad := append([]byte{}, groups...)
-	badPad[len(badPad)-1] |= 1 // 32 bytes are 256 bits in 52 groups: the last 4 bits are padding
-	for name, in := range map[string]string{
-		"mixed case":         s[:20] + strings.ToLower(s[20:]),
-		"bad checksum":       s[:len(s)-1] + map[bool]string{true: "Q", false: "P"}[s[len(s)-1] != 'Q'],
-		"invalid character":  s[:30] + "B" + s[31:],
-		"no separator":       "agesecretkeyqqqqqqqqqqqqq",
-		"separator first":    "1qqqqqqqqqq",
-		"too short":          "a1qqqqq",
-		"empty":              "",
-		"non-zero padding":   bech32Encode("age", badPad),
-		"six padding bits":   bech32Encode("age", append(append([]byte{}, groups...), 0, 0)),
-		"one group":          bech32Encode("age", []byte{0}),
-		"data char in hrp":   "age\x7f1qqqqqqqqqqqqq",
-		"non-ASCII":          "agé1" + strings.Repeat("q", 60),
-		"swapped characters": s[:20] + string(s[21]) + string(s[20]) + s[22:],
-	} {
-		if in == s {
-			continue
-		}
-		if _, _, err := bech32Decode(in); err == nil {
-			t.Errorf("%s: %q decoded", name, in)
-		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
+	"github.com/agent-vault/agent-vault/vault/internal/bech32"
 )
 
 // Post-quantum vaults (docs/format.md section 3.1): owner and agents hold hybrid ML-KEM-768 + X25519 keys,
@@ -35,7 +36,7 @@ func TestPQVaultReadWrite(t *testing.T) {
 		t.Fatalf("owner %s, ci %s; want hybrid keys", tv.owner.Kind(), tv.ci.Kind())
 	}
 	if !strings.HasPrefix(tv.ci.Recipient, "age1pq1") || len(tv.ci.Recipient) != hybridRecipientLen {
-		t.Fatalf("agent recipient %s", ShortRecipient(tv.ci.Recipient))
+		t.Fatalf("agent recipient %s", shortRecipient(tv.ci.Recipient))
 	}
 	tv.set("stripe/api-key", "sk_live_pq", SetOptions{})
 	tv.mustGet(tv.owner, "stripe/api-key", "sk_live_pq")
@@ -56,7 +57,7 @@ func TestPQVaultReadWrite(t *testing.T) {
 	}
 	// The escrow is a hybrid key file, encrypted to the hybrid owner.
 	keyFile := tv.owned(func(o *Owner) ([]byte, error) { return o.Escrow("ci") })
-	k, err := ParseKeyFile(keyFile, "escrow")
+	k, err := ParseKeyFile(keyFile, "escrow", quiet)
 	if err != nil || k.Recipient != tv.ci.Recipient {
 		t.Fatalf("escrow: %v", err)
 	}
@@ -141,7 +142,7 @@ func TestPQWrongKeyKind(t *testing.T) {
 // unpinned is key without its pins (a bare identity line), which trusts a vault on first use.
 func unpinned(t *testing.T, key *Key) *Key {
 	t.Helper()
-	k, err := ParseKeyFile([]byte(secretLine(key.Identity)+"\n"), key.Source)
+	k, err := ParseKeyFile([]byte(secretLine(key.Identity)+"\n"), key.Source, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestPQMixedRecipientsRefused(t *testing.T) {
 	classic := newTestVault(t)
 	pq := newTestVaultOf(t, KeyHybrid)
 	if _, err := recipients(&Root{Owner: RootOwner{Recipient: pq.owner.Recipient}, Agents: map[string]RootAgent{"ci": {Recipient: classic.ci.Recipient}},
-		Groups: map[string]RootGroup{"g": {Members: []string{"ci"}}}}, &Entry{Group: "g"}); err == nil {
+		Groups: map[string]RootGroup{"g": {Members: []string{"ci"}}}}, &Entry{Group: "g"}, quiet); err == nil {
 		t.Fatal("recipients of a mixed root: no error")
 	}
 	ring, err := newKeyring(pq.owner)
@@ -228,7 +229,7 @@ func TestPQMixedFileRefused(t *testing.T) {
 // own label (docs/format.md section 3.4). The vector below is in the format document.
 func TestPQSigningKey(t *testing.T) {
 	seed, _ := hex.DecodeString("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
-	id, err := age.ParseHybridIdentity(strings.ToUpper(bech32Encode("age-secret-key-pq-", toGroups(seed))))
+	id, err := age.ParseHybridIdentity(strings.ToUpper(bech32.Encode("age-secret-key-pq-", seed)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestPQSigningKey(t *testing.T) {
 		t.Fatalf("verify key of the test seed = %s, want %s", got, want)
 	}
 	// The same 32 bytes as a classic identity give another signing key: the labels differ.
-	x, err := age.ParseX25519Identity(strings.ToUpper(bech32Encode("age-secret-key-", toGroups(seed))))
+	x, err := age.ParseX25519Identity(strings.ToUpper(bech32.Encode("age-secret-key-", seed)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestPQSigningKey(t *testing.T) {
 func TestValidHybridRecipient(t *testing.T) {
 	id, _ := age.GenerateHybridIdentity()
 	r := id.Recipient().String()
-	if len(r) != hybridRecipientLen || !ValidHybridRecipient(r) {
+	if len(r) != hybridRecipientLen || !validHybridRecipient(r) {
 		t.Fatalf("len %d", len(r))
 	}
 	other := "q" // a last character other than r's breaks the checksum
@@ -263,15 +264,15 @@ func TestValidHybridRecipient(t *testing.T) {
 		other = "p"
 	}
 	for _, bad := range []string{strings.ToUpper(r), r[:len(r)-1] + other, r + "q", "age1pq1", ""} {
-		if ValidHybridRecipient(bad) {
+		if validHybridRecipient(bad) {
 			t.Fatalf("accepted %.30s", bad)
 		}
 	}
 	if k, ok := validRecipientOf(r); !ok || k != KeyHybrid {
 		t.Fatal("validRecipientOf")
 	}
-	if ShortRecipient(r) == r || len(ShortRecipient(r)) > 40 {
-		t.Fatal("ShortRecipient")
+	if shortRecipient(r) == r || len(shortRecipient(r)) > 40 {
+		t.Fatal("shortRecipient")
 	}
 }
 
@@ -307,15 +308,15 @@ func TestMigratePQ(t *testing.T) {
 	if err := bindOwnedPath(tv.home, tv.v.recordDir(), rep.OldVaultID, true); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := ResolveKeyFor(tv.v, "")
-	if err != nil || owner.Kind() != KeyHybrid || !strings.HasSuffix(owner.Source, PQOwnerKeyName) {
+	owner, err := ResolveKeyFor(tv.v, "", quiet)
+	if err != nil || owner.Kind() != KeyHybrid || !strings.HasSuffix(owner.Source, pqOwnerKeyName) {
 		t.Fatalf("default owner key of the converted vault: %v %v", owner, err)
 	}
-	ci, err := LoadKeyFile(paths["ci"])
+	ci, err := LoadKeyFile(paths["ci"], quiet)
 	if err != nil || ci.Kind() != KeyHybrid || ci.PinVaultID != rep.VaultID || ci.PinVerifyKey != rep.VerifyKey {
 		t.Fatalf("ci's new key: %v %v", ci, err)
 	}
-	deploy, err := LoadKeyFile(paths["deploy"])
+	deploy, err := LoadKeyFile(paths["deploy"], quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,6 +99,7 @@ type Role struct {
 	Agent string // set when !Owner
 }
 
+// String is the role for people: "owner", "admin NAME", or the agent's name.
 func (r Role) String() string {
 	if r.Owner {
 		if r.Admin != "" {
@@ -113,11 +114,11 @@ func (r Role) String() string {
 // that meets a change in progress waits for it and reads the new state (docs/format.md section 6.6), so
 // the Root of a Snapshot may advance between calls. It is safe for use by one goroutine.
 type Snapshot struct {
-	Vault   *Vault
-	Key     *Key
-	Root    *Root
-	RootSHA string
-	Role    Role
+	Vault   *Vault // the vault read: the one opened, or its pull view (see Vault.Open)
+	Key     *Key   // the key it was opened with
+	Root    *Root  // the verified signed root
+	RootSHA string // the hash of the root file
+	Role    Role   // who Key is in the vault
 	// FirstUse is set when this Open trusted the vault's owner key on first use (a key without pins
 	// meeting a vault this machine had not trusted before): the trust rests on nothing but the
 	// repository. Commands that act on a value's behalf (run, brokered HTTP) refuse it unless told so.
@@ -134,7 +135,7 @@ type Snapshot struct {
 	anchor  anchor
 	chain   *adminChain // the admin chain the last load verified, nil when the root's bytes were verified before
 	rootRaw []byte      // the root bytes the last load read, nil when there were none
-	marks   *Marks
+	marks   *markFile
 	shards  map[string]*Shard
 }
 
@@ -159,7 +160,7 @@ func (v *Vault) Open(key *Key) (*Snapshot, error) {
 }
 
 func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +186,7 @@ func (v *Vault) open(key *Key, asOwner bool) (*Snapshot, error) {
 	}
 	if a.tofu {
 		s.FirstUse = true
-		Warn("trusting the owner key of vault " + s.Root.VaultID + " on first use (" + a.verifyKey + "); a key file with pins avoids this (the owner prints them with 'agent-vault pins')")
+		key.opts.warn("trusting the owner key of vault " + s.Root.VaultID + " on first use (" + a.verifyKey + "); a key file with pins avoids this (the owner prints them with 'agent-vault pins')")
 	}
 	return s, nil
 }
@@ -253,7 +254,7 @@ func (s *Snapshot) load() error {
 	}
 	s.rootRaw = raw
 	rootSHA := Hash(raw)
-	var marks *Marks
+	var marks *markFile
 	if s.anchor.vaultID != "" {
 		if marks, err = loadMarks(s.home, s.anchor.vaultID); err != nil {
 			return err
@@ -303,7 +304,7 @@ func (s *Snapshot) load() error {
 	s.chain = chain
 	if s.detached {
 		role, err := roleOf(root, s.Key, s.asOwner, s.anchor.admin != "")
-		s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, Hash(raw), role, &Marks{}, map[string]*Shard{}
+		s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, Hash(raw), role, &markFile{}, map[string]*Shard{}
 		return err
 	}
 	if s.asOwner {
@@ -342,14 +343,14 @@ func (s *Snapshot) load() error {
 		if err := raiseChainMark(s.home, root.VaultID, h); err != nil {
 			return err
 		}
-		marks.Admins = &ChainMark{Version: h.version, SHA256: h.sha}
+		marks.Admins = &chainMark{Version: h.version, SHA256: h.sha}
 	}
 	if root.Version > marks.Version || !marks.verified(rootSHA, s.anchor.verifyKey) {
 		if err := raiseMarks(s.home, root.VaultID, root.Version, rootSHA, s.anchor.verifyKey, nil); err != nil {
 			return err
 		}
 		marks.Version, marks.RootSHA256 = root.Version, rootSHA
-		marks.Verified = &VerifiedRoot{RootSHA256: rootSHA, VerifyKey: s.anchor.verifyKey}
+		marks.Verified = &verifiedRoot{RootSHA256: rootSHA, VerifyKey: s.anchor.verifyKey}
 	}
 	s.Root, s.RootSHA, s.Role, s.marks, s.shards = root, rootSHA, role, marks, map[string]*Shard{}
 	return nil
@@ -465,7 +466,7 @@ func roleOf(root *Root, key *Key, asOwner, admin bool) (Role, error) {
 	case asOwner:
 		return Role{}, newErr(KindIntegrity, "the vault is signed by this key's owner signing key but names another owner recipient")
 	}
-	return Role{}, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, ShortRecipient(key.Recipient), root.VaultID)
+	return Role{}, newErr(KindNotAuthorized, "key %s (%s) is neither the owner nor an agent of vault %s", key.Source, shortRecipient(key.Recipient), root.VaultID)
 }
 
 func classifyRead(err error, rel string) error {
@@ -647,9 +648,9 @@ func decrypt(enc []byte, id age.Identity) ([]byte, error) {
 // SecretInfo is a secret's verified metadata and signed policy. It holds no value.
 type SecretInfo struct {
 	Meta
-	Version     uint64   `json:"version"`
-	ExtraAgents []string `json:"extra_agents"`
-	AllowHosts  []string `json:"allow_hosts"`
+	Version     uint64   `json:"version"`      // the secret's signed version
+	ExtraAgents []string `json:"extra_agents"` // recipients beyond its group's members
+	AllowHosts  []string `json:"allow_hosts"`  // the hosts it may be sent to (SetOptions.AllowHosts)
 }
 
 // Info returns the verified metadata of the secret at path, for any key that can read the secret.

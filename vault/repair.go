@@ -9,15 +9,16 @@ import (
 	"time"
 )
 
-// NothingToRepair is what Repair reports when no interrupted change was found.
-const NothingToRepair = "nothing to repair"
+// nothingToRepair is what Repair reports when no interrupted change was found.
+const nothingToRepair = "nothing to repair"
 
 // staleGitLockWait is how long a Git index lock left in a change's Git step may stay before it is taken
 // for the lock of a Git child that died with the owner command.
 var staleGitLockWait = 5 * time.Second
 
-// Repair finishes or discards an interrupted change (docs/format.md section 9.1) and returns what it did.
-// Afterwards the vault is verified as its owner. Every owner command does the same first.
+// Repair finishes or discards an interrupted change (docs/format.md section 9.1) and returns what it did,
+// for the user: "nothing to repair" when it found no interrupted change. Afterwards the vault is
+// verified as its owner. Every owner command does the same first.
 func (v *Vault) Repair(key *Key) (string, error) {
 	unlock, err := v.lock()
 	if err != nil {
@@ -74,10 +75,12 @@ func (v *Vault) Record() error {
 // version control failed. The next owner command, or repair, records it again.
 type RecordError struct{ Err error }
 
+// Error says that the vault changed but Git did not record it, and what to run; then Err's message.
 func (e *RecordError) Error() string {
 	return "the vault changed, but recording the change in Git failed (fix Git, then run 'agent-vault repair'): " + e.Err.Error()
 }
 
+// Unwrap returns Err, the version control failure.
 func (e *RecordError) Unwrap() error { return e.Err }
 
 // cleanPending removes .pending in one atomic rename, so that a cut clean-up is never taken for an
@@ -103,9 +106,9 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	pend := filepath.Join(v.Dir, pendingDir)
 	if _, err := os.Lstat(pend); err != nil {
 		if _, err := os.Lstat(filepath.Join(v.Dir, doneDir)); err == nil {
-			return NothingToRepair, v.cleanPending()
+			return nothingToRepair, v.cleanPending()
 		}
-		return NothingToRepair, nil
+		return nothingToRepair, nil
 	}
 	pending, err := os.ReadFile(filepath.Join(pend, "root"))
 	if os.IsNotExist(err) {
@@ -154,7 +157,7 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	default:
 		return "", newErr(KindIntegrity, "the pending change does not follow the current signed state; remove %s by hand after inspecting it", pend)
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/agent-vault/agent-vault/vault/internal/agehdr"
+	"github.com/agent-vault/agent-vault/vault/internal/bech32"
 )
 
 // recipientList returns the recipients a secret's file is encrypted to under root, in the order of its
@@ -75,11 +76,12 @@ type keyring struct {
 	self      string           // the acting admin's recipient: its stanza yields the file key
 	ownerECDH *ecdh.PrivateKey // classic vaults
 	owner     age.Identity     // hybrid vaults
+	opts      *KeyOptions      // the owner key's, for plugin recipients
 }
 
 // newKeyring returns the keyring of an owner key for a vault of the key's kind.
 func newKeyring(k *Key) (*keyring, error) {
-	ring := &keyring{kind: k.Kind(), owner: k.Identity, self: k.Recipient}
+	ring := &keyring{kind: k.Kind(), owner: k.Identity, self: k.Recipient, opts: k.opts}
 	if ring.kind == KeyX25519 && k.Plugin == nil { // a plugin-held owner unwraps through its plugin
 		var err error
 		if ring.ownerECDH, err = ecdhIdentity(k); err != nil {
@@ -106,7 +108,7 @@ func (ring *keyring) wrap(fileKey []byte, r string) ([]byte, error) {
 	if RecipientKind(r) != ring.kind {
 		return nil, newErr(KindIntegrity, "refusing to add a %s recipient to a %s file: kinds never mix", RecipientKind(r), ring.kind)
 	}
-	rc, err := parseRecipient(r)
+	rc, err := parseRecipient(r, ring.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +128,7 @@ func ecdhIdentity(k *Key) (*ecdh.PrivateKey, error) {
 	if !ok {
 		return nil, newErr(KindError, "cannot use the key %s for X25519", k.Source)
 	}
-	hrp, scalar, err := bech32Decode(id.String())
+	hrp, scalar, err := bech32.Decode(id.String())
 	if err != nil || hrp != "age-secret-key-" {
 		return nil, newErr(KindError, "cannot use the key %s for X25519", k.Source)
 	}
@@ -135,7 +137,7 @@ func ecdhIdentity(k *Key) (*ecdh.PrivateKey, error) {
 
 // x25519Public decodes an X25519 recipient (age1...) of the signed state to its public key.
 func x25519Public(r string) ([]byte, error) {
-	hrp, pub, err := bech32Decode(r)
+	hrp, pub, err := bech32.Decode(r)
 	if err != nil || hrp != "age" || len(pub) != 32 {
 		return nil, newErr(KindIntegrity, "state/root: malformed recipient %s", r)
 	}

@@ -153,7 +153,7 @@ func TestStanzaLayoutHolds(t *testing.T) {
 			})
 		case 4:
 			key := tv.owned(func(o *Owner) ([]byte, error) { return recoverAgent(o, agent) })
-			k, err := ParseKeyFile(key, agent)
+			k, err := ParseKeyFile(key, agent, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +221,7 @@ func TestRewrapFallsBackOnForeignLayout(t *testing.T) {
 func (tv *testVault) addAgent(name string) *Key {
 	tv.t.Helper()
 	kf := tv.owned(func(o *Owner) ([]byte, error) { return addAgent(o, name) })
-	k, err := ParseKeyFile(kf, name+".key")
+	k, err := ParseKeyFile(kf, name+".key", quiet)
 	if err != nil {
 		tv.t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"filippo.io/age"
+
+	"github.com/agent-vault/agent-vault/vault/internal/bech32"
 )
 
 const (
@@ -36,7 +38,7 @@ func DeriveSigningKey(id age.Identity) (ed25519.PrivateKey, error) {
 	default:
 		return nil, fmt.Errorf("no signing key can be derived from this kind of age identity")
 	}
-	hrp, scalar, err := bech32Decode(encoded)
+	hrp, scalar, err := bech32.Decode(encoded)
 	if err != nil || hrp != wantHRP || len(scalar) != 32 {
 		return nil, fmt.Errorf("malformed age identity")
 	}

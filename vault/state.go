@@ -30,7 +30,7 @@ const (
 
 // Paths of files below .agent-vault/.
 const (
-	DirName      = ".agent-vault"
+	DirName      = ".agent-vault" // the vault directory of a working tree (docs/format.md section 1)
 	rootFile     = "state/root"
 	configFile   = "config.yaml"
 	ownerPubFile = "owner.pub"
@@ -51,7 +51,7 @@ func ShardOf(path string) string {
 	return hex.EncodeToString(h[:1])
 }
 
-// FileRef vouches for a file by its hash and size.
+// FileRef vouches for a file by its hash (lowercase hex SHA-256) and size in bytes.
 type FileRef struct {
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
@@ -59,7 +59,8 @@ type FileRef struct {
 
 func refOf(data []byte) FileRef { return FileRef{SHA256: Hash(data), Size: int64(len(data))} }
 
-// Root is the body of the signed root (docs/format.md section 4).
+// Root is the body of the signed root (docs/format.md section 4). Its fields, and those of RootOwner,
+// RootAgent, RootGroup and ShardRef, are the JSON members of their tags, as section 4 defines them.
 type Root struct {
 	Type       string               `json:"type"`
 	Format     int                  `json:"format"`
@@ -106,7 +107,8 @@ type ShardRef struct {
 	Secrets int    `json:"secrets"`
 }
 
-// Shard is an index shard (docs/format.md section 5).
+// Shard is an index shard (docs/format.md section 5); its fields, and those of Entry, are the JSON
+// members of their tags, as section 5 defines them.
 type Shard struct {
 	Type    string           `json:"type"`
 	Format  int              `json:"format"`
@@ -133,7 +135,8 @@ type Entry struct {
 func (e *Entry) enc() FileRef  { return FileRef{SHA256: e.EncSHA256, Size: e.EncSize} }
 func (e *Entry) meta() FileRef { return FileRef{SHA256: e.MetaSHA256, Size: e.MetaSize} }
 
-// Meta is a secret's metadata (docs/format.md sections 5 and 5.1).
+// Meta is a secret's metadata (docs/format.md sections 5 and 5.1): its path, its group, when it was
+// created and last given a value, its expiry (nil: none) and the agents that can read it.
 type Meta struct {
 	Name             string     `json:"name"`
 	Group            string     `json:"group"`
@@ -143,8 +146,8 @@ type Meta struct {
 	AuthorizedAgents []string   `json:"authorized_agents"`
 }
 
-// Config is config.yaml.
-type Config struct {
+// vaultConfig is config.yaml.
+type vaultConfig struct {
 	Format         int    `yaml:"format"`
 	VaultID        string `yaml:"vault_id"`
 	OwnerVerifyKey string `yaml:"owner_verify_key"`
@@ -437,14 +440,14 @@ func parseMeta(data []byte, path, group string) (*Meta, error) {
 	return m, nil
 }
 
-func encodeConfig(c *Config) []byte {
+func encodeConfig(c *vaultConfig) []byte {
 	return []byte(fmt.Sprintf("format: %d\nvault_id: %s\nowner_verify_key: %s\ncreated: %s\n",
 		c.Format, quote(c.VaultID), quote(c.OwnerVerifyKey), quote(c.Created)))
 }
 
 // parseConfig parses config.yaml, which is untrusted until the root vouches for its hash.
-func parseConfig(data []byte) (*Config, error) {
-	var c Config
+func parseConfig(data []byte) (*vaultConfig, error) {
+	var c vaultConfig
 	if err := yaml.Unmarshal(data, &c); err != nil {
 		return nil, wrapErr(KindIntegrity, err, "config.yaml is not valid")
 	}

@@ -257,7 +257,7 @@ func yieldChainMark(home, vaultID string, superseded []chainLink, common *chainL
 	}
 	cur.Admins = nil
 	if common != nil {
-		cur.Admins = &ChainMark{Version: common.version, SHA256: common.sha}
+		cur.Admins = &chainMark{Version: common.version, SHA256: common.sha}
 	}
 	return writeMarks(home, vaultID, cur)
 }
@@ -337,7 +337,7 @@ func readYield(pend string) *chainYield {
 // before moves this machine's mark off the superseded links, before the commit point: readers here
 // accept both the state being replaced and the new one.
 func (y *chainYield) before(vaultID string) error {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return err
 	}
@@ -358,7 +358,7 @@ func settleChainMark(pend, vaultID string) error {
 	if y.head == nil {
 		return nil
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return err
 	}

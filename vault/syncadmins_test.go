@@ -109,7 +109,7 @@ func (f *syncFixture) addAgentOn(v *Vault, a admin, name string) {
 		return err
 	})
 	f.t.Setenv("AGENT_VAULT_HOME", f.home1)
-	k, err := ParseKeyFile(file, name+".key")
+	k, err := ParseKeyFile(file, name+".key", quiet)
 	if err != nil {
 		f.t.Fatal(err)
 	}

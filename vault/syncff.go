@@ -47,7 +47,7 @@ func (v *Vault) AdoptUpstream(up *Snapshot, changed []string, commit, from, from
 	if err := t.commitSealed(upRoot); err != nil {
 		return err
 	}
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return err
 	}

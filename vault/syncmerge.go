@@ -29,6 +29,7 @@ const (
 // keys signed the upstream's changes; nothing was changed.
 type ConflictError struct{ Secrets, Agents, Admins, Signed []string }
 
+// Error names the conflicting secrets and agents and how to resolve them.
 func (e *ConflictError) Error() string {
 	var what []string
 	for _, s := range e.Secrets {
@@ -165,8 +166,9 @@ func (s *Snapshot) history(roots [][]byte) (*rootHistory, error) {
 	return h, nil
 }
 
-// SyncResult is a merged state, signed and ready: Files holds the new vault directory exactly (the
-// upstream's files with the re-applied operations), Root its signed root.
+// SyncResult is a merged state, signed and ready for ApplySync: the new vault directory exactly (the
+// upstream's files with the re-applied operations), Root its signed root and Version that root's
+// version.
 type SyncResult struct {
 	Root    []byte
 	Version uint64
@@ -365,7 +367,7 @@ func (o *Owner) MergeSync(base, remote *Snapshot, prefer Prefer, remoteSigners [
 		if err != nil {
 			return nil, err
 		}
-		admins, err := adminAgeRecipients(t.root)
+		admins, err := adminAgeRecipients(t.root, o.Key.opts)
 		if err != nil {
 			return nil, err
 		}
@@ -594,7 +596,7 @@ func (v *Vault) ownerSnapshot(key *Key) (*Snapshot, error) {
 
 // ownerAnchor returns this machine's agent-vault home and what key, as an owner (admin) key, trusts in v.
 func (v *Vault) ownerAnchor(key *Key) (string, anchor, error) {
-	home, err := Home()
+	home, err := homeDir()
 	if err != nil {
 		return "", anchor{}, err
 	}

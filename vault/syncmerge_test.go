@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // Unit tests of sync's merge (docs/format.md section 9.4): operations derived from verified states and
@@ -51,7 +53,7 @@ func newSyncFixtureOf(t *testing.T, tv *testVault) *syncFixture {
 	top2 := t.TempDir()
 	copyDir(t, tv.v.Dir, filepath.Join(top2, DirName))
 	f.home2 = t.TempDir()
-	if err := WriteNewPrivateFile(filepath.Join(f.home2, "owner.key"), tv.read2(filepath.Join(tv.home, "owner.key"))); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(f.home2, "owner.key"), tv.read2(filepath.Join(tv.home, "owner.key"))); err != nil {
 		t.Fatal(err)
 	}
 	var err error
@@ -104,7 +106,7 @@ func (f *syncFixture) onWith(home string, v *Vault, key *Key, do func(o *Owner) 
 func (f *syncFixture) addAgent(name string) {
 	f.t.Helper()
 	file := f.local.owned(func(o *Owner) ([]byte, error) { return addAgent(o, name) })
-	k, err := ParseKeyFile(file, name+".key")
+	k, err := ParseKeyFile(file, name+".key", quiet)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -383,7 +385,7 @@ func TestSyncMergeAgentsAndGrantsOnBothSides(t *testing.T) {
 				winner, loser = remoteKey, localKey
 			}
 			for file, want := range map[string]string{string(winner): "x0", string(loser): ""} {
-				k, err := ParseKeyFile([]byte(file), "ci.key")
+				k, err := ParseKeyFile([]byte(file), "ci.key", quiet)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -8,13 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // Trust records kept in the agent-vault home (docs/format.md sections 6.2 and 6.3).
-
-// Warn receives one-line notices meant for a human (trust on first use, offline pulls). The CLI points it
-// at stderr; it is never given a secret.
-var Warn func(msg string) = func(msg string) { fmt.Fprintln(os.Stderr, "agent-vault: "+msg) }
 
 // knownVaultKey returns the verify key recorded for vaultID in <home>/known_vaults, or "".
 func knownVaultKey(home, vaultID string) (string, error) {
@@ -45,7 +43,7 @@ func rememberVault(home, vaultID, verifyKey string) error {
 	if known != "" {
 		return newErr(KindIntegrity, "vault %s is recorded in %s with another owner key", vaultID, filepath.Join(home, "known_vaults"))
 	}
-	if err := MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(filepath.Join(home, "known_vaults"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -59,19 +57,19 @@ func rememberVault(home, vaultID, verifyKey string) error {
 	return err
 }
 
-// Marks is the high-water-mark file of one vault.
-type Marks struct {
+// markFile is the high-water-mark file of one vault.
+type markFile struct {
 	Version    uint64            `json:"version"`
 	RootSHA256 string            `json:"root_sha256"`
 	Secrets    map[string]uint64 `json:"secrets"`
-	Verified   *VerifiedRoot     `json:"verified,omitempty"`
+	Verified   *verifiedRoot     `json:"verified,omitempty"`
 	// Admins is the last admin change this machine verified (docs/format.md sections 4.1 and 6.3).
-	Admins *ChainMark `json:"admins,omitempty"`
+	Admins *chainMark `json:"admins,omitempty"`
 }
 
-// VerifiedRoot records that a reader on this machine checked the signature of the root with hash
+// verifiedRoot records that a reader on this machine checked the signature of the root with hash
 // RootSHA256 against the verify key VerifyKey (docs/format.md section 6.3).
-type VerifiedRoot struct {
+type verifiedRoot struct {
 	RootSHA256 string `json:"root_sha256"`
 	VerifyKey  string `json:"verify_key"`
 }
@@ -79,7 +77,7 @@ type VerifiedRoot struct {
 // verified reports whether this machine already checked the signature of the root with hash rootSHA
 // against verifyKey. The marks file is as trusted as the key files beside it: whoever can write it can
 // write those.
-func (m *Marks) verified(rootSHA, verifyKey string) bool {
+func (m *markFile) verified(rootSHA, verifyKey string) bool {
 	return m.Verified != nil && m.Verified.RootSHA256 == rootSHA && m.Verified.VerifyKey == verifyKey
 }
 
@@ -87,9 +85,9 @@ func marksPath(home, vaultID string) string {
 	return filepath.Join(home, "state", vaultID+".json")
 }
 
-func loadMarks(home, vaultID string) (*Marks, error) {
+func loadMarks(home, vaultID string) (*markFile, error) {
 	data, err := os.ReadFile(marksPath(home, vaultID))
-	m := &Marks{Secrets: map[string]uint64{}}
+	m := &markFile{Secrets: map[string]uint64{}}
 	if err != nil {
 		if errNotExist(err) {
 			return m, nil
@@ -107,7 +105,7 @@ func loadMarks(home, vaultID string) (*Marks, error) {
 }
 
 // checkRoot applies the vault-wide mark to a verified root.
-func (m *Marks) checkRoot(version uint64, rootSHA string) error {
+func (m *markFile) checkRoot(version uint64, rootSHA string) error {
 	switch {
 	case version < m.Version:
 		return &Error{Kind: KindIntegrity, belowMark: true, Msg: fmt.Sprintf("rollback: the vault's signed state is version %d, but version %d was already seen on this machine", version, m.Version)}
@@ -117,7 +115,7 @@ func (m *Marks) checkRoot(version uint64, rootSHA string) error {
 	return nil
 }
 
-func (m *Marks) checkSecret(path string, version uint64) error {
+func (m *markFile) checkSecret(path string, version uint64) error {
 	if seen := m.Secrets[path]; version < seen {
 		return newErr(KindIntegrity, "rollback: %s is at version %d, but version %d was already seen on this machine", path, version, seen)
 	}
@@ -137,7 +135,7 @@ func raiseMarks(home, vaultID string, version uint64, rootSHA, verifyKey string,
 		cur.Version, cur.RootSHA256, cur.Verified, changed = version, rootSHA, nil, true
 	}
 	if verifyKey != "" && version == cur.Version && rootSHA == cur.RootSHA256 && !cur.verified(rootSHA, verifyKey) {
-		cur.Verified, changed = &VerifiedRoot{RootSHA256: rootSHA, VerifyKey: verifyKey}, true
+		cur.Verified, changed = &verifiedRoot{RootSHA256: rootSHA, VerifyKey: verifyKey}, true
 	}
 	for p, v := range secrets {
 		if v > cur.Secrets[p] {
@@ -147,15 +145,15 @@ func raiseMarks(home, vaultID string, version uint64, rootSHA, verifyKey string,
 	if !changed {
 		return nil
 	}
-	if err := MkdirPrivate(filepath.Join(home, "state")); err != nil {
+	if err := fsutil.MkdirPrivate(filepath.Join(home, "state")); err != nil {
 		return err
 	}
 	return writeMarks(home, vaultID, cur)
 }
 
-func writeMarks(home, vaultID string, m *Marks) error {
+func writeMarks(home, vaultID string, m *markFile) error {
 	b, _ := json.Marshal(m)
-	return writeAtomic(marksPath(home, vaultID), append(b, '\n'), 0o600, false)
+	return fsutil.WriteAtomic(marksPath(home, vaultID), append(b, '\n'), 0o600, false)
 }
 
 // bindOwnedPath ties a vault directory to the vault id its owner found there, so that the owner's tools
@@ -183,9 +181,9 @@ func bindOwnedPath(home, dir, vaultID string, replace bool) error {
 			return newErr(KindIntegrity, "%s held vault %s when its owner last used it, but now holds vault %s: another vault's state was copied in", dir, id, vaultID)
 		}
 	}
-	if err := MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return err
 	}
 	kept = append(kept, vaultID+" "+dir)
-	return writeAtomic(file, []byte(strings.Join(kept, "\n")+"\n"), 0o600, false)
+	return fsutil.WriteAtomic(file, []byte(strings.Join(kept, "\n")+"\n"), 0o600, false)
 }

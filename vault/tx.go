@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 )
 
 // The transaction protocol of docs/format.md section 9.
@@ -212,12 +214,12 @@ func (t *tx) commitSealed(rootBytes []byte) error {
 		}
 	}
 	for _, target := range targets {
-		if err := MkdirPrivate(filepath.Dir(target)); err != nil {
+		if err := fsutil.MkdirPrivate(filepath.Dir(target)); err != nil {
 			return wrapErr(KindError, err, "cannot create the directory of %s", target)
 		}
 		// Written in place, not through a temporary file: a partial file is only ever seen before the commit
 		// point, where discarding the transaction removes it.
-		if err := writePrivateFile(target+pendingKeySuffix, t.keys[target]); err != nil {
+		if err := fsutil.WritePrivateFile(target+pendingKeySuffix, t.keys[target]); err != nil {
 			return wrapErr(KindError, err, "cannot write the new key beside %s", target)
 		}
 	}
@@ -234,7 +236,7 @@ func (t *tx) commitSealed(rootBytes []byte) error {
 		return err
 	}
 	// The pending root makes the transaction complete; from here on repair rolls it forward.
-	if err := WriteFileAtomic(filepath.Join(pend, "root"), rootBytes, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(pend, "root"), rootBytes, 0o644); err != nil {
 		return wrapErr(KindError, err, "cannot stage the signed root")
 	}
 	crashHook("marked")
@@ -328,13 +330,13 @@ func applyPending(dir string, staged map[string][]byte) error {
 	// The copy is made inside .pending, so that a kill leaves no temporary file among the vault's files;
 	// .pending/root itself stays until the change is recorded.
 	next := filepath.Join(pend, "root.next")
-	if err := WriteFileAtomic(next, rootBytes, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(next, rootBytes, 0o644); err != nil {
 		return wrapErr(KindError, err, "cannot copy the signed root")
 	}
 	if err := os.Rename(next, filepath.Join(dir, filepath.FromSlash(rootFile))); err != nil {
 		return wrapErr(KindError, err, "cannot move the signed root into place")
 	}
-	if err := syncDir(filepath.Join(dir, "state")); err != nil {
+	if err := fsutil.SyncDir(filepath.Join(dir, "state")); err != nil {
 		return err
 	}
 	crashHook("rooted")
@@ -352,7 +354,7 @@ func installKeys(pend string) error {
 			return wrapErr(KindError, err, "cannot install the new key file %s", target)
 		}
 		if err == nil {
-			if err := syncDir(filepath.Dir(target)); err != nil {
+			if err := fsutil.SyncDir(filepath.Dir(target)); err != nil {
 				return err
 			}
 		}

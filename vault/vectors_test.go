@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
 
@@ -40,15 +42,15 @@ func copyPrivate(t *testing.T, src, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteNewPrivateFile(dst, data); err != nil {
+	if err := fsutil.WriteNewPrivateFile(dst, data); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // runVector runs the case's operation as a reader would, in the current (fresh) home: the value of a
 // get, the listing of a list.
-func runVector(t *testing.T, c *vectors.Case, keyPath string) ([]byte, []vectors.Item, error) {
-	key, err := ResolveKey(keyPath)
+func runVector(t *testing.T, c *vectors.Case, keyPath string, opts *KeyOptions) ([]byte, []vectors.Item, error) {
+	key, err := ResolveKey(keyPath, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,6 +98,10 @@ func TestVectorsPQ(t *testing.T) {
 	runVectorFile(t, vf)
 }
 
+// TestVectorsAdmins runs the admins set (expected-admins.json): vaults whose admin set changed, their
+// chains altered, and marks that saw admin changes (docs/format.md 4.1).
+func TestVectorsAdmins(t *testing.T) { runVectorFile(t, loadVectorFile(t, vectors.AdminsFile)) }
+
 // runVectorFile runs every case of one set, each in a fresh home.
 func runVectorFile(t *testing.T, vf *vectors.Expected) {
 	// Every value any case returns must stay out of every error message.
@@ -125,15 +131,13 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 			t.Setenv("AGENT_VAULT_HOME", home)
 			t.Setenv("AGENT_VAULT_KEY", "")
 			var warnings []string
-			oldWarn := Warn
-			Warn = func(msg string) { warnings = append(warnings, msg) }
-			t.Cleanup(func() { Warn = oldWarn })
+			opts := &KeyOptions{Warn: func(msg string) { warnings = append(warnings, msg) }}
 			for rel, content := range c.Home {
 				if !filepath.IsLocal(rel) {
 					t.Fatalf("home path %q is not local", rel)
 				}
 				p := filepath.Join(home, filepath.FromSlash(rel))
-				if err := MkdirPrivate(filepath.Dir(p)); err != nil {
+				if err := fsutil.MkdirPrivate(filepath.Dir(p)); err != nil {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -145,12 +149,12 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 			}
 			keyPath := filepath.Join(t.TempDir(), "key")
 			copyPrivate(t, filepath.Join(vectorsDir, "keys", c.Key), keyPath)
-			keyFile, err := ParseKeyFile(readFileT(t, keyPath), c.Key)
+			keyFile, err := ParseKeyFile(readFileT(t, keyPath), c.Key, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}
 
-			val, list, err := runVector(t, c, keyPath)
+			val, list, err := runVector(t, c, keyPath, opts)
 			switch {
 			case c.Error != nil:
 				if err == nil {
@@ -178,6 +182,9 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 					t.Fatalf("got the list\n%s\nwant\n%s", got, want)
 				}
 			}
+			if err := c.CheckHomeAfter(home); err != nil {
+				t.Fatal(err)
+			}
 			// Trust on first use is announced once, and only when it happens.
 			for _, w := range warnings {
 				if !strings.Contains(w, "first use") {
@@ -197,7 +204,7 @@ func runVectorFile(t *testing.T, vf *vectors.Expected) {
 					t.Errorf("trust on first use was not recorded: %v", err)
 				}
 				warnings = nil
-				if _, _, err := runVector(t, c, keyPath); err != nil || len(warnings) != 0 {
+				if _, _, err := runVector(t, c, keyPath, opts); err != nil || len(warnings) != 0 {
 					t.Errorf("second read: %v, warnings %q", err, warnings)
 				}
 			}
@@ -230,7 +237,8 @@ func TestVectorsCoverage(t *testing.T) {
 		vaults[c.Vault] = true
 	}
 	pq := loadVectorFile(t, vectors.PQFile)
-	for _, c := range pq.Cases {
+	adm := loadVectorFile(t, vectors.AdminsFile)
+	for _, c := range append(slices.Clone(pq.Cases), adm.Cases...) {
 		keys[c.Key] = true
 		vaults[c.Vault] = true
 	}
@@ -241,7 +249,8 @@ func TestVectorsCoverage(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"owner.key", "ci.key", "bare.key", "other.key", "outsider.key", "pq-owner.key", "pq-ci.key", "pq-bare.key"} {
+	for _, k := range []string{"owner.key", "ci.key", "bare.key", "other.key", "outsider.key", "pq-owner.key", "pq-ci.key", "pq-bare.key",
+		"admins-owner.key", "admins-ci.key", "admins-bare.key", "admins-bob.key", "admins-eve.key"} {
 		if !keys[k] {
 			t.Errorf("no case uses keys/%s", k)
 		}
@@ -259,8 +268,13 @@ func TestVectorsCoverage(t *testing.T) {
 	if count := fmt.Sprintf("these %d cases (%d get, %d list)", len(vf.Cases), gets, len(vf.Cases)-gets); !bytes.Contains(readme, []byte(count)) {
 		t.Errorf("README.md does not say it held %q at generation time", count)
 	}
-	if count := fmt.Sprintf("%s holds %d cases", vectors.PQFile, len(pq.Cases)); !bytes.Contains(readme, []byte(count)) {
-		t.Errorf("README.md does not say %q", count)
+	for _, set := range []struct {
+		file string
+		n    int
+	}{{vectors.PQFile, len(pq.Cases)}, {vectors.AdminsFile, len(adm.Cases)}} {
+		if count := fmt.Sprintf("%s holds %d cases", set.file, set.n); !bytes.Contains(readme, []byte(count)) {
+			t.Errorf("README.md does not say %q", count)
+		}
 	}
 	entries, err := os.ReadDir(filepath.Join(vectorsDir, "vaults"))
 	if err != nil {
@@ -284,12 +298,13 @@ func TestVectorsCoverage(t *testing.T) {
 	}
 	// The pinned keys really are pinned, the others really are not.
 	for name, pinned := range map[string]bool{"ci.key": true, "other.key": true, "bare.key": false, "outsider.key": false, "owner.key": false,
-		"pq-ci.key": true, "pq-bare.key": false, "pq-owner.key": false} {
+		"pq-ci.key": true, "pq-bare.key": false, "pq-owner.key": false,
+		"admins-ci.key": true, "admins-bare.key": false, "admins-owner.key": false, "admins-bob.key": false, "admins-eve.key": false} {
 		data, err := os.ReadFile(filepath.Join(vectorsDir, "keys", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, err := ParseKeyFile(data, name)
+		k, err := ParseKeyFile(data, name, quiet)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

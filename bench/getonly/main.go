@@ -29,7 +29,7 @@ func get(dir, keyPath, secret string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := vault.ResolveKey(keyPath)
+	key, err := vault.ResolveKey(keyPath, nil)
 	if err != nil {
 		return nil, err
 	}

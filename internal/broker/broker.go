@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agent-vault/agent-vault/internal/redact"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -87,11 +88,11 @@ func parseTemplate(s, where string) (template, error) {
 		rest := s[loc[0]:]
 		end := strings.Index(rest, placeholderClose)
 		if !strings.HasPrefix(rest, placeholderOpen) || end < 0 {
-			return nil, vault.Usagef("malformed placeholder %s in %s: write exactly {{secret:PATH}} (no spaces, lower-case 'secret', closed by '}}')", quoteClip(rest, end), where)
+			return nil, usage.Errorf("malformed placeholder %s in %s: write exactly {{secret:PATH}} (no spaces, lower-case 'secret', closed by '}}')", quoteClip(rest, end), where)
 		}
 		path := rest[len(placeholderOpen):end]
 		if err := vault.CheckPath(path); err != nil {
-			return nil, vault.Usagef("malformed placeholder %s in %s: %w", quoteClip(rest, end), where, err)
+			return nil, usage.Errorf("malformed placeholder %s in %s: %w", quoteClip(rest, end), where, err)
 		}
 		t = append(t, segment{path: path})
 		s = rest[end+len(placeholderClose):]
@@ -138,7 +139,7 @@ func (t template) expand(value func(path string) []byte) []byte {
 // the request that must never carry a value.
 func noPlaceholder(s, what, why string) error {
 	if placeholderAttempt.MatchString(s) {
-		return vault.Usagef("a {{secret:...}} placeholder is not allowed in %s (%s); put the secret in a header value or the body", what, why)
+		return usage.Errorf("a {{secret:...}} placeholder is not allowed in %s (%s); put the secret in a header value or the body", what, why)
 	}
 	return nil
 }
@@ -174,10 +175,10 @@ func checkHeaderName(name string) error {
 		return err
 	}
 	if name == "" || !isToken(name) {
-		return vault.Usagef("invalid header name %q: a name is letters, digits and !#$%%&'*+-.^_`|~", clipArg(name))
+		return usage.Errorf("invalid header name %q: a name is letters, digits and !#$%%&'*+-.^_`|~", clipArg(name))
 	}
 	if why, ok := forbiddenHeaders[strings.ToLower(name)]; ok {
-		return vault.Usagef("header %s may not be set: %s", name, why)
+		return usage.Errorf("header %s may not be set: %s", name, why)
 	}
 	return nil
 }
@@ -223,19 +224,19 @@ func parseTarget(raw string) (*target, error) {
 		return nil, err
 	}
 	if len(raw) > maxURL {
-		return nil, vault.Usagef("the URL is longer than %d bytes", maxURL)
+		return nil, usage.Errorf("the URL is longer than %d bytes", maxURL)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, vault.Usagef("invalid URL: %w", err)
+		return nil, usage.Errorf("invalid URL: %w", err)
 	}
 	if u.User != nil {
-		return nil, vault.Usagef("the URL may not carry user information (user:password@); put credentials in a header with a placeholder")
+		return nil, usage.Errorf("the URL may not carry user information (user:password@); put credentials in a header with a placeholder")
 	}
 	u.Fragment, u.RawFragment = "", ""
 	t := &target{url: u, host: strings.ToLower(u.Hostname())}
 	if err := checkScheme(u.Scheme, t.host); err != nil {
-		return nil, vault.Usagef("%w", err)
+		return nil, usage.Errorf("%w", err)
 	}
 	return t, nil
 }
@@ -527,7 +528,7 @@ func Prepare(in Input, seen *Seen) (*Request, error) {
 	b.method = strings.ToUpper(in.Method)
 	seen.Method = clipArg(b.method)
 	if !slices.Contains(allowedMethods, b.method) {
-		return nil, vault.Usagef("method %q is not supported: use one of %s", clipArg(in.Method), strings.Join(allowedMethods, ", "))
+		return nil, usage.Errorf("method %q is not supported: use one of %s", clipArg(in.Method), strings.Join(allowedMethods, ", "))
 	}
 	t, err := parseTarget(in.URL)
 	if t != nil {
@@ -540,7 +541,7 @@ func Prepare(in Input, seen *Seen) (*Request, error) {
 	}
 	b.target = t
 	if len(in.Headers) > maxHeaders {
-		return nil, vault.Usagef("%d headers: at most %d", len(in.Headers), maxHeaders)
+		return nil, usage.Errorf("%d headers: at most %d", len(in.Headers), maxHeaders)
 	}
 	named := map[string]string{} // canonical header name -> the name given
 	use := func(tpl template, inHeader bool) {
@@ -565,7 +566,7 @@ func Prepare(in Input, seen *Seen) (*Request, error) {
 		}
 		canon := http.CanonicalHeaderKey(name)
 		if other, dup := named[canon]; dup {
-			return nil, vault.Usagef("headers %s and %s are the same header; give it once (join several values with ', ')", other, name)
+			return nil, usage.Errorf("headers %s and %s are the same header; give it once (join several values with ', ')", other, name)
 		}
 		named[canon] = name
 		tpl, err := parseTemplate(in.Headers[name], "header "+name)
@@ -574,7 +575,7 @@ func Prepare(in Input, seen *Seen) (*Request, error) {
 		}
 		for _, seg := range tpl {
 			if seg.path == "" && !ValidHeaderValue([]byte(seg.text)) {
-				return nil, vault.Usagef("header %s holds a line break or another control character", name)
+				return nil, usage.Errorf("header %s holds a line break or another control character", name)
 			}
 		}
 		use(tpl, true)
@@ -582,7 +583,7 @@ func Prepare(in Input, seen *Seen) (*Request, error) {
 	}
 	if in.Body != nil {
 		if len(*in.Body) > maxRequestBody {
-			return nil, vault.Usagef("the body is longer than %d bytes", maxRequestBody)
+			return nil, usage.Errorf("the body is longer than %d bytes", maxRequestBody)
 		}
 		tpl, err := parseTemplate(*in.Body, "the body")
 		if err != nil {
@@ -592,10 +593,10 @@ func Prepare(in Input, seen *Seen) (*Request, error) {
 		b.body, b.hasBody = tpl, true
 	}
 	if len(b.paths) == 0 {
-		return nil, vault.Usagef("the request uses no secret: put a {{secret:PATH}} placeholder in a header value or the body. agent_vault_http only makes requests that use secrets; it is not a general HTTP client")
+		return nil, usage.Errorf("the request uses no secret: put a {{secret:PATH}} placeholder in a header value or the body. agent_vault_http only makes requests that use secrets; it is not a general HTTP client")
 	}
 	if len(b.paths) > maxPlaceholderSecrets {
-		return nil, vault.Usagef("the request uses %d secrets: at most %d", len(b.paths), maxPlaceholderSecrets)
+		return nil, usage.Errorf("the request uses %d secrets: at most %d", len(b.paths), maxPlaceholderSecrets)
 	}
 	return b, nil
 }
@@ -620,7 +621,7 @@ func (b *Request) HTTPRequest(ctx context.Context, value func(path string) []byt
 	}
 	req, err := http.NewRequestWithContext(ctx, b.method, b.target.url.String(), body)
 	if err != nil {
-		return nil, vault.Usagef("cannot make the request: %v", red.String(err.Error()))
+		return nil, usage.Errorf("cannot make the request: %v", red.String(err.Error()))
 	}
 	for _, ht := range b.headers {
 		req.Header.Set(ht.name, string(ht.value.expand(func(p string) []byte { return bytes.TrimSpace(value(p)) })))

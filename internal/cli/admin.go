@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -100,7 +101,7 @@ func newAdminAddCmd(g *global) *cobra.Command {
 
 func (o *adminAddOptions) run(name string) error {
 	if o.recipient == "" || o.verifyKey == "" {
-		return vault.Usagef("admin add needs --recipient and --verify-key (the new admin prints both with 'agent-vault admin key')")
+		return usage.Errorf("admin add needs --recipient and --verify-key (the new admin prints both with 'agent-vault admin key')")
 	}
 	var vaultID, verifyKey string
 	err := o.mutate(o.key, func(ow *vault.Owner) error {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -50,7 +52,7 @@ recover-agent NAME --recipient). Hand the agent its pins ('agent-vault pins NAME
 
 func (o *addAgentOptions) run(name string) error {
 	if err := vault.CheckSegment(name); err != nil {
-		return vault.Usagef("invalid agent name: %w", err)
+		return usage.Errorf("invalid agent name: %w", err)
 	}
 	if o.recipient != "" {
 		return o.runRecipient(name)
@@ -62,7 +64,7 @@ func (o *addAgentOptions) run(name string) error {
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
 		if path == "" {
 			var err error
-			if path, err = agentKeyPath(ow.Root.VaultID, name); err != nil {
+			if path, err = agentKeyPath(ow.Root.VaultID, name, o.keyOptions()); err != nil {
 				return err
 			}
 			if exists(path) {
@@ -92,7 +94,7 @@ const pinnedKeyNote = "The key file is 0600 and pinned to this vault and its own
 // runRecipient adds an agent that brought its own key.
 func (o *addAgentOptions) runRecipient(name string) error {
 	if o.out != "" {
-		return vault.Usagef("--out and --recipient exclude each other: with --recipient the agent holds its key")
+		return usage.Errorf("--out and --recipient exclude each other: with --recipient the agent holds its key")
 	}
 	if err := o.mutate(o.key, func(ow *vault.Owner) error { return ow.AddAgentRecipient(name, o.recipient) }); err != nil {
 		return err
@@ -152,7 +154,7 @@ func (o *removeAgentOptions) run(name string) error {
 	if len(rotate) > 0 {
 		fmt.Fprintf(o.io.Out, "Those secrets have been re-encrypted without '%s' (its stanza dropped from each age header).\n", name)
 	}
-	if path, err := agentKeyPath(vaultID, name); err == nil && exists(path) {
+	if path, err := agentKeyPath(vaultID, name, o.keyOptions()); err == nil && exists(path) {
 		fmt.Fprintf(o.io.Out, "Its key file %s no longer opens anything; delete it.\n", path)
 	}
 	return nil
@@ -280,7 +282,7 @@ escrowed agent into one that holds its own key.`,
 func (o *recoverAgentOptions) run(name string) error {
 	if o.recipient != "" {
 		if o.out != "" {
-			return vault.Usagef("--out and --recipient exclude each other: with --recipient the agent holds its key")
+			return usage.Errorf("--out and --recipient exclude each other: with --recipient the agent holds its key")
 		}
 		if err := o.mutate(o.key, func(ow *vault.Owner) error { return ow.RecoverAgentRecipient(name, o.recipient) }); err != nil {
 			return err
@@ -296,7 +298,7 @@ func (o *recoverAgentOptions) run(name string) error {
 	err := o.mutate(o.key, func(ow *vault.Owner) error {
 		if path == "" {
 			var err error
-			if path, err = agentKeyPath(ow.Root.VaultID, name); err != nil {
+			if path, err = agentKeyPath(ow.Root.VaultID, name, o.keyOptions()); err != nil {
 				return err
 			}
 		}
@@ -336,7 +338,7 @@ it to PATH (0600). Refuses to overwrite an existing file.`,
 func (o *restoreAgentOptions) run(name string) error {
 	o.to = o.path(o.to)
 	if o.to == "" {
-		return vault.Usagef("restore-agent needs --to PATH")
+		return usage.Errorf("restore-agent needs --to PATH")
 	}
 	if exists(o.to) {
 		return fmt.Errorf("%s already exists; refusing to overwrite it", o.to)
@@ -350,7 +352,7 @@ func (o *restoreAgentOptions) run(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := vault.WriteNewPrivateFile(o.to, keyFile); err != nil {
+	if err := fsutil.WriteNewPrivateFile(o.to, keyFile); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.io.Out, "Agent '%s' private key restored to: %s\n", name, o.to)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -50,7 +51,7 @@ func (o *checkOptions) run() error {
 	now := time.Now()
 	until, err := parseExpiry(o.soon, now)
 	if err != nil {
-		return vault.Usagef("--soon %w", err)
+		return usage.Errorf("--soon %w", err)
 	}
 	s, err := o.openReader(o.key, o.noPull)
 	if err != nil {

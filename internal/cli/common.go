@@ -11,8 +11,19 @@ import (
 	"time"
 
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
+	"github.com/agent-vault/agent-vault/internal/home"
 	"github.com/agent-vault/agent-vault/vault"
 )
+
+// homeDir is the agent-vault home (home.Dir); a user without one has no key, as for the vault package
+// (vault.KindVaultNotFound).
+func homeDir() (string, error) {
+	h, err := home.Dir()
+	if errors.As(err, new(*home.NoHomeError)) {
+		return "", &vault.Error{Kind: vault.KindVaultNotFound, Err: err}
+	}
+	return h, err
+}
 
 // pullTimeout bounds the pull that reads make before they verify.
 const pullTimeout = 5 * time.Second
@@ -46,9 +57,10 @@ func (g *global) vaultAndKey(keyFlag string) (*vault.Vault, *vault.Key, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := vault.ResolveKeyFor(v, g.path(keyFlag))
+	opts := g.keyOptions()
+	key, err := vault.ResolveKeyFor(v, g.path(keyFlag), opts)
 	if err != nil {
-		return nil, nil, noKeyError(v, err)
+		return nil, nil, noKeyError(v, err, opts)
 	}
 	return v, key, nil
 }

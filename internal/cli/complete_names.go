@@ -112,9 +112,9 @@ func (g *global) completeNames(cmd *cobra.Command, kind nameKind, prefix, toComp
 // its first read would trust the vault's owner key on first use, which must be said, not done silently
 // behind a TAB.
 func (g *global) completionSnapshot(cmd *cobra.Command) *vault.Snapshot {
-	warn := vault.Warn
-	vault.Warn = func(string) {}
-	defer func() { vault.Warn = warn }()
+	warn := g.warn
+	g.warn = func(string) {}
+	defer func() { g.warn = warn }()
 	keyFlag := ""
 	if f := cmd.Flags().Lookup("key"); f != nil {
 		keyFlag = f.Value.String()

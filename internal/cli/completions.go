@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/agent-vault/agent-vault/vault"
+	"github.com/agent-vault/agent-vault/internal/usage"
 )
 
 func newCompletionsCmd(g *global) *cobra.Command {
@@ -33,7 +33,7 @@ script works with or without the bash-completion package.`,
 			case "powershell":
 				return root.GenPowerShellCompletionWithDesc(out)
 			}
-			return vault.Usagef("unknown shell %q: choose bash, zsh, fish or powershell", a[0])
+			return usage.Errorf("unknown shell %q: choose bash, zsh, fish or powershell", a[0])
 		},
 	}
 }

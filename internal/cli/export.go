@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agent-vault/agent-vault/internal/dotenv"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -47,7 +48,7 @@ Prefer 'agent-vault run', which gives the values to one command without printing
 
 func (o *exportOptions) run() error {
 	if o.format != "dotenv" && o.format != "json" {
-		return vault.Usagef("--format must be dotenv or json, not %q", o.format)
+		return usage.Errorf("--format must be dotenv or json, not %q", o.format)
 	}
 	s, err := o.openReader(o.key, o.noPull)
 	if err != nil {
@@ -68,13 +69,13 @@ func (o *exportOptions) run() error {
 		info := &infos[i]
 		names[i] = groupEnvName(info.Name)
 		if !validEnvName(names[i]) {
-			return vault.Usagef("%s would be exported as %s, which is not a valid environment variable name", info.Name, names[i])
+			return usage.Errorf("%s would be exported as %s, which is not a valid environment variable name", info.Name, names[i])
 		}
 		if why := deniedEnvReason(names[i]); why != "" {
-			return vault.Usagef("%s would be exported as %s, which changes how programs start (%s); export never sets it", info.Name, names[i], why)
+			return usage.Errorf("%s would be exported as %s, which changes how programs start (%s); export never sets it", info.Name, names[i], why)
 		}
 		if other, dup := byName[names[i]]; dup {
-			return vault.Usagef("%s and %s would both be exported as %s", other, info.Name, names[i])
+			return usage.Errorf("%s and %s would both be exported as %s", other, info.Name, names[i])
 		}
 		byName[names[i]] = info.Name
 		if values[i], err = s.Get(info.Name); err != nil {
@@ -82,10 +83,10 @@ func (o *exportOptions) run() error {
 		}
 		o.warnExpired(info)
 		if o.format == "json" && !utf8.Valid(values[i]) {
-			return vault.Usagef("%s is not UTF-8 text, which a JSON string cannot hold exactly; export it as dotenv or read it with get", info.Name)
+			return usage.Errorf("%s is not UTF-8 text, which a JSON string cannot hold exactly; export it as dotenv or read it with get", info.Name)
 		}
 		if bytes.IndexByte(values[i], 0) >= 0 {
-			return vault.Usagef("%s holds a NUL byte, which no environment variable can; read it with get", info.Name)
+			return usage.Errorf("%s holds a NUL byte, which no environment variable can; read it with get", info.Name)
 		}
 	}
 	w := bufio.NewWriter(o.io.Out)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agent-vault/agent-vault/internal/dotenv"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -66,7 +67,7 @@ func (o *importOptions) run(file string) error {
 		}
 	}
 	if format != "dotenv" && format != "json" {
-		return vault.Usagef("--format must be dotenv or json, not %q", format)
+		return usage.Errorf("--format must be dotenv or json, not %q", format)
 	}
 	data, err := o.read(file)
 	if err != nil {
@@ -77,18 +78,18 @@ func (o *importOptions) run(file string) error {
 	case "dotenv":
 		pairs, err := dotenv.Parse(data)
 		if err != nil {
-			return vault.Usagef("%s: %w", file, err)
+			return usage.Errorf("%s: %w", file, err)
 		}
 		for _, p := range pairs {
 			keys, values = append(keys, p.Key), append(values, p.Value)
 		}
 	case "json":
 		if keys, values, err = parseJSONSecrets(data); err != nil {
-			return vault.Usagef("%s: %w", file, err)
+			return usage.Errorf("%s: %w", file, err)
 		}
 	}
 	if len(keys) == 0 {
-		return vault.Usagef("%s holds no secret; nothing was written", file)
+		return usage.Errorf("%s holds no secret; nothing was written", file)
 	}
 	paths := make([]string, len(keys))
 	byteValues := make([][]byte, len(keys))
@@ -96,17 +97,17 @@ func (o *importOptions) run(file string) error {
 	for i, k := range keys {
 		paths[i] = o.prefix + k
 		if err := vault.CheckPath(paths[i]); err != nil {
-			return vault.Usagef("%s: %s: %w", file, k, err)
+			return usage.Errorf("%s: %s: %w", file, k, err)
 		}
 		if first, dup := seen[strings.ToLower(paths[i])]; dup {
-			return vault.Usagef("%s: %s and %s name the same secret (names differing only in case collide on disk)", file, first, k)
+			return usage.Errorf("%s: %s and %s name the same secret (names differing only in case collide on disk)", file, first, k)
 		}
 		seen[strings.ToLower(paths[i])] = k
 		if values[i] == "" {
-			return vault.Usagef("%s: %s has an empty value; nothing was written", file, k)
+			return usage.Errorf("%s: %s has an empty value; nothing was written", file, k)
 		}
 		if len(values[i]) > vault.MaxValueSize {
-			return vault.Usagef("%s: the value of %s is over the %d-byte limit", file, k, vault.MaxValueSize)
+			return usage.Errorf("%s: the value of %s is over the %d-byte limit", file, k, vault.MaxValueSize)
 		}
 		byteValues[i] = []byte(values[i])
 	}
@@ -114,7 +115,7 @@ func (o *importOptions) run(file string) error {
 	err = o.mutate(o.key, func(ow *vault.Owner) error {
 		if err := ow.SetMany(paths, byteValues, vault.SetOptions{NoOverwrite: !o.overwrite}); err != nil {
 			if exists := (*vault.ExistsError)(nil); errors.As(err, &exists) {
-				return vault.Usagef("%w; nothing was written (--overwrite replaces existing secrets)", exists)
+				return usage.Errorf("%w; nothing was written (--overwrite replaces existing secrets)", exists)
 			}
 			return err
 		}
@@ -152,7 +153,7 @@ func (o *importOptions) read(file string) ([]byte, error) {
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeNamedPipe == 0 && fi.Mode()&os.ModeCharDevice == 0 {
-			return nil, vault.Usagef("%s is not a file", file)
+			return nil, usage.Errorf("%s is not a file", file)
 		}
 		r = f
 	}
@@ -161,7 +162,7 @@ func (o *importOptions) read(file string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", file, err)
 	}
 	if len(data) > maxImportSize {
-		return nil, vault.Usagef("%s is larger than %d MiB", file, maxImportSize>>20)
+		return nil, usage.Errorf("%s is larger than %d MiB", file, maxImportSize>>20)
 	}
 	return data, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
 	"github.com/agent-vault/agent-vault/vault"
 )
@@ -103,7 +104,7 @@ func (o *initOptions) run() error {
 // ownerKey loads <home>/owner.key, creating it (0600, in a 0700 directory) when it does not exist, and
 // gives a plugin-held one its sealed signing key (docs/format.md section 3.7).
 func (o *initOptions) ownerKey() (*vault.Key, string, bool, error) {
-	home, err := vault.Home()
+	home, err := homeDir()
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -117,20 +118,20 @@ func (o *initOptions) ownerKey() (*vault.Key, string, bool, error) {
 		if err != nil {
 			return nil, "", false, err
 		}
-		if err := vault.WriteNewPrivateFile(path, data); err != nil {
+		if err := fsutil.WriteNewPrivateFile(path, data); err != nil {
 			return nil, "", false, fmt.Errorf("cannot write the owner key: %w", err)
 		}
 		created = true
 	}
-	if err := vault.MkdirPrivate(home); err != nil {
+	if err := fsutil.MkdirPrivate(home); err != nil {
 		return nil, "", false, err
 	}
-	key, err := vault.LoadKeyFile(path)
+	key, err := vault.LoadKeyFile(path, o.keyOptions())
 	if err != nil {
 		return nil, "", false, err
 	}
 	if key.NeedsSigningKey() {
-		if key, err = vault.AddSigningKey(path); err != nil {
+		if key, err = vault.AddSigningKey(path, o.keyOptions()); err != nil {
 			return nil, "", false, err
 		}
 		fmt.Fprintf(o.io.Err, "agent-vault: sealed a new owner signing key to the %s plugin key in %s\n", key.Plugin.Name(), path)

@@ -13,5 +13,5 @@ func (o *initOptions) initOwnerKey() (*vault.Key, string, bool, error) {
 	if o.passphrase {
 		return nil, "", false, &vault.Error{Kind: vault.KindUsage, Msg: "--pq with --passphrase: run 'agent-vault init --pq', then protect the post-quantum owner key with 'agent-vault key protect ~/.agent-vault/owner-pq.key'"}
 	}
-	return vault.PQOwnerKey()
+	return vault.PQOwnerKey(o.keyOptions())
 }

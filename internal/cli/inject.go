@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -133,7 +134,7 @@ func (o *injectOptions) readTemplate() (name string, data []byte, err error) {
 		return "", nil, fmt.Errorf("cannot read the template %s: %w", name, err)
 	}
 	if len(data) > maxTemplateSize {
-		return "", nil, vault.Usagef("the template %s is over the %d-byte limit", name, maxTemplateSize)
+		return "", nil, usage.Errorf("the template %s is over the %d-byte limit", name, maxTemplateSize)
 	}
 	return name, data, nil
 }

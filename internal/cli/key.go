@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -59,7 +60,7 @@ for its passphrase the same way.`,
 
 func (o *keyOptions) run(file string) error {
 	if file == "" {
-		home, err := vault.Home()
+		home, err := homeDir()
 		if err != nil {
 			return err
 		}
@@ -81,7 +82,7 @@ func (o *keyOptions) run(file string) error {
 	}
 	if data, err := os.ReadFile(file); err == nil && !vault.IsProtectedKeyFile(data) {
 		clear(data)
-		return vault.Usagef("key %s is not passphrase-protected", file)
+		return usage.Errorf("key %s is not passphrase-protected", file)
 	}
 	pass, err := o.passphrase(file)
 	if err != nil {

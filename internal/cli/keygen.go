@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -66,7 +68,7 @@ func (o *keygenOptions) run() error {
 	if exists(path) {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("%s already exists; refusing to overwrite a key (pass --out FILE for a new one)", path)}
 	}
-	if err := vault.WriteNewPrivateFile(path, content); err != nil {
+	if err := fsutil.WriteNewPrivateFile(path, content); err != nil {
 		return err
 	}
 	fmt.Fprintln(o.io.Out, recipient)
@@ -84,7 +86,7 @@ func (o *keygenOptions) run() error {
 // keyPath is --out (relative to -C, ~/ expanded) or the default <home>/agent.key.
 func (o *keygenOptions) keyPath() (string, error) {
 	if o.out == "" {
-		home, err := vault.Home()
+		home, err := homeDir()
 		if err != nil {
 			return "", err
 		}
@@ -93,7 +95,7 @@ func (o *keygenOptions) keyPath() (string, error) {
 	if rest, ok := strings.CutPrefix(o.out, "~/"); ok {
 		u, err := os.UserHomeDir()
 		if err != nil {
-			return "", vault.Usagef("--out %s: %w", o.out, err)
+			return "", usage.Errorf("--out %s: %w", o.out, err)
 		}
 		return filepath.Join(u, rest), nil
 	}

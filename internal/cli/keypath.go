@@ -19,8 +19,8 @@ import (
 //
 // So the first vault on a machine to have an agent "ci" gets the short path, as before, and any other
 // vault's "ci" gets a path of its own.
-func agentKeyPath(vaultID, name string) (string, error) {
-	home, err := vault.Home()
+func agentKeyPath(vaultID, name string, opts *vault.KeyOptions) (string, error) {
+	home, err := homeDir()
 	if err != nil {
 		return "", err
 	}
@@ -29,7 +29,7 @@ func agentKeyPath(vaultID, name string) (string, error) {
 	if exists(perVault) {
 		return perVault, nil
 	}
-	if !exists(short) || keyFileVault(short) == vaultID {
+	if !exists(short) || keyFileVault(short, opts) == vaultID {
 		return short, nil
 	}
 	return perVault, nil
@@ -37,12 +37,12 @@ func agentKeyPath(vaultID, name string) (string, error) {
 
 // keyFileVault returns the vault id that the key file at path pins, "" when it pins none or cannot be
 // read. It reads the pins only: the file's mode is checked when the key is used, not here.
-func keyFileVault(path string) string {
+func keyFileVault(path string, opts *vault.KeyOptions) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
-	k, err := vault.ParseKeyFile(data, path)
+	k, err := vault.ParseKeyFile(data, path, opts)
 	if err != nil {
 		return ""
 	}
@@ -51,8 +51,8 @@ func keyFileVault(path string) string {
 
 // agentKeyFiles returns the agent key files under <home>/agents (both layouts) that are pinned to the
 // vault vaultID, by agent name.
-func agentKeyFiles(vaultID string) map[string]string {
-	home, err := vault.Home()
+func agentKeyFiles(vaultID string, opts *vault.KeyOptions) map[string]string {
+	home, err := homeDir()
 	if err != nil {
 		return nil
 	}
@@ -64,7 +64,7 @@ func agentKeyFiles(vaultID string) map[string]string {
 			if err != nil {
 				continue
 			}
-			k, err := vault.ParseKeyFile(data, f)
+			k, err := vault.ParseKeyFile(data, f, opts)
 			if err != nil || k.PinVaultID != vaultID {
 				continue
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -51,6 +52,9 @@ type MCPConfig struct {
 	PullInterval        time.Duration
 	HTTPTimeout         time.Duration
 	IO                  *IO
+	// KeyOptions are how the server's key talks to the user: notices on IO.Err, and, under agent-vault's
+	// command line, passphrases and age plugins' questions (the custody flags).
+	KeyOptions *vault.KeyOptions
 }
 
 // MCPServer runs the MCP server until the client goes away or ctx is cancelled.
@@ -113,10 +117,10 @@ as agent-vault (make build and go install of both commands put them there).`,
 
 func (o *mcpOptions) run(ctx context.Context) error {
 	if o.pullInterval <= 0 {
-		return vault.Usagef("--pull-interval must be positive (use --no-pull to never pull)")
+		return usage.Errorf("--pull-interval must be positive (use --no-pull to never pull)")
 	}
 	if o.httpTimeout <= 0 {
-		return vault.Usagef("--http-timeout must be positive")
+		return usage.Errorf("--http-timeout must be positive")
 	}
 	if o.serveMCP == nil {
 		return o.startMCPProgram()
@@ -132,6 +136,7 @@ func (o *mcpOptions) run(ctx context.Context) error {
 	return o.serveMCP(ctx, MCPConfig{
 		Repo: repo, Key: o.path(o.key), NoPull: o.noPull, PullInterval: o.pullInterval,
 		AuditLog: o.path(o.auditLog), NoReveal: o.noReveal, TrustFirstUse: o.trustFirstUse, HTTPTimeout: o.httpTimeout, IO: o.io,
+		KeyOptions: o.keyOptions(),
 	})
 }
 
@@ -187,8 +192,7 @@ var errNoExec = errors.New("exec is not supported on this system")
 // the same flags, and returns the exit status (the kinds' exit codes, as for agent-vault). serve is the
 // MCP server.
 func MCPMain(args []string, streams *IO, serve MCPServer) int {
-	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, MCPProgram+": "+msg) }
-	cmd := newMCPCmd(&global{io: streams, dir: ".", serveMCP: serve})
+	cmd := newMCPCmd(&global{io: streams, dir: ".", serveMCP: serve, warn: noticeTo(streams.Err, MCPProgram)})
 	cmd.Use = MCPProgram
 	cmd.Version = Version
 	cmd.SetVersionTemplate(versionTemplate())

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -93,13 +95,13 @@ The key must be an agent key of this vault (the server refuses the owner key): -
 func (o *mcpConfigOptions) run() error {
 	client, ok := mcpClients[o.client]
 	if !ok {
-		return vault.Usagef("--client %q: choose claude-code, claude-desktop or cursor", o.client)
+		return usage.Errorf("--client %q: choose claude-code, claude-desktop or cursor", o.client)
 	}
 	if (o.key == "") == (o.agent == "") {
-		return vault.Usagef("give the agent key: --key PATH or --agent NAME (one of them)")
+		return usage.Errorf("give the agent key: --key PATH or --agent NAME (one of them)")
 	}
 	if o.name == "" {
-		return vault.Usagef("--name must not be empty")
+		return usage.Errorf("--name must not be empty")
 	}
 	start := o.dir
 	if o.repo != "" {
@@ -169,9 +171,9 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 	var path string
 	if o.agent != "" {
 		if err := vault.CheckSegment(o.agent); err != nil {
-			return "", vault.Usagef("invalid agent name: %w", err)
+			return "", usage.Errorf("invalid agent name: %w", err)
 		}
-		files := agentKeyFiles(id)
+		files := agentKeyFiles(id, o.keyOptions())
 		path = files[o.agent]
 		if path == "" {
 			return "", &vault.Error{Kind: vault.KindVaultNotFound, Msg: fmt.Sprintf(
@@ -184,11 +186,11 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key, err := vault.LoadKeyFile(abs)
+	key, err := vault.LoadKeyFile(abs, o.keyOptions())
 	if err != nil {
 		return "", err
 	}
-	if isOwnerKeyFile(key) {
+	if isOwnerKeyFile(key, o.keyOptions()) {
 		return "", &vault.Error{Kind: vault.KindNotAuthorized, Msg: fmt.Sprintf(
 			"%s is the owner key, which the MCP server refuses: give the AI tool an agent key (agent-vault add-agent NAME, then grant it only what it needs)", abs)}
 	}
@@ -199,12 +201,12 @@ func (o *mcpConfigOptions) keyPath(id string) (string, error) {
 	return abs, nil
 }
 
-func isOwnerKeyFile(k *vault.Key) bool {
-	home, err := vault.Home()
+func isOwnerKeyFile(k *vault.Key, opts *vault.KeyOptions) bool {
+	home, err := homeDir()
 	if err != nil {
 		return false
 	}
-	owner, err := vault.LoadKeyFile(filepath.Join(home, "owner.key"))
+	owner, err := vault.LoadKeyFile(filepath.Join(home, "owner.key"), opts)
 	return err == nil && owner.Recipient == k.Recipient
 }
 
@@ -240,7 +242,7 @@ func (o *mcpConfigOptions) writeConfig(title, file string, entry []byte) error {
 	} else if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(file, doc, mode); err != nil {
+	if err := fsutil.WriteFileAtomic(file, doc, mode); err != nil {
 		return err
 	}
 	if backup != "" {
@@ -278,31 +280,6 @@ func writeBackup(file string, data []byte, mode fs.FileMode) (string, error) {
 		return name, nil
 	}
 	return "", fmt.Errorf("cannot back up %s: too many backups already", file)
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same directory, synced, renamed.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // mergeMCPServer returns the JSON document old (empty: a new one) with mcpServers.name set to entry. The

@@ -14,7 +14,7 @@ func (o *migrateOptions) migratePQ() error {
 		oldID := ow.Root.VaultID
 		var pathErr error
 		rep, err := ow.MigratePQ(func(name string) string {
-			p, err := agentKeyPath(oldID, name)
+			p, err := agentKeyPath(oldID, name, o.keyOptions())
 			if err != nil && pathErr == nil {
 				pathErr = err
 			}

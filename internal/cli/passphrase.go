@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"filippo.io/age/plugin"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -30,17 +32,35 @@ const maxPassphrase = 4096
 // custody holds a command's passphrase source and the passphrases read, one per key: a command that
 // loads two protected keys reads two lines from the descriptor, in the order it loads them.
 type custody struct {
+	// asks is set when the command line has the custody flags: its keys ask for passphrases and answer
+	// age plugins (keyOptions).
+	asks  bool
 	fd    int // --passphrase-fd; -1 when not given
 	pass  []byte
 	byKey map[string][]byte
 }
 
-// addCustodyFlags registers --passphrase-fd on every command and points the vault package at this
-// command line's passphrase source and plugin terminal.
+// addCustodyFlags registers --passphrase-fd on every command and makes the keys of this command line ask
+// for passphrases and answer age plugins (keyOptions).
 func (g *global) addCustodyFlags(root *cobra.Command) {
 	root.PersistentFlags().IntVar(&g.custody.fd, "passphrase-fd", -1, "read the passphrase of a protected key from file descriptor `N` (one line); default: $"+passphraseFDEnv+", else the terminal")
-	vault.Passphrase = g.passphrase
-	vault.PluginUI = g.pluginUI()
+	g.custody.asks = true
+}
+
+// keyOptions are the vault.KeyOptions every key of this command line is loaded with: the vault
+// package's notices through warn; with the custody flags, passphrases from this command line's
+// passphrase source and age plugins' questions on its terminal.
+func (g *global) keyOptions() *vault.KeyOptions {
+	o := &vault.KeyOptions{Warn: g.warn}
+	if g.custody.asks {
+		o.Passphrase, o.PluginUI = g.passphrase, g.pluginUI()
+	}
+	return o
+}
+
+// noticeTo returns a KeyOptions.Warn that writes each notice on a line of w, after "program: ".
+func noticeTo(w io.Writer, program string) func(msg string) {
+	return func(msg string) { fmt.Fprintln(w, program+": "+msg) }
 }
 
 // passphraseFD returns the descriptor to read a passphrase from: --passphrase-fd, else
@@ -55,7 +75,7 @@ func (g *global) passphraseFD() (int, error) {
 	}
 	fd, err := strconv.Atoi(s)
 	if err != nil || fd < 0 {
-		return -1, vault.Usagef("%s must be a file descriptor number (the passphrase itself never goes in the environment)", passphraseFDEnv)
+		return -1, usage.Errorf("%s must be a file descriptor number (the passphrase itself never goes in the environment)", passphraseFDEnv)
 	}
 	return fd, nil
 }
@@ -110,7 +130,7 @@ func (g *global) newPassphrase(what string) ([]byte, error) {
 			return nil, err
 		}
 		if len(pass) == 0 {
-			return nil, vault.Usagef("the passphrase is empty; nothing was changed")
+			return nil, usage.Errorf("the passphrase is empty; nothing was changed")
 		}
 		again, err := g.promptTerminal("Repeat the passphrase: ")
 		if err != nil {
@@ -120,7 +140,7 @@ func (g *global) newPassphrase(what string) ([]byte, error) {
 		clear(again)
 		if !same {
 			clear(pass)
-			return nil, vault.Usagef("the two passphrases differ; nothing was changed")
+			return nil, usage.Errorf("the two passphrases differ; nothing was changed")
 		}
 	}
 	g.custody.pass = pass
@@ -146,7 +166,7 @@ func readPassphraseFD(fd int) ([]byte, error) {
 		}
 		if len(pass) == maxPassphrase {
 			clear(pass)
-			return nil, vault.Usagef("the passphrase on file descriptor %d is longer than %d bytes", fd, maxPassphrase)
+			return nil, usage.Errorf("the passphrase on file descriptor %d is longer than %d bytes", fd, maxPassphrase)
 		}
 		pass = append(pass, b[0])
 	}
@@ -226,7 +246,7 @@ func (o *initOptions) checkPassphraseFlag(path string) error {
 	}
 	defer clear(data)
 	if !vault.IsProtectedKeyFile(data) {
-		return vault.Usagef("the owner key %s exists and is not passphrase-protected; protect it with 'agent-vault key protect' (init never changes an existing key)", path)
+		return usage.Errorf("the owner key %s exists and is not passphrase-protected; protect it with 'agent-vault key protect' (init never changes an existing key)", path)
 	}
 	return nil
 }

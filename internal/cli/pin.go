@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -51,7 +53,7 @@ file's key to the agent the pins name; otherwise nothing is written.`,
 
 func (o *pinOptions) run(file string) error {
 	file = o.path(file)
-	agentKey, err := vault.LoadKeyFile(file)
+	agentKey, err := vault.LoadKeyFile(file, o.keyOptions())
 	if err != nil {
 		return err
 	}
@@ -80,7 +82,7 @@ func (o *pinOptions) run(file string) error {
 	if agentKey.AgentName != "" && agentKey.AgentName != agent {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("key file %s says it is agent %s's, but the vault gives its key to agent %s; it was not changed", file, agentKey.AgentName, agent)}
 	}
-	if err := appendPins(file, agentKey, pinLines(agent, id, vk)); err != nil {
+	if err := appendPins(file, agentKey, pinLines(agent, id, vk), o.keyOptions()); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.io.Out, "Pinned key file %s of agent %s to vault %s (owner verify key %s).\n", file, agent, id, vk)
@@ -92,7 +94,7 @@ func (o *pinOptions) run(file string) error {
 // must give this key to the agent they name.
 func (o *pinOptions) runPins(file string, agentKey *vault.Key) error {
 	if o.key != "" {
-		return vault.Usagef("--pins and --key exclude each other: with --pins the agent's own key file is checked")
+		return usage.Errorf("--pins and --key exclude each other: with --pins the agent's own key file is checked")
 	}
 	pins, err := o.readPins()
 	if err != nil {
@@ -105,9 +107,9 @@ func (o *pinOptions) runPins(file string, agentKey *vault.Key) error {
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		data = append(data, '\n')
 	}
-	pinned, err := vault.ParseKeyFile(append(data, pins...), file)
+	pinned, err := vault.ParseKeyFile(append(data, pins...), file, o.keyOptions())
 	if err != nil || !pinned.Pinned() || pinned.AgentName == "" {
-		return vault.Usagef("the pins in %s do not pin key file %s (they must be the three lines agent-vault pins NAME prints, and agree with any pins the file has)", o.pins, file)
+		return usage.Errorf("the pins in %s do not pin key file %s (they must be the three lines agent-vault pins NAME prints, and agree with any pins the file has)", o.pins, file)
 	}
 	v, err := o.findVault()
 	if err != nil {
@@ -124,7 +126,7 @@ func (o *pinOptions) runPins(file string, agentKey *vault.Key) error {
 		_, err = fmt.Fprintf(o.io.Out, "Key file %s of agent %s is already pinned to vault %s.\n", file, pinned.AgentName, s.Root.VaultID)
 		return err
 	}
-	if err := appendPins(file, agentKey, pins); err != nil {
+	if err := appendPins(file, agentKey, pins, o.keyOptions()); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(o.io.Out, "Pinned key file %s of agent %s to vault %s (owner verify key %s); the vault verifies with it.\n", file, pinned.AgentName, s.Root.VaultID, pinned.PinVerifyKey)
@@ -142,7 +144,7 @@ func (o *pinOptions) readPins() (string, error) {
 		data, err = os.ReadFile(o.path(o.pins))
 	}
 	if err != nil {
-		return "", vault.Usagef("cannot read the pins: %w", err)
+		return "", usage.Errorf("cannot read the pins: %w", err)
 	}
 	var out strings.Builder
 	for _, line := range strings.Split(string(data), "\n") {
@@ -152,7 +154,7 @@ func (o *pinOptions) readPins() (string, error) {
 			out.WriteString(line + "\n")
 		case line == "" || strings.HasPrefix(line, "#"):
 		default:
-			return "", vault.Usagef("%s holds a line that is not a pin line (give the output of agent-vault pins NAME; never a key)", o.pins)
+			return "", usage.Errorf("%s holds a line that is not a pin line (give the output of agent-vault pins NAME; never a key)", o.pins)
 		}
 	}
 	return out.String(), nil
@@ -168,9 +170,9 @@ func pinLines(agent, vaultID, verifyKey string) string {
 
 // appendPins rewrites the key file at file, which parses as key, with pins appended, atomically and 0600.
 // The new content must parse as the same key with those pins, or nothing is written.
-func appendPins(file string, key *vault.Key, pins string) error {
+func appendPins(file string, key *vault.Key, pins string, opts *vault.KeyOptions) error {
 	if key.Protected {
-		return vault.Usagef("key file %s is passphrase-protected, so no line can be added to it: run 'agent-vault key unprotect %s', pin it, then 'agent-vault key protect %s'", file, file, file)
+		return usage.Errorf("key file %s is passphrase-protected, so no line can be added to it: run 'agent-vault key unprotect %s', pin it, then 'agent-vault key protect %s'", file, file, file)
 	}
 	real, err := filepath.EvalSymlinks(file)
 	if err != nil {
@@ -184,11 +186,11 @@ func appendPins(file string, key *vault.Key, pins string) error {
 		data = append(data, '\n') // the original's key files end without a newline
 	}
 	data = append(data, pins...)
-	again, err := vault.ParseKeyFile(data, file)
+	again, err := vault.ParseKeyFile(data, file, opts)
 	if err != nil || again.Recipient != key.Recipient || !again.Pinned() {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("key file %s changed while it was pinned; it was not changed", file)}
 	}
-	if err := vault.WriteFileAtomic(real, data, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(real, data, 0o600); err != nil {
 		return fmt.Errorf("cannot write key file %s: %w", file, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -36,7 +37,7 @@ the vault first; the agent must be an agent of its signed state.`,
 
 func (o *pinsOptions) run(agent string) error {
 	if err := vault.CheckSegment(agent); err != nil {
-		return vault.Usagef("invalid agent name: %w", err)
+		return usage.Errorf("invalid agent name: %w", err)
 	}
 	s, err := o.openReader(o.key, true)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -46,7 +47,6 @@ func Main(args []string, streams *IO) int { return run(args, streams, nil, false
 // run runs the command line with serve as the MCP server (nil: the mcp command starts agent-vault-mcp);
 // onlyMCP refuses every other command.
 func run(args []string, streams *IO, serve MCPServer, onlyMCP bool) int {
-	vault.Warn = func(msg string) { fmt.Fprintln(streams.Err, "agent-vault: "+msg) }
 	root, g := newRoot(streams, serve)
 	g.args = args
 	if c, _, err := root.Find(args); err != nil || c.Name() != "mcp" {
@@ -101,7 +101,7 @@ func (g *global) execute(root *cobra.Command, args []string) int {
 // never its text.
 func commandLineError(root *cobra.Command, args []string, err error) error {
 	if _, _, ferr := root.Find(args); ferr != nil && vault.KindOf(err) == vault.KindError {
-		return vault.Usagef("%w", err)
+		return usage.Errorf("%w", err)
 	}
 	return err
 }
@@ -118,6 +118,9 @@ type global struct {
 	serveMCP MCPServer
 	// custody is where passphrases of protected keys come from (passphrase.go).
 	custody custody
+	// warn writes the vault package's notices for people (vault.KeyOptions.Warn); nil: the package's
+	// default.
+	warn func(msg string)
 	// push pushes an owner change to the upstream once it is made (--push on every changing command).
 	push bool
 	// ctx is cancelled by SIGINT or SIGTERM (nil: never); guard keeps a signal from cutting an owner
@@ -141,7 +144,7 @@ func NewRootCmd(streams *IO) *cobra.Command {
 }
 
 func newRoot(streams *IO, serve MCPServer) (*cobra.Command, *global) {
-	g := &global{io: streams, serveMCP: serve, custody: custody{fd: -1}}
+	g := &global{io: streams, serveMCP: serve, custody: custody{fd: -1}, warn: noticeTo(streams.Err, "agent-vault")}
 	root := &cobra.Command{
 		Use:   "agent-vault",
 		Short: "Zero-trust credential manager for AI agents",
@@ -173,7 +176,7 @@ remote is never trusted.`,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			target, rest, err := cmd.Root().Find(a)
 			if err != nil || len(rest) > 0 || (target == cmd.Root() && len(a) > 0) {
-				return vault.Usagef("no help topic %q", strings.Join(a, " "))
+				return usage.Errorf("no help topic %q", strings.Join(a, " "))
 			}
 			return target.Help()
 		},
@@ -191,16 +194,16 @@ remote is never trusted.`,
 }
 
 // flagError makes an error of cobra's flag parsing a usage error.
-func flagError(_ *cobra.Command, err error) error { return vault.Usagef("%w", err) }
+func flagError(_ *cobra.Command, err error) error { return usage.Errorf("%w", err) }
 
 // args returns a cobra argument validator that reports a usage error.
 func args(min, max int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if len(a) < min || len(a) > max {
 			if min == max {
-				return vault.Usagef("%s takes %d argument(s), got %d", cmd.Name(), min, len(a))
+				return usage.Errorf("%s takes %d argument(s), got %d", cmd.Name(), min, len(a))
 			}
-			return vault.Usagef("%s takes %d to %d arguments, got %d", cmd.Name(), min, max, len(a))
+			return usage.Errorf("%s takes %d to %d arguments, got %d", cmd.Name(), min, max, len(a))
 		}
 		return nil
 	}

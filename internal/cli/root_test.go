@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -27,7 +28,7 @@ func TestExitCodeByType(t *testing.T) {
 	}{
 		{"EINVAL", []string{"fail"}, &os.PathError{Op: "open", Path: "x", Err: syscall.EINVAL}, 1},
 		{"words of cobra", []string{"fail"}, errors.New(`unknown command "x" for "agent-vault"; flag needs an argument; required flag`), 1},
-		{"usage error", []string{"fail"}, vault.Usagef("bad"), 2},
+		{"usage error", []string{"fail"}, usage.Errorf("bad"), 2},
 		{"not found", []string{"fail"}, vault.NotFoundf(vault.NameSecret, "a/b", "secret 'a/b' not found"), 4},
 		{"unknown command", []string{"frobnicate"}, nil, 2},
 		{"unknown flag", []string{"fail", "--frobnicate"}, nil, 2},
@@ -75,7 +76,7 @@ func TestNoCobraValidation(t *testing.T) {
 				switch a {
 				case cobra.BashCompOneRequiredFlag, "cobra_annotation_required_if_others_set",
 					"cobra_annotation_one_required", "cobra_annotation_mutually_exclusive":
-					t.Errorf("%s --%s: cobra validates it (%s); check it in the command and return vault.Usagef", c.CommandPath(), f.Name, a)
+					t.Errorf("%s --%s: cobra validates it (%s); check it in the command and return usage.Errorf", c.CommandPath(), f.Name, a)
 				}
 			}
 		})

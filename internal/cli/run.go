@@ -19,6 +19,7 @@ import (
 
 	"github.com/agent-vault/agent-vault/internal/harden"
 	"github.com/agent-vault/agent-vault/internal/redact"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -83,7 +84,7 @@ other.`,
   agent-vault run --key ~/.agent-vault/agents/ci.key --group stripe --no-pull -- make release`,
 		Args: func(cmd *cobra.Command, a []string) error {
 			if len(a) == 0 {
-				return vault.Usagef("run needs a command to run, after --")
+				return usage.Errorf("run needs a command to run, after --")
 			}
 			return nil
 		},
@@ -130,13 +131,13 @@ func (o *runOptions) run(argv []string) error {
 	for _, spec := range o.env {
 		name, path, ok := strings.Cut(spec, "=")
 		if !ok {
-			return vault.Usagef("--env %q: want NAME=PATH", spec)
+			return usage.Errorf("--env %q: want NAME=PATH", spec)
 		}
 		if !validEnvName(name) {
-			return vault.Usagef("--env %q: %q is not a valid environment variable name (letters, digits and '_', not starting with a digit)", spec, name)
+			return usage.Errorf("--env %q: %q is not a valid environment variable name (letters, digits and '_', not starting with a digit)", spec, name)
 		}
 		if err := vault.CheckPath(path); err != nil {
-			return vault.Usagef("--env %q: invalid secret path: %w", spec, err)
+			return usage.Errorf("--env %q: invalid secret path: %w", spec, err)
 		}
 		requests = append(requests, request{name, path, "--env"})
 		explicit[name] = true
@@ -148,11 +149,11 @@ func (o *runOptions) run(argv []string) error {
 	requests = append(requests, refs...)
 	for _, g := range o.groups {
 		if err := vault.CheckSegment(g); err != nil {
-			return vault.Usagef("--group: invalid group name: %w", err)
+			return usage.Errorf("--group: invalid group name: %w", err)
 		}
 	}
 	if len(requests) == 0 && len(o.groups) == 0 && len(plain) == 0 {
-		return vault.Usagef("nothing to inject: give --env NAME=PATH, --group GROUP, --env-file FILE, or a variable whose value is av://PATH")
+		return usage.Errorf("nothing to inject: give --env NAME=PATH, --group GROUP, --env-file FILE, or a variable whose value is av://PATH")
 	}
 	// Find the command before the vault is read: nothing is decrypted for a typo.
 	program, err := exec.LookPath(argv[0])
@@ -192,9 +193,9 @@ func (o *runOptions) run(argv []string) error {
 	add := func(name, path string, value []byte) error {
 		if prev, ok := vars[name]; ok {
 			if prev.path == path {
-				return vault.Usagef("%s is injected twice", name)
+				return usage.Errorf("%s is injected twice", name)
 			}
-			return vault.Usagef("%s and %s would both be injected as %s; name one of them with --env", prev.path, path, name)
+			return usage.Errorf("%s and %s would both be injected as %s; name one of them with --env", prev.path, path, name)
 		}
 		vars[name] = &envVar{name, path, value}
 		return nil
@@ -224,10 +225,10 @@ func (o *runOptions) run(argv []string) error {
 		for _, info := range infos {
 			name := groupEnvName(info.Name)
 			if !validEnvName(name) {
-				return vault.Usagef("%s would be injected as %s, which is not a valid environment variable name; name it with --env", info.Name, name)
+				return usage.Errorf("%s would be injected as %s, which is not a valid environment variable name; name it with --env", info.Name, name)
 			}
 			if why := deniedEnvReason(name); why != "" {
-				return vault.Usagef("%s would be injected as %s, which --group never sets: %s; name it with --env NAME=%s if you mean it", info.Name, name, why, info.Name)
+				return usage.Errorf("%s would be injected as %s, which --group never sets: %s; name it with --env NAME=%s if you mean it", info.Name, name, why, info.Name)
 			}
 			value, err := s.Get(info.Name)
 			if err != nil {
@@ -259,7 +260,7 @@ func (o *runOptions) run(argv []string) error {
 			seen[v.path] = true
 			ns, err := redact.Secret(v.path, v.value)
 			if errors.Is(err, redact.ErrTooShort) {
-				return vault.Usagef("the value of %s is shorter than %d bytes (white space aside): redacting it would garble the output; use --no-redact to inject it anyway", v.path, redact.MinLen)
+				return usage.Errorf("the value of %s is shorter than %d bytes (white space aside): redacting it would garble the output; use --no-redact to inject it anyway", v.path, redact.MinLen)
 			}
 			needles = append(needles, ns...)
 		}
@@ -267,7 +268,7 @@ func (o *runOptions) run(argv []string) error {
 
 	for name := range plain {
 		if v, ok := vars[name]; ok {
-			return vault.Usagef("%s is set by --env-file and also injected from %s", name, v.path)
+			return usage.Errorf("%s is set by --env-file and also injected from %s", name, v.path)
 		}
 	}
 	env := childEnv(os.Environ(), vars, plain)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/agent-vault/agent-vault/internal/dotenv"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -26,19 +27,19 @@ func (o *runOptions) references(explicit map[string]bool) ([]envRequest, map[str
 	for _, file := range o.envFiles {
 		data, err := os.ReadFile(o.path(file))
 		if err != nil {
-			return nil, nil, vault.Usagef("--env-file: cannot read %s: %w", file, errNoValue(err))
+			return nil, nil, usage.Errorf("--env-file: cannot read %s: %w", file, errNoValue(err))
 		}
 		pairs, err := dotenv.Parse(data)
 		if err != nil {
-			return nil, nil, vault.Usagef("--env-file %s: %w", file, err)
+			return nil, nil, usage.Errorf("--env-file %s: %w", file, err)
 		}
 		for _, p := range pairs {
 			where := fmt.Sprintf("%s line %d", file, p.Line)
 			if !validEnvName(p.Key) {
-				return nil, nil, vault.Usagef("%s: %q is not a valid environment variable name", where, p.Key)
+				return nil, nil, usage.Errorf("%s: %q is not a valid environment variable name", where, p.Key)
 			}
 			if prev, dup := fromFile[p.Key]; dup {
-				return nil, nil, vault.Usagef("%s: %s is already set at %s", where, p.Key, prev)
+				return nil, nil, usage.Errorf("%s: %s is already set at %s", where, p.Key, prev)
 			}
 			fromFile[p.Key] = where
 			path, isRef := strings.CutPrefix(p.Value, refScheme)
@@ -47,7 +48,7 @@ func (o *runOptions) references(explicit map[string]bool) ([]envRequest, map[str
 				continue
 			}
 			if err := vault.CheckPath(path); err != nil {
-				return nil, nil, vault.Usagef("%s: %s: invalid secret path: %w", where, p.Key, err)
+				return nil, nil, usage.Errorf("%s: %s: invalid secret path: %w", where, p.Key, err)
 			}
 			refs = append(refs, envRequest{p.Key, path, where})
 		}
@@ -59,7 +60,7 @@ func (o *runOptions) references(explicit map[string]bool) ([]envRequest, map[str
 			continue
 		}
 		if err := vault.CheckPath(path); err != nil {
-			return nil, nil, vault.Usagef("the environment variable %s holds %s%s, which is not a valid secret path: %w", name, refScheme, path, err)
+			return nil, nil, usage.Errorf("the environment variable %s holds %s%s, which is not a valid secret path: %w", name, refScheme, path, err)
 		}
 		refs = append(refs, envRequest{name, path, "the environment"})
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -69,17 +70,17 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 	// Refuse bad names before the value is read (or prompted for).
 	if o.group != "" {
 		if err := vault.CheckSegment(o.group); err != nil {
-			return vault.Usagef("invalid group name: %w", err)
+			return usage.Errorf("invalid group name: %w", err)
 		}
 	}
 	for _, a := range o.agents {
 		if err := vault.CheckSegment(a); err != nil {
-			return vault.Usagef("invalid agent name in --agents: %w", err)
+			return usage.Errorf("invalid agent name in --agents: %w", err)
 		}
 	}
 	for _, h := range o.allowHosts {
 		if err := vault.CheckHost(h); h != "" && err != nil {
-			return vault.Usagef("invalid --allow-host: %w", err)
+			return usage.Errorf("invalid --allow-host: %w", err)
 		}
 	}
 	if o.expires != "" {
@@ -88,7 +89,7 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		} else {
 			t, err := parseExpiry(o.expires, time.Now())
 			if err != nil {
-				return vault.Usagef("--expires %w", err)
+				return usage.Errorf("--expires %w", err)
 			}
 			opts.Expires = &t
 			if t.Before(time.Now()) {
@@ -112,9 +113,9 @@ func (o *setOptions) run(path string, argValue *string, hostsChanged bool) error
 		// An empty input is nearly always a value that did not arrive (an unset variable, a closed
 		// pipe); storing it would silently replace the secret.
 		if argValue == nil && o.fromFile == "" && !o.io.InTerminal {
-			return vault.Usagef("nothing was piped in: standard input was empty, so nothing is stored for %s (pipe the value: printf %%s \"$VALUE\" | agent-vault set %s; or run it at a terminal to be prompted)", path, path)
+			return usage.Errorf("nothing was piped in: standard input was empty, so nothing is stored for %s (pipe the value: printf %%s \"$VALUE\" | agent-vault set %s; or run it at a terminal to be prompted)", path, path)
 		}
-		return vault.Usagef("empty value for %s; nothing stored", path)
+		return usage.Errorf("empty value for %s; nothing stored", path)
 	}
 	return o.mutate(o.key, func(ow *vault.Owner) error {
 		if err := ow.Set(path, value, opts); err != nil {
@@ -161,7 +162,7 @@ func (o *setOptions) value(path string, argValue *string) ([]byte, error) {
 		}
 	}
 	if sources > 1 {
-		return nil, vault.Usagef("give the value once: as an argument, with --from-file, or keep it with --keep-value")
+		return nil, usage.Errorf("give the value once: as an argument, with --from-file, or keep it with --keep-value")
 	}
 	switch {
 	case o.keepValue:
@@ -199,7 +200,7 @@ func readLimited(r io.Reader, what string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read the value from %s: %w", what, err)
 	}
 	if len(v) > vault.MaxValueSize {
-		return nil, vault.Usagef("the value from %s is over the %d-byte limit", what, vault.MaxValueSize)
+		return nil, usage.Errorf("the value from %s is over the %d-byte limit", what, vault.MaxValueSize)
 	}
 	return v, nil
 }

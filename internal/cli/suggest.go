@@ -181,12 +181,12 @@ func editDistance(a, b string) int {
 // noKeyError replaces the "no key" error of a command run in vault v on a machine without an owner key
 // (an agent's machine, usually) by advice that fits: which agent key files of this vault are here, and
 // how to give a key; never "run init", which would fail in an existing vault.
-func noKeyError(v *vault.Vault, err error) error {
+func noKeyError(v *vault.Vault, err error, opts *vault.KeyOptions) error {
 	var ve *vault.Error
 	if !errors.As(err, &ve) || ve.Kind != vault.KindVaultNotFound || !strings.HasPrefix(ve.Msg, "no key:") {
 		return err
 	}
-	home, herr := vault.Home()
+	home, herr := homeDir()
 	if herr != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func noKeyError(v *vault.Vault, err error) error {
 	id := configVaultID(v)
 	var here []string
 	if id != "" {
-		files := agentKeyFiles(id)
+		files := agentKeyFiles(id, opts)
 		names := make([]string, 0, len(files))
 		for name := range files {
 			names = append(names, name)

@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -69,7 +71,7 @@ func (o *syncOptions) run() error {
 	case "remote":
 		prefer = vault.PreferRemote
 	default:
-		return vault.Usagef("--prefer takes local or remote, not %q", o.prefer)
+		return usage.Errorf("--prefer takes local or remote, not %q", o.prefer)
 	}
 	v, key, err := o.vaultAndKey(o.key)
 	if err != nil {
@@ -260,7 +262,7 @@ func writePushedMarker(repo *gitrepo.Repo, commit string) error {
 	if err != nil {
 		return err
 	}
-	return vault.WriteFileAtomic(filepath.Join(gitDir, filepath.FromSlash(pushedMarker)), []byte(commit+"\n"), 0o644)
+	return fsutil.WriteFileAtomic(filepath.Join(gitDir, filepath.FromSlash(pushedMarker)), []byte(commit+"\n"), 0o644)
 }
 
 func removePushedMarker(repo *gitrepo.Repo) {

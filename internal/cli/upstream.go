@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/agent-vault/agent-vault/internal/gitrepo"
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -56,7 +57,7 @@ func loadSettings(repo *gitrepo.Repo) (localSettings, string, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
-		return s, path, vault.Usagef("local settings %s: %v (the only key is auto_push: true or false)", path, err)
+		return s, path, usage.Errorf("local settings %s: %v (the only key is auto_push: true or false)", path, err)
 	}
 	return s, path, nil
 }

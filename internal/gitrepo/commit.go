@@ -80,18 +80,18 @@ type CommitResult struct {
 //     ScanPrivateKey); the bytes it scanned are the bytes it commits;
 //  2. one `git fast-import` writes every blob into a single pack; the new
 //     tree is HEAD's with the trees of the changed directories spliced (one
-//     `git cat-file --batch` reads them, one `git hash-object` writes the
-//     changed ones: see spliceTree), or, in the rare cases the splice leaves
-//     to Git, made in a private index (HEAD's tree, the new entries,
-//     `git write-tree`);
+//     `git cat-file --batch` reads them; the changed ones are written as
+//     loose objects: see spliceTree and writeTrees), or, in the rare cases
+//     the splice leaves to Git, made in a private index (HEAD's tree, the new
+//     entries, `git write-tree`);
 //  3. it returns Committed=false, without committing, when the tree equals
 //     HEAD's;
 //  4. `git commit-tree` writes the commit with the user's identity, signed
 //     with -S when commit.gpgSign is set, and `git update-ref` moves HEAD to
 //     it only if HEAD has not moved meanwhile (if it has, Commit starts
 //     over, at most a few times);
-//  5. the entries of paths in the index are updated to match the commit;
-//     nothing the user staged elsewhere is touched.
+//  5. the entries of paths in the index are updated to match the commit
+//     (see writeIndex); nothing the user staged elsewhere is touched.
 //
 // Commit runs no commit hooks (pre-commit, commit-msg, post-commit): the
 // commit holds only the named paths, which the caller wrote and Commit
@@ -158,7 +158,11 @@ func (r *Repo) commitOnce(ctx context.Context, message string, paths []string) (
 	if head == "" && !r.anyExists(files) {
 		return res, nil // nothing to record on an unborn branch
 	}
-	tree, err := r.writeTree(ctx, head, files)
+	blobs, err := r.writeBlobs(ctx, files)
+	if err != nil {
+		return res, err
+	}
+	tree, err := r.writeTree(ctx, head, blobs.entries)
 	if err != nil {
 		return res, err
 	}
@@ -176,7 +180,7 @@ func (r *Repo) commitOnce(ctx context.Context, message string, paths []string) (
 		}
 		res = CommitResult{Committed: true, Hash: commit, FallbackIdentity: fallback}
 	}
-	if err := r.updateIndex(ctx, runOpts{}, files); err != nil {
+	if err := r.recordInIndex(ctx, files, blobs); err != nil {
 		return res, err
 	}
 	if res.Committed {
@@ -302,7 +306,8 @@ func (r *Repo) expandPaths(ctx context.Context, paths []string, base string) ([]
 }
 
 // updateIndex brings the entries of files in the index that opts selects in
-// line with the work tree: changed and new files are added, missing ones
+// line with the work tree: changed and new files are added (replacing a file
+// that stood where the new one has a directory, or the reverse), missing ones
 // removed.
 func (r *Repo) updateIndex(ctx context.Context, opts runOpts, files []string) error {
 	var in bytes.Buffer
@@ -311,8 +316,23 @@ func (r *Repo) updateIndex(ctx context.Context, opts runOpts, files []string) er
 		in.WriteByte(0)
 	}
 	opts.stdin = &in
-	_, err := r.git(ctx, opts, "update-index", "--add", "--remove", "-z", "--stdin")
+	_, err := r.git(ctx, opts, "update-index", "--add", "--remove", "--replace", "-z", "--stdin")
 	return err
+}
+
+// recordInIndex brings the index entries of files in line with the blobs just committed: written here
+// when the index has Git's default form (see writeIndex), else by `git update-index`, which reads the
+// files again.
+func (r *Repo) recordInIndex(ctx context.Context, files []string, b blobs) error {
+	gitDir := filepath.Join(r.Top, ".git")
+	if idx, ok := indexFiles(b.entries, b.stats); ok {
+		if fi, err := os.Lstat(gitDir); err == nil && fi.IsDir() {
+			if err := writeIndex(gitDir, idx); !errors.Is(err, errIndexUnsupported) {
+				return err
+			}
+		}
+	}
+	return r.updateIndex(ctx, runOpts{}, files)
 }
 
 // commitSettings is the configuration a commit needs: the -c options that
@@ -368,19 +388,12 @@ func (r *Repo) head(ctx context.Context) (commit, tree string, err error) {
 	return commit, tree, nil
 }
 
-// writeTree scans files, writes their blobs in one pack, and returns the tree
-// of HEAD with files changed as they are in the work tree.
+// writeTree returns the tree of HEAD with entries (see writeBlobs) applied.
 //
-// The blobs go through `git fast-import` (blobs only: its tree building is
-// quadratic in the size of a directory), streamed as each file is read and
-// scanned. The tree is spliced (spliceTree); what the splice leaves to Git is
-// made in a private index: `git read-tree` of HEAD, the new entries by
+// The tree is spliced (spliceTree); what the splice leaves to Git is made in
+// a private index: `git read-tree` of HEAD, the new entries by
 // `git update-index --index-info`, then `git write-tree`.
-func (r *Repo) writeTree(ctx context.Context, head string, files []string) (string, error) {
-	entries, err := r.writeBlobs(ctx, files)
-	if err != nil {
-		return "", err
-	}
+func (r *Repo) writeTree(ctx context.Context, head string, entries []string) (string, error) {
 	if tree, err := r.spliceTree(ctx, head, entries); !errors.Is(err, errSpliceUnsupported) {
 		return tree, err
 	}
@@ -411,21 +424,32 @@ func (r *Repo) writeTree(ctx context.Context, head string, files []string) (stri
 	return strings.TrimSpace(string(out)), err
 }
 
-// writeBlobs reads and scans each of files, writes the blobs of those that
-// exist in one pack, and returns the `update-index --index-info` line of each
-// file: its mode, blob and path, or mode 0 for a file to remove.
-func (r *Repo) writeBlobs(ctx context.Context, files []string) ([]string, error) {
+// blobs is what writeBlobs wrote: for each file, its `update-index
+// --index-info` line (its mode, blob and path, or mode 0 for a file to
+// remove), and the status of the regular file that was read (nil for a file
+// removed or a symbolic link).
+type blobs struct {
+	entries []string
+	stats   []*syscall.Stat_t
+}
+
+// writeBlobs reads and scans each of files and writes the blobs of those that
+// exist in one pack, through `git fast-import` (blobs only: its tree building
+// is quadratic in the size of a directory), streamed as each file is read and
+// scanned.
+func (r *Repo) writeBlobs(ctx context.Context, files []string) (blobs, error) {
 	marks, err := os.CreateTemp("", "agent-vault-marks-")
 	if err != nil {
-		return nil, err
+		return blobs{}, err
 	}
 	marks.Close()
 	defer os.Remove(marks.Name())
 	modes := make([]string, len(files))
+	stats := make([]*syscall.Stat_t, len(files))
 	pr, pw := io.Pipe()
 	feed := make(chan error, 1)
 	go func() {
-		err := r.blobStream(pw, files, modes)
+		err := r.blobStream(pw, files, modes, stats)
 		pw.CloseWithError(err)
 		feed <- err
 	}()
@@ -437,14 +461,14 @@ func (r *Repo) writeBlobs(ctx context.Context, files []string) ([]string, error)
 	_, runErr := r.git(ctx, opts, "fast-import", "--quiet", "--export-marks="+marks.Name())
 	pr.CloseWithError(errors.New("git fast-import ended"))
 	if err := <-feed; err != nil {
-		return nil, err
+		return blobs{}, err
 	}
 	if runErr != nil {
-		return nil, runErr
+		return blobs{}, runErr
 	}
 	data, err := os.ReadFile(marks.Name())
 	if err != nil {
-		return nil, err
+		return blobs{}, err
 	}
 	oids := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
@@ -460,7 +484,7 @@ func (r *Repo) writeBlobs(ctx context.Context, files []string) ([]string, error)
 		}
 		oid := oids[":"+strconv.Itoa(i+1)]
 		if oid == "" {
-			return nil, fmt.Errorf("gitrepo: git fast-import reported no blob for %s", f)
+			return blobs{}, fmt.Errorf("gitrepo: git fast-import reported no blob for %s", f)
 		}
 		zero = strings.Repeat("0", len(oid))
 		entries[i] = modes[i] + " " + oid + "\t" + f
@@ -473,19 +497,20 @@ func (r *Repo) writeBlobs(ctx context.Context, files []string) ([]string, error)
 			entries[i] = "0 " + zero + "\t" + f
 		}
 	}
-	return entries, nil
+	return blobs{entries: entries, stats: stats}, nil
 }
 
 // blobStream writes a fast-import blob command, marked with its position from
 // 1, for each of files that exists, after scanning it, and records its mode in
-// modes ("" for a file that does not exist). Files are read and scanned in
-// batches on every core, and written in order.
-func (r *Repo) blobStream(w io.Writer, files []string, modes []string) error {
+// modes ("" for a file that does not exist) and its status in stats. Files are
+// read and scanned in batches on every core, and written in order.
+func (r *Repo) blobStream(w io.Writer, files []string, modes []string, stats []*syscall.Stat_t) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	const batch = 512
 	type read struct {
 		mode string
 		data []byte
+		stat *syscall.Stat_t
 		err  error
 	}
 	got := make([]read, batch)
@@ -502,13 +527,13 @@ func (r *Repo) blobStream(w io.Writer, files []string, modes []string) error {
 			go func() {
 				defer wg.Done()
 				for j := int(next.Add(1) - 1); j < len(part); j = int(next.Add(1) - 1) {
-					mode, data, err := r.readForCommit(part[j])
+					mode, data, stat, err := r.readForCommit(part[j])
 					if err == nil && mode != "" {
 						if kind, found := ScanPrivateKey(data); found {
 							err = &PrivateKeyError{Path: part[j], Kind: kind}
 						}
 					}
-					got[j] = read{mode, data, err}
+					got[j] = read{mode, data, stat, err}
 				}
 			}()
 		}
@@ -521,7 +546,7 @@ func (r *Repo) blobStream(w io.Writer, files []string, modes []string) error {
 				continue
 			}
 			i := start + j
-			modes[i] = f.mode
+			modes[i], stats[i] = f.mode, f.stat
 			fmt.Fprintf(bw, "blob\nmark :%d\ndata %d\n", i+1, len(f.data))
 			bw.Write(f.data)
 			bw.WriteByte('\n')
@@ -537,10 +562,11 @@ func (r *Repo) blobStream(w io.Writer, files []string, modes []string) error {
 }
 
 // readForCommit returns the mode and content that file (relative to r.Top,
-// slash-separated) has in the work tree; mode is "" when it does not exist.
+// slash-separated) has in the work tree, and the status of a regular file taken
+// before it is read; mode is "" when it does not exist.
 // It reads with raw system calls: a change may read thousands of small files,
 // and os.File's poller registration costs more than the read.
-func (r *Repo) readForCommit(file string) (mode string, data []byte, err error) {
+func (r *Repo) readForCommit(file string) (mode string, data []byte, stat *syscall.Stat_t, err error) {
 	abs := filepath.Join(r.Top, filepath.FromSlash(file))
 	fd, err := syscall.Open(abs, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	for err == syscall.EINTR {
@@ -548,24 +574,24 @@ func (r *Repo) readForCommit(file string) (mode string, data []byte, err error) 
 	}
 	switch {
 	case err == syscall.ENOENT || err == syscall.ENOTDIR:
-		return "", nil, nil
+		return "", nil, nil, nil
 	case err == syscall.ELOOP:
 		target, err := os.Readlink(abs)
-		return "120000", []byte(target), err
+		return "120000", []byte(target), nil, err
 	case err != nil:
-		return "", nil, &fs.PathError{Op: "open", Path: abs, Err: err}
+		return "", nil, nil, &fs.PathError{Op: "open", Path: abs, Err: err}
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return "", nil, &fs.PathError{Op: "stat", Path: abs, Err: err}
+		return "", nil, nil, &fs.PathError{Op: "stat", Path: abs, Err: err}
 	}
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFREG:
 	case syscall.S_IFDIR:
-		return "", nil, fmt.Errorf("gitrepo: %s is a directory that Git does not list", file)
+		return "", nil, nil, fmt.Errorf("gitrepo: %s is a directory that Git does not list", file)
 	default:
-		return "", nil, fmt.Errorf("gitrepo: %s is not a regular file or a symbolic link", file)
+		return "", nil, nil, fmt.Errorf("gitrepo: %s is not a regular file or a symbolic link", file)
 	}
 	mode = "100644"
 	if st.Mode&0o111 != 0 {
@@ -579,14 +605,14 @@ func (r *Repo) readForCommit(file string) (mode string, data []byte, err error) 
 			continue
 		}
 		if err != nil {
-			return "", nil, &fs.PathError{Op: "read", Path: abs, Err: err}
+			return "", nil, nil, &fs.PathError{Op: "read", Path: abs, Err: err}
 		}
 		if n == 0 {
 			break
 		}
 		data = buf[:len(data)+n]
 	}
-	return mode, data, nil
+	return mode, data, &st, nil
 }
 
 // anyExists reports whether one of files (relative to r.Top) exists.

@@ -5,7 +5,12 @@
 // operation agent-vault performs goes through the user's own `git` binary, with
 // the user's configuration, commit signing, credential helpers and SSH
 // configuration applied (commits of vault files run no commit hooks: see
-// [Repo.Commit]). It never uses a Go implementation of git.
+// [Repo.Commit]). It never uses a Go implementation of git. Two things it
+// computes itself, each held by a test to what Git computes: the ids of the
+// trees a commit splices (tree.go; Git writes them), and the index entries of
+// the files a commit records, written under Git's index lock when the index
+// has the form Git gives it by default (index.go; any other form is left to
+// `git update-index`).
 //
 // Every function runs `git -C <top>` and removes from git's environment the
 // variables that select a repository (GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE,

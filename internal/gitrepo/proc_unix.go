@@ -3,10 +3,7 @@
 package gitrepo
 
 import (
-	"bytes"
-	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 )
 
@@ -37,21 +34,4 @@ func signal(cmd *exec.Cmd, group bool, sig syscall.Signal) {
 		return
 	}
 	_ = cmd.Process.Signal(sig)
-}
-
-// processAlive reports whether a process with this id exists and has not
-// ended (a zombie that nobody reaps has ended; /proc tells, where there is one).
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	// The state follows the command name, which is in parentheses and may itself hold any character.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
 }

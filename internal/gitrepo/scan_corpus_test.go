@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -24,15 +25,14 @@ func TestScanCorpus(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
 	t.Setenv("AGENT_VAULT_KEY", "")
-	vault.Warn = func(string) {}
 	ownerFile, err := vault.NewOwnerKeyFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := vault.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := vault.ResolveKey("")
+	owner, err := vault.ResolveKey("", &vault.KeyOptions{Warn: func(string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}

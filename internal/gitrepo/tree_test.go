@@ -29,10 +29,26 @@ func expectedTree(t *testing.T, top string) string {
 }
 
 // Random sequences of changes, committed one by one: each commit's tree is the one git builds from the
-// work tree, whether files are added, changed or removed, directories appear or empty out, at any depth.
+// work tree, whether files are added, changed or removed, directories appear or empty out, at any depth;
+// with the trees written as loose objects here, and by `git hash-object` in a shared repository.
 func TestSpliceTreeMatchesGit(t *testing.T) {
 	t.Parallel()
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared %v", shared), func(t *testing.T) {
+			t.Parallel()
+			spliceRounds(t, shared)
+		})
+	}
+}
+
+func spliceRounds(t *testing.T, shared bool) {
 	r := newRepo(t, true)
+	if shared {
+		git(t, r.Top, "config", "core.sharedRepository", "group")
+		if _, err := r.looseObjectDir(); !errors.Is(err, errLooseUnsupported) {
+			t.Fatalf("looseObjectDir in a shared repository = %v, want errLooseUnsupported", err)
+		}
+	}
 	seedVault(t, r.Top)
 	if res, err := r.Commit(bg, "init", ".agent-vault"); err != nil || !res.Committed {
 		t.Fatalf("Commit = %+v, %v", res, err)

@@ -2,12 +2,15 @@ package mcpserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
+	"github.com/agent-vault/agent-vault/internal/home"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -60,11 +63,14 @@ type AuditLog struct {
 
 // DefaultAuditPath is <home>/audit/<vault_id>.jsonl.
 func DefaultAuditPath(vaultID string) (string, error) {
-	home, err := vault.Home()
+	dir, err := home.Dir()
+	if errors.As(err, new(*home.NoHomeError)) {
+		return "", &vault.Error{Kind: vault.KindVaultNotFound, Err: err}
+	}
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(home, "audit", vaultID+".jsonl"), nil
+	return filepath.Join(dir, "audit", vaultID+".jsonl"), nil
 }
 
 // OpenAuditLog opens (creating it if needed) the audit log at path for appending. The file is made
@@ -79,7 +85,7 @@ func OpenAuditLog(path string, private bool) (*AuditLog, error) {
 	}
 	dir := filepath.Dir(abs)
 	if private {
-		err = vault.MkdirPrivate(dir)
+		err = fsutil.MkdirPrivate(dir)
 	} else {
 		err = os.MkdirAll(dir, 0o700)
 	}

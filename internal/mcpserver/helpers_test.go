@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -36,17 +37,14 @@ func newFixture(t *testing.T) *fixture {
 	home := t.TempDir()
 	t.Setenv("AGENT_VAULT_HOME", home)
 	t.Setenv("AGENT_VAULT_KEY", "")
-	oldWarn := vault.Warn
-	vault.Warn = func(string) {}
-	t.Cleanup(func() { vault.Warn = oldWarn })
 	ownerFile, err := vault.NewOwnerKeyFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := vault.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
+	if err := fsutil.WriteNewPrivateFile(filepath.Join(home, "owner.key"), ownerFile); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := vault.ResolveKey("")
+	owner, err := vault.ResolveKey("", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +85,11 @@ func (f *fixture) set(path, value string, opts vault.SetOptions) {
 
 // options are the server options for agent ci, with no Git pulls.
 func (f *fixture) options() Options {
-	return Options{Repo: f.v.Top, Key: f.ciKey, NoPull: true, Log: f.log, Version: "test"}
+	return Options{Repo: f.v.Top, Key: f.ciKey, NoPull: true, Log: f.log, Version: "test", KeyOptions: quiet}
 }
+
+// quiet are the key options of the tests: no notice reaches the test's output.
+var quiet = &vault.KeyOptions{Warn: func(string) {}}
 
 // connect starts a server with opts and returns a connected client session.
 func (f *fixture) connect(opts Options) (*Server, *mcp.ClientSession) {

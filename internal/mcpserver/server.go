@@ -47,6 +47,10 @@ type Options struct {
 	// TrustFirstUse lets agent_vault_http send values when the server trusted the vault's owner key on
 	// first use at start (a key without pins); otherwise such a server refuses every brokered request.
 	TrustFirstUse bool
+	// KeyOptions are what the key is loaded with: how it asks for a passphrase, talks to an age plugin
+	// and gives notices (trust on first use). nil: the defaults of vault.KeyOptions (notices on standard
+	// error, no passphrase).
+	KeyOptions *vault.KeyOptions
 
 	// pull replaces the Git pull, for tests; nil means the working tree's upstream.
 	pull func(context.Context) error
@@ -92,7 +96,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := vault.ResolveKey(opts.Key)
+	key, err := vault.ResolveKey(opts.Key, opts.KeyOptions)
 	if err != nil {
 		return nil, err
 	}

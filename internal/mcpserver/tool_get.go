@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -40,7 +41,7 @@ func (s *Server) get(ctx context.Context, _ *mcp.CallToolRequest, in GetInput) (
 	return run(ctx, s, func() error {
 		callOf(ctx).secret = in.Secret
 		if err := vault.CheckPath(in.Secret); err != nil {
-			return vault.Usagef("invalid secret path: %w", err)
+			return usage.Errorf("invalid secret path: %w", err)
 		}
 		return nil
 	}, func(snap *vault.Snapshot, c *call) (*mcp.CallToolResult, any, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agent-vault/agent-vault/internal/usage"
 	"github.com/agent-vault/agent-vault/vault"
 )
 
@@ -64,7 +65,7 @@ func (s *Server) list(ctx context.Context, _ *mcp.CallToolRequest, in ListInput)
 		callOf(ctx).group = in.Group
 		if in.Group != "" {
 			if err := vault.CheckSegment(in.Group); err != nil {
-				return vault.Usagef("invalid group name: %w", err)
+				return usage.Errorf("invalid group name: %w", err)
 			}
 		}
 		return nil

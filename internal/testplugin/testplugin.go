@@ -4,23 +4,18 @@ package testplugin
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 )
 
 // Name is the plugin's name: its binary is age-plugin-avtest, its identities AGE-PLUGIN-AVTEST-1…, its
 // recipients age1avtest1….
 const Name = "avtest"
 
-// Build compiles age-plugin-avtest into dir with the go command that runs the tests.
+// Build compiles age-plugin-avtest into dir with the go command that runs the tests (go test puts its own
+// GOROOT/bin first on the PATH of the test binaries).
 func Build(dir string) error {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	cmd := exec.Command(gobin, "build", "-o", filepath.Join(dir, "age-plugin-"+Name),
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "age-plugin-"+Name),
 		"github.com/agent-vault/agent-vault/internal/testplugin/age-plugin-avtest")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building age-plugin-avtest: %v\n%s", err, out)

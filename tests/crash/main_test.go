@@ -31,7 +31,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,7 +70,8 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	avBin = filepath.Join(tmp, "agent-vault")
-	build := exec.Command(goTool(), "build", "-trimpath", "-o", avBin, "./cmd/agent-vault")
+	// go test puts the go command that runs it first on the PATH.
+	build := exec.Command("go", "build", "-trimpath", "-o", avBin, "./cmd/agent-vault")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -86,13 +86,6 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 func moduleRoot() (string, error) {

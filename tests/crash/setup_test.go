@@ -27,12 +27,11 @@ func setMany(t *testing.T, u user, top string, paths, values []string) {
 	t.Helper()
 	t.Setenv("AGENT_VAULT_HOME", u.avHome())
 	t.Setenv("AGENT_VAULT_KEY", "")
-	vault.Warn = func(string) {}
 	v, err := vault.Find(top)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := vault.ResolveKey(u.ownerKey())
+	key, err := vault.ResolveKey(u.ownerKey(), &vault.KeyOptions{Warn: func(string) {}})
 	if err != nil {
 		t.Fatal(err)
 	}

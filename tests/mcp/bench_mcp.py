@@ -21,7 +21,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from vaultworld import CANARY, World, build_world  # noqa: E402
+from vaultworld import CANARY, World, build_world
 
 
 async def round_trips(world: World, calls: int) -> tuple[list[float], list[float]]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import mcp_types as types
@@ -78,7 +79,7 @@ def start_echo() -> Echo:
             url = urlparse(self.path)
             rec = Received(self.command, url.path, {k: v for k, v in self.headers.items()}, body)
             with lock:
-                echo.received.append(rec)
+                result.received.append(rec)
             if url.path == "/redirect":
                 self.send_response(302)
                 self.send_header("Location", parse_qs(url.query)["to"][0])
@@ -96,18 +97,18 @@ def start_echo() -> Echo:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    echo = Echo(httpd=httpd)
+    result = Echo(httpd=httpd)
     accept = httpd.get_request
 
     def counting_accept() -> Any:
         conn = accept()
         with lock:
-            echo.connections += 1
+            result.connections += 1
         return conn
 
     httpd.get_request = counting_accept  # type: ignore[method-assign]
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return echo
+    return result
 
 
 @pytest.fixture
@@ -147,11 +148,11 @@ async def recorded_session(world: World, *args: str, standalone: bool = False) -
     script.write_text(TEE)
     sent, got = traffic_paths(world)
     params = StdioServerParameters(command="/bin/sh", args=[str(script), str(sent), str(got), p.command, *p.args], env=p.env, cwd=p.cwd)
-    with open(world.root / "server-stderr.log", "a") as log:
-        async with stdio_client(params, errlog=log) as (read, write):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                yield s
+    # The server's stderr must be a real file (the child writes to it); opening one does not block.
+    with open(world.root / "server-stderr.log", "a") as log:  # noqa: ASYNC230
+        async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as s:
+            await s.initialize()
+            yield s
 
 
 def assert_traffic_clean(world: World) -> tuple[bytes, bytes]:

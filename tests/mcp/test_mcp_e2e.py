@@ -8,7 +8,6 @@ Run with `make test-mcp`, or: AGENT_VAULT_BIN=bin/agent-vault .venv-mcp/bin/pyte
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -256,7 +255,7 @@ def test_stdout_carries_only_the_protocol(world: World) -> None:
     p = subprocess.Popen([params.command, *params.args], env=params.env, cwd=params.cwd,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.stdin and p.stdout and p.stderr
-    msgs = [
+    msgs: list[dict[str, Any]] = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "agent_vault_get", "arguments": {"secret": "stripe/api-key"}}},
@@ -286,17 +285,17 @@ def test_refuses_to_start(world: World, standalone: bool) -> None:
     cmd = [str(agent_vault_mcp_bin())] if standalone else [str(agent_vault_bin()), "mcp"]
     env = {k: v for k, v in world.env.items() if k != "AGENT_VAULT_KEY"}
     # No --key and no AGENT_VAULT_KEY: the CLI's resolution finds the owner key, which is refused.
-    p = subprocess.run(cmd + ["--repo", str(world.owner_repo), "--no-pull"], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    p = subprocess.run(cmd + ["--repo", str(world.owner_repo), "--no-pull"], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=30, check=False)
     assert p.returncode == 3 and p.stdout == b"" and b"agent key only" in p.stderr
     # Not a vault.
-    p = subprocess.run(cmd + ["--repo", str(world.root), "--key", str(world.key("ci"))], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    p = subprocess.run(cmd + ["--repo", str(world.root), "--key", str(world.key("ci"))], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=30, check=False)
     assert p.returncode == 3 and p.stdout == b"" and b"no .agent-vault directory" in p.stderr
     # A key readable by others.
     loose = world.root / "loose.key"
     loose.write_bytes(world.key("ci").read_bytes())
     loose.chmod(0o644)
-    p = subprocess.run(cmd + ["--repo", str(world.agent_repo), "--key", str(loose)], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    p = subprocess.run(cmd + ["--repo", str(world.agent_repo), "--key", str(loose)], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=30, check=False)
     assert p.returncode == 3 and p.stdout == b"" and b"accessible by others" in p.stderr
     # A bad flag.
-    p = subprocess.run(cmd + ["--bogus"], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    p = subprocess.run(cmd + ["--bogus"], env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=30, check=False)
     assert p.returncode == 2 and p.stdout == b""

@@ -75,7 +75,7 @@ def agent_env(w: World) -> dict[str, str]:
 def start(w: World, standalone: bool, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     """Starts the server as the original's users do and returns how it ended (stdin closed at once)."""
     cmd = [str(agent_vault_mcp_bin())] if standalone else [str(agent_vault_bin()), "mcp"]
-    return subprocess.run(cmd + list(args), env=env or agent_env(w), capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    return subprocess.run(cmd + list(args), env=env or agent_env(w), capture_output=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
 
 
 def assert_names_migrate(p: subprocess.CompletedProcess[bytes]) -> None:

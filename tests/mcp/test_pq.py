@@ -43,7 +43,7 @@ def stanza_types(enc: bytes) -> list[str]:
 def start(w: World, standalone: bool, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     """Starts the server with stdin closed at once and returns how it ended."""
     cmd = [str(agent_vault_mcp_bin())] if standalone else [str(agent_vault_bin()), "mcp"]
-    return subprocess.run(cmd + list(args), env=env or w.env, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    return subprocess.run(cmd + list(args), env=env or w.env, capture_output=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
 
 
 def assert_wrong_kind(p: subprocess.CompletedProcess[bytes]) -> None:
@@ -104,7 +104,7 @@ async def test_agent_made_post_quantum_key_is_served(pq_world: World) -> None:
 
 def run_as(env: dict[str, str], *args: str, cwd: Path) -> str:
     """Runs the agent-vault CLI with env (another machine's home) and returns its stdout."""
-    p = subprocess.run([str(agent_vault_bin()), *args], cwd=cwd, env=env, capture_output=True)
+    p = subprocess.run([str(agent_vault_bin()), *args], cwd=cwd, env=env, capture_output=True, check=False)
     assert p.returncode == 0, (args, p.returncode, p.stderr.decode())
     return p.stdout.decode()
 

@@ -14,10 +14,11 @@ import os
 import shutil
 import stat
 import subprocess
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, TextIO
+from typing import Any, TextIO
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -97,7 +98,7 @@ class World:
 
     def run(self, *args: str, cwd: Path | None = None, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         """Runs a command in the world's environment."""
-        p = subprocess.run(list(args), cwd=cwd or self.root, env=self.env, input=input, capture_output=True)
+        p = subprocess.run(list(args), cwd=cwd or self.root, env=self.env, input=input, capture_output=True, check=False)
         if check and p.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} exited {p.returncode}:\n{p.stderr.decode()}")
         return p
@@ -148,16 +149,13 @@ class World:
     async def session(self, *args: str, standalone: bool = False, env: dict[str, str] | None = None, errlog: TextIO | None = None) -> AsyncIterator[ClientSession]:
         """An initialised MCP client session with a freshly started server; its stderr goes to errlog
         (default: <root>/server-stderr.log, appended)."""
-        own = errlog is None
-        log = errlog or open(self.root / "server-stderr.log", "a")
-        try:
-            async with stdio_client(self.server_params(*args, standalone=standalone, env=env), errlog=log) as (read, write):
-                async with ClientSession(read, write) as s:
-                    await s.initialize()
-                    yield s
-        finally:
-            if own:
-                log.close()
+        with ExitStack() as stack:
+            # The server's stderr must be a real file (the child writes to it); opening one does not block.
+            log = errlog or stack.enter_context(open(self.root / "server-stderr.log", "a"))  # noqa: ASYNC230
+            params = self.server_params(*args, standalone=standalone, env=env)
+            async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as s:
+                await s.initialize()
+                yield s
 
     def stderr_log(self) -> str:
         p = self.root / "server-stderr.log"

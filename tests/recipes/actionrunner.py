@@ -75,7 +75,7 @@ class Runner:
         path = self.runner_temp / f"step-{len(list(self.runner_temp.glob('step-*.sh')))}.sh"
         path.write_text(script)
         res = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)],
-                             cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+                             cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
         run = StepRun(name, res.returncode, res.stdout, res.stderr)
         outputs = parse_env_file(self.files["GITHUB_OUTPUT"].read_text())
         self.files["GITHUB_OUTPUT"].write_text("")
@@ -163,7 +163,7 @@ def run_action(runner: Runner, with_: dict[str, Any], system_path: str) -> tuple
             assert step["uses"].split("@")[0] == "actions/setup-go", step["uses"]
             with_go = {k: expand(v) for k, v in (step.get("with") or {}).items()}
             assert with_go.get("go-version-file") == str(ROOT / "go.mod")
-            want = re.search(r"^go (\S+)", (ROOT / "go.mod").read_text(), re.M).group(1)  # type: ignore[union-attr]
+            want = re.search(r"^go (\S+)", (ROOT / "go.mod").read_text(), re.MULTILINE).group(1)  # type: ignore[union-attr]
             have = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
             assert have == "go" + want, f"setup-go would install go{want}; this machine has {have}"
             runner.paths[:0] = [str(Path(shutil.which("go") or "go").resolve().parent)]

@@ -72,7 +72,7 @@ def run_block(block: str, cwd: Path, env: dict[str, str]) -> subprocess.Complete
     script = cwd / "block.sh"
     script.write_text(block)
     return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, check=False)
 
 
 def test_readme_make_install(source: tuple[Path, str], tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_readme_make_install(source: tuple[Path, str], tmp_path: Path) -> None:
     assert (share / "zsh" / "site-functions" / "_agent-vault").is_file()
     assert (share / "fish" / "vendor_completions.d" / "agent-vault.fish").is_file()
     # agent-vault mcp finds the agent-vault-mcp installed beside it (a usage error of the server itself).
-    mcp = subprocess.run([str(bindir / "agent-vault"), "mcp", "--pull-interval", "0"], capture_output=True, text=True, env=env)
+    mcp = subprocess.run([str(bindir / "agent-vault"), "mcp", "--pull-interval", "0"], capture_output=True, text=True, env=env, check=False)
     assert mcp.returncode == 2 and "--pull-interval must be positive" in mcp.stderr, mcp.stderr
 
 
@@ -117,11 +117,11 @@ def test_python_sdist_and_wheel(tmp_path: Path) -> None:
     tracked_copy(tmp_path, "sdk/python")
     out = tmp_path / "dist"
     res = subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out), str(tmp_path / "sdk" / "python")],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     built = sorted(p.name for p in out.iterdir())
     assert len(built) == 2 and {Path(b).suffix for b in built} == {".gz", ".whl"}, built
-    res = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, out.iterdir())], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *map(str, out.iterdir())], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     with zipfile.ZipFile(next(out.glob("*.whl"))) as whl:
         names = whl.namelist()
@@ -149,14 +149,14 @@ def test_npm_install_from_a_checkout(tmp_path: Path) -> None:
     (app / "package.json").write_text('{"name": "app", "version": "1.0.0", "private": true}\n')
     env = clean_env(HOME=str(tmp_path / "home"), npm_config_cache=str(Path.home() / ".npm"))
     res = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", str(pkg)], cwd=app, env=env,
-                         capture_output=True, text=True, timeout=900)
+                         capture_output=True, text=True, timeout=900, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     assert (pkg / "dist" / "src" / "index.js").is_file() and (pkg / "dist" / "src" / "index.d.ts").is_file()
     esm = subprocess.run(["node", "--input-type=module", "-e",
                           'import { Vault, IntegrityError } from "agent-vault"; console.log(typeof Vault, typeof IntegrityError)'],
-                         cwd=app, env=env, capture_output=True, text=True)
+                         cwd=app, env=env, capture_output=True, text=True, check=False)
     assert (esm.returncode, esm.stdout, esm.stderr) == (0, "function function\n", ""), esm
     cjs = subprocess.run(["node", "-e",
                           'const av = require("agent-vault"); console.log(typeof av.Vault, typeof av.IntegrityError)'],
-                         cwd=app, env=env, capture_output=True, text=True)
+                         cwd=app, env=env, capture_output=True, text=True, check=False)
     assert (cjs.returncode, cjs.stdout, cjs.stderr) == (0, "function function\n", ""), cjs

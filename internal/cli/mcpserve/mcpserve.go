@@ -45,6 +45,7 @@ func Serve(ctx context.Context, c cli.MCPConfig) error {
 	srv, err := mcpserver.New(mcpserver.Options{
 		Repo: c.Repo, Key: c.Key, NoPull: c.NoPull, PullInterval: c.PullInterval, AuditLog: c.AuditLog,
 		Log: c.IO.Err, Version: cli.Version, NoReveal: c.NoReveal, TrustFirstUse: c.TrustFirstUse, HTTPTimeout: c.HTTPTimeout,
+		KeyOptions: c.KeyOptions,
 	})
 	if err != nil {
 		return err

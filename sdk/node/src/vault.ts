@@ -637,7 +637,9 @@ export class Vault {
     } catch (err) {
       throw new VouchingError(err instanceof Error ? err.message : `${what}: malformed`);
     }
-    const chain = readAdminChain(vaultDir, verifyKey, anchor.kind === "pinned" ? anchor.vaultId : null);
+    // Every link has the anchor's vault id (format.md 4.1 step 2): the pinned one, or config.yaml's for trust on first
+    // use and an admin's key; this machine's owner key anchors no vault id.
+    const chain = readAdminChain(vaultDir, verifyKey, anchor.kind === "pinned" ? anchor.vaultId : (cfg?.vaultId ?? null));
     const chained = chain.links.length > 0;
     a.writerKeys = chain.keys;
     if (chained && verifyWithAny(file.bytes, chain.keys, what) === null) {
@@ -666,7 +668,9 @@ export class Vault {
       // a vault re-signed by someone else.
       throw new IntegrityError(`${what}: bad signature (the vault is not signed by this owner key)`);
     }
-    if (anchor.kind === "owner" && !admin && role?.kind !== "owner") {
+    // In a root with admins, the founding owner's recipient gives no role unless it is a member's (format.md 4.1): its
+    // key, removed, is not authorized.
+    if (anchor.kind === "owner" && !admin && root.admins === null && role?.kind !== "owner") {
       throw new IntegrityError(`${what}: signed with this owner key's signing key, but names another owner recipient`);
     }
     // Trust on first use is recorded only for a vault this key belongs to, once the marks accept the root.
@@ -905,7 +909,7 @@ function markChecked<T>(opened: Opened, a: Attempt, check: () => T): T {
 /**
  * The role of the key in `root`: owner (an admin, format.md 4.1; the founding owner in a vault without admins), the
  * agent whose recipient it is (recipients are distinct), or null. An owner key listed as an admin must carry that
- * admin's verify key.
+ * admin's verify key (IntegrityError otherwise).
  */
 function roleOf(root: Root, opened: Opened): Role {
   if (root.admins === null) {
@@ -913,7 +917,9 @@ function roleOf(root: Root, opened: Opened): Role {
   } else {
     for (const a of root.admins.members.values()) {
       if (a.recipient !== opened.recipient) continue;
-      if (opened.anchor.kind === "owner" && deriveOwnerVerifyKey(opened.key.identity) !== a.verifyKey) return null;
+      if (opened.anchor.kind === "owner" && deriveOwnerVerifyKey(opened.key.identity) !== a.verifyKey) {
+        throw new IntegrityError(`${VAULT_DIR}/${ROOT_FILE} names this key's recipient for an admin with another verify key`);
+      }
       return { kind: "owner" };
     }
   }

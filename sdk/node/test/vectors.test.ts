@@ -46,6 +46,8 @@ interface VectorCase {
   error: string | null;
   /** Post-quantum set only: the error kind a reader without post-quantum support gives (vault_not_found). */
   error_without_pq?: string;
+  /** Files of the home the read must leave holding these top-level JSON fields (path → field → value). */
+  home_after?: Record<string, Record<string, unknown>>;
 }
 
 /** A time of the vectors (RFC 3339) as milliseconds; "" stays null. */
@@ -157,6 +159,15 @@ async function runCase(c: VectorCase): Promise<void> {
   } finally {
     vault.close();
   }
+  checkHomeAfter(c, home);
+}
+
+/** Each file `home_after` names is a JSON object holding the given top-level fields with the same values. */
+function checkHomeAfter(c: VectorCase, home: string): void {
+  for (const [rel, fields] of Object.entries(c.home_after ?? {})) {
+    const got = JSON.parse(fs.readFileSync(inside(home, rel), "utf8")) as Record<string, unknown>;
+    for (const [field, want] of Object.entries(fields)) assert.deepEqual(got[field], want, `home_after: ${rel} ${field}`);
+  }
 }
 
 /** Loads one set's expected file and runs every case as a subtest. */
@@ -184,4 +195,11 @@ test("shared test vectors (testdata/vectors/expected.json)", async (t) => {
 test("shared post-quantum test vectors (testdata/vectors/expected-pq.json)", async (t) => {
   const cases = await runFile(t, "expected-pq.json");
   for (const c of cases) assert.equal(c.error_without_pq, "vault_not_found", `${c.name}: error_without_pq`);
+});
+
+// The admins set: vaults whose admin set changed (docs/format.md 4.1), their chains altered, and marks that saw admin
+// changes; home_after names the marks a read must leave.
+test("shared admin-chain test vectors (testdata/vectors/expected-admins.json)", async (t) => {
+  const cases = await runFile(t, "expected-admins.json");
+  assert.ok(cases.some((c) => c.home_after !== undefined), "a case checks the marks a read leaves");
 });

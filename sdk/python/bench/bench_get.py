@@ -31,9 +31,9 @@ def main() -> None:
         os.environ["AGENT_VAULT_HOME"] = str(Path(tmp) / "home")
         os.environ.pop("AGENT_VAULT_KEY", None)
         import pyrage
-        from vaultgen import VaultBuilder, write_key
 
         from agent_vault import Vault
+        from vaultgen import VaultBuilder, write_key
 
         vb = VaultBuilder(Path(tmp) / "repo")
         vb.add_agent("ci")

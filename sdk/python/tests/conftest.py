@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# test_live.py's vaults written by the real CLI, for test_compat.py too.
+from test_live import template, world  # noqa: F401  (fixtures: pytest finds them here by name)
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -38,7 +38,7 @@ class World:
     def cli(self, who: str, *args: str, stdin: bytes = b"", cwd: Path | None = None) -> str:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_VAULT_", "GIT_"))}
         env.update(HOME=str(self.home(who)), GIT_CONFIG_GLOBAL=str(self.gitcfg), GIT_CONFIG_NOSYSTEM="1")
-        res = subprocess.run([_bin(), *args], cwd=cwd or self.repo, env=env, input=stdin, capture_output=True, timeout=60)
+        res = subprocess.run([_bin(), *args], cwd=cwd or self.repo, env=env, input=stdin, capture_output=True, timeout=60, check=False)
         assert res.returncode == 0, f"agent-vault {' '.join(args)} ({who}) exited {res.returncode}: {res.stderr.decode()}"
         return res.stdout.decode()
 
@@ -55,8 +55,8 @@ def test_admins_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     w.cli("owner", "set", "app/key", stdin=b"v-owner")
     w.cli("owner", "grant", "ci", "app")
     keys = w.cli("bob", "admin", "key")
-    rcpt = re.search(r"^recipient: (\S+)$", keys, re.M).group(1)  # type: ignore[union-attr]
-    vk = re.search(r"^verify-key: (\S+)$", keys, re.M).group(1)  # type: ignore[union-attr]
+    rcpt = re.search(r"^recipient: (\S+)$", keys, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    vk = re.search(r"^verify-key: (\S+)$", keys, re.MULTILINE).group(1)  # type: ignore[union-attr]
     w.cli("owner", "admin", "add", "bob", "--recipient", rcpt, "--verify-key", vk)
     w.cli("bob", "set", "app/bob", stdin=b"v-bob")
 

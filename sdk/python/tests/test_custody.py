@@ -22,7 +22,7 @@ PLUGIN_KEY = (
 ARMORED = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IHNjcnlwdCBKSyt5Y05NbEdPOFZHeGt0\n-----END AGE ENCRYPTED FILE-----\n"
 
 
-def test_plugin_identity_is_refused_with_a_pointer_to_the_cli():
+def test_plugin_identity_is_refused_with_a_pointer_to_the_cli() -> None:
     with pytest.raises(VaultNotFoundError) as e:
         parse_key_file(PLUGIN_KEY, "hw.key")
     assert "plugin identity" in str(e.value)
@@ -30,7 +30,7 @@ def test_plugin_identity_is_refused_with_a_pointer_to_the_cli():
     assert "AGE-PLUGIN-AVTEST-1G9" not in str(e.value)
 
 
-def test_protected_key_is_refused(tmp_path: Path):
+def test_protected_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(VaultNotFoundError, match="passphrase-protected.*agent-vault CLI"):
         parse_key_file(ARMORED, "owner.key")
     for name, data in (("armored.key", ARMORED.encode()), ("binary.key", b"age-encryption.org/v1\n-> scrypt x 18\n\xff\xfe")):
@@ -41,7 +41,7 @@ def test_protected_key_is_refused(tmp_path: Path):
             read_key_path(p)
 
 
-def test_plugin_recipients():
+def test_plugin_recipients() -> None:
     rcpt = PLUGIN_KEY.split("# public key: ")[1].split("\n")[0]
     assert is_plugin_recipient(rcpt) and is_recipient(rcpt)
     assert not is_plugin_recipient(rcpt.upper())

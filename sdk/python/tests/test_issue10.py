@@ -13,7 +13,6 @@ import pytest
 
 from agent_vault import IntegrityError, Vault, VaultNotFoundError
 from agent_vault.keys import is_key_content
-
 from vaultgen import Key, VaultBuilder, write_key
 
 VALUE = "sk_live_issue10_value"
@@ -84,12 +83,12 @@ def test_key_value_never_echoed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     for how in ("key_str", "env"):
         if how == "env":
             monkeypatch.setenv("AGENT_VAULT_KEY", v)
-            args: dict[str, str] = {}
+            key_str = None
         else:
             monkeypatch.delenv("AGENT_VAULT_KEY", raising=False)
-            args = {"key_str": v}
+            key_str = v
         with pytest.raises(VaultNotFoundError) as e:
-            Vault(real.repo, auto_pull=False, **args)
+            Vault(real.repo, key_str=key_str, auto_pull=False)
         assert v not in str(e.value) and secret[16:40] not in str(e.value) and secret[16:40].lower() not in str(e.value)
 
 

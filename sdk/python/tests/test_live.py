@@ -122,7 +122,7 @@ class World:
         full_env = _base_env(home or self.owner_home, self.gitcfg)
         full_env.update(env or {})
         res = subprocess.run(
-            [_bin(), *args], input=stdin, capture_output=True, cwd=cwd or self.repo, env=full_env, timeout=60
+            [_bin(), *args], input=stdin, capture_output=True, cwd=cwd or self.repo, env=full_env, timeout=60, check=False
         )
         if check and res.returncode != 0:
             raise AssertionError(f"agent-vault {' '.join(args)} exited {res.returncode}: {res.stderr.decode()}")
@@ -134,7 +134,7 @@ class World:
 
     def git(self, cwd: Path, *args: str) -> str:
         res = subprocess.run(
-            ["git", *args], cwd=cwd, env=_base_env(self.owner_home, self.gitcfg), capture_output=True, timeout=60
+            ["git", *args], cwd=cwd, env=_base_env(self.owner_home, self.gitcfg), capture_output=True, timeout=60, check=False
         )
         if res.returncode != 0:
             raise AssertionError(f"git {' '.join(args)} in {cwd} exited {res.returncode}: {res.stderr.decode()}")
@@ -177,7 +177,7 @@ def world(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     w = World(tmp_path / "world")
     shutil.copytree(template, w.base, symlinks=True)
     for k in list(os.environ):
-        if k.startswith("GIT_AUTHOR_") or k.startswith("GIT_COMMITTER_"):
+        if k.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")):
             monkeypatch.delenv(k)
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(w.gitcfg))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
@@ -370,9 +370,8 @@ def test_no_key_is_vault_not_found(world: World) -> None:
 
 
 def test_unknown_secret_is_secret_not_found(world: World) -> None:
-    with Vault(world.repo, key_path=world.agent_key(), auto_pull=False) as v:
-        with pytest.raises(SecretNotFoundError) as e:
-            v.get("app/no-such-secret")
+    with Vault(world.repo, key_path=world.agent_key(), auto_pull=False) as v, pytest.raises(SecretNotFoundError) as e:
+        v.get("app/no-such-secret")
     assert e.value.kind == "not_found" and e.value.exit_code == 4
     res = world.cli("get", "app/no-such-secret", "--key", str(world.agent_key()), home=world.agent_home, check=False)
     assert res.returncode == 4
@@ -702,7 +701,7 @@ class Reader(threading.Thread):
                     self._get(rng.randrange(BULK))
                 if self.errors:
                     return
-        except BaseException as e:  # pragma: no cover - reported by the test
+        except BaseException as e:  # noqa: BLE001  # pragma: no cover - every failure is handed to the test
             self.errors.append(f"{type(e).__name__}: {e}")
 
     def _get(self, i: int) -> None:

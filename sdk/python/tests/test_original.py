@@ -12,10 +12,10 @@ import os
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 import yaml
 
 from agent_vault import IntegrityError, NotAuthorizedError, SecretMetadata, Vault, VaultNotFoundError
@@ -139,7 +139,8 @@ def test_original_helpers_read_its_own_unconverted_files_unverified(world: Path)
     with pytest.raises(NotAuthorizedError, match="^Cannot decrypt"):
         decrypt_secret(_vault_file(world, "secrets/db/password.enc").read_bytes(), ci)
     (world / "empty.key").write_text("# no key here\n")
-    for call in (lambda: load_identity(world / "empty.key"), lambda: load_identity_from_str("AGE-SECRET-KEY-1BAD")):
+    calls: list[Callable[[], object]] = [lambda: load_identity(world / "empty.key"), lambda: load_identity_from_str("AGE-SECRET-KEY-1BAD")]
+    for call in calls:
         with pytest.raises(ValueError, match="^No age secret key found in ") as e:
             call()
         assert isinstance(e.value, VaultNotFoundError) and "AGE-SECRET-KEY-1BAD" not in str(e.value)

@@ -366,7 +366,7 @@ def test_bad_name_is_decided_on_the_first_attempt(vb: VaultBuilder, ci_key: Path
 
 class _NoWriter(WriterProbe):
     def __init__(self, writers: list[str | None] | None = None) -> None:
-        super().__init__(VaultDir(Path("/nonexistent/.agent-vault")), lambda: None)
+        super().__init__(VaultDir(Path("/nonexistent/.agent-vault")), list)
         self.writers = writers or []
         self.asked: list[str | None] = []
 
@@ -406,7 +406,7 @@ def test_a_stable_failure_stands_after_one_attempt() -> None:
 
 
 def test_a_change_then_success() -> None:
-    results = iter([Failed(VouchFailure("x"), "a" * 64), "value"])
+    results: Iterator[Failed | str] = iter([Failed(VouchFailure("x"), "a" * 64), "value"])
 
     def attempt() -> str:
         r = next(results)
@@ -418,7 +418,7 @@ def test_a_change_then_success() -> None:
 
 
 def test_a_writer_seen_means_another_attempt_even_if_the_root_is_the_same() -> None:
-    results = iter([Failed(VouchFailure("x"), "a" * 64), "value"])
+    results: Iterator[Failed | str] = iter([Failed(VouchFailure("x"), "a" * 64), "value"])
 
     def attempt() -> str:
         r = next(results)

@@ -22,8 +22,8 @@ from agent_vault import (
     AgentVaultError,
     IntegrityError,
     NotAuthorizedError,
-    SecretNotFoundError,
     SecretInfo,
+    SecretNotFoundError,
     Vault,
     VaultNotFoundError,
 )
@@ -40,12 +40,17 @@ KIND_CLASS: dict[str, type[AgentVaultError]] = {
 }
 
 
-def _cases() -> list[Any]:
+def vector_params(expected: Path, id_prefix: str = "") -> list[Any]:
+    """One pytest parameter per case of an expected file; a single None when the file is missing (the test fails)."""
     try:
-        doc = json.loads(EXPECTED.read_text(encoding="utf-8"))
+        doc = json.loads(expected.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return [pytest.param(None, id="expected.json-missing")]
-    return [pytest.param(case, id=f"{i:03d}-{case.get('name', '?')}") for i, case in enumerate(doc["cases"])]
+        return [pytest.param(None, id=f"{expected.name}-missing")]
+    return [pytest.param(case, id=f"{id_prefix}{i:03d}-{case.get('name', '?')}") for i, case in enumerate(doc["cases"])]
+
+
+def _cases() -> list[Any]:
+    return vector_params(EXPECTED)
 
 
 def _op(case: dict[str, Any]) -> str:

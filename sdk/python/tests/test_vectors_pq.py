@@ -17,21 +17,13 @@ import pytest
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from agent_vault import AgentVaultError, Vault, VaultNotFoundError, hybrid
-from test_vectors import VECTORS, _write_private, run_vector
+from test_vectors import VECTORS, _write_private, run_vector, vector_params
 
 EXPECTED_PQ = VECTORS / "expected-pq.json"
 
 
 def _load() -> list[dict[str, Any]]:
     return list(json.loads(EXPECTED_PQ.read_text(encoding="utf-8"))["cases"])
-
-
-def _cases() -> list[Any]:
-    try:
-        cases = _load()
-    except FileNotFoundError:
-        return [pytest.param(None, id="expected-pq.json-missing")]
-    return [pytest.param(case, id=f"pq-{i:03d}-{case.get('name', '?')}") for i, case in enumerate(cases)]
 
 
 def test_expected_pq_json_format() -> None:
@@ -43,7 +35,7 @@ def test_expected_pq_json_format() -> None:
         assert case.get("error_without_pq") == "vault_not_found", case["name"]
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", vector_params(EXPECTED_PQ, "pq-"))
 def test_pq_vector(case: dict[str, Any] | None, tmp_path: Path, isolated_home: Path) -> None:
     if case is None:
         pytest.fail(f"{EXPECTED_PQ} is missing: the Go generator (make vectors) writes it")
@@ -66,9 +58,11 @@ def test_without_mlkem_pq_keys_are_refused_naming_the_cli(tmp_path: Path, monkey
         monkeypatch.setenv("AGENT_VAULT_HOME", str(home))
         key_path = tmp_path / f"key-{i}"
         _write_private(key_path, (VECTORS / "keys" / case["key"]).read_bytes(), tmp_path)
-        with pytest.raises(AgentVaultError) as info:
-            with Vault(VECTORS / "vaults" / case["vault"], key_path=key_path, auto_pull=False) as vault:
-                vault.get_bytes(case["secret"] or "stripe/api-key")
+        with (
+            pytest.raises(AgentVaultError) as info,
+            Vault(VECTORS / "vaults" / case["vault"], key_path=key_path, auto_pull=False) as vault,
+        ):
+            vault.get_bytes(case["secret"] or "stripe/api-key")
         e = info.value
         assert isinstance(e, VaultNotFoundError) and e.kind == case["error_without_pq"], f"{case['name']}: {e!r}"
         assert "agent-vault get" in str(e) and "MCP server" in str(e), str(e)

@@ -66,7 +66,8 @@ func Parse(data []byte) (*File, error) {
 		if !bytes.HasPrefix(line, []byte(stanzaMark)) || len(bytes.Fields(line[len(stanzaMark):])) == 0 {
 			return nil, ErrMalformed
 		}
-		start, end := len(data)-len(rest), len(data)-len(after)
+		start := len(data) - len(rest)
+		var end int // set by the loop below, which reads at least one body line
 		// The body: full lines, then one shorter line (possibly empty) that ends it.
 		for {
 			body, next, ok := bytes.Cut(after, []byte("\n"))

@@ -144,7 +144,7 @@ func (g *gen) attackCases(c *caseSet) {
 		r, raw, _ := g.readRoot(dir)
 		a := r.Agents["other"]
 		// A distinct recipient, so that only the name rule is broken.
-		out, err := vault.ParseKeyFile(fileBytes(filepath.Join(g.stage, "keys", "outsider.key")), "outsider.key")
+		out, err := vault.ParseKeyFile(fileBytes(filepath.Join(g.stage, "keys", "outsider.key")), "outsider.key", quiet)
 		must(err)
 		a.Recipient = out.Recipient
 		r.Agents["evil agent"] = a

@@ -188,7 +188,7 @@ func (g *gen) checkMigration(name string, v1Version uint64) error {
 		if err := os.WriteFile(filepath.Join(home, "owner.key"), fileBytes(filepath.Join(g.stage, "keys", "owner.key")), 0o600); err != nil {
 			return err
 		}
-		key, err := vault.ResolveKey("")
+		key, err := vault.ResolveKey("", quiet)
 		if err != nil {
 			return err
 		}

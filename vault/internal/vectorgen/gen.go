@@ -15,6 +15,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
@@ -99,9 +100,12 @@ func newGen(work, stage string) (*gen, error) {
 		return nil, err
 	}
 	setEnv(map[string]string{"AGENT_VAULT_HOME": g.home, "AGENT_VAULT_KEY": ""})
-	vault.Warn = func(string) {}
 	return g, nil
 }
+
+// quiet are the key options of every key the generator loads: its notices (trust on first use) are
+// expected, and not for the person running it.
+var quiet = &vault.KeyOptions{Warn: func(string) {}}
 
 // build makes the keys and vaults of the classic set in the stage directory and returns its cases.
 func (g *gen) build() (cases []*Case, err error) {
@@ -134,8 +138,8 @@ func (g *gen) makeOwner(kind vault.KeyKind, keyName string) {
 	ownerFile, err := vault.NewOwnerKeyFileOf(kind)
 	must(err)
 	ownerFile = append(slices.Clone(testOnly), ownerFile...)
-	must(vault.WriteNewPrivateFile(filepath.Join(g.home, "owner.key"), ownerFile))
-	g.owner, err = vault.ResolveKey("")
+	must(fsutil.WriteNewPrivateFile(filepath.Join(g.home, "owner.key"), ownerFile))
+	g.owner, err = vault.ResolveKey("", quiet)
 	must(err)
 	if !g.owner.IsOwner || g.owner.Kind() != kind {
 		panic("the generator's owner key is not recognised as the owner key of its kind")
@@ -178,9 +182,9 @@ func (g *gen) makeBasic() {
 	o.Close()
 
 	ciFile, otherFile := fileBytes(ciPath), fileBytes(otherPath)
-	g.ci, err = vault.ParseKeyFile(ciFile, "ci.key")
+	g.ci, err = vault.ParseKeyFile(ciFile, "ci.key", quiet)
 	must(err)
-	g.other, err = vault.ParseKeyFile(otherFile, "other.key")
+	g.other, err = vault.ParseKeyFile(otherFile, "other.key", quiet)
 	must(err)
 	g.writeKey("ci.key", append(slices.Clone(testOnly), ciFile...))
 	g.writeKey("other.key", append(slices.Clone(testOnly), otherFile...))
@@ -188,7 +192,7 @@ func (g *gen) makeBasic() {
 		testOnly, g.ci.Recipient, g.ci.Identity)))
 	out, err := age.GenerateX25519Identity()
 	must(err)
-	g.outsider, err = vault.ParseKeyFile([]byte(out.String()+"\n"), "outsider.key")
+	g.outsider, err = vault.ParseKeyFile([]byte(out.String()+"\n"), "outsider.key", quiet)
 	must(err)
 	g.writeKey("outsider.key", []byte(fmt.Sprintf("%s# a key that no vault of the vectors knows\n# public key: %s\n%s\n", testOnly, out.Recipient(), out)))
 	g.owner2, err = age.GenerateX25519Identity()
@@ -312,13 +316,19 @@ func (g *gen) knownVaults(verifyKey string) map[string]string {
 // listing is what list must return on the basic vault for role ("" for the owner) in group ("" for every
 // group), worked out from the generator's own files rather than by the reader under test.
 func (g *gen) listing(role, group string) []vectors.Item {
+	return listingOf(g.basic, g.root, role, group)
+}
+
+// listingOf is what list must return on the vault dir whose root is root, for role ("" for an admin) in
+// group ("" for every group).
+func listingOf(dir string, root *vault.Root, role, group string) []vectors.Item {
 	out := []vectors.Item{}
-	for id := range g.root.Index {
-		for p, e := range readShard(g.basic, id).Secrets {
+	for id := range root.Index {
+		for p, e := range readShard(dir, id).Secrets {
 			if group != "" && e.Group != group {
 				continue
 			}
-			members := g.root.Groups[e.Group].Members
+			members := root.Groups[e.Group].Members
 			agents := slices.Concat(members, e.ExtraAgents)
 			sort.Strings(agents)
 			agents = slices.Compact(agents)
@@ -389,8 +399,14 @@ func (c *caseSet) add(x Case) {
 
 // ok: a get that returns the secret's value.
 func (c *caseSet) ok(name, vaultName, key string, ownerKey bool, secret string, home map[string]string, desc string) {
+	c.okValue(name, vaultName, key, ownerKey, secret, valueOf(secret), home, desc)
+}
+
+// okValue: a get that returns val.
+func (c *caseSet) okValue(name, vaultName, key string, ownerKey bool, secret string, val []byte, home map[string]string, desc string) *Case {
 	c.add(Case{Name: name, Vault: vaultName, Key: key, OwnerKey: ownerKey, Secret: &secret, Home: home,
-		ValueBase64: value(valueOf(secret)), Description: desc})
+		ValueBase64: value(val), Description: desc})
+	return c.cs[len(c.cs)-1]
 }
 
 // fail: a get that fails with errKind; goMessage is part of the Go reader's message (the rule that fired).

@@ -7,7 +7,8 @@
 //	go run ./vault/internal/vectorgen -out testdata/vectors -add      # what `make vectors` runs
 //	go run ./vault/internal/vectorgen -out testdata/vectors -sets pq  # rewrite the post-quantum set
 //
-// The vectors come in sets (sets.go): classic (expected.json) and pq (expected-pq.json). Every run of a
+// The vectors come in sets (sets.go): classic (expected.json), pq (expected-pq.json) and admins
+// (expected-admins.json). Every run of a
 // set makes new keys and new ciphertexts (age encryption is randomised), so it rewrites every file of the
 // set; the names of vaults, keys and cases are fixed. With -add, a set whose expected file exists is left
 // alone and nothing that exists is ever rewritten: the run only adds the missing sets. Before it writes
@@ -26,13 +27,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/agent-vault/agent-vault/internal/fsutil"
 	"github.com/agent-vault/agent-vault/vault"
 	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
 
 func main() {
 	out := flag.String("out", "testdata/vectors", "directory to write keys/, vaults/ and the expected files into")
-	sets := flag.String("sets", "classic,pq", "comma-separated sets to write: classic (expected.json), pq (expected-pq.json)")
+	sets := flag.String("sets", "classic,pq,admins", "comma-separated sets to write: classic (expected.json), pq (expected-pq.json), admins (expected-admins.json)")
 	addOnly := flag.Bool("add", false, "add-only: write only the sets whose expected file is missing, and never rewrite a file")
 	flag.Parse()
 	if err := run(*out, strings.Split(*sets, ","), *addOnly); err != nil {
@@ -206,7 +208,7 @@ func runCase(roots []string, c *Case) (val []byte, list []vectors.Item, err erro
 	herr := withHome(func(home string) error {
 		for rel, content := range c.Home {
 			p := filepath.Join(home, filepath.FromSlash(rel))
-			if err := vault.MkdirPrivate(filepath.Dir(p)); err != nil {
+			if err := fsutil.MkdirPrivate(filepath.Dir(p)); err != nil {
 				return err
 			}
 			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -227,6 +229,9 @@ func runCase(roots []string, c *Case) (val []byte, list []vectors.Item, err erro
 			return err
 		}
 		val, list, err = read(inRoots(roots, "vaults", c.Vault), keyPath, c)
+		if herr := c.CheckHomeAfter(home); herr != nil {
+			return fmt.Errorf("case %q: %w (read: %v)", c.Name, herr, err)
+		}
 		return nil
 	})
 	if herr != nil {
@@ -237,7 +242,7 @@ func runCase(roots []string, c *Case) (val []byte, list []vectors.Item, err erro
 
 // read runs the case's operation with the Go reader.
 func read(dir, keyPath string, c *Case) ([]byte, []vectors.Item, error) {
-	key, err := vault.ResolveKey(keyPath)
+	key, err := vault.ResolveKey(keyPath, quiet)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -55,7 +55,7 @@ func (g *gen) makePQBasic() {
 	o.Close()
 
 	ciFile := fileBytes(ciPath)
-	g.ci, err = vault.ParseKeyFile(ciFile, "pq-ci.key")
+	g.ci, err = vault.ParseKeyFile(ciFile, "pq-ci.key", quiet)
 	must(err)
 	if g.ci.Kind() != vault.KeyHybrid {
 		panic("agent ci of a post-quantum vault did not get a hybrid key")

@@ -10,29 +10,35 @@ import (
 	"github.com/agent-vault/agent-vault/vault/internal/vectors"
 )
 
-// A vectorSet is one expected file with the keys/ and vaults/ entries it owns (vectors.PQPrefix decides
+// A vectorSet is one expected file with the keys/ and vaults/ entries it owns (the sets' prefixes decide
 // which set owns a name).
 type vectorSet struct {
-	name  string // as given to -sets
-	file  string // the expected file, directly under the output directory
-	pq    bool   // owns the names that start with vectors.PQPrefix (else all the others)
-	build func(g *gen) ([]*Case, error)
+	name   string // as given to -sets
+	file   string // the expected file, directly under the output directory
+	prefix string // owns the names that start with prefix; "" (the classic set): the names no other set owns
+	build  func(g *gen) ([]*Case, error)
 }
 
 var vectorSets = []vectorSet{
 	{name: "classic", file: vectors.ClassicFile, build: (*gen).build},
-	{name: "pq", file: vectors.PQFile, pq: true, build: (*gen).buildPQ},
+	{name: "pq", file: vectors.PQFile, prefix: vectors.PQPrefix, build: (*gen).buildPQ},
+	{name: "admins", file: vectors.AdminsFile, prefix: vectors.AdminsPrefix, build: (*gen).buildAdmins},
 }
 
 // owns reports whether a keys/ or vaults/ entry of this name belongs to the set.
-func (s vectorSet) owns(name string) bool { return strings.HasPrefix(name, vectors.PQPrefix) == s.pq }
+func (s vectorSet) owns(name string) bool {
+	if s.prefix != "" {
+		return strings.HasPrefix(name, s.prefix)
+	}
+	return !slices.ContainsFunc(vectorSets, func(o vectorSet) bool { return o.prefix != "" && strings.HasPrefix(name, o.prefix) })
+}
 
 // chooseSets returns the sets named, in generation order; with addOnly, those whose expected file does not
 // exist in out yet.
 func chooseSets(out string, names []string, addOnly bool) ([]vectorSet, error) {
 	for _, n := range names {
 		if !slices.ContainsFunc(vectorSets, func(s vectorSet) bool { return s.name == n }) {
-			return nil, fmt.Errorf("unknown set %q (sets: classic, pq)", n)
+			return nil, fmt.Errorf("unknown set %q (sets: %s)", n, setNames(vectorSets))
 		}
 	}
 	var todo []vectorSet

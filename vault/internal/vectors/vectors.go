@@ -7,8 +7,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"time"
 )
@@ -17,12 +19,14 @@ import (
 const Format = 2
 
 // The expected files, one per set of vectors. A set owns its expected file and the keys/ and vaults/
-// entries its cases bring; the post-quantum set's names start with PQPrefix, the classic set owns the rest.
-// A set's cases may also use the other set's keys and vaults.
+// entries its cases bring; the post-quantum set's names start with PQPrefix, the admins set's with
+// AdminsPrefix, and the classic set owns the rest. A set's cases may also use another set's keys and vaults.
 const (
-	ClassicFile = "expected.json"
-	PQFile      = "expected-pq.json"
-	PQPrefix    = "pq-"
+	ClassicFile  = "expected.json"
+	PQFile       = "expected-pq.json"
+	PQPrefix     = "pq-"
+	AdminsFile   = "expected-admins.json"
+	AdminsPrefix = "admins-"
 )
 
 // Operations a case runs.
@@ -51,6 +55,10 @@ type Case struct {
 	// vaults gives instead of the case's outcome (docs/format.md 3.8: vault_not_found, naming the CLI and
 	// the MCP server). Left out of the classic set.
 	WithoutPQ *string `json:"error_without_pq,omitempty"`
+	// HomeAfter, when set, names files of the agent-vault home the read must leave holding given top-level
+	// JSON fields (path → field → value; other fields are not checked): the high-water marks a reader
+	// records, such as the last admin change it verified (docs/format.md 6.3). Left out when empty.
+	HomeAfter map[string]map[string]any `json:"home_after,omitempty"`
 
 	// GoMessage, when set, must appear in the Go reader's error message: it shows that the rule the case
 	// is about is the one that fired (and not some other check further up). The generator checks it; it
@@ -102,32 +110,34 @@ func SameList(a, b []Item) bool {
 func (c *Case) MarshalJSON() ([]byte, error) {
 	if c.Op == OpGet {
 		return json.Marshal(struct {
-			Name        string            `json:"name"`
-			Vault       string            `json:"vault"`
-			Key         string            `json:"key"`
-			OwnerKey    bool              `json:"owner_key"`
-			Secret      *string           `json:"secret"`
-			Home        map[string]string `json:"home"`
-			ValueBase64 *string           `json:"value_base64"`
-			Error       *string           `json:"error"`
-			Description string            `json:"description"`
-			WithoutPQ   *string           `json:"error_without_pq,omitempty"`
-		}{c.Name, c.Vault, c.Key, c.OwnerKey, c.Secret, c.Home, c.ValueBase64, c.Error, c.Description, c.WithoutPQ})
+			Name        string                    `json:"name"`
+			Vault       string                    `json:"vault"`
+			Key         string                    `json:"key"`
+			OwnerKey    bool                      `json:"owner_key"`
+			Secret      *string                   `json:"secret"`
+			Home        map[string]string         `json:"home"`
+			ValueBase64 *string                   `json:"value_base64"`
+			Error       *string                   `json:"error"`
+			Description string                    `json:"description"`
+			WithoutPQ   *string                   `json:"error_without_pq,omitempty"`
+			HomeAfter   map[string]map[string]any `json:"home_after,omitempty"`
+		}{c.Name, c.Vault, c.Key, c.OwnerKey, c.Secret, c.Home, c.ValueBase64, c.Error, c.Description, c.WithoutPQ, c.HomeAfter})
 	}
 	return json.Marshal(struct {
-		Name        string            `json:"name"`
-		Op          string            `json:"op"`
-		Vault       string            `json:"vault"`
-		Key         string            `json:"key"`
-		OwnerKey    bool              `json:"owner_key"`
-		Secret      *string           `json:"secret"`
-		ListGroup   *string           `json:"list_group"`
-		Home        map[string]string `json:"home"`
-		List        []Item            `json:"list"`
-		Error       *string           `json:"error"`
-		Description string            `json:"description"`
-		WithoutPQ   *string           `json:"error_without_pq,omitempty"`
-	}{c.Name, c.Op, c.Vault, c.Key, c.OwnerKey, c.Secret, c.ListGroup, c.Home, c.List, c.Error, c.Description, c.WithoutPQ})
+		Name        string                    `json:"name"`
+		Op          string                    `json:"op"`
+		Vault       string                    `json:"vault"`
+		Key         string                    `json:"key"`
+		OwnerKey    bool                      `json:"owner_key"`
+		Secret      *string                   `json:"secret"`
+		ListGroup   *string                   `json:"list_group"`
+		Home        map[string]string         `json:"home"`
+		List        []Item                    `json:"list"`
+		Error       *string                   `json:"error"`
+		Description string                    `json:"description"`
+		WithoutPQ   *string                   `json:"error_without_pq,omitempty"`
+		HomeAfter   map[string]map[string]any `json:"home_after,omitempty"`
+	}{c.Name, c.Op, c.Vault, c.Key, c.OwnerKey, c.Secret, c.ListGroup, c.Home, c.List, c.Error, c.Description, c.WithoutPQ, c.HomeAfter})
 }
 
 // Check reports what is wrong with the shape of a case.
@@ -155,6 +165,37 @@ func (c *Case) Check() error {
 		}
 	default:
 		return fmt.Errorf("case %q: unknown op %q", c.Name, c.Op)
+	}
+	return nil
+}
+
+// CheckHomeAfter checks the files of home that the case's home_after names: each must be a JSON object
+// holding every field given, with the same value (compared as JSON). nil when they all do.
+func (c *Case) CheckHomeAfter(home string) error {
+	for _, rel := range slices.Sorted(maps.Keys(c.HomeAfter)) {
+		data, err := os.ReadFile(filepath.Join(home, filepath.FromSlash(rel)))
+		if err != nil {
+			return fmt.Errorf("home_after: %w", err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(data, &got); err != nil {
+			return fmt.Errorf("home_after: %s is not a JSON object: %w", rel, err)
+		}
+		for _, field := range slices.Sorted(maps.Keys(c.HomeAfter[rel])) {
+			// Through JSON, so that numbers compare as the file's do.
+			b, err := json.Marshal(c.HomeAfter[rel][field])
+			if err != nil {
+				return err
+			}
+			var want any
+			if err := json.Unmarshal(b, &want); err != nil {
+				return err
+			}
+			if g, ok := got[field]; !ok || !reflect.DeepEqual(g, want) {
+				gb, _ := json.Marshal(got[field])
+				return fmt.Errorf("home_after: %s has %s = %s, want %s", rel, field, gb, b)
+			}
+		}
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ def decrypt_secret(ciphertext: bytes, identity: x25519.Identity) -> str:
     text. Unverified: anyone can encrypt to a public key. Raises :class:`agent_vault.NotAuthorizedError` when the
     identity cannot decrypt it (not a recipient, or not an age file)."""
     try:
-        plaintext = pyrage.decrypt(ciphertext, [identity])
+        plaintext: bytes = pyrage.decrypt(ciphertext, [identity])
     except (pyrage.DecryptError, OSError):
         raise NotAuthorizedError("Cannot decrypt: the key is not a recipient of this age file, or it is not one") from None
     return plaintext.decode("utf-8")

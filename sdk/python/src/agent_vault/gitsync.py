@@ -89,7 +89,7 @@ def run_git(
     except FileNotFoundError:
         raise AgentVaultError("the git command is not installed") from None
     try:
-        out, err = proc.communicate(timeout=timeout)
+        _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -111,6 +111,7 @@ def run_git_stdout(args: list[str], cwd: Path, timeout: float) -> str | None:
             capture_output=True,
             timeout=timeout,
             start_new_session=True,
+            check=False,
         )
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return None

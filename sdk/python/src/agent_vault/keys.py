@@ -35,8 +35,8 @@ __all__ = [
     "Pins",
     "ResolvedKey",
     "derive_owner_verify_key",
-    "is_key_content",
     "is_hybrid_recipient",
+    "is_key_content",
     "is_plugin_recipient",
     "is_recipient",
     "is_vault_id",
@@ -165,7 +165,7 @@ def parse_key_file(text: str, source: str) -> KeyFile:
     identities: list[str] = []
     pins: dict[str, str] = {}
     for n, raw in enumerate(text.split("\n"), 1):
-        line = raw[:-1] if raw.endswith("\r") else raw
+        line = raw.removesuffix("\r")
         m = _PIN.match(line)
         if m:
             name, value = m.group(1), m.group(2)
@@ -176,7 +176,7 @@ def parse_key_file(text: str, source: str) -> KeyFile:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if stripped.startswith(IDENTITY_PREFIX) or stripped.startswith(HYBRID_IDENTITY_PREFIX):
+        if stripped.startswith((IDENTITY_PREFIX, HYBRID_IDENTITY_PREFIX)):
             identities.append(stripped)
             continue
         if stripped.upper().startswith(PLUGIN_IDENTITY_PREFIX):

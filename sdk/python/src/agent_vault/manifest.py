@@ -59,9 +59,9 @@ class Manifest:
         secrets = {
             p: (group, set(root.groups[group].members) | set(extra)) for p, (group, extra) in entries.items()
         }
-        m = cls.__new__(cls)
-        m._set(agent_groups, {n: g.members for n, g in root.groups.items()}, secrets)
-        return m
+        manifest = cls.__new__(cls)
+        manifest._set(agent_groups, {n: g.members for n, g in root.groups.items()}, secrets)
+        return manifest
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Manifest:

@@ -342,9 +342,9 @@ class RootV1:
 def _parse_admins(
     obj: Mapping[str, Any], version: int, owner_recipient: str, owner_vk: str, agents: Mapping[str, str]
 ) -> RootAdmins:
-    """Parse and check the optional ``admins`` field (format.md section 4.1): names, recipients distinct from each
-    other and every agent's, verify keys well formed and distinct, the founding owner's recipient only with its
-    verify key, ``since`` between 1 and the root's version, ``prev_sha256`` "" or a SHA-256."""
+    """Parse and check the optional ``admins`` field (format.md section 4.1): names, recipients of the owner's kind,
+    distinct from each other and every agent's, verify keys well formed and distinct, the founding owner's recipient
+    only with its verify key, ``since`` between 1 and the root's version, ``prev_sha256`` "" or a SHA-256."""
     what = "state/root admins"
     a = _get(obj, "admins", dict, what)
     since = _get(a, "since", int, what)
@@ -358,6 +358,10 @@ def _parse_admins(
         if not isinstance(m, dict):
             raise IntegrityError(f"{mwhat}: not an object")
         recipient = _recipient(m, mwhat)
+        if recipient_kind(recipient) != recipient_kind(owner_recipient):
+            raise IntegrityError(
+                f"{mwhat}: recipient is of another kind than the owner's (post-quantum and classic keys never mix)"
+            )
         vk = _get(m, "verify_key", str, mwhat)
         try:
             parse_verify_key(vk)

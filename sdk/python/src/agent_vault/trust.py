@@ -52,7 +52,7 @@ class KnownVaults:
         keys: dict[str, tuple[str, str]] = {}
         repos: dict[str, str] = {}
         for line in text.split("\n"):
-            line = line[:-1] if line.endswith("\r") else line
+            line = line.removesuffix("\r")
             if line.startswith("repo "):
                 vid, _, d = line[5:].partition(" ")
                 if _is_vault_id(vid) and os.path.isabs(d):

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .adminchain import apply_chain_mark, check_root_admins, read_admin_chain, verify_with_any
 from .decrypt import decrypt_value
 from .discovery import locate_vault
 from .errors import (
@@ -38,18 +39,20 @@ from .errors import (
 )
 from .gitsync import PULL_INTERVAL, PULL_TIMEOUT, Puller, clone_or_reuse, is_git_url, redact
 from .home import home_dir
-from .view import other_dir, reading_dir
-from .manifest import Manifest
 from .keys import ResolvedKey, derive_owner_verify_key, recipient_kind, resolve_key
 from .layout import LIMIT_ROOT, LIMIT_UNTRUSTED, VAULT_DIR, FileMissing, StatKey, VaultDir, VouchFailure
+from .manifest import Manifest
 from .names import check_name, check_secret_path, shard_of
 from .signed import ROOT_DOMAIN, ROOT_DOMAIN_V1, parse_verify_key, signature_ok, split_signed
 from .snapshot import WRITER_WAIT, Failed, WriterProbe, read_snapshot
-from .adminchain import apply_chain_mark, check_root_admins, read_admin_chain, verify_with_any
 from .state import Root, SecretInfo, Shard, parse_config, parse_root, parse_root_v1, parse_shard
 from .trust import BelowMarkError, KnownVaults, MarkStore
+from .view import other_dir, reading_dir
 
 __all__ = ["Vault", "locate_vault"]
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11; annotations only, never imported at run time
 
 T = TypeVar("T")
 
@@ -259,7 +262,7 @@ class Vault:
             puller._failing = False
             try:
                 puller.maybe_pull()
-            except Exception as e:  # pragma: no cover - maybe_pull does not raise; pull() must not either
+            except Exception as e:  # noqa: BLE001  # pragma: no cover - maybe_pull does not raise; pull() must not either
                 log.warning("agent-vault: git pull failed (%s); using the local copy", type(e).__name__)
 
     def reload(self) -> None:
@@ -279,7 +282,7 @@ class Vault:
             self._root = None
             self._shards.clear()
 
-    def __enter__(self) -> Vault:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -501,7 +504,9 @@ class Vault:
         except IntegrityError as e:
             raise Failed(VouchFailure(str(e)), sha) from None
         try:
-            chain = read_admin_chain(self._dir, anchor.verify_key, anchor.vault_id if anchor.mode == "pinned" else None)
+            # Every link has the anchor's vault id (format.md 4.1 step 2): the pinned one, or config.yaml's for trust on
+            # first use and an admin's key; this machine's owner key anchors no vault id.
+            chain = read_admin_chain(self._dir, anchor.verify_key, anchor.vault_id)
         except VouchFailure as f:
             raise Failed(f, sha) from None
         self._writer_keys = chain.keys

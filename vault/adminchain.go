@@ -39,19 +39,35 @@ type adminChain struct {
 // before it by hash. A vault without admin changes has no chain. Failures are vouching failures (section
 // 6.6): a writer adds a link just before the root that names it.
 func readAdminChain(dir string, a anchor) (*adminChain, error) {
-	c := &adminChain{keys: []ed25519.PublicKey{a.pub}, ever: []ed25519.PublicKey{a.pub}}
 	ents, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(adminChainDir)))
 	if err != nil {
 		if errNotExist(err) {
-			return c, nil
+			return verifyChain(nil, a, nil)
 		}
 		return nil, classifyRead(err, adminChainDir)
 	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	return verifyChain(names, a, func(rel string) ([]byte, error) {
+		raw, err := readRepoFile(dir, rel, LimitRoot)
+		if err != nil {
+			return nil, classifyRead(err, rel)
+		}
+		return raw, nil
+	})
+}
+
+// verifyChain verifies the links named (the entries of state/admins) as readAdminChain says, reading each
+// with read (a relative path like state/admins/7).
+func verifyChain(names []string, a anchor, read func(rel string) ([]byte, error)) (*adminChain, error) {
+	c := &adminChain{keys: []ed25519.PublicKey{a.pub}, ever: []ed25519.PublicKey{a.pub}}
 	var versions []uint64
-	for _, e := range ents {
-		v, err := strconv.ParseUint(e.Name(), 10, 64)
-		if err != nil || v == 0 || strconv.FormatUint(v, 10) != e.Name() {
-			return nil, newErr(KindIntegrity, "%s/%s is not a link of the admin chain (planted file)", adminChainDir, e.Name())
+	for _, name := range names {
+		v, err := strconv.ParseUint(name, 10, 64)
+		if err != nil || v == 0 || strconv.FormatUint(v, 10) != name {
+			return nil, newErr(KindIntegrity, "%s/%s is not a link of the admin chain (planted file)", adminChainDir, name)
 		}
 		versions = append(versions, v)
 	}
@@ -60,9 +76,9 @@ func readAdminChain(dir string, a anchor) (*adminChain, error) {
 	prev := ""
 	for _, v := range versions {
 		rel := adminChainFile(v)
-		raw, err := readRepoFile(dir, rel, LimitRoot)
+		raw, err := read(rel)
 		if err != nil {
-			return nil, classifyRead(err, rel)
+			return nil, err
 		}
 		body, _, err := verifyWithAny(raw, c.keys)
 		if err != nil {
@@ -220,43 +236,6 @@ func (s *Snapshot) everKeys() ([]ed25519.PublicKey, error) {
 		return nil, err
 	}
 	return c.ever, nil
-}
-
-// hasAdminLink reports whether s's verified admin chain holds the admin change that made a.
-func (s *Snapshot) hasAdminLink(a *RootAdmins) (bool, error) {
-	if a == nil {
-		return true, nil
-	}
-	if s.Root.Admins == nil {
-		return false, nil
-	}
-	c, err := s.verifiedChain()
-	if err != nil {
-		return false, err
-	}
-	for _, l := range c.links {
-		if l.version == a.Since && sameAdmins(l.admins, a) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// adminsMergeable refuses a sync that would drop this machine's admin change: sync re-applies secrets,
-// agents and grants, never admin changes (docs/format.md section 9.4), so the upstream must already hold
-// the admin change of the local state whenever the local state changed the admin set since base.
-func (o *Owner) adminsMergeable(base, remote *Snapshot) error {
-	if sameAdmins(o.Root.Admins, base.Root.Admins) {
-		return nil
-	}
-	ok, err := remote.hasAdminLink(o.Root.Admins)
-	if err != nil || ok {
-		return err
-	}
-	return newErr(KindError, "this machine changed the admin set (version %d) and the upstream, which does not hold that change, changed the vault meanwhile; "+
-		"sync does not merge admin changes, and nothing was changed. If the admin change was pushed before, the upstream's history was rewritten "+
-		"(a removed admin's own history?): restore it with 'git push --force'. Otherwise make the admin change again on the upstream's state "+
-		"(git reset --hard @{upstream}, then agent-vault admin add/remove --push) and redo this machine's other changes", o.Root.Admins.Since)
 }
 
 // verifiedChain returns the admin chain of s's state: the one its load verified, or, when the root's bytes

@@ -79,6 +79,12 @@ func (o *Owner) RemoveAdmin(name string) ([]string, error) {
 	if len(members) == 1 {
 		return nil, newErr(KindUsage, "admin %s is the vault's last admin; add another admin first", name)
 	}
+	// The root that removes an admin is the state readers verify with the new admin set, which no longer
+	// holds the removed admin's key: an admin that signed its own removal would leave a state every reader
+	// refuses.
+	if vk, err := o.Key.ownerVerifyKey(); err == nil && members[name].VerifyKey == vk {
+		return nil, newErr(KindUsage, "admin %s is this key's own admin: an admin cannot sign its own removal (readers refuse a state signed by a key it removes); another admin removes it", name)
+	}
 	t := o.begin("remove admin " + name)
 	var err error
 	if t.root.Admins, err = o.nextAdmins(members); err != nil {

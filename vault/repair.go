@@ -127,7 +127,10 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 	}
 	body, err := VerifyRoot(pending, signer.Public().(ed25519.PublicKey))
 	if err != nil {
-		return "", wrapErr(KindIntegrity, err, "the pending change is not signed by this owner key; remove %s by hand after inspecting it", pend)
+		// A fast-forward installs the upstream's root, which another admin may have signed.
+		if body, err = v.verifyAdoptedPending(pend, pending, key); err != nil {
+			return "", wrapErr(KindIntegrity, err, "the pending change is not signed by this owner key; remove %s by hand after inspecting it", pend)
+		}
 	}
 	next, err := parseRoot(body)
 	if err != nil {
@@ -159,6 +162,9 @@ func (v *Vault) resolvePending(key *Key) (string, error) {
 		return "", err
 	}
 	if err := raiseMarks(home, next.VaultID, next.Version, Hash(pending), "", nil); err != nil {
+		return "", err
+	}
+	if err := settleChainMark(pend, next.VaultID); err != nil {
 		return "", err
 	}
 	if note := v.removeStaleGitLocks(pend); note != "" {
@@ -241,4 +247,62 @@ func (v *Vault) removeStaleGitLocks(pend string) string {
 		return ""
 	}
 	return "removed " + strings.Join(removed, ", ") + ", left by a Git command of the interrupted change"
+}
+
+// verifyAdoptedPending verifies the pending root of a fast-forward (.pending/from names the root it
+// replaces, section 9.4), which any admin may have signed, with the admin chain the pending state will
+// have: the working tree's links, with the staged ones in place and the removed ones gone, followed from
+// key's anchor. It returns the root's body.
+func (v *Vault) verifyAdoptedPending(pend string, raw []byte, key *Key) ([]byte, error) {
+	if len(pendingList(pend, "from")) != 1 {
+		return nil, newErr(KindIntegrity, "not a fast-forward")
+	}
+	_, a, err := v.ownerAnchor(key)
+	if err != nil {
+		return nil, err
+	}
+	staged, err := readStaged(pend)
+	if err != nil {
+		return nil, wrapErr(KindError, err, "cannot read the pending transaction")
+	}
+	names := map[string]bool{}
+	ents, _ := os.ReadDir(filepath.Join(v.Dir, filepath.FromSlash(adminChainDir)))
+	for _, e := range ents {
+		names[e.Name()] = true
+	}
+	for rel := range staged {
+		if name, ok := strings.CutPrefix(rel, adminChainDir+"/"); ok {
+			names[name] = true
+		}
+	}
+	for _, rel := range pendingList(pend, "remove") {
+		if name, ok := strings.CutPrefix(rel, adminChainDir+"/"); ok {
+			delete(names, name)
+		}
+	}
+	c, err := verifyChain(sortedKeys(names), a, func(rel string) ([]byte, error) {
+		if data, ok := staged[rel]; ok {
+			return data, nil
+		}
+		data, err := readRepoFile(v.Dir, rel, LimitRoot)
+		if err != nil {
+			return nil, classifyRead(err, rel)
+		}
+		return data, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	body, err := c.verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	r, err := parseRoot(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.check(r); err != nil {
+		return nil, err
+	}
+	return body, nil
 }

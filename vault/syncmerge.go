@@ -25,8 +25,9 @@ const (
 	PreferRemote               // the upstream's change wins
 )
 
-// ConflictError lists what both sides changed differently; nothing was changed.
-type ConflictError struct{ Secrets, Agents []string }
+// ConflictError lists what both sides changed differently, and the admins this machine removed whose
+// keys signed the upstream's changes; nothing was changed.
+type ConflictError struct{ Secrets, Agents, Admins, Signed []string }
 
 // Error names the conflicting secrets and agents and how to resolve them.
 func (e *ConflictError) Error() string {
@@ -37,11 +38,25 @@ func (e *ConflictError) Error() string {
 	for _, a := range e.Agents {
 		what = append(what, "agent "+a)
 	}
-	shown := strings.Join(what[:min(len(what), 10)], ", ")
-	if len(what) > 10 {
-		shown += fmt.Sprintf(" and %d more", len(what)-10)
+	for _, a := range e.Admins {
+		what = append(what, "admin "+a)
 	}
-	return "this machine and the upstream both changed " + shown + "; nothing was changed. Keep one side's version with 'agent-vault sync --prefer local' (this machine's) or '--prefer remote' (the upstream's); the other side's changes to them are dropped"
+	var msg string
+	if len(what) > 0 {
+		shown := strings.Join(what[:min(len(what), 10)], ", ")
+		if len(what) > 10 {
+			shown += fmt.Sprintf(" and %d more", len(what)-10)
+		}
+		msg = "this machine and the upstream both changed " + shown + "; "
+	}
+	if len(e.Signed) > 0 {
+		msg += "this machine removed admin " + strings.Join(e.Signed, ", ") + ", whose key signed the upstream's changes since the common state; "
+	}
+	msg += "nothing was changed. Keep one side's version with 'agent-vault sync --prefer local' (this machine's) or '--prefer remote' (the upstream's); the other side's changes to them are dropped"
+	if len(e.Signed) > 0 {
+		msg += ". For a removed admin, --prefer local keeps the removal and merges the changes its key signed, --prefer remote keeps it an admin; if it was removed because its key is compromised, merge nothing: review the upstream's history and restore this machine's (git push --force)"
+	}
+	return msg
 }
 
 // OpenDetached verifies, as its owner, the vault in dir: a copy of another state of v (the upstream's,
@@ -71,35 +86,84 @@ func (v *Vault) OpenDetached(dir string, key *Key, vaultID string) (*Snapshot, e
 // plugin-held owner's key is read without unsealing). roots are the candidate root files (those that Git
 // history between the two holds). A state descends from itself.
 func DescendsFrom(key *Key, tip *Snapshot, from string, roots [][]byte) (bool, error) {
-	keys, err := tip.everKeys()
+	h, err := tip.history(roots)
 	if err != nil {
 		return false, err
 	}
-	byHash := map[string]*Root{}
-	for _, raw := range roots {
-		body, _, err := verifyWithAny(raw, keys)
-		if err != nil {
-			continue
-		}
-		if r, err := parseRoot(body); err == nil && r.VaultID == tip.Root.VaultID {
-			byHash[Hash(raw)] = r
-		}
-	}
 	seen := map[string]bool{}
-	var walk func(h string) bool
-	walk = func(h string) bool {
-		if h == from {
+	var walk func(sha string) bool
+	walk = func(sha string) bool {
+		if sha == from {
 			return true
 		}
-		if h == "" || seen[h] {
+		if sha == "" || seen[sha] {
 			return false
 		}
-		seen[h] = true
-		r, ok := byHash[h]
+		seen[sha] = true
+		r, ok := h.roots[sha]
 		return ok && (walk(r.PrevSHA256) || walk(r.Merged))
 	}
-	byHash[tip.RootSHA] = tip.Root
 	return walk(tip.RootSHA), nil
+}
+
+// HistorySigners returns the verify keys that signed the states of tip's history since the state whose
+// root hash is from (tip included, from excluded): every root reachable from tip through prev_sha256 and
+// merged_sha256 without passing through from, among roots (as for DescendsFrom). Sync uses them to tell
+// whether an admin that this machine removed signed the upstream's changes (docs/format.md section 9.4).
+func HistorySigners(tip *Snapshot, from string, roots [][]byte) ([]string, error) {
+	h, err := tip.history(roots)
+	if err != nil {
+		return nil, err
+	}
+	signers := map[string]bool{}
+	seen := map[string]bool{}
+	var walk func(sha string)
+	walk = func(sha string) {
+		if sha == from || sha == "" || seen[sha] {
+			return
+		}
+		seen[sha] = true
+		r, ok := h.roots[sha]
+		if !ok {
+			return
+		}
+		signers[h.signers[sha]] = true
+		walk(r.PrevSHA256)
+		walk(r.Merged)
+	}
+	walk(tip.RootSHA)
+	return sortedKeys(signers), nil
+}
+
+// rootHistory is the signed roots of a state's history by hash, each with the verify key that signed it.
+type rootHistory struct {
+	roots   map[string]*Root
+	signers map[string]string
+}
+
+// history verifies roots (root files from Git) with every key that may have signed a root of s's
+// history and keeps those of s's vault; s's own root is in it.
+func (s *Snapshot) history(roots [][]byte) (*rootHistory, error) {
+	keys, err := s.everKeys()
+	if err != nil {
+		return nil, err
+	}
+	h := &rootHistory{roots: map[string]*Root{}, signers: map[string]string{}}
+	add := func(raw []byte) {
+		body, key, err := verifyWithAny(raw, keys)
+		if err != nil {
+			return
+		}
+		if r, err := parseRoot(body); err == nil && r.VaultID == s.Root.VaultID {
+			h.roots[Hash(raw)], h.signers[Hash(raw)] = r, FormatVerifyKey(key)
+		}
+	}
+	for _, raw := range roots {
+		add(raw)
+	}
+	add(s.rootRaw)
+	h.roots[s.RootSHA] = s.Root
+	return h, nil
 }
 
 // SyncResult is a merged state, signed and ready for ApplySync: the new vault directory exactly (the
@@ -111,35 +175,52 @@ type SyncResult struct {
 	Applied []string // what was re-applied, for the user
 	Kept    []string // conflicts resolved for one side, for the user
 	tx      *tx
+	// yield is set when the merged admin chain drops links of this machine's (section 9.4, "Admins").
+	yield *chainYield
 }
 
 // MergeSync re-applies the operations of o's local state since base on top of remote (both opened with
 // OpenDetached) and signs the result, with version max(local, remote) + 1, prev_sha256 the local root and
-// merged_sha256 the remote root. It writes the merged vault into remote's directory, which it takes over
-// (a scratch copy), and changes nothing else. Conflicts stop it with a *ConflictError unless prefer says
-// which side wins.
-func (o *Owner) MergeSync(base, remote *Snapshot, prefer Prefer) (*SyncResult, error) {
-	if err := o.adminsMergeable(base, remote); err != nil {
+// merged_sha256 the remote root. remoteSigners are the verify keys that signed remote's history since
+// base (HistorySigners). It writes the merged vault into remote's directory, which it takes over (a
+// scratch copy), verifies it there as its owner, and changes nothing else. Conflicts stop it with a
+// *ConflictError unless prefer says which side wins; an upstream that no longer lists o's key as an admin
+// stops it with a not-authorized error.
+func (o *Owner) MergeSync(base, remote *Snapshot, prefer Prefer, remoteSigners []string) (*SyncResult, error) {
+	am, err := o.mergeAdmins(base, remote, prefer, remoteSigners)
+	if err != nil {
 		return nil, err
 	}
 	ro := &Owner{Snapshot: remote, signer: o.signer, Progress: o.Progress}
 	t := newTx(remote.Vault, o.signer, remote.Root, o.RootSHA)
 	t.version = max(o.Root.Version, remote.Root.Version) + 1
 	t.root.Merged = remote.RootSHA
+	t.root.Admins, t.adminChange = am.admins, am.newLink
 	t.message = fmt.Sprintf("sync: re-apply this machine's changes on the upstream's version %d", remote.Root.Version)
-	res := &SyncResult{tx: t}
-	conflicts := &ConflictError{}
+	for _, l := range am.keep {
+		// This machine's admin changes, the only ones since the base: kept byte for byte, so that readers
+		// here that verified them keep finding them in the chain.
+		raw, err := readVouchedHash(o.Vault.Dir, adminChainFile(l.version), LimitRoot, l.sha)
+		if err != nil {
+			return nil, err
+		}
+		t.write(adminChainFile(l.version), raw)
+	}
+	res := &SyncResult{tx: t, Applied: am.applied, Kept: am.kept}
+	conflicts := &ConflictError{Admins: am.conflicts, Signed: am.signed}
+	fromLocal := map[string]bool{} // agents whose entry and files come from this machine's state
 
-	// Agents.
+	// Agents: an agent changed when its key did (its recipient, its public key file, whether it has an
+	// escrow); an escrow encrypted again to another admin set holds the same key, and is not a change.
 	agentNames := dedupSorted(append(base.Root.AgentNames(), o.Root.AgentNames()...))
 	for _, name := range agentNames {
 		ab, inB := base.Root.Agents[name]
 		al, inL := o.Root.Agents[name]
 		ar, inR := remote.Root.Agents[name]
-		if inB == inL && ab == al {
+		if inB == inL && sameAgent(ab, al) {
 			continue
 		}
-		if (inB != inR || ab != ar) && (inL != inR || al != ar) {
+		if (inB != inR || !sameAgent(ab, ar)) && (inL != inR || !sameAgent(al, ar)) {
 			conflicts.Agents = append(conflicts.Agents, name)
 			if prefer != PreferLocal {
 				res.Kept = append(res.Kept, "agent "+name+": the upstream's")
@@ -168,6 +249,7 @@ func (o *Owner) MergeSync(base, remote *Snapshot, prefer Prefer) (*SyncResult, e
 			t.write(escrowFile(name), esc)
 		}
 		t.root.Agents[name] = al
+		fromLocal[name] = true
 		res.Applied = append(res.Applied, "agent "+name)
 	}
 
@@ -267,8 +349,35 @@ func (o *Owner) MergeSync(base, remote *Snapshot, prefer Prefer) (*SyncResult, e
 		}
 		changes[p] = c
 	}
-	if len(conflicts.Secrets)+len(conflicts.Agents) > 0 && prefer == PreferNone {
+	if len(conflicts.Secrets)+len(conflicts.Agents)+len(conflicts.Admins)+len(conflicts.Signed) > 0 && prefer == PreferNone {
 		return nil, &Error{Kind: KindError, Msg: "sync stopped on a conflict", Err: conflicts}
+	}
+	// Every escrow is encrypted to every admin: one from a side whose admin set differs from the merged one
+	// is encrypted again (decrypted with this machine's key, which is an admin of both sides).
+	for _, name := range t.root.AgentNames() {
+		a := t.root.Agents[name]
+		src := ro
+		if fromLocal[name] {
+			src = o
+		}
+		if !a.HasEscrow() || slices.Equal(adminRecipients(src.Root), adminRecipients(t.root)) {
+			continue
+		}
+		keyFile, err := src.Escrow(name)
+		if err != nil {
+			return nil, err
+		}
+		admins, err := adminAgeRecipients(t.root, o.Key.opts)
+		if err != nil {
+			return nil, err
+		}
+		esc, err := encrypt(keyFile, admins)
+		if err != nil {
+			return nil, err
+		}
+		t.write(escrowFile(name), esc)
+		a.EscrowSHA256 = Hash(esc)
+		t.root.Agents[name] = a
 	}
 
 	// Every secret of the merged state whose recipients differ from its ciphertext's (grants, revocations,
@@ -325,7 +434,30 @@ func (o *Owner) MergeSync(base, remote *Snapshot, prefer Prefer) (*SyncResult, e
 		return nil, wrapErr(KindError, err, "cannot write the merged vault")
 	}
 	res.Root, res.Version = root, t.root.Version
+	if len(am.superseded) > 0 {
+		head := am.head
+		if am.newLink {
+			head = &chainLink{version: t.root.Version, sha: Hash(root), admins: t.root.Admins}
+		}
+		res.yield = &chainYield{superseded: am.superseded, common: am.common, head: head}
+	}
+	// What readers will verify, verified here first: the merged vault as a whole, its admin chain included.
+	if _, err := o.Vault.OpenDetached(remote.Vault.Dir, o.Key, o.Root.VaultID); err != nil {
+		return nil, &Error{Kind: KindError, Msg: "the merged state does not verify, so sync stopped; nothing was changed", Err: err}
+	}
 	return res, nil
+}
+
+// YieldChainMark moves this machine's admin-chain mark off the links of its own that the merged state
+// res drops (both sides changed the admin set: the local admin operations are re-applied in a new link,
+// docs/format.md section 9.4), before the merge is pushed: readers here then accept the upstream's
+// state, the merged one and this working tree's, and raise the mark again to whichever they read.
+// Nothing when res drops no link.
+func (o *Owner) YieldChainMark(res *SyncResult) error {
+	if res.yield == nil {
+		return nil
+	}
+	return res.yield.before(res.tx.root.VaultID)
 }
 
 // ApplySync makes the merged state res the working tree's vault, as an owner change on o's state: every
@@ -336,6 +468,7 @@ func (o *Owner) ApplySync(res *SyncResult, dir string, changed []string, commit 
 	t := newTx(o.Vault, o.signer, o.Root, o.RootSHA)
 	t.message = res.tx.message
 	t.adopt = commit
+	t.yield = res.yield
 	if err := t.stageFrom(dir, changed); err != nil {
 		return err
 	}
@@ -361,6 +494,13 @@ func removeAgent(t *tx, name string) {
 	delete(t.root.Agents, name)
 	t.remove(agentPubFile(name))
 	t.remove(escrowFile(name))
+}
+
+// sameAgent reports whether two entries of an agent name the same key: an escrow may have been encrypted
+// to another admin set, which changes its bytes, not the key inside (a new key always has a new
+// recipient).
+func sameAgent(a, b RootAgent) bool {
+	return a.Recipient == b.Recipient && a.PublicKeySHA256 == b.PublicKeySHA256 && a.HasEscrow() == b.HasEscrow()
 }
 
 // allEntries returns every entry of s by path.
@@ -443,11 +583,7 @@ func (v *Vault) openOwnerForSync(key *Key, unlock func()) (*Owner, error) {
 // holding it to this machine's high-water marks or raising them (a detached snapshot): for states that
 // are not this machine's current one, or that reads may have overtaken (sync).
 func (v *Vault) ownerSnapshot(key *Key) (*Snapshot, error) {
-	home, err := homeDir()
-	if err != nil {
-		return nil, err
-	}
-	a, err := v.anchorFor(key, true, home)
+	home, a, err := v.ownerAnchor(key)
 	if err != nil {
 		return nil, err
 	}
@@ -456,6 +592,16 @@ func (v *Vault) ownerSnapshot(key *Key) (*Snapshot, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ownerAnchor returns this machine's agent-vault home and what key, as an owner (admin) key, trusts in v.
+func (v *Vault) ownerAnchor(key *Key) (string, anchor, error) {
+	home, err := homeDir()
+	if err != nil {
+		return "", anchor{}, err
+	}
+	a, err := v.anchorFor(key, true, home)
+	return home, a, err
 }
 
 // stageFrom stages the files changed (vault-relative paths) from dir, a vault directory holding the

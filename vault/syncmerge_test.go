@@ -28,6 +28,8 @@ type syncFixture struct {
 	remote                *Vault
 	home1, home2, baseDir string
 	keys                  map[string]*Key // agent keys, by name (the latest issued)
+	signers               []string        // the verify keys that signed the remote's changes, for merge
+	remoteKey             *Key            // the key the remote machine changes the vault with (nil: the owner's)
 }
 
 // newSyncFixture makes a vault with agents ci (member of group a) and dep (no group), secrets a/x, a/y,
@@ -74,14 +76,23 @@ func (tv *testVault) read2(path string) []byte {
 func (f *syncFixture) onLocal(do func(o *Owner) error) { f.t.Helper(); f.on(f.home1, f.local.v, do) }
 func (f *syncFixture) onRemote(do func(o *Owner) error) {
 	f.t.Helper()
-	f.on(f.home2, f.remote, do)
+	key := f.remoteKey
+	if key == nil {
+		key = f.local.owner
+	}
+	f.onWith(f.home2, f.remote, key, do)
 	f.t.Setenv("AGENT_VAULT_HOME", f.home1)
 }
 
 func (f *syncFixture) on(home string, v *Vault, do func(o *Owner) error) {
 	f.t.Helper()
+	f.onWith(home, v, f.local.owner, do)
+}
+
+func (f *syncFixture) onWith(home string, v *Vault, key *Key, do func(o *Owner) error) {
+	f.t.Helper()
 	f.t.Setenv("AGENT_VAULT_HOME", home)
-	o, err := v.OpenOwner(f.local.owner)
+	o, err := v.OpenOwner(key)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -122,7 +133,7 @@ func (f *syncFixture) merge(prefer Prefer) (*SyncResult, string, error) {
 	if err != nil {
 		f.t.Fatalf("remote: %v", err)
 	}
-	res, err := ow.MergeSync(base, remote, prefer)
+	res, err := ow.MergeSync(base, remote, prefer, f.signers)
 	return res, scratch, err
 }
 
@@ -363,10 +374,8 @@ func TestSyncMergeAgentsAndGrantsOnBothSides(t *testing.T) {
 				t.Fatal(err)
 			}
 			if prefer == PreferNone {
-				_, _, err := f.merge(prefer)
-				var ce *ConflictError
-				if !errors.As(err, &ce) || !slices.Equal(ce.Agents, []string{"ci"}) {
-					t.Fatalf("merge: %v, want a conflict on agent ci", err)
+				if ce := f.conflict(); !slices.Equal(ce.Agents, []string{"ci"}) {
+					t.Fatalf("conflict on %v, want agent ci", ce)
 				}
 				continue
 			}
@@ -579,7 +588,7 @@ func TestCrashDuringFastForward(t *testing.T) {
 			changed := diffDirs(t, f.local.v.Dir, upDir)
 			from := Hash(f.local.read(rootFile))
 			stopped := crashAt(t, tc.step, func() {
-				if err := f.local.v.AdoptUpstream(up, changed, "up-commit", "old-commit", from); err != nil {
+				if err := f.local.v.AdoptUpstream(up, changed, "up-commit", "old-commit", from, nil); err != nil {
 					t.Errorf("AdoptUpstream: %v", err)
 				}
 			})

@@ -53,6 +53,10 @@ type tx struct {
 	// adminChange is set when the change makes a new admin set: seal stamps the set with the new version
 	// and keeps the signed root as state/admins/<version>.
 	adminChange bool
+	// yield, when set, lists links of this machine's admin chain that the change supersedes (a sync's, or
+	// the fast-forward to a sync this machine pushed): this machine's mark is moved off them around the
+	// commit point (.pending/yield; syncadmins.go).
+	yield *chainYield
 }
 
 func newTx(v *Vault, signer ed25519.PrivateKey, prev *Root, prevSHA string) *tx {
@@ -219,6 +223,14 @@ func (t *tx) commitSealed(rootBytes []byte) error {
 			return wrapErr(KindError, err, "cannot write the new key beside %s", target)
 		}
 	}
+	if t.yield != nil {
+		if err := os.WriteFile(filepath.Join(pend, yieldFile), []byte(t.yield.encode()), 0o644); err != nil {
+			return wrapErr(KindError, err, "cannot stage the transaction's yield list")
+		}
+		if err := t.yield.before(t.root.VaultID); err != nil {
+			return err
+		}
+	}
 	crashHook("staged")
 	if err := syncTree(t.v.Dir); err != nil {
 		return err
@@ -230,6 +242,9 @@ func (t *tx) commitSealed(rootBytes []byte) error {
 	crashHook("marked")
 	if err := applyPending(t.v.Dir, t.writes); err != nil {
 		return err
+	}
+	if t.yield != nil {
+		return settleChainMark(pend, t.root.VaultID)
 	}
 	return nil
 }
@@ -265,6 +280,20 @@ func applyPending(dir string, staged map[string][]byte) error {
 		}
 		return nil
 	}
+	// New links of the admin chain go first: a reader that meets the change half applied then finds the
+	// keys that may sign its pending root (a fast-forward's, signed by an admin the upstream added) in the
+	// chain on disk, and waits for it (docs/format.md section 6.6).
+	links := 0
+	for i, rel := range rels {
+		if strings.HasPrefix(rel, adminChainDir+"/") {
+			rels[i], rels[links] = rels[links], rels[i]
+			links++
+		}
+	}
+	if err := parallel(links, put); err != nil {
+		return err
+	}
+	rels = rels[links:]
 	// Two halves, so that the crash hook runs between them on this goroutine (a test's panic must be
 	// recoverable by the caller, which it is not from a worker goroutine).
 	half := len(rels) / 2

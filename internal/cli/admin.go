@@ -131,7 +131,8 @@ func newAdminRemoveCmd(g *global) *cobra.Command {
 		Short: "Remove an admin: its later signatures are refused; lists the secrets it could read",
 		Long: `Remove an admin. Every secret and escrow is re-wrapped without it, and readers that follow the admin
 chain past this change refuse its signatures. It could read every secret, and may have kept them: the
-command lists them all; rotate each at its source.`,
+command lists them all; rotate each at its source. The last admin cannot be removed, and an admin cannot
+remove itself (readers would refuse the removal it signs): another admin removes it.`,
 		Example: "  agent-vault admin remove bob",
 		Args:    args(1, 1),
 		RunE:    func(cmd *cobra.Command, a []string) error { return opts.run(a[0]) },

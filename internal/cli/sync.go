@@ -37,14 +37,18 @@ func newSyncCmd(g *global) *cobra.Command {
   behind       verify the upstream's vault with the owner key, then fast-forward to it;
   diverged     verify the upstream's vault and the common one, re-apply this machine's changes since
                the common state on top of the upstream's (secrets set or removed, agents added,
-               re-keyed or removed, group members added or removed: operations, never a textual merge
-               of ciphertext or signed files), sign the result with a version above both sides', push
-               it as a merge commit, and only then make it this working tree's.
+               re-keyed or removed, group members added or removed, admins added or removed:
+               operations, never a textual merge of ciphertext or signed files), sign the result with
+               a version above both sides', push it as a merge commit, and only then make it this
+               working tree's.
 
-Two changes to the same secret (or agent) on both sides are a conflict: sync stops and changes nothing,
-unless --prefer local (this machine's) or --prefer remote (the upstream's) says which one to keep. An
-upstream whose vault does not verify, or does not descend from the common signed state, is refused
-(exit 6). If someone pushes meanwhile, sync starts over (three times at most).`,
+Two changes to the same secret (or agent, or admin) on both sides are a conflict, and so is an admin
+removed here whose key signed the upstream's changes: sync stops and changes nothing, unless --prefer
+local (this machine's) or --prefer remote (the upstream's) says which one to keep. An upstream that
+removed this machine's admin key stops sync (exit 5): this key can sign nothing there. An upstream whose
+vault does not verify, or does not descend from the common signed state, is refused (exit 6). If someone
+pushes meanwhile, sync starts over (three times at most). Ctrl-C stops sync at once until its merge is
+pushed; a sync stopped during its push is finished by 'agent-vault repair' or the next sync.`,
 		Example: `  agent-vault sync
   agent-vault sync --prefer remote`,
 		Args: args(0, 0),
@@ -93,10 +97,14 @@ func (o *syncOptions) run() error {
 }
 
 // once is one attempt of sync; an error wrapping gitrepo.ErrRejected means that nothing changed and the
-// upstream moved.
+// upstream moved. A signal (Ctrl-C) stops it at once until the merge is pushed; once pushed, the merge is
+// applied here whatever signal comes (interrupt.go).
 func (o *syncOptions) once(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner, key *vault.Key, prefer vault.Prefer) error {
-	ctx := context.Background()
+	ctx := o.context()
 	st, err := repo.Stand(ctx, ownerFetchTimeout, true)
+	if err := interrupted(ctx); err != nil {
+		return err
+	}
 	switch {
 	case errors.Is(err, gitrepo.ErrNoUpstream):
 		return &vault.Error{Kind: vault.KindError, Msg: "the current branch has no upstream to sync with; set one with: git push -u REMOTE BRANCH (or git branch --set-upstream-to REMOTE/BRANCH)"}
@@ -111,6 +119,9 @@ func (o *syncOptions) once(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner, 
 		return nil
 	case "ahead":
 		if err := repo.Push(ctx, st, st.Head, pushTimeout); err != nil {
+			if err := interrupted(ctx); err != nil {
+				return err // nothing changed here; the push may or may not have landed
+			}
 			return pushErr(err, st)
 		}
 		fmt.Fprintf(o.io.Out, "Pushed %d commit(s) to %s: agents see vault version %d.\n", st.Ahead, st.Upstream, ow.Root.Version)
@@ -122,13 +133,12 @@ func (o *syncOptions) once(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner, 
 		fmt.Fprintf(o.io.Out, "Fast-forwarded to %s (%d commit(s)).\n", st.Upstream, st.Behind)
 		return nil
 	}
-	return o.merge(repo, v, ow, key, prefer, st)
+	return o.merge(ctx, repo, v, ow, key, prefer, st)
 }
 
 // merge re-applies this machine's changes on the diverged upstream's state, pushes the merge commit,
 // then applies it to the working tree as an owner change (crash-safe; repair finishes it).
-func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner, key *vault.Key, prefer vault.Prefer, st gitrepo.Standing) error {
-	ctx := context.Background()
+func (o *syncOptions) merge(ctx context.Context, repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner, key *vault.Key, prefer vault.Prefer, st gitrepo.Standing) error {
 	if st.Base == "" {
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("this branch and %s share no history; nothing was changed", st.Upstream)}
 	}
@@ -152,18 +162,23 @@ func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner,
 		return err
 	}
 	defer os.RemoveAll(scratch)
-	base, err := openCommitVault(repo, v, key, st.Base, filepath.Join(scratch, "base"), ow.Root.VaultID, "the common commit")
+	base, err := openCommitVault(ctx, repo, v, key, st.Base, filepath.Join(scratch, "base"), ow.Root.VaultID, "the common commit")
 	if err != nil {
 		return err
 	}
-	remote, err := openCommitVault(repo, v, key, st.Commit, filepath.Join(scratch, "upstream"), ow.Root.VaultID, st.Upstream)
+	remote, err := openCommitVault(ctx, repo, v, key, st.Commit, filepath.Join(scratch, "upstream"), ow.Root.VaultID, st.Upstream)
 	if err != nil {
 		return err
 	}
-	if err := checkDescends(repo, v, key, remote, st.Base, st.Commit, base.RootSHA, st.Upstream); err != nil {
+	roots, err := checkDescends(ctx, repo, v, key, remote, st.Base, st.Commit, base.RootSHA, st.Upstream)
+	if err != nil {
 		return err
 	}
-	res, err := ow.MergeSync(base, remote, prefer)
+	signers, err := vault.HistorySigners(remote, base.RootSHA, roots)
+	if err != nil {
+		return err
+	}
+	res, err := ow.MergeSync(base, remote, prefer, signers)
 	if err != nil {
 		return err
 	}
@@ -192,6 +207,14 @@ func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner,
 		}
 		return &vault.Error{Kind: vault.KindError, Msg: fmt.Sprintf("the upstream changes files that have uncommitted changes here (%s); nothing was changed: commit or stash them, then sync again", strings.Join(dirty, ", "))}
 	}
+	if err := interrupted(ctx); err != nil {
+		return err
+	}
+	// Readers here may hold a mark on an admin change of this machine's that the merge re-applies in a
+	// link of its own (format.md 9.4): the mark moves off it before the merge can be read anywhere.
+	if err := ow.YieldChainMark(res); err != nil {
+		return err
+	}
 	// Pushed first: if someone pushed meanwhile, nothing changed here and sync starts over; once pushed,
 	// the state is applied here (a kill from now on is finished by repair or the next command). The
 	// marker lets repair finish a sync killed between its push and its commit point.
@@ -199,13 +222,24 @@ func (o *syncOptions) merge(repo *gitrepo.Repo, v *vault.Vault, ow *vault.Owner,
 		return err
 	}
 	if err := repo.Push(ctx, st, commit, pushTimeout); err != nil {
+		if err := interrupted(ctx); err != nil {
+			// The push may have landed before the signal ended it: the marker stays, so that repair
+			// (or the next sync, or owner command) finds out and fast-forwards to the merge if it did.
+			return err
+		}
 		removePushedMarker(repo)
 		return pushErr(err, st)
 	}
-	if err := ow.ApplySync(res, merged, inVault, commit); err != nil {
+	// The merge is the vault's new state: it is made this working tree's whatever signal comes now.
+	release := o.guard.protect()
+	err = ow.ApplySync(res, merged, inVault, commit)
+	if err == nil {
+		removePushedMarker(repo)
+	}
+	release()
+	if err != nil {
 		return err
 	}
-	removePushedMarker(repo)
 	if mc.FallbackIdentity {
 		o.fallbackIdentityNotice()
 	}

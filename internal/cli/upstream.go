@@ -112,13 +112,15 @@ func (g *global) catchUp(v *vault.Vault, key *vault.Key) error {
 // finished by repair or the next owner command, and never leaves a torn vault (git merge --ff-only
 // would). On an error nothing was changed; again says what to do once the blocking files are committed.
 func (g *global) fastForward(repo *gitrepo.Repo, v *vault.Vault, key *vault.Key, st gitrepo.Standing, again string) error {
-	ctx := context.Background()
+	// A signal stops the fast-forward until its commit point (nothing is written before it); from there
+	// the change is written whole (interrupt.go).
+	ctx := g.context()
 	scratch, err := newScratch(repo)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(scratch)
-	remote, err := openCommitVault(repo, v, key, st.Commit, filepath.Join(scratch, "upstream"), "", st.Upstream)
+	remote, err := openCommitVault(ctx, repo, v, key, st.Commit, filepath.Join(scratch, "upstream"), "", st.Upstream)
 	if err != nil {
 		return err
 	}
@@ -127,7 +129,8 @@ func (g *global) fastForward(repo *gitrepo.Repo, v *vault.Vault, key *vault.Key,
 		return fmt.Errorf("cannot read this working tree's signed state: %w", err)
 	}
 	from := vault.Hash(local)
-	if err := checkDescends(repo, v, key, remote, st.Head, st.Commit, from, st.Upstream); err != nil {
+	roots, err := checkDescends(ctx, repo, v, key, remote, st.Head, st.Commit, from, st.Upstream)
+	if err != nil {
 		return err
 	}
 	changed, err := repo.ChangedPaths(ctx, st.Head, st.Commit)
@@ -148,39 +151,54 @@ func (g *global) fastForward(repo *gitrepo.Repo, v *vault.Vault, key *vault.Key,
 			inVault = append(inVault, rel)
 		}
 	}
-	return v.AdoptUpstream(remote, inVault, st.Commit, st.Head, from)
+	if err := interrupted(ctx); err != nil {
+		return err
+	}
+	release := g.guard.protect()
+	defer release()
+	return v.AdoptUpstream(remote, inVault, st.Commit, st.Head, from, roots)
 }
 
 // checkDescends refuses remote, the vault of commit tip, unless its signed state descends from the state
-// whose root hash is from, through the signed roots that the history base..tip holds.
-func checkDescends(repo *gitrepo.Repo, v *vault.Vault, key *vault.Key, remote *vault.Snapshot, base, tip, from, name string) error {
-	roots, err := repo.Blobs(context.Background(), base, tip, vaultTreeDir(v)+"/state/root")
+// whose root hash is from, through the signed roots that the history base..tip holds, which it returns.
+func checkDescends(ctx context.Context, repo *gitrepo.Repo, v *vault.Vault, key *vault.Key, remote *vault.Snapshot, base, tip, from, name string) ([][]byte, error) {
+	roots, err := repo.Blobs(ctx, base, tip, vaultTreeDir(v)+"/state/root")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ok, err := vault.DescendsFrom(key, remote, from, roots)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return &vault.Error{Kind: vault.KindIntegrity, Msg: fmt.Sprintf("the vault of %s (version %d) is signed by the owner but does not descend from this machine's signed state: an older or unrelated state was pushed; nothing was changed", name, remote.Root.Version)}
-	}
-	return nil
-}
-
-// openCommitVault writes the vault of commit into dir and verifies it as its owner, detached from this
-// machine's marks (vault.Vault.OpenDetached); vaultID "" accepts the id it holds. name says whose it is in
-// messages.
-func openCommitVault(repo *gitrepo.Repo, v *vault.Vault, key *vault.Key, commit, dir, vaultID, name string) (*vault.Snapshot, error) {
-	prefix := strings.TrimSuffix(vaultTreeDir(v), vault.DirName)
-	ok, err := repo.CheckoutVault(context.Background(), commit, prefix, dir)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
+		if err := interrupted(ctx); err != nil {
+			return nil, err // a history cut short by the signal proves nothing
+		}
+		return nil, &vault.Error{Kind: vault.KindIntegrity, Msg: fmt.Sprintf("the vault of %s (version %d) is signed by the owner but does not descend from this machine's signed state: an older or unrelated state was pushed; nothing was changed", name, remote.Root.Version)}
+	}
+	return roots, nil
+}
+
+// openCommitVault writes the vault of commit into dir and verifies it as its owner, detached from this
+// machine's marks (vault.Vault.OpenDetached); vaultID "" accepts the id it holds. name says whose it is in
+// messages. A vault that verifies but does not list this key as an admin (another admin removed it) is a
+// not-authorized error: this key can change nothing there.
+func openCommitVault(ctx context.Context, repo *gitrepo.Repo, v *vault.Vault, key *vault.Key, commit, dir, vaultID, name string) (*vault.Snapshot, error) {
+	prefix := strings.TrimSuffix(vaultTreeDir(v), vault.DirName)
+	ok, err := repo.CheckoutVault(ctx, commit, prefix, dir)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if err := interrupted(ctx); err != nil {
+			return nil, err
+		}
 		return nil, &vault.Error{Kind: vault.KindIntegrity, Msg: fmt.Sprintf("the commit of %s holds no vault at %s; nothing was changed", name, vaultTreeDir(v))}
 	}
 	s, err := v.OpenDetached(filepath.Join(dir, filepath.FromSlash(vaultTreeDir(v))), key, vaultID)
+	if vault.KindOf(err) == vault.KindNotAuthorized {
+		return nil, &vault.Error{Kind: vault.KindNotAuthorized, Msg: fmt.Sprintf("the vault of %s no longer lists this machine's key as an admin (another admin removed it): this key can sign no change there, so nothing was changed. Changes this machine has not pushed ('git log %s..HEAD') must be made again by an admin of the vault; 'git pull --ff-only' follows the upstream when there are none", name, name), Err: err}
+	}
 	if err != nil {
 		return nil, &vault.Error{Kind: vault.KindOf(err), Msg: fmt.Sprintf("the vault of %s does not verify; nothing was changed", name), Err: err}
 	}

@@ -272,13 +272,15 @@ func (r *Repo) ChangedPaths(ctx context.Context, a, b string) ([]string, error) 
 }
 
 // Dirty returns those of paths that have uncommitted changes or are untracked in the working tree: a
-// sync that brings them in would overwrite them.
+// sync that brings them in would overwrite them. It takes no lock: `git status` would otherwise refresh
+// the index under index.lock, which a kill of the command (before anything changed) would leave behind
+// for the next command's commit to fail on.
 func (r *Repo) Dirty(ctx context.Context, paths []string) ([]string, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
 	args := append([]string{"status", "--porcelain=v1", "-z", "--untracked-files=all", "--"}, paths...)
-	out, err := r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}}, args...)
+	out, err := r.git(ctx, runOpts{global: []string{"--literal-pathspecs"}, env: []string{"GIT_OPTIONAL_LOCKS=0"}}, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,8 @@ import (
 
 // TestKillAnyOwnerChange kills owner commands at random instants and checks that the next owner command
 // or `agent-vault repair` returns the vault to a verified state with the old or the new change fully in
-// place, nothing lost and no human step (DESIGN.md "No human after a kill"; docs/format.md section 9).
+// place, nothing lost and no human step (docs/format.md section 9, the transaction and its commit point;
+// section 9.1, repair; section 9.4, sync).
 //
 // Each trial copies a prepared vault (owner, agents ci, dep and spare, a group of 100 secrets), starts one
 // changing command in its own process group and SIGKILLs the process alone (its Git child lives on) or
@@ -39,9 +40,11 @@ import (
 // Files a kill leaves that block nothing (a private Git index in .git, a half-written key file in the
 // agent-vault home) are counted and reported as junk in the summary, not as failures.
 func TestKillAnyOwnerChange(t *testing.T) {
-	trials := envInt("AGENT_VAULT_CRASH_TRIALS", 18)
+	k := newKiller(t)
+	// Two trials of each command by default.
+	trials := envInt("AGENT_VAULT_CRASH_TRIALS", 2*len(k.kinds))
 	if testing.Short() {
-		trials = min(trials, 18)
+		trials = min(trials, 2*len(k.kinds))
 	}
 	// The small sample of `make test` draws the same commands and kill fractions every run, so that a CI
 	// failure names a case anyone can rerun; `make test-crash` (AGENT_VAULT_CRASH_TRIALS set) explores a new
@@ -55,7 +58,6 @@ func TestKillAnyOwnerChange(t *testing.T) {
 	t.Logf("kill trials: seed %d (reproduce with AGENT_VAULT_CRASH_SEED=%d AGENT_VAULT_CRASH_TRIAL=N go test ./tests/crash -run KillAny -v)", seed, seed)
 	fmt.Printf("tests/crash: kill trials with seed %d\n", seed)
 
-	k := newKiller(t)
 	start := time.Now()
 	for n := 0; n < trials; n++ {
 		if only >= 0 && n != only {
@@ -91,9 +93,12 @@ type kind struct {
 	// sync marks agent-vault sync: its commit point is its push, its next command is sync again, and
 	// its Git history is checked as a fast-forward or a merge (sync_test.go).
 	sync bool
+	// merge marks a sync that merges diverged histories (its push comes before its local commit point).
+	merge bool
 	// measured on an uninterrupted run
 	dur        time.Duration
 	newPolicy  string
+	newAdmins  map[string]string
 	newVersion uint64
 }
 
@@ -171,6 +176,7 @@ type killer struct {
 	junkSeen map[string]int
 	failures []string
 	long     bool
+	admins   []*adminKey // other admins' keys (admins_test.go)
 }
 
 type tally struct {
@@ -216,6 +222,8 @@ func newKiller(t *testing.T) *killer {
 	}
 	// sync's kinds run on vaults with a bare remote that another machine pushed to (sync_test.go).
 	k.kinds = append(k.kinds, k.syncKinds()...)
+	// admin add and remove, and sync with admin changes on both sides (admins_test.go).
+	k.kinds = append(k.kinds, k.adminKinds()...)
 	if only := os.Getenv("AGENT_VAULT_CRASH_KINDS"); only != "" {
 		names := strings.Split(only, ",")
 		k.kinds = slices.DeleteFunc(k.kinds, func(kd *kind) bool { return !slices.Contains(names, kd.name) })
@@ -267,7 +275,7 @@ func (k *killer) plan(seed int64, n int) plan {
 	}
 	// A third of sync-merge's trials are killed right when its push lands, between the push and the
 	// commit point: the window that only repair's look at the upstream closes.
-	p.atPush = p.kind.name == "sync-merge" && rng.Intn(3) == 0
+	p.atPush = p.kind.merge && rng.Intn(3) == 0
 	return p
 }
 
@@ -407,6 +415,7 @@ func (k *killer) run(p plan) *trial {
 			tr.problem("%v", err)
 		} else {
 			p.kind.newPolicy = st.policy("extra")
+			p.kind.newAdmins = st.Admins
 			tr.newVersion = st.Version
 		}
 		return tr
@@ -655,11 +664,13 @@ func (k *killer) verify(tr *trial) []string {
 		return probs
 	}
 
-	// The policy and the values of that state.
+	// The policy, the admins and the values of that state.
 	wantPolicy := tm.state.policy("extra")
+	wantAdmins := tm.state.Admins
 	wantValues := maps(tm.values)
 	if tr.outcome == "new" {
 		wantPolicy = tr.kind.newPolicy
+		wantAdmins = tr.kind.newAdmins
 		if tr.kind.change != nil {
 			tr.kind.change(wantValues, tr.value)
 		}
@@ -691,6 +702,7 @@ func (k *killer) verify(tr *trial) []string {
 			bad("secret %s is missing from the %s state", p, tr.outcome)
 		}
 	}
+	probs = append(probs, k.checkAdmins(tr, st, wantAdmins)...)
 
 	// Agents: the key file in place is the signed key and opens exactly what the state grants.
 	entries, _ := os.ReadDir(filepath.Join(u.avHome(), "agents"))
@@ -804,9 +816,9 @@ func (k *killer) verify(tr *trial) []string {
 		return probs
 	}
 	// A command that the kill undid can be run again.
-	if tr.kind.name == "add-agent" && tr.outcome == "old" {
-		if r := u.av(top, "", "add-agent", "newbie"); r.code != 0 {
-			bad("add-agent newbie again after the kill undid it: %s", r)
+	if (tr.kind.name == "add-agent" || strings.HasPrefix(tr.kind.name, "admin-")) && tr.outcome == "old" {
+		if r := u.av(top, "", tr.kind.args...); r.code != 0 {
+			bad("%s again after the kill undid it: %s", strings.Join(tr.kind.args, " "), r)
 		}
 	}
 	return probs

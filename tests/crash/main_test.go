@@ -8,11 +8,11 @@
 //
 // Knobs (environment variables; -short keeps the default counts whatever they say):
 //
-//	AGENT_VAULT_CRASH_TRIALS       kill trials (default 18, two of each command; make test-crash runs 200)
+//	AGENT_VAULT_CRASH_TRIALS       kill trials (default: two of each command; make test-crash runs 200)
 //	AGENT_VAULT_CRASH_SEED         seed of the kill trials (default: a fixed seed for the default sample,
 //	                               the time when AGENT_VAULT_CRASH_TRIALS is set); printed by every run
 //	AGENT_VAULT_CRASH_TRIAL        run only this trial number of the seed (a reproduction)
-//	AGENT_VAULT_CRASH_KINDS        only these commands, comma-separated (e.g. sync-ff,sync-merge)
+//	AGENT_VAULT_CRASH_KINDS        only these commands, comma-separated (e.g. sync-ff,sync-merge,admin-add)
 //	AGENT_VAULT_CRASH_READ_CYCLES  grant/set/revoke/set cycles the owner makes under the readers (default 1)
 //	AGENT_VAULT_CRASH_LOG          log every kill trial, not only the failed ones (with -v)
 //	AGENT_VAULT_CRASH_KEEP         directory where the trees of failed trials are kept
@@ -279,9 +279,24 @@ func gitObject(rel string) bool {
 type vstate struct {
 	Version  uint64
 	RootHash string
+	Owner    string              // the founding owner's recipient
+	Admins   map[string]string   // admin → recipient; empty in a vault whose admin set never changed
 	Agents   map[string]string   // agent → recipient
 	Members  map[string][]string // group → members
 	Secrets  map[string]ventry   // path → entry
+}
+
+// adminRecipients returns the recipients of the state's admins: the founding owner's alone in a vault
+// whose admin set never changed.
+func (st *vstate) adminRecipients() map[string]bool {
+	out := map[string]bool{}
+	for _, r := range st.Admins {
+		out[r] = true
+	}
+	if len(st.Admins) == 0 {
+		out[st.Owner] = true
+	}
+	return out
 }
 
 type ventry struct {
@@ -301,7 +316,15 @@ func readState(vaultDir string) (*vstate, error) {
 	}
 	var root struct {
 		Version uint64 `json:"version"`
-		Agents  map[string]struct {
+		Owner   struct {
+			Recipient string `json:"recipient"`
+		} `json:"owner"`
+		Admins *struct {
+			Members map[string]struct {
+				Recipient string `json:"recipient"`
+			} `json:"members"`
+		} `json:"admins"`
+		Agents map[string]struct {
 			Recipient string `json:"recipient"`
 		} `json:"agents"`
 		Groups map[string]struct {
@@ -312,7 +335,13 @@ func readState(vaultDir string) (*vstate, error) {
 	if err := json.Unmarshal(body, &root); err != nil {
 		return nil, fmt.Errorf("state/root: %v", err)
 	}
-	st := &vstate{Version: root.Version, RootHash: hashOf(raw), Agents: map[string]string{}, Members: map[string][]string{}, Secrets: map[string]ventry{}}
+	st := &vstate{Version: root.Version, RootHash: hashOf(raw), Owner: root.Owner.Recipient, Admins: map[string]string{},
+		Agents: map[string]string{}, Members: map[string][]string{}, Secrets: map[string]ventry{}}
+	if root.Admins != nil {
+		for name, a := range root.Admins.Members {
+			st.Admins[name] = a.Recipient
+		}
+	}
 	for name, a := range root.Agents {
 		st.Agents[name] = a.Recipient
 	}

@@ -35,12 +35,51 @@ func remoteValues(m map[string]string, _ string) {
 	m["bulk/remote-new"] = "remote-new"
 }
 
-// syncKinds prepares the two sync templates from the main one and returns their kinds.
+// syncKinds prepares the two sync templates of the owner on two machines from the main one and returns
+// their kinds.
 func (k *killer) syncKinds() []*kind {
+	return k.syncPair(syncSpec{
+		name: "sync",
+		from: k.main,
+		other: func(dir string, u user) user {
+			// The other machine is the owner's: its own home, the same owner key.
+			u2 := user{home: filepath.Join(dir, "home2")}
+			if err := os.MkdirAll(u2.avHome(), 0o700); err != nil {
+				k.t.Fatal(err)
+			}
+			ownerKey, err := os.ReadFile(u.ownerKey())
+			if err != nil {
+				k.t.Fatal(err)
+			}
+			if err := os.WriteFile(u2.ownerKey(), ownerKey, 0o600); err != nil {
+				k.t.Fatal(err)
+			}
+			return u2
+		},
+	})
+}
+
+// syncSpec says how syncPair prepares a pair of sync templates: name-ff and name-merge, copies of from
+// with a bare remote. other returns the user of the machine that pushes its changes (its home below dir
+// is removed afterwards); localFirst and remoteFirst, when set, make changes of the admin set on this
+// machine (not pushed) and on the other one (pushed) before the changes every pair makes.
+type syncSpec struct {
+	name        string
+	from        *tmpl
+	other       func(dir string, u user) user
+	localFirst  func(u user, top string)
+	remoteFirst func(u2 user, m2 string)
+}
+
+// syncPair prepares the templates of spec and returns their kinds. The other machine pushes, after
+// spec.remoteFirst: bulk/secret-007 set, bulk/secret-013 removed, dep granted bulk, bulk/remote-new
+// added. This machine, for the merge template only, makes after spec.localFirst: ops/key-1 set,
+// bulk/local-new added, ci revoked from bulk.
+func (k *killer) syncPair(spec syncSpec) []*kind {
 	t := k.t
 	t.Helper()
-	mergeDir, ffDir := filepath.Join(k.base, "template-sync-merge"), filepath.Join(k.base, "template-sync-ff")
-	if err := copyTree(k.main.dir, mergeDir, gitObject); err != nil {
+	mergeDir, ffDir := filepath.Join(k.base, "template-"+spec.name+"-merge"), filepath.Join(k.base, "template-"+spec.name+"-ff")
+	if err := copyTree(spec.from.dir, mergeDir, gitObject); err != nil {
 		t.Fatal(err)
 	}
 	u := user{home: filepath.Join(mergeDir, "home")}
@@ -53,30 +92,26 @@ func (k *killer) syncKinds() []*kind {
 		t.Fatal(err)
 	}
 
-	// This machine's unpushed changes (sync-merge only).
+	// This machine's unpushed changes (the merge template only).
+	if spec.localFirst != nil {
+		spec.localFirst(u, top)
+	}
 	u.mustAV(t, top, "local-ops-1", "set", "ops/key-1")
 	u.mustAV(t, top, "local-new", "set", "bulk/local-new")
 	u.mustAV(t, top, "", "revoke", "ci", "bulk")
 
 	// The other machine's pushed changes.
-	u2 := user{home: filepath.Join(mergeDir, "home2")}
-	if err := os.MkdirAll(u2.avHome(), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	ownerKey, err := os.ReadFile(u.ownerKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(u2.ownerKey(), ownerKey, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	u2 := spec.other(mergeDir, u)
 	m2 := filepath.Join(mergeDir, "m2")
 	u2.mustGit(t, mergeDir, "clone", "-q", remote, m2)
+	if spec.remoteFirst != nil {
+		spec.remoteFirst(u2, m2)
+	}
 	u2.mustAV(t, m2, "remote-007", "set", "bulk/secret-007", "--push")
 	u2.mustAV(t, m2, "", "rm", "bulk/secret-013", "--push")
 	u2.mustAV(t, m2, "", "grant", "dep", "bulk", "--push")
 	u2.mustAV(t, m2, "remote-new", "set", "bulk/remote-new", "--push")
-	for _, d := range []string{m2, u2.home, filepath.Join(ffDir, "remote.git")} {
+	for _, d := range []string{m2, filepath.Join(mergeDir, "home2"), filepath.Join(ffDir, "remote.git")} {
 		if err := os.RemoveAll(d); err != nil {
 			t.Fatal(err)
 		}
@@ -86,10 +121,11 @@ func (k *killer) syncKinds() []*kind {
 	}
 	upstream := strings.TrimSpace(u.mustGit(t, remote, "rev-parse", "refs/heads/main"))
 
-	ff := &tmpl{dir: ffDir, state: k.main.state, values: k.main.values, head: k.main.head, upstream: upstream}
-	merge := &tmpl{dir: mergeDir, values: maps(k.main.values), upstream: upstream}
+	ff := &tmpl{dir: ffDir, state: spec.from.state, values: spec.from.values, head: spec.from.head, upstream: upstream}
+	merge := &tmpl{dir: mergeDir, values: maps(spec.from.values), upstream: upstream}
 	merge.values["ops/key-1"] = "local-ops-1"
 	merge.values["bulk/local-new"] = "local-new"
+	var err error
 	if merge.state, err = readState(filepath.Join(top, ".agent-vault")); err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +138,8 @@ func (k *killer) syncKinds() []*kind {
 		}
 	}
 	return []*kind{
-		{name: "sync-ff", args: []string{"sync"}, tmpl: ff, sync: true, change: remoteValues},
-		{name: "sync-merge", args: []string{"sync"}, tmpl: merge, sync: true, change: remoteValues},
+		{name: spec.name + "-ff", args: []string{"sync"}, tmpl: ff, sync: true, change: remoteValues},
+		{name: spec.name + "-merge", args: []string{"sync"}, tmpl: merge, sync: true, merge: true, change: remoteValues},
 	}
 }
 
@@ -184,7 +220,7 @@ func (k *killer) syncOutcome(tr *trial) []string {
 			bad("killed %s (recovery: %s), but recovery arrived at the old state", tr.phase, tr.repair)
 		}
 	case "new":
-		if tr.kind.name == "sync-ff" {
+		if !tr.kind.merge {
 			if head != tm.upstream {
 				bad("fast-forwarded, but HEAD is %s, not the upstream's %s", head, tm.upstream)
 			}

@@ -232,6 +232,19 @@ export function parseFormat1Root(body: Uint8Array): Format1Root {
   return { vaultId, version, ownerVerifyKey };
 }
 
+/** Reads `vault_id` and `version` of a verified root body (for a pending fast-forward, format.md 6.6), or null. */
+export function versionOf(body: Uint8Array): { vaultId: string; version: number } | null {
+  try {
+    const obj = asObject(parseJsonBytes(body, ROOT_FILE), ROOT_FILE);
+    const vaultId = obj["vault_id"];
+    const version = obj["version"];
+    if (typeof vaultId !== "string" || typeof version !== "number" || !Number.isSafeInteger(version)) return null;
+    return { vaultId, version };
+  } catch {
+    return null;
+  }
+}
+
 /** Reads `prev_sha256` of a verified format 2 root body (for a pending successor, format.md 6.6), or null. */
 export function prevSha256Of(body: Uint8Array): string | null {
   try {

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { AgentVaultError, VouchingError } from "./errors.js";
 import { LIMITS, MISSING, readInVault, sameStamp, statInVault, type FileStamp } from "./layout.js";
-import { prevSha256Of } from "./root.js";
+import { prevSha256Of, versionOf } from "./root.js";
 import { ROOT_DOMAIN, signatureValid, splitSigned } from "./signed.js";
 
 /** Attempts of one read in all (format.md 6.6 step 3). */
@@ -24,6 +24,8 @@ export const POLL_MS = 10;
 export const WRITER_WAIT_MS = 10_000;
 /** Path of the owner's pending root below `.agent-vault/`. */
 export const PENDING_ROOT = ".pending/root";
+/** Path of the hash of the root a pending fast-forward replaces, below `.agent-vault/` (format.md 9.4). */
+const PENDING_FROM = ".pending/from";
 
 /** What one attempt read: the root bytes (null when missing) and the verify key it checked them with. */
 export interface Attempt {
@@ -156,7 +158,9 @@ export function findGitTop(start: string): { top: string; gitDir: string } | nul
 /**
  * Looks for the writers of format.md 6.6 step 2 around one vault. A `.pending/root` counts only when it is a
  * signed successor of the attempt's root (its signature verifies with the attempt's verify key and its
- * `prev_sha256` is the hash of the attempt's root): anyone can push a file, nobody but the owner can sign one.
+ * `prev_sha256` is the hash of the attempt's root), or a fast-forward from it (signed likewise, `.pending/from`
+ * holding the hash of the attempt's root, itself signed likewise, and a later version of the same vault):
+ * anyone can push a file, nobody but the owner can sign one.
  * The verdict on a pending root is remembered for as long as its file does not change.
  */
 export class WriterProbe {
@@ -194,7 +198,19 @@ export class WriterProbe {
       const file = readInVault(this.#vaultDir, PENDING_ROOT, LIMITS.root);
       if (file === MISSING) return false;
       const { body, signature } = splitSigned(file.bytes, PENDING_ROOT);
-      const successor = keys.some((k) => signatureValid(body, signature, ROOT_DOMAIN, k)) && prevSha256Of(body) === rootSha256;
+      const signedBy = (b: Uint8Array, sig: Uint8Array) => keys.some((k) => signatureValid(b, sig, ROOT_DOMAIN, k));
+      let successor = signedBy(body, signature) && prevSha256Of(body) === rootSha256;
+      if (!successor && signedBy(body, signature)) {
+        // A fast-forward to the upstream's state several versions on (format.md 9.4): .pending/from names the
+        // attempt's root, itself signed, and the pending root is a later version of the same vault.
+        const from = readInVault(this.#vaultDir, PENDING_FROM, 256);
+        if (from !== MISSING && Buffer.from(from.bytes).toString("latin1").trim() === rootSha256) {
+          const root = splitSigned(a.rootBytes, "state/root");
+          const next = versionOf(body);
+          const cur = versionOf(root.body);
+          successor = signedBy(root.body, root.signature) && next !== null && cur !== null && next.vaultId === cur.vaultId && next.version > cur.version;
+        }
+      }
       this.#pending = { stamp: file.stamp, rootSha256, verifyKey: keyId, successor };
       return successor;
     } catch {

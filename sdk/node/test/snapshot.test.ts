@@ -280,6 +280,35 @@ test("a .pending/root that is not a signed successor is no writer: the tampered 
   assert.equal(probe.find({ rootBytes: Buffer.from("another root"), verifyKey: s.fx.verifyKey }), null);
 });
 
+test("a fast-forward's pending root, several versions on with .pending/from naming the root, is a writer; others are not", async () => {
+  const s = await setup();
+  const rootBytes = s.fx.read("state/root");
+  const body = JSON.parse(rootBytes.toString().split("\nsignature: ")[0]!) as Record<string, unknown>;
+  const ahead = (versions: number) => JSON.stringify({ ...body, version: (body.version as number) + versions, prev_sha256: "1".repeat(64) }) + "\n";
+  const a: Attempt = { rootBytes: rootBytes, verifyKey: s.fx.verifyKey };
+  const other = ownerSigningKey((await Fixture.create()).ownerIdentity);
+  const cases: Array<[string, Buffer | string, string, boolean]> = [
+    ["a fast-forward", signRoot(ahead(3), s.fx.signingKey), sha256hex(rootBytes) + "\n", true],
+    ["from another root", signRoot(ahead(3), s.fx.signingKey), "0".repeat(64), false],
+    ["not a later version", signRoot(ahead(0), s.fx.signingKey), sha256hex(rootBytes), false],
+    ["signed by another key", signRoot(ahead(3), other), sha256hex(rootBytes), false],
+  ];
+  for (const [name, pending, from, writer] of cases) {
+    s.fx.replace(".pending/root", pending);
+    s.fx.replace(".pending/from", from);
+    assert.equal(new WriterProbe(s.fx.vaultDir, s.fx.repo).find(a)?.kind ?? null, writer ? "owner" : null, name);
+  }
+  // A read that meets the fast-forward half applied waits for it, then decides on the stable state.
+  s.fx.replace(".pending/root", signRoot(ahead(3), s.fx.signingKey));
+  s.fx.replace(".pending/from", sha256hex(rootBytes));
+  s.fx.replace("secrets/stripe/api-key.enc", s.fx.read("secrets/stripe/webhook.enc"));
+  const started = Date.now();
+  const done = later(150, () => fs.rmSync(path.join(s.fx.vaultDir, ".pending"), { recursive: true, force: true }));
+  await assert.rejects(s.open().get("stripe/api-key"), (e: unknown) => e instanceof IntegrityError);
+  assert.ok(Date.now() - started >= 140, "the read waited for the fast-forward");
+  await done;
+});
+
 test("a writer that stays is kind error after the writer wait, naming agent-vault repair or Git's lock", async () => {
   const s = await setup();
   await s.fx.write(ROTATED, { rootTo: ".pending/root" }); // an interrupted owner change that nobody repairs

@@ -157,6 +157,49 @@ def test_a_signed_pending_root_that_is_not_a_successor_is_not_a_writer(vb: Vault
     assert time.monotonic() - start < 1
 
 
+def fast_forward(vb: VaultBuilder, versions: int = 3, key: Key | None = None) -> bytes:
+    """The upstream's root ``versions`` versions on, as a fast-forward stages it: its ``prev_sha256`` names the
+    upstream's previous state, not the current root, which ``.pending/from`` names (format.md 9.4)."""
+    current = (vb.dir / "state/root").read_bytes()
+    obj = split_root(current)
+    obj.update(version=obj["version"] + versions, prev_sha256=sha(b"the upstream's previous root\n"))
+    (vb.dir / ".pending").mkdir(exist_ok=True)
+    (vb.dir / ".pending" / "from").write_text(sha(current) + "\n")
+    return sign_root((json.dumps(obj, indent=2) + "\n").encode(), (key or vb.owner).signing_key)
+
+
+def test_a_fast_forward_is_a_writer(vb: VaultBuilder, ci_key: Path, timers: list[threading.Timer]) -> None:
+    """A fast-forward to the upstream's state, several versions on, half applied: the reader waits for it and
+    reads again (format.md 6.6 step 2)."""
+    tamper_enc(vb)  # the fast-forward's new .enc, in place before the root
+    (vb.dir / ".pending" / "root").parent.mkdir(exist_ok=True)
+    (vb.dir / ".pending" / "root").write_bytes(fast_forward(vb))
+    later(timers, 0.2, lambda: [(vb.dir / ".pending" / n).unlink() for n in ("root", "from")])
+    start = time.monotonic()
+    with pytest.raises(IntegrityError, match="api-key.enc: hash"):
+        Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+    assert 0.15 <= time.monotonic() - start < 3
+
+
+def test_a_fast_forward_that_is_not_one_is_not_a_writer(vb: VaultBuilder, ci_key: Path) -> None:
+    """.pending/from naming another root, a pending root that is not later, or one signed by someone else is no
+    writer: the tampered vault is an integrity error at once."""
+    tamper_enc(vb)
+    current = (vb.dir / "state/root").read_bytes()
+    for name, build in (
+        ("another root", lambda: (fast_forward(vb), (vb.dir / ".pending" / "from").write_text(sha(b"x") + "\n"))[0]),
+        ("not later", lambda: fast_forward(vb, versions=0)),
+        ("someone else's", lambda: fast_forward(vb, key=Key.generate())),
+    ):
+        (vb.dir / ".pending" / "root").parent.mkdir(exist_ok=True)
+        (vb.dir / ".pending" / "root").write_bytes(build())
+        start = time.monotonic()
+        with pytest.raises(IntegrityError, match="api-key.enc: hash"):
+            Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
+        assert time.monotonic() - start < 1, name
+        assert (vb.dir / "state/root").read_bytes() == current
+
+
 def test_a_real_successor_delays_the_verdict_on_a_tampered_file(
     vb: VaultBuilder, ci_key: Path, timers: list[threading.Timer]
 ) -> None:

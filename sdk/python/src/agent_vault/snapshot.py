@@ -6,8 +6,8 @@ signature, a vouched file missing or of another size or hash, an unsigned secret
 race; :func:`read_snapshot` runs a read and treats them as section 6.6 says:
 
 1. remember the root the failed attempt used;
-2. wait for writers -- a ``.pending/root`` that is a signed successor of that root (an owner change), or Git's
-   ``index.lock`` -- polling every 10 ms, at most ``writer_wait`` seconds (10) in all; a writer still there then
+2. wait for writers -- a ``.pending/root`` that is a signed successor of that root (an owner change, or a
+   fast-forward from it that ``.pending/from`` names), or Git's ``index.lock`` -- polling every 10 ms, at most ``writer_wait`` seconds (10) in all; a writer still there then
    stops the read with an error of kind ``error`` that names it;
 3. read the root again: if a writer was seen, or the root changed, start over (at most 5 attempts, pausing 10, 20,
    40, 80 ms between them; a root that keeps changing through all of them is an error of kind ``error``);
@@ -18,6 +18,7 @@ Every other failure (rollback, fork, a bad name, an unknown format, ...) is rais
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -107,7 +108,7 @@ class WriterProbe:
         self._dir = vault
         self._verify_key = verify_key
         self._git_dir: Path | None | bool = False  # False: not looked up yet
-        self._checked: tuple[bytes, str | None] | None = None  # last .pending/root read -> its prev_sha256 if signed
+        self._checked: tuple[bytes, dict[str, object] | None] | None = None  # last .pending/root read -> its body if signed
 
     @property
     def vault_path(self) -> Path:
@@ -122,8 +123,19 @@ class WriterProbe:
         assert self._git_dir is not True
         return self._git_dir or None
 
-    def _pending_prev(self) -> str | None:
-        """``prev_sha256`` of ``.pending/root`` when it is there and signed by the anchor, else None."""
+    def _signed_header(self, data: bytes, what: str, vks: list[Ed25519PublicKey]) -> dict[str, object] | None:
+        """The JSON object of the signed root ``data`` when a key of ``vks`` signed it, else None."""
+        try:
+            body, sig = split_signed(data, what)
+            if any(signature_ok(body, sig, vk, ROOT_DOMAIN) for vk in vks):
+                obj = json.loads(body.decode("utf-8"))
+                return obj if isinstance(obj, dict) else None
+        except (AgentVaultError, UnicodeDecodeError, ValueError):
+            pass
+        return None
+
+    def _pending(self) -> dict[str, object] | None:
+        """The JSON object of ``.pending/root`` when it is there and signed by the anchor, else None."""
         try:
             _, data = self._dir.read([".pending", "root"], LIMIT_ROOT)
         except AgentVaultError:
@@ -131,27 +143,47 @@ class WriterProbe:
         assert data is not None
         if self._checked is not None and self._checked[0] == data:
             return self._checked[1]
-        prev: str | None = None
         try:
             vks = self._verify_key()
         except AgentVaultError:
             vks = []
+        obj = self._signed_header(data, f"{VAULT_DIR}/.pending/root", vks)
+        self._checked = (data, obj)
+        return obj
+
+    def _fast_forward_from(self, pending: dict[str, object], root_sha256: str) -> bool:
+        """Whether the pending root is a fast-forward from the root ``root_sha256`` (format.md section 6.6 step 2):
+        ``.pending/from`` names it, ``state/root`` is still that root and signed likewise, and the pending root is a
+        later version of the same vault."""
         try:
-            body, sig = split_signed(data, f"{VAULT_DIR}/.pending/root")
-            if any(signature_ok(body, sig, vk, ROOT_DOMAIN) for vk in vks):
-                obj = json.loads(body.decode("utf-8"))
-                value = obj.get("prev_sha256") if isinstance(obj, dict) else None
-                prev = value if isinstance(value, str) else None
-        except (AgentVaultError, UnicodeDecodeError, ValueError):
-            prev = None
-        self._checked = (data, prev)
-        return prev
+            _, frm = self._dir.read([".pending", "from"], 256)
+            _, current = self._dir.read(["state", "root"], LIMIT_ROOT)
+            vks = self._verify_key()
+        except AgentVaultError:
+            return False
+        if frm is None or current is None or frm.decode("ascii", "replace").strip() != root_sha256:
+            return False
+        if hashlib.sha256(current).hexdigest() != root_sha256:
+            return False
+        root = self._signed_header(current, f"{VAULT_DIR}/state/root", vks)
+        if root is None:
+            return False
+        version, root_version = pending.get("version"), root.get("version")
+        return (
+            pending.get("vault_id") == root.get("vault_id")
+            and type(version) is int
+            and type(root_version) is int
+            and version > root_version
+        )
 
     def writer(self, root_sha256: str | None) -> str | None:
         """A description of the writer at work on a successor of the root ``root_sha256`` (None: the root was
         missing, so only a first root, with an empty ``prev_sha256``, succeeds it), or None when there is none."""
-        prev = self._pending_prev()
-        if prev is not None and prev == (root_sha256 or ""):
+        pending = self._pending()
+        if pending is not None and (
+            pending.get("prev_sha256") == (root_sha256 or "")
+            or (root_sha256 is not None and self._fast_forward_from(pending, root_sha256))
+        ):
             return (
                 f"an owner change of the vault ({self._dir.path}/.pending/root) did not finish; if no agent-vault "
                 f"command is running, run `agent-vault repair` in that repository"

@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -174,7 +174,11 @@ def test_a_fast_forward_is_a_writer(vb: VaultBuilder, ci_key: Path, timers: list
     tamper_enc(vb)  # the fast-forward's new .enc, in place before the root
     (vb.dir / ".pending" / "root").parent.mkdir(exist_ok=True)
     (vb.dir / ".pending" / "root").write_bytes(fast_forward(vb))
-    later(timers, 0.2, lambda: [(vb.dir / ".pending" / n).unlink() for n in ("root", "from")])
+    def finish() -> None:
+        for n in ("root", "from"):
+            (vb.dir / ".pending" / n).unlink()
+
+    later(timers, 0.2, finish)
     start = time.monotonic()
     with pytest.raises(IntegrityError, match="api-key.enc: hash"):
         Vault(vb.repo, key_path=ci_key, auto_pull=False).get("stripe/api-key")
@@ -186,11 +190,23 @@ def test_a_fast_forward_that_is_not_one_is_not_a_writer(vb: VaultBuilder, ci_key
     writer: the tampered vault is an integrity error at once."""
     tamper_enc(vb)
     current = (vb.dir / "state/root").read_bytes()
-    for name, build in (
-        ("another root", lambda: (fast_forward(vb), (vb.dir / ".pending" / "from").write_text(sha(b"x") + "\n"))[0]),
-        ("not later", lambda: fast_forward(vb, versions=0)),
-        ("someone else's", lambda: fast_forward(vb, key=Key.generate())),
-    ):
+    def from_another_root() -> bytes:
+        root = fast_forward(vb)
+        (vb.dir / ".pending" / "from").write_text(sha(b"x") + "\n")
+        return root
+
+    def not_later() -> bytes:
+        return fast_forward(vb, versions=0)
+
+    def someone_elses() -> bytes:
+        return fast_forward(vb, key=Key.generate())
+
+    builds: tuple[tuple[str, Callable[[], bytes]], ...] = (
+        ("another root", from_another_root),
+        ("not later", not_later),
+        ("someone else's", someone_elses),
+    )
+    for name, build in builds:
         (vb.dir / ".pending" / "root").parent.mkdir(exist_ok=True)
         (vb.dir / ".pending" / "root").write_bytes(build())
         start = time.monotonic()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -197,10 +198,15 @@ func TestIndexSmudgesRacyEntries(t *testing.T) {
 	os.Chtimes(filepath.Join(r.Top, "changed"), when, when)
 	indexPath := filepath.Join(r.Top, ".git", "index")
 	os.Chtimes(indexPath, when, when) // the index written in the files' second: both entries racy
-	if out := git(t, r.Top, "status", "--porcelain", "--untracked-files=no"); out != "M changed" {
-		t.Fatalf("before: git status = %q, want the racy change seen", out)
+	// GIT_OPTIONAL_LOCKS=0: this git status must not write the index (and smudge the entry itself).
+	status := exec.Command("git", "-C", r.Top, "status", "--porcelain", "--untracked-files=no")
+	status.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0")
+	if out, err := status.Output(); err != nil || strings.TrimSpace(string(out)) != "M changed" {
+		t.Fatalf("before: git status = %q, %v; want the racy change seen", out, err)
 	}
-	os.Chtimes(indexPath, when, when) // git status may have refreshed it
+	if _, size := indexEntryStat(t, r.Top, "changed"); size != "4" {
+		t.Fatalf("before: the changed racy entry has size %s, want 4 (not yet smudged)", size)
+	}
 	writeFile(t, r.Top, "other", []byte("new"))
 	if err := writeIndex(filepath.Join(r.Top, ".git"), indexFilesOf(t, r.Top, []string{"other"})); err != nil {
 		t.Fatal(err)

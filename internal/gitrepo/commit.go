@@ -162,7 +162,7 @@ func (r *Repo) commitOnce(ctx context.Context, message string, paths []string) (
 	if err != nil {
 		return res, err
 	}
-	tree, err := r.writeTree(ctx, head, blobs.entries)
+	tree, err := r.writeTree(ctx, head, blobs.entries())
 	if err != nil {
 		return res, err
 	}
@@ -180,7 +180,7 @@ func (r *Repo) commitOnce(ctx context.Context, message string, paths []string) (
 		}
 		res = CommitResult{Committed: true, Hash: commit, FallbackIdentity: fallback}
 	}
-	if err := r.recordInIndex(ctx, files, blobs); err != nil {
+	if err := r.recordInIndex(ctx, blobs); err != nil {
 		return res, err
 	}
 	if res.Committed {
@@ -323,16 +323,23 @@ func (r *Repo) updateIndex(ctx context.Context, opts runOpts, files []string) er
 // recordInIndex brings the index entries of files in line with the blobs just committed: written here
 // when the index has Git's default form (see writeIndex), else by `git update-index`, which reads the
 // files again.
-func (r *Repo) recordInIndex(ctx context.Context, files []string, b blobs) error {
-	gitDir := filepath.Join(r.Top, ".git")
-	if idx, ok := indexFiles(b.entries, b.stats); ok {
-		if fi, err := os.Lstat(gitDir); err == nil && fi.IsDir() {
+func (r *Repo) recordInIndex(ctx context.Context, b blobs) error {
+	if gitDir, ok := r.plainGitDir(); ok {
+		if idx, ok := indexFiles(b); ok {
 			if err := writeIndex(gitDir, idx); !errors.Is(err, errIndexUnsupported) {
 				return err
 			}
 		}
 	}
-	return r.updateIndex(ctx, runOpts{}, files)
+	return r.updateIndex(ctx, runOpts{}, b.files)
+}
+
+// plainGitDir returns the repository's Git directory when it is the .git directory of the work tree (not
+// the .git file of a linked worktree), the one layout whose index and objects this package writes itself.
+func (r *Repo) plainGitDir() (string, bool) {
+	gitDir := filepath.Join(r.Top, ".git")
+	fi, err := os.Lstat(gitDir)
+	return gitDir, err == nil && fi.IsDir()
 }
 
 // commitSettings is the configuration a commit needs: the -c options that
@@ -424,13 +431,33 @@ func (r *Repo) writeTree(ctx context.Context, head string, entries []string) (st
 	return strings.TrimSpace(string(out)), err
 }
 
-// blobs is what writeBlobs wrote: for each file, its `update-index
-// --index-info` line (its mode, blob and path, or mode 0 for a file to
-// remove), and the status of the regular file that was read (nil for a file
-// removed or a symbolic link).
+// blobs is what writeBlobs wrote: for each of files, its mode ("" for a file
+// to remove), its blob, and the status of the regular file that was read (nil
+// for a file removed or a symbolic link).
 type blobs struct {
-	entries []string
-	stats   []*fileStat
+	files, modes, oids []string
+	stats              []*fileStat
+}
+
+// entries returns the `update-index --index-info` line of each file: its
+// mode, blob and path, or mode 0 and a null id for a file to remove.
+func (b blobs) entries() []string {
+	zero := strings.Repeat("0", 40)
+	for _, oid := range b.oids {
+		if oid != "" {
+			zero = strings.Repeat("0", len(oid))
+			break
+		}
+	}
+	entries := make([]string, len(b.files))
+	for i, f := range b.files {
+		if b.modes[i] == "" {
+			entries[i] = "0 " + zero + "\t" + f
+		} else {
+			entries[i] = b.modes[i] + " " + b.oids[i] + "\t" + f
+		}
+	}
+	return entries
 }
 
 // writeBlobs reads and scans each of files and writes the blobs of those that
@@ -476,28 +503,16 @@ func (r *Repo) writeBlobs(ctx context.Context, files []string) (blobs, error) {
 			oids[mark] = oid
 		}
 	}
-	zero := ""
-	entries := make([]string, len(files))
+	b := blobs{files: files, modes: modes, oids: make([]string, len(files)), stats: stats}
 	for i, f := range files {
 		if modes[i] == "" {
 			continue
 		}
-		oid := oids[":"+strconv.Itoa(i+1)]
-		if oid == "" {
+		if b.oids[i] = oids[":"+strconv.Itoa(i+1)]; b.oids[i] == "" {
 			return blobs{}, fmt.Errorf("gitrepo: git fast-import reported no blob for %s", f)
 		}
-		zero = strings.Repeat("0", len(oid))
-		entries[i] = modes[i] + " " + oid + "\t" + f
 	}
-	for i, f := range files {
-		if modes[i] == "" {
-			if zero == "" {
-				zero = strings.Repeat("0", 40)
-			}
-			entries[i] = "0 " + zero + "\t" + f
-		}
-	}
-	return blobs{entries: entries, stats: stats}, nil
+	return b, nil
 }
 
 // blobStream writes a fast-import blob command, marked with its position from

@@ -470,27 +470,24 @@ func (t *cacheTree) encode(out []byte) []byte {
 	return out
 }
 
-// indexFiles turns a commit's entries ("MODE OID\tPATH", MODE 0 to remove; see writeBlobs) and the stat
-// data of the files read for them into the index's terms. ok is false when one of them is left to Git:
+// indexFiles turns what writeBlobs wrote into the index's terms. ok is false when a file is left to Git:
 // a symbolic link, or an object id that is not SHA-1.
-func indexFiles(entries []string, stats []*fileStat) (files []indexFile, ok bool) {
-	files = make([]indexFile, len(entries))
-	for i, e := range entries {
-		head, p, _ := strings.Cut(e, "\t")
-		mode, oid, _ := strings.Cut(head, " ")
+func indexFiles(b blobs) (files []indexFile, ok bool) {
+	files = make([]indexFile, len(b.files))
+	for i, p := range b.files {
 		files[i].path = p
-		if mode == "0" {
+		if b.modes[i] == "" {
 			continue
 		}
-		raw, err := hex.DecodeString(oid)
-		if err != nil || len(raw) != sha1.Size || stats[i] == nil {
+		raw, err := hex.DecodeString(b.oids[i])
+		if err != nil || len(raw) != sha1.Size || b.stats[i] == nil {
 			return nil, false
 		}
-		m, err := strconv.ParseUint(mode, 8, 32)
+		m, err := strconv.ParseUint(b.modes[i], 8, 32)
 		if err != nil || (m != 0o100644 && m != 0o100755) {
 			return nil, false
 		}
-		files[i] = indexFile{path: p, mode: uint32(m), oid: raw, stat: stats[i]}
+		files[i] = indexFile{path: p, mode: uint32(m), oid: raw, stat: b.stats[i]}
 	}
 	return files, true
 }

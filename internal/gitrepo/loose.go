@@ -18,8 +18,8 @@ var errLooseUnsupported = errors.New("gitrepo: objects left to git hash-object")
 // repository's .git is a directory (not a linked worktree's file) and its configuration does not ask
 // for shared permissions, which Git applies to what it creates.
 func (r *Repo) looseObjectDir() (string, error) {
-	gitDir := filepath.Join(r.Top, ".git")
-	if fi, err := os.Lstat(gitDir); err != nil || !fi.IsDir() {
+	gitDir, ok := r.plainGitDir()
+	if !ok {
 		return "", errLooseUnsupported
 	}
 	config, err := os.ReadFile(filepath.Join(gitDir, "config"))
